@@ -1,0 +1,23 @@
+# Recipes CI also uses (.ci/run calls `make test`).
+CARGO ?= cargo
+
+.PHONY: test check fmt clippy unit generate run
+
+## The full test suite: formatting, lints, then every test.
+test: check
+	$(CARGO) test --all-targets
+
+check: fmt clippy
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --lib
+
+## Run the product on this machine: agent + viewer, no cluster.
+run:
+	$(CARGO) run --release -- local

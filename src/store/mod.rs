@@ -1,0 +1,14 @@
+//! The data directory contract shared by the agent (writer) and the viewer
+//! (reader); see DESIGN.md "Data directory".
+//!
+//! - [`layout`]: paths and time-named files; listing the files of a range.
+//! - [`schema`]: the Parquet columns and their counter/gauge metadata.
+//! - [`writer`]: buffering an interval and writing it atomically.
+//! - [`reader`]: reading a file's schema or rows.
+//! - [`index`]: `index.json`, written atomically, versions 1 and 2.
+
+pub mod index;
+pub mod layout;
+pub mod reader;
+pub mod schema;
+pub mod writer;
