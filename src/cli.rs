@@ -66,7 +66,11 @@ pub struct LocalArgs {
 
 /// `fgm-viewer <data-dir> [--port=8050] [--no-browser]`.
 #[derive(Debug, Parser)]
-#[command(name = "fgm-viewer", version, about = "Serve charts of a fine-grained-monitor data directory")]
+#[command(
+    name = "fgm-viewer",
+    version,
+    about = "Serve charts of a fine-grained-monitor data directory"
+)]
 pub struct ViewerCli {
     #[command(flatten)]
     pub log: LogArgs,
@@ -152,10 +156,7 @@ fn config_args(
         source,
     })?;
     let (mode_cmd, mode_matches) = match matches.subcommand() {
-        Some((name, sub)) => (
-            cmd.find_subcommand(name).unwrap_or(cmd),
-            sub,
-        ),
+        Some((name, sub)) => (cmd.find_subcommand(name).unwrap_or(cmd), sub),
         None => (cmd, matches),
     };
     settings_to_args(&text, path, mode_cmd, mode_matches)
@@ -246,13 +247,17 @@ mod tests {
     fn every_flag_has_an_fgm_env_twin() {
         fn check(cmd: &clap::Command, path: &str) {
             for arg in cmd.get_arguments() {
-                if arg.get_long().is_none() || ["help", "version"].contains(&arg.get_id().as_str()) {
+                if arg.get_long().is_none() || ["help", "version"].contains(&arg.get_id().as_str())
+                {
                     continue;
                 }
                 let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or("");
                 let expected = format!(
                     "FGM_{}",
-                    arg.get_long().unwrap_or_default().replace('-', "_").to_uppercase()
+                    arg.get_long()
+                        .unwrap_or_default()
+                        .replace('-', "_")
+                        .to_uppercase()
                 );
                 assert_eq!(env, expected, "{path} --{:?}", arg.get_long());
             }
@@ -270,14 +275,23 @@ mod tests {
         writeln!(file, "interval: 2s\nrotation: 120s\nretention_max_age: 3d").unwrap();
         let path = file.path().to_str().unwrap();
         let cli: Cli = parse_with_config(argv(&[
-            "fgm", "--config", path, "agent", "--rotation", "60s",
+            "fgm",
+            "--config",
+            path,
+            "agent",
+            "--rotation",
+            "60s",
         ]))
         .unwrap();
         let Mode::Agent(agent) = cli.mode else {
             panic!("agent mode expected")
         };
         assert_eq!(agent.interval.to_string(), "2s");
-        assert_eq!(agent.rotation.to_string(), "1m", "command line wins over the file");
+        assert_eq!(
+            agent.rotation.to_string(),
+            "1m",
+            "command line wins over the file"
+        );
         assert_eq!(agent.retention_max_age.to_string(), "3d");
     }
 

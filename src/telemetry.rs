@@ -24,7 +24,11 @@ pub fn init(args: &LogArgs) -> Result<(), LogInitError> {
     // A second init (tests) keeps the first subscriber; that is not an error.
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
     };
     Ok(())
 }

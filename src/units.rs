@@ -9,11 +9,15 @@ use std::time::Duration;
 /// Why a duration or size could not be parsed; carries the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitError {
-    #[error("invalid duration {0:?}: expected a number followed by ms, s, m, h or d (e.g. 500ms, 90s, 7d)")]
+    #[error(
+        "invalid duration {0:?}: expected a number followed by ms, s, m, h or d (e.g. 500ms, 90s, 7d)"
+    )]
     Duration(String),
     #[error("duration {0:?} must be greater than zero")]
     ZeroDuration(String),
-    #[error("invalid size {0:?}: expected bytes, optionally with a suffix K, M, G, T, Ki, Mi, Gi or Ti")]
+    #[error(
+        "invalid size {0:?}: expected bytes, optionally with a suffix K, M, G, T, Ki, Mi, Gi or Ti"
+    )]
     Size(String),
 }
 
@@ -79,7 +83,12 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_string();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -141,8 +150,13 @@ impl FromStr for ByteSize {
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (suffix, size) in [("Ti", 1u64 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-            if self.0 >= size && self.0 % size == 0 {
+        for (suffix, size) in [
+            ("Ti", 1u64 << 40),
+            ("Gi", 1 << 30),
+            ("Mi", 1 << 20),
+            ("Ki", 1 << 10),
+        ] {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{suffix}", self.0 / size);
             }
         }
@@ -160,7 +174,10 @@ mod tests {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
     }
 
     #[test]
@@ -169,7 +186,10 @@ mod tests {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
-        assert_eq!(parse_duration("0s"), Err(UnitError::ZeroDuration("0s".into())));
+        assert_eq!(
+            parse_duration("0s"),
+            Err(UnitError::ZeroDuration("0s".into()))
+        );
     }
 
     #[test]

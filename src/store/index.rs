@@ -215,10 +215,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_place() {
-        let err = Index::parse("{\"schema_version\": 2,\n oops}", Path::new("/d/index.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/d/index.json") && err.contains("line 2"), "{err}");
+        let err = Index::parse(
+            "{\"schema_version\": 2,\n oops}",
+            Path::new("/d/index.json"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/d/index.json") && err.contains("line 2"),
+            "{err}"
+        );
         let err = Index::parse(
             r#"{"schema_version": 9, "updated_at": "2025-12-30T16:05:00Z"}"#,
             Path::new("i"),
@@ -230,6 +236,10 @@ mod tests {
     #[test]
     fn missing_index_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Index::load(&dir.path().join("index.json")).unwrap().is_none());
+        assert!(
+            Index::load(&dir.path().join("index.json"))
+                .unwrap()
+                .is_none()
+        );
     }
 }

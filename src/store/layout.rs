@@ -70,7 +70,10 @@ pub fn node_day_dir(data_dir: &Path, day: NaiveDate, node: &str) -> PathBuf {
 
 /// File name (no directory) of a finished file starting at `start`.
 pub fn data_file_name(start: DateTime<Utc>) -> String {
-    format!("{DATA_PREFIX}{}{DATA_SUFFIX}", start.format(NAME_TIME_FORMAT))
+    format!(
+        "{DATA_PREFIX}{}{DATA_SUFFIX}",
+        start.format(NAME_TIME_FORMAT)
+    )
 }
 
 /// Full path of the finished file of `node` starting at `start`.
@@ -229,7 +232,8 @@ pub fn files_for_range(
     if to < from {
         return Ok(Listing::default());
     }
-    let first_day = (from - chrono::Duration::from_std(MAX_FILE_SPAN).unwrap_or_default()).date_naive();
+    let first_day =
+        (from - chrono::Duration::from_std(MAX_FILE_SPAN).unwrap_or_default()).date_naive();
     let mut listing = list_data_files(data_dir, Some((first_day, to.date_naive())))?;
     listing.files = select_range(listing.files, from, to);
     Ok(listing)

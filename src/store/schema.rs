@@ -81,26 +81,78 @@ pub const METRICS: &[MetricDef] = &[
     counter("cpu_user_usec", "usec", "CPU time in user mode"),
     counter("cpu_system_usec", "usec", "CPU time in kernel mode"),
     counter("cpu_nr_periods", "count", "CFS enforcement periods elapsed"),
-    counter("cpu_nr_throttled", "count", "CFS periods in which the cgroup was throttled"),
+    counter(
+        "cpu_nr_throttled",
+        "count",
+        "CFS periods in which the cgroup was throttled",
+    ),
     counter("cpu_throttled_usec", "usec", "Time spent throttled"),
-    gauge("memory_current_bytes", "bytes", "Memory charged to the cgroup"),
-    gauge("memory_working_set_bytes", "bytes", "Memory current minus inactive file cache"),
+    gauge(
+        "memory_current_bytes",
+        "bytes",
+        "Memory charged to the cgroup",
+    ),
+    gauge(
+        "memory_working_set_bytes",
+        "bytes",
+        "Memory current minus inactive file cache",
+    ),
     gauge("memory_anon_bytes", "bytes", "Anonymous memory (RSS)"),
     gauge("memory_file_bytes", "bytes", "Page cache"),
-    gauge("memory_limit_bytes", "bytes", "Memory limit (null when unlimited)"),
-    counter("memory_oom_events", "count", "Times the memory limit was hit (OOM)"),
-    counter("memory_oom_kill_events", "count", "Processes killed by the OOM killer"),
-    gauge("pids_current", "count", "Tasks (processes and threads) in the cgroup"),
+    gauge(
+        "memory_limit_bytes",
+        "bytes",
+        "Memory limit (null when unlimited)",
+    ),
+    counter(
+        "memory_oom_events",
+        "count",
+        "Times the memory limit was hit (OOM)",
+    ),
+    counter(
+        "memory_oom_kill_events",
+        "count",
+        "Processes killed by the OOM killer",
+    ),
+    gauge(
+        "pids_current",
+        "count",
+        "Tasks (processes and threads) in the cgroup",
+    ),
     counter("io_read_bytes", "bytes", "Bytes read from block devices"),
     counter("io_write_bytes", "bytes", "Bytes written to block devices"),
     counter("io_read_ops", "count", "Read operations on block devices"),
     counter("io_write_ops", "count", "Write operations on block devices"),
-    counter("cpu_pressure_some_usec", "usec", "Time some tasks stalled on CPU (PSI)"),
-    counter("cpu_pressure_full_usec", "usec", "Time all tasks stalled on CPU (PSI)"),
-    counter("memory_pressure_some_usec", "usec", "Time some tasks stalled on memory (PSI)"),
-    counter("memory_pressure_full_usec", "usec", "Time all tasks stalled on memory (PSI)"),
-    counter("io_pressure_some_usec", "usec", "Time some tasks stalled on IO (PSI)"),
-    counter("io_pressure_full_usec", "usec", "Time all tasks stalled on IO (PSI)"),
+    counter(
+        "cpu_pressure_some_usec",
+        "usec",
+        "Time some tasks stalled on CPU (PSI)",
+    ),
+    counter(
+        "cpu_pressure_full_usec",
+        "usec",
+        "Time all tasks stalled on CPU (PSI)",
+    ),
+    counter(
+        "memory_pressure_some_usec",
+        "usec",
+        "Time some tasks stalled on memory (PSI)",
+    ),
+    counter(
+        "memory_pressure_full_usec",
+        "usec",
+        "Time all tasks stalled on memory (PSI)",
+    ),
+    counter(
+        "io_pressure_some_usec",
+        "usec",
+        "Time some tasks stalled on IO (PSI)",
+    ),
+    counter(
+        "io_pressure_full_usec",
+        "usec",
+        "Time all tasks stalled on IO (PSI)",
+    ),
 ];
 
 /// Position of a metric in [`METRICS`] (and in a sample's value slice).
@@ -142,7 +194,12 @@ pub fn metric_columns(schema: &Schema) -> Vec<ColumnInfo> {
         .fields()
         .iter()
         .filter(|f| f.name() != TIMESTAMP && f.name() != CONTAINER_ID)
-        .filter(|f| matches!(f.data_type(), DataType::Int64 | DataType::UInt64 | DataType::Float64))
+        .filter(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Int64 | DataType::UInt64 | DataType::Float64
+            )
+        })
         .map(|f| ColumnInfo {
             name: f.name().clone(),
             kind: f
@@ -164,7 +221,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for m in METRICS {
             assert!(seen.insert(m.name), "duplicate {}", m.name);
-            assert!(m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            assert!(
+                m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            );
         }
     }
 

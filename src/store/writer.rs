@@ -82,9 +82,9 @@ impl SampleBuffer {
             None => self.series.entry(container_id.to_string()).or_default(),
         };
         series.timestamps.push(timestamp_ms);
-        series.values.extend(
-            (0..METRICS.len()).map(|i| values.get(i).copied().flatten().unwrap_or(NULL)),
-        );
+        series
+            .values
+            .extend((0..METRICS.len()).map(|i| values.get(i).copied().flatten().unwrap_or(NULL)));
         self.rows += 1;
         self.first_ms = Some(self.first_ms.map_or(timestamp_ms, |f| f.min(timestamp_ms)));
         self.last_ms = Some(self.last_ms.map_or(timestamp_ms, |l| l.max(timestamp_ms)));
@@ -136,7 +136,11 @@ impl SampleBuffer {
     }
 
     /// Encodes the buffer as a complete Parquet file into `out`.
-    pub fn encode<W: Write + Send>(&self, out: W, node: &str) -> Result<(), parquet::errors::ParquetError> {
+    pub fn encode<W: Write + Send>(
+        &self,
+        out: W,
+        node: &str,
+    ) -> Result<(), parquet::errors::ParquetError> {
         let batch = self.to_record_batch()?;
         let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(writer_properties(node)))?;
         writer.write(&batch)?;
@@ -162,9 +166,15 @@ pub fn writer_properties(node: &str) -> WriterProperties {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_max_row_group_row_count(None)
         .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_created_by(format!("fine-grained-monitor {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(format!(
+            "fine-grained-monitor {}",
+            env!("CARGO_PKG_VERSION")
+        ))
         .set_key_value_metadata(Some(vec![
-            KeyValue::new(schema::FORMAT_VERSION_KEY.into(), schema::FORMAT_VERSION.to_string()),
+            KeyValue::new(
+                schema::FORMAT_VERSION_KEY.into(),
+                schema::FORMAT_VERSION.to_string(),
+            ),
             KeyValue::new("fgm.node".into(), node.to_string()),
         ]))
         .set_column_dictionary_enabled(ColumnPath::from(schema::CONTAINER_ID), true);
@@ -244,7 +254,9 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn sample(i: i64) -> Vec<Option<i64>> {
-        let mut v: Vec<Option<i64>> = (0..METRICS.len() as i64).map(|m| Some(i * 1000 + m)).collect();
+        let mut v: Vec<Option<i64>> = (0..METRICS.len() as i64)
+            .map(|m| Some(i * 1000 + m))
+            .collect();
         v[schema::metric_index("memory_limit_bytes").unwrap()] = None;
         v
     }
@@ -266,7 +278,11 @@ mod tests {
         assert_eq!(batches.len(), 1);
         let batch = &batches[0];
         assert_eq!(batch.num_rows(), 6);
-        let ids = batch.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let ids = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(ids.value(0), "aaaaaaaaaaaa");
         assert_eq!(ids.value(5), "bbbbbbbbbbbb");
         let cpu = batch
@@ -287,11 +303,21 @@ mod tests {
     fn file_appears_only_complete_and_empty_buffers_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let start = Utc.with_ymd_and_hms(2025, 12, 31, 23, 59, 30).unwrap();
-        assert!(write_data_file(dir.path(), "n", start, &SampleBuffer::new()).unwrap().is_none());
+        assert!(
+            write_data_file(dir.path(), "n", start, &SampleBuffer::new())
+                .unwrap()
+                .is_none()
+        );
         let mut buf = SampleBuffer::new();
         buf.push(start.timestamp_millis(), "aaaaaaaaaaaa", &sample(1));
-        let written = write_data_file(dir.path(), "n", start, &buf).unwrap().unwrap();
-        assert!(written.path.ends_with("dt=2025-12-31/identifier=n/metrics-20251231T235930Z.parquet"));
+        let written = write_data_file(dir.path(), "n", start, &buf)
+            .unwrap()
+            .unwrap();
+        assert!(
+            written
+                .path
+                .ends_with("dt=2025-12-31/identifier=n/metrics-20251231T235930Z.parquet")
+        );
         assert!(written.bytes > 0);
         assert!(!layout::in_progress_path(&written.path).exists());
         assert_eq!(written.first, start);
