@@ -5,7 +5,7 @@ CARGO ?= cargo
 
 ## The full test suite: formatting, lints, then every test.
 test: check
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 check: fmt clippy
 

@@ -16,7 +16,9 @@
 
 pub mod agent;
 pub mod cli;
+pub mod local;
 pub mod operator;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod units;

@@ -1,14 +1,26 @@
-use fine_grained_monitor::cli::{self, Mode};
+//! `fine-grained-monitor`: parse the command line, start logging, run the mode.
 
-fn main() -> anyhow::Result<()> {
+use fine_grained_monitor::cli::{self, Mode};
+use fine_grained_monitor::{agent, local, operator, shutdown, telemetry, viewer};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = match cli::parse_main() {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    fine_grained_monitor::telemetry::init(&cli.log)?;
-    match cli.mode {
-        Mode::Operator(_) | Mode::Agent(_) | Mode::Viewer(_) | Mode::Crd | Mode::Local(_) => {
-            anyhow::bail!("this mode is not built yet")
-        }
+    telemetry::init(&cli.log)?;
+    if let Mode::Crd = cli.mode {
+        operator::print_crd()?;
+        return Ok(());
     }
+    let stop = shutdown::on_signal();
+    match cli.mode {
+        Mode::Operator(args) => operator::run(args, stop).await?,
+        Mode::Agent(args) => agent::run(args, stop).await?,
+        Mode::Viewer(args) => viewer::run(args, stop).await?,
+        Mode::Local(args) => local::run(args, stop).await?,
+        Mode::Crd => {}
+    }
+    Ok(())
 }

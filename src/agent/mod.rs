@@ -40,3 +40,11 @@ pub struct AgentArgs {
     #[arg(long, env = "FGM_RETENTION_MAX_BYTES")]
     pub retention_max_bytes: Option<ByteSize>,
 }
+
+/// Runs the agent until `stop` is cancelled.
+pub async fn run(
+    _args: AgentArgs,
+    _stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    anyhow::bail!("agent mode is not built yet")
+}

@@ -1,5 +1,11 @@
-fn main() -> anyhow::Result<()> {
-    let cli = fine_grained_monitor::cli::parse_viewer();
-    fine_grained_monitor::telemetry::init(&cli.log)?;
-    anyhow::bail!("the viewer is not built yet")
+//! `fgm-viewer <data-dir> [--port=8050] [--no-browser]`: the viewer alone.
+
+use fine_grained_monitor::{cli, shutdown, telemetry, viewer};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = cli::parse_viewer();
+    telemetry::init(&cli.log)?;
+    viewer::run(cli.viewer, shutdown::on_signal()).await?;
+    Ok(())
 }

@@ -24,3 +24,11 @@ pub struct ViewerArgs {
     #[arg(long, env = "FGM_NO_BROWSER")]
     pub no_browser: bool,
 }
+
+/// Serves the viewer until `stop` is cancelled.
+pub async fn run(
+    _args: ViewerArgs,
+    _stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    anyhow::bail!("viewer is not built yet")
+}
