@@ -6,7 +6,9 @@
 //! - [`writer`]: buffering an interval and writing it atomically.
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
+//! - [`events`]: pod failure events, JSON lines per day.
 
+pub mod events;
 pub mod index;
 pub mod layout;
 pub mod reader;
