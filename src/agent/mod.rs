@@ -1,6 +1,10 @@
 //! The node agent: discovers containers from the cgroup tree, samples their
 //! metrics once per interval and hands each sample to the store.
 
+pub mod contract;
+
+pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
+
 use std::path::PathBuf;
 
 use clap::Args;

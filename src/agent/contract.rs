@@ -1,0 +1,60 @@
+//! What the agent shares with the parts built around it: the latest cycle
+//! (read by the Prometheus endpoint) and the pod metadata source (the enricher).
+//!
+//! ```text
+//!  sampler ──Cycle──▶ watch channel ──▶ /metrics (latest sample per container)
+//!  sampler ──full id──▶ PodMetadata::lookup ──▶ index.json pod/namespace/labels
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+/// One container's sample in a cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSample {
+    /// 12-hex short id (the `container_id` column and index.json key).
+    pub short_id: String,
+    /// Full container id (64 hex in Kubernetes; the cgroup path in `local` mode).
+    pub full_id: String,
+    /// cgroup path relative to the cgroup root.
+    pub cgroup_path: String,
+    /// Values in [`crate::store::schema::METRICS`] order; `None` when the kernel lacks it.
+    pub values: Vec<Option<i64>>,
+}
+
+/// Everything one collection cycle read, published after each cycle.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Cycle {
+    pub timestamp: Option<DateTime<Utc>>,
+    pub containers: Vec<ContainerSample>,
+}
+
+/// Receiver of the latest cycle; starts with an empty [`Cycle`].
+pub type CycleReceiver = tokio::sync::watch::Receiver<Arc<Cycle>>;
+
+/// Kubernetes identity of a container, as the enricher knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodInfo {
+    pub pod_name: String,
+    pub namespace: String,
+    pub pod_uid: String,
+    pub labels: BTreeMap<String, String>,
+    pub container_name: String,
+    /// Image, where the API reports it (used as the `image` Prometheus label).
+    pub image: Option<String>,
+}
+
+/// A source of pod metadata keyed by container id. Must be cheap (called for
+/// every container every cycle) and never block on the network.
+pub trait PodMetadata: Send + Sync {
+    /// Looks up a container by its full id (runtime prefix already stripped).
+    fn lookup(&self, full_container_id: &str) -> Option<PodInfo>;
+
+    /// Whether pods of this namespace are recorded (the NodeMonitor `namespaceSelector`).
+    /// `None` when unknown (cache not synced yet): record until known.
+    fn namespace_selected(&self, _namespace: &str) -> Option<bool> {
+        Some(true)
+    }
+}
