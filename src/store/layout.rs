@@ -228,7 +228,7 @@ pub fn newest_day_files(data_dir: &Path) -> std::io::Result<Vec<DataFile>> {
     for day in days {
         let mut files = list_data_files(data_dir, Some((day, day)))?.files;
         if !files.is_empty() {
-            files.sort_by(|a, b| b.start.cmp(&a.start));
+            files.sort_by_key(|f| std::cmp::Reverse(f.start));
             return Ok(files);
         }
     }
@@ -347,7 +347,11 @@ mod tests {
         let new = data_file_path(dir.path(), "n", t(11, 0, 0));
         touch(old);
         touch(new.clone());
-        touch(in_progress_path(&data_file_path(dir.path(), "n", t(12, 0, 0))));
+        touch(in_progress_path(&data_file_path(
+            dir.path(),
+            "n",
+            t(12, 0, 0),
+        )));
         // An empty later day directory does not hide the newest real file.
         std::fs::create_dir_all(dir.path().join("dt=2026-01-05")).unwrap();
         let newest = newest_data_file(dir.path()).unwrap().unwrap();

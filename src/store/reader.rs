@@ -211,9 +211,7 @@ pub fn read_metric(path: &Path, metric: &str) -> Result<MetricColumn, ReadError>
 }
 
 /// What a file says about its containers: per container, first and last sample.
-pub fn read_container_spans(
-    path: &Path,
-) -> Result<Vec<(String, i64, i64)>, ReadError> {
+pub fn read_container_spans(path: &Path) -> Result<Vec<(String, i64, i64)>, ReadError> {
     let batches = read_file(path, Some(&[schema::TIMESTAMP, schema::CONTAINER_ID]))?;
     let mut spans: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for batch in &batches {
@@ -267,7 +265,9 @@ mod tests {
                 buf.push(start.timestamp_millis() + t * 1000, id, &values);
             }
         }
-        let file = write_data_file(dir.path(), "n", start, &buf).unwrap().unwrap();
+        let file = write_data_file(dir.path(), "n", start, &buf)
+            .unwrap()
+            .unwrap();
         let col = read_metric(&file.path, "cpu_usage_usec").unwrap();
         assert_eq!(col.series.len(), 2);
         let b = col.get("bbbbbbbbbbbb").unwrap();
@@ -275,7 +275,12 @@ mod tests {
         let a = col.get("aaaaaaaaaaaa").unwrap();
         assert_eq!(a.values, vec![1, NULL_VALUE, 201]);
         assert_eq!(a.timestamps[2] - a.timestamps[0], 2000);
-        assert!(read_metric(&file.path, "no_such_metric").unwrap().series.is_empty());
+        assert!(
+            read_metric(&file.path, "no_such_metric")
+                .unwrap()
+                .series
+                .is_empty()
+        );
         let spans = read_container_spans(&file.path).unwrap();
         assert_eq!(spans.len(), 2);
         assert_eq!(spans[0].2 - spans[0].1, 2000);
@@ -286,7 +291,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics-20251230T000000Z.parquet");
         std::fs::write(&path, b"PAR1 not really").unwrap();
-        let err = read_metric(&path, "cpu_usage_usec").unwrap_err().to_string();
+        let err = read_metric(&path, "cpu_usage_usec")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("metrics-20251230T000000Z.parquet"), "{err}");
     }
 }

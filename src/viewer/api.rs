@@ -4,7 +4,7 @@
 //! value ever becomes a path: data files are found from the clock range, and
 //! assets from a fixed table.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -96,7 +96,10 @@ fn state_of(viewer: &Viewer) -> (&'static str, String) {
             ),
         )
     } else {
-        ("waiting", format!("Waiting for metrics data in {dir}...{why}"))
+        (
+            "waiting",
+            format!("Waiting for metrics data in {dir}...{why}"),
+        )
     }
 }
 
@@ -268,9 +271,7 @@ fn parse_range(
             }),
         }
     };
-    let to = time("to", &q.to)?
-        .or(latest)
-        .unwrap_or_else(Utc::now);
+    let to = time("to", &q.to)?.or(latest).unwrap_or_else(Utc::now);
     let from = time("from", &q.from)?.unwrap_or(to - Duration::hours(1));
     if from > to {
         return Err(AppError::BadRequest(format!(
@@ -364,6 +365,21 @@ async fn timeseries(
     Ok(Json(result))
 }
 
+/// A selected container named the way events name it.
+struct PodContainer {
+    namespace: Option<String>,
+    pod: Option<String>,
+    container: Option<String>,
+}
+
+impl PodContainer {
+    fn is(&self, e: &events::PodEvent) -> bool {
+        self.namespace.as_deref() == Some(e.namespace.as_str())
+            && self.pod.as_deref() == Some(e.pod.as_str())
+            && self.container.as_deref() == Some(e.container.as_str())
+    }
+}
+
 async fn events_handler(
     State(viewer): State<Shared>,
     Query(q): Query<RangeQuery>,
@@ -379,19 +395,14 @@ async fn events_handler(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     // An event belongs to a selected container by id, or by pod and
     // container name (a restarted container has a new id).
-    let wanted: HashMap<&str, (Option<&str>, Option<&str>, Option<&str>)> = snapshot
+    let wanted: Vec<PodContainer> = snapshot
         .index
         .iter()
-        .flat_map(|i| containers.iter().filter_map(|id| i.containers.get(id).map(|c| (id, c))))
-        .map(|(id, c)| {
-            (
-                id.as_str(),
-                (
-                    c.namespace.as_deref(),
-                    c.pod_name.as_deref(),
-                    c.container_name.as_deref(),
-                ),
-            )
+        .flat_map(|i| containers.iter().filter_map(|id| i.containers.get(id)))
+        .map(|c| PodContainer {
+            namespace: c.namespace.clone(),
+            pod: c.pod_name.clone(),
+            container: c.container_name.clone(),
         })
         .collect();
     let mut list: Vec<&events::PodEvent> = read
@@ -399,12 +410,10 @@ async fn events_handler(
         .iter()
         .filter(|e| {
             containers.is_empty()
-                || e.container_id.as_deref().is_some_and(|id| containers.iter().any(|c| c == id))
-                || wanted.values().any(|(ns, pod, name)| {
-                    *ns == Some(e.namespace.as_str())
-                        && *pod == Some(e.pod.as_str())
-                        && *name == Some(e.container.as_str())
-                })
+                || e.container_id
+                    .as_deref()
+                    .is_some_and(|id| containers.iter().any(|c| c == id))
+                || wanted.iter().any(|w| w.is(e))
         })
         .collect();
     let truncated = list.len() > MAX_EVENTS;

@@ -109,7 +109,12 @@ pub async fn run(args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()
     if !args.no_browser {
         open_browser(&url);
     }
-    serve(listener, Options::with_tuning(args.data_dir, &args.tuning), stop).await?;
+    serve(
+        listener,
+        Options::with_tuning(args.data_dir, &args.tuning),
+        stop,
+    )
+    .await?;
     Ok(())
 }
 

@@ -7,15 +7,31 @@ use super::Options;
 pub const INDEX_HTML: &str = include_str!("assets/index.html");
 
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
-    ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/app.css"),
+    ),
     (
         "uPlot.iife.min.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/uPlot.iife.min.js"),
     ),
-    ("uPlot.min.css", "text/css; charset=utf-8", include_str!("assets/uPlot.min.css")),
-    ("uPlot.LICENSE", "text/plain; charset=utf-8", include_str!("assets/uPlot.LICENSE")),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/uPlot.min.css"),
+    ),
+    (
+        "uPlot.LICENSE",
+        "text/plain; charset=utf-8",
+        include_str!("assets/uPlot.LICENSE"),
+    ),
 ];
 
 /// An embedded asset by exact name: (content type, body).

@@ -218,9 +218,11 @@ pub fn container_matches(id: &str, entry: &ContainerEntry, query: &str) -> bool 
             .iter()
             .flatten()
             .any(|f| f.to_lowercase().contains(&term))
-            || entry.labels.iter().flatten().any(|(k, v)| {
-                k.to_lowercase().contains(&term) || v.to_lowercase().contains(&term)
-            })
+            || entry
+                .labels
+                .iter()
+                .flatten()
+                .any(|(k, v)| k.to_lowercase().contains(&term) || v.to_lowercase().contains(&term))
     })
 }
 
@@ -257,7 +259,13 @@ mod tests {
         assert_eq!(r.t, vec![1000, 2000, 4000, 5000, 6000]);
         assert_eq!(
             r.v,
-            vec![Some(500_000.0), Some(1_000_000.0), Some(500_000.0), None, None]
+            vec![
+                Some(500_000.0),
+                Some(1_000_000.0),
+                Some(500_000.0),
+                None,
+                None
+            ]
         );
     }
 
@@ -315,7 +323,11 @@ mod tests {
         assert!(container_matches("abc123def456", &entry, "front"));
         assert!(container_matches("abc123def456", &entry, "abc123"));
         assert!(!container_matches("abc123def456", &entry, "app=backend"));
-        assert!(!container_matches("abc123def456", &entry, "web kube-system"));
+        assert!(!container_matches(
+            "abc123def456",
+            &entry,
+            "web kube-system"
+        ));
     }
 
     #[test]

@@ -102,7 +102,12 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let mut files_read = 0;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     for chunk in files.chunks(workers * 4) {
-        let columns = read_chunk(viewer, chunk.iter().map(|f| f.path.clone()).collect(), &req.metric.name, workers);
+        let columns = read_chunk(
+            viewer,
+            chunk.iter().map(|f| f.path.clone()).collect(),
+            &req.metric.name,
+            workers,
+        );
         for (path, column) in chunk.iter().map(|f| &f.path).zip(columns) {
             let column = match column {
                 Ok(c) => c,
@@ -177,7 +182,13 @@ fn read_chunk(
     std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(per_worker)
-            .map(|part| scope.spawn(move || part.iter().map(|p| viewer.column(p, metric)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| viewer.column(p, metric))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()

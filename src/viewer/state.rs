@@ -126,7 +126,10 @@ impl Viewer {
                 match &next.source {
                     Source::IndexFile { .. } => tracing::debug!("index.json loaded"),
                     Source::Rebuilt { files, .. } => {
-                        tracing::info!(files, "no usable index.json: index rebuilt from the data files")
+                        tracing::info!(
+                            files,
+                            "no usable index.json: index rebuilt from the data files"
+                        )
                     }
                     Source::Nothing => {}
                 }
@@ -235,20 +238,23 @@ impl Viewer {
             for (id, first, last) in spans {
                 let (first, last) = (millis(first), millis(last));
                 index.extend_range(first, last);
-                let entry = index.containers.entry(id.clone()).or_insert(ContainerEntry {
-                    full_id: id,
-                    pod_uid: None,
-                    qos_class: String::new(),
-                    first_seen: first,
-                    last_seen: last,
-                    pod_name: None,
-                    namespace: None,
-                    labels: None,
-                    container_name: None,
-                    cgroup_path: None,
-                    runtime: None,
-                    sandbox: false,
-                });
+                let entry = index
+                    .containers
+                    .entry(id.clone())
+                    .or_insert(ContainerEntry {
+                        full_id: id,
+                        pod_uid: None,
+                        qos_class: String::new(),
+                        first_seen: first,
+                        last_seen: last,
+                        pod_name: None,
+                        namespace: None,
+                        labels: None,
+                        container_name: None,
+                        cgroup_path: None,
+                        runtime: None,
+                        sandbox: false,
+                    });
                 entry.first_seen = entry.first_seen.min(first);
                 entry.last_seen = entry.last_seen.max(last);
             }

@@ -13,7 +13,11 @@ async fn range_spans_rotated_files_across_midnight() {
     let start = t(2025, 12, 30, 23, 55, 0);
     // 10 minutes across midnight in 90 s files: two day directories.
     let files = write_samples(dir.path(), &[WEB, DB], start, 600, 90, &default_values);
-    assert!(files.iter().any(|f| f.to_string_lossy().contains("dt=2025-12-31")));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("dt=2025-12-31"))
+    );
     write_index(dir.path(), start, start + Duration::seconds(599));
     let app = app(dir.path());
 
@@ -28,7 +32,10 @@ async fn range_spans_rotated_files_across_midnight() {
     assert_eq!(ts.len(), 181, "every second from 23:58:30 to 00:01:30 once");
     assert_eq!(ts.first(), Some(&ms(from)));
     assert_eq!(ts.last(), Some(&ms(to)));
-    assert!(ts.windows(2).all(|w| w[1] - w[0] == 1000), "sorted, no gaps or repeats");
+    assert!(
+        ts.windows(2).all(|w| w[1] - w[0] == 1000),
+        "sorted, no gaps or repeats"
+    );
     // 23:58:30 is second 210 of the data.
     assert_eq!(vs[0], Some(((100 << 20) + 210) as f64));
     assert_eq!(json["rate"], false);
@@ -62,12 +69,23 @@ async fn counters_become_rates_and_resets_are_gaps() {
     assert_eq!(json["display_unit"], "cores");
     let (wt, wv) = series(&json, WEB);
     let (_, dv) = series(&json, DB);
-    assert!(dv.iter().all(|v| *v == Some(0.25)), "DB uses a quarter core");
+    assert!(
+        dv.iter().all(|v| *v == Some(0.25)),
+        "DB uses a quarter core"
+    );
     // The first sample has no rate; the reset is a gap, not a negative spike.
     assert_eq!(wt.len(), 299);
-    let reset = wt.iter().position(|&t| t == ms(start + Duration::seconds(150))).unwrap();
+    let reset = wt
+        .iter()
+        .position(|&t| t == ms(start + Duration::seconds(150)))
+        .unwrap();
     assert_eq!(wv[reset], None);
-    assert!(wv.iter().enumerate().all(|(i, v)| i == reset || *v == Some(0.5)), "{wv:?}");
+    assert!(
+        wv.iter()
+            .enumerate()
+            .all(|(i, v)| i == reset || *v == Some(0.5)),
+        "{wv:?}"
+    );
 }
 
 #[tokio::test]
@@ -110,23 +128,57 @@ async fn bad_parameters_are_400_with_a_message() {
     let app = app(dir.path());
     let too_many: Vec<String> = (0..51).map(|i| format!("{i:012x}")).collect();
     let cases = [
-        ("/api/timeseries?metric=cpu_usage_usec".to_string(), "containers is required"),
-        (format!("/api/timeseries?containers={WEB}"), "metric is required"),
-        (format!("/api/timeseries?containers={WEB}&metric=nope"), "unknown metric"),
-        (format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=yesterday"), "from=\"yesterday\""),
         (
-            format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=2025-12-30T02:00:00Z&to=2025-12-30T01:00:00Z"),
+            "/api/timeseries?metric=cpu_usage_usec".to_string(),
+            "containers is required",
+        ),
+        (
+            format!("/api/timeseries?containers={WEB}"),
+            "metric is required",
+        ),
+        (
+            format!("/api/timeseries?containers={WEB}&metric=nope"),
+            "unknown metric",
+        ),
+        (
+            format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=yesterday"),
+            "from=\"yesterday\"",
+        ),
+        (
+            format!(
+                "/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=2025-12-30T02:00:00Z&to=2025-12-30T01:00:00Z"
+            ),
             "is after",
         ),
-        (format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&points=0"), "points=\"0\""),
-        (format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&points=99999"), "points="),
         (
-            format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=2000-01-01T00:00:00Z"),
+            format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&points=0"),
+            "points=\"0\"",
+        ),
+        (
+            format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&points=99999"),
+            "points=",
+        ),
+        (
+            format!(
+                "/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=2000-01-01T00:00:00Z"
+            ),
             "longer than",
         ),
-        (format!("/api/timeseries?containers={}&metric=cpu_usage_usec", too_many.join(",")), "at most 50"),
-        ("/api/timeseries?containers=..%2F..%2Fetc%2Fpasswd&metric=cpu_usage_usec".to_string(), "not a container id"),
-        ("/api/containers?include_sandbox=maybe".to_string(), "include_sandbox"),
+        (
+            format!(
+                "/api/timeseries?containers={}&metric=cpu_usage_usec",
+                too_many.join(",")
+            ),
+            "at most 50",
+        ),
+        (
+            "/api/timeseries?containers=..%2F..%2Fetc%2Fpasswd&metric=cpu_usage_usec".to_string(),
+            "not a container id",
+        ),
+        (
+            "/api/containers?include_sandbox=maybe".to_string(),
+            "include_sandbox",
+        ),
         ("/api/events?from=soon".to_string(), "from=\"soon\""),
     ];
     for (uri, expected) in cases {
@@ -159,7 +211,10 @@ async fn paths_outside_the_data_directory_are_refused() {
     ] {
         let (status, body) = get(&app, uri).await;
         assert!(status.is_client_error(), "{uri}: {status} {body}");
-        assert!(!body.contains("s3cret") && !body.contains("root:"), "{uri}: {body}");
+        assert!(
+            !body.contains("s3cret") && !body.contains("root:"),
+            "{uri}: {body}"
+        );
     }
     let (status, body) = get(&app, "/assets/uPlot.iife.min.js").await;
     assert_eq!(status, StatusCode::OK);
@@ -181,7 +236,12 @@ async fn status_containers_and_metrics() {
     assert_eq!(status["data_range"]["latest"], "2025-12-30T00:01:39Z");
 
     let all = get_json(&app, "/api/containers").await;
-    let ids: Vec<&str> = all["containers"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = all["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![WEB, DB], "the sandbox is hidden by default");
     assert_eq!(all["hidden_sandboxes"], 1);
     let web = &all["containers"][0];
@@ -192,19 +252,35 @@ async fn status_containers_and_metrics() {
     assert_eq!(web["first_seen"], "2025-12-30T00:00:00Z");
     let with_pause = get_json(&app, "/api/containers?include_sandbox=true").await;
     assert_eq!(with_pause["containers"].as_array().unwrap().len(), 3);
-    for (q, expected) in [("postgres", vec![DB]), ("app=frontend", vec![WEB]), ("SHOP", vec![WEB, DB]), ("kube-system", vec![])] {
+    for (q, expected) in [
+        ("postgres", vec![DB]),
+        ("app=frontend", vec![WEB]),
+        ("SHOP", vec![WEB, DB]),
+        ("kube-system", vec![]),
+    ] {
         let found = get_json(&app, &format!("/api/containers?q={q}")).await;
-        let ids: Vec<&str> = found["containers"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = found["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, expected, "q={q}");
     }
 
     let metrics = get_json(&app, "/api/metrics").await;
     let list = metrics["metrics"].as_array().unwrap();
-    assert_eq!(list.len(), fine_grained_monitor::store::schema::METRICS.len());
+    assert_eq!(
+        list.len(),
+        fine_grained_monitor::store::schema::METRICS.len()
+    );
     let cpu = list.iter().find(|m| m["name"] == "cpu_usage_usec").unwrap();
     assert_eq!(cpu["kind"], "counter");
     assert_eq!(cpu["display_unit"], "cores");
-    assert_eq!(metrics["from_file"], "dt=2025-12-30/identifier=node-a/metrics-20251230T000130Z.parquet");
+    assert_eq!(
+        metrics["from_file"],
+        "dt=2025-12-30/identifier=node-a/metrics-20251230T000130Z.parquet"
+    );
 }
 
 #[tokio::test]
@@ -217,7 +293,11 @@ async fn metric_names_come_from_the_newest_file() {
     write_samples(dir.path(), &[WEB], start, 90, 90, &default_values);
     // A newer file from a newer agent with a column this build does not know.
     let schema = Arc::new(Schema::new(vec![
-        Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("container_id", DataType::Utf8, false),
         Field::new("gpu_memory_bytes", DataType::Int64, true).with_metadata(
             std::collections::HashMap::from([
@@ -234,17 +314,28 @@ async fn metric_names_come_from_the_newest_file() {
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
     let path = layout::data_file_path(dir.path(), NODE, newer);
-    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
+            .unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     write_index(dir.path(), start, newer);
     let app = app(dir.path());
     let metrics = get_json(&app, "/api/metrics").await;
-    let names: Vec<&str> = metrics["metrics"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = metrics["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["gpu_memory_bytes"]);
     let json = get_json(&app, &format!("/api/timeseries?containers={WEB}&metric=gpu_memory_bytes&from=2025-12-30T00:00:00Z&to=2025-12-30T00:05:00Z")).await;
     let (_, vs) = series(&json, WEB);
-    assert_eq!(vs, vec![Some(42.0)], "older files lack the column and add nothing");
+    assert_eq!(
+        vs,
+        vec![Some(42.0)],
+        "older files lack the column and add nothing"
+    );
 }
 
 #[tokio::test]
@@ -255,7 +346,11 @@ async fn corrupt_files_are_skipped_and_reported_and_open_files_never_read() {
     // The middle file is damaged on disk.
     std::fs::write(&files[1], b"PAR1 this is not parquet PAR1").unwrap();
     // An open file (still being written) with rows that must not be shown.
-    let open = layout::in_progress_path(&layout::data_file_path(dir.path(), NODE, start + Duration::seconds(270)));
+    let open = layout::in_progress_path(&layout::data_file_path(
+        dir.path(),
+        NODE,
+        start + Duration::seconds(270),
+    ));
     std::fs::write(&open, b"partial").unwrap();
     write_index(dir.path(), start, start + Duration::seconds(400));
     let app = app(dir.path());
@@ -268,11 +363,23 @@ async fn corrupt_files_are_skipped_and_reported_and_open_files_never_read() {
     assert_eq!(ts.len(), 180, "the two good files are shown");
     let skipped = json["skipped_files"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{json}");
-    assert_eq!(skipped[0]["path"], "dt=2025-12-30/identifier=node-a/metrics-20251230T000130Z.parquet");
-    assert!(skipped[0]["error"].as_str().unwrap().contains("not readable Parquet"));
+    assert_eq!(
+        skipped[0]["path"],
+        "dt=2025-12-30/identifier=node-a/metrics-20251230T000130Z.parquet"
+    );
+    assert!(
+        skipped[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not readable Parquet")
+    );
     let status = get_json(&app, "/api/status").await;
     let corrupt = status["corrupt_files"].as_array().unwrap();
-    assert_eq!(corrupt.len(), 1, "the open file is not read, so not reported: {status}");
+    assert_eq!(
+        corrupt.len(),
+        1,
+        "the open file is not read, so not reported: {status}"
+    );
     assert_eq!(corrupt[0]["path"], skipped[0]["path"]);
 }
 
@@ -282,36 +389,62 @@ async fn events_of_the_selected_containers() {
     let start = t(2025, 12, 30, 0, 0, 0);
     write_samples(dir.path(), &[WEB, DB], start, 120, 90, &default_values);
     write_index(dir.path(), start, start + Duration::seconds(119));
-    let event = |secs: i64, kind: EventKind, pod: &str, container: &str, id: Option<&str>| PodEvent {
-        time: start + Duration::seconds(secs),
-        kind,
-        namespace: "shop".into(),
-        pod: pod.into(),
-        pod_uid: None,
-        container: container.into(),
-        container_id: id.map(str::to_string),
-        restart_count: 1,
-        reason: Some("OOMKilled".into()),
-        exit_code: Some(137),
-        message: None,
-    };
+    let event =
+        |secs: i64, kind: EventKind, pod: &str, container: &str, id: Option<&str>| PodEvent {
+            time: start + Duration::seconds(secs),
+            kind,
+            namespace: "shop".into(),
+            pod: pod.into(),
+            pod_uid: None,
+            container: container.into(),
+            container_id: id.map(str::to_string),
+            restart_count: 1,
+            reason: Some("OOMKilled".into()),
+            exit_code: Some(137),
+            message: None,
+        };
     events::append(
         dir.path(),
         &[
             event(30, EventKind::OomKilled, "web-0", "nginx", Some(WEB)),
             // The restart is recorded against the new container id: matched by pod and name.
-            event(31, EventKind::Restart, "web-0", "nginx", Some("dddddddddddd")),
-            event(40, EventKind::CrashLoopBackOff, "db-0", "postgres", Some(DB)),
+            event(
+                31,
+                EventKind::Restart,
+                "web-0",
+                "nginx",
+                Some("dddddddddddd"),
+            ),
+            event(
+                40,
+                EventKind::CrashLoopBackOff,
+                "db-0",
+                "postgres",
+                Some(DB),
+            ),
             event(7200, EventKind::Restart, "web-0", "nginx", Some(WEB)),
         ],
     )
     .unwrap();
     let app = app(dir.path());
-    let json = get_json(&app, &format!("/api/events?containers={WEB}&from=2025-12-30T00:00:00Z&to=2025-12-30T00:10:00Z")).await;
-    let kinds: Vec<&str> = json["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let json = get_json(
+        &app,
+        &format!("/api/events?containers={WEB}&from=2025-12-30T00:00:00Z&to=2025-12-30T00:10:00Z"),
+    )
+    .await;
+    let kinds: Vec<&str> = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["oom_killed", "restart"]);
     assert_eq!(json["events"][0]["exit_code"], 137);
-    let all = get_json(&app, "/api/events?from=2025-12-30T00:00:00Z&to=2025-12-30T03:00:00Z").await;
+    let all = get_json(
+        &app,
+        "/api/events?from=2025-12-30T00:00:00Z&to=2025-12-30T03:00:00Z",
+    )
+    .await;
     assert_eq!(all["events"].as_array().unwrap().len(), 4);
 }
 
@@ -319,7 +452,14 @@ async fn events_of_the_selected_containers() {
 async fn version_1_index_loads() {
     let dir = tempfile::tempdir().unwrap();
     let start = t(2025, 12, 30, 0, 0, 0);
-    write_samples(dir.path(), &["abc123def456"], start, 30, 90, &default_values);
+    write_samples(
+        dir.path(),
+        &["abc123def456"],
+        start,
+        30,
+        90,
+        &default_values,
+    );
     std::fs::write(
         dir.path().join("index.json"),
         r#"{"schema_version": 1, "updated_at": "2025-12-30T00:00:29Z",
@@ -334,7 +474,11 @@ async fn version_1_index_loads() {
     assert_eq!(list["containers"][0]["id"], "abc123def456");
     assert_eq!(list["containers"][0]["labels"], serde_json::Value::Null);
     // Default range: the hour before the latest data.
-    let json = get_json(&app, "/api/timeseries?containers=abc123def456&metric=pids_current").await;
+    let json = get_json(
+        &app,
+        "/api/timeseries?containers=abc123def456&metric=pids_current",
+    )
+    .await;
     let (ts, _) = series(&json, "abc123def456");
     assert_eq!(ts.len(), 30);
 }
@@ -353,7 +497,10 @@ async fn without_an_index_the_files_rebuild_it() {
     let list = get_json(&app, "/api/containers").await;
     assert_eq!(list["containers"].as_array().unwrap().len(), 2);
     assert_eq!(list["containers"][1]["last_seen"], "2025-12-31T00:00:59Z");
-    assert!(!dir.path().join("index.json").exists(), "the viewer never writes the data directory");
+    assert!(
+        !dir.path().join("index.json").exists(),
+        "the viewer never writes the data directory"
+    );
 }
 
 #[tokio::test]

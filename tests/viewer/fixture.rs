@@ -1,3 +1,4 @@
+#![allow(dead_code)] // shared with tests/viewer_browser.rs, which uses a part of it
 //! Data directories written with `store::writer`, `store::index` and
 //! `store::events`, and a way to call the app without a socket.
 
@@ -13,9 +14,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use fine_grained_monitor::store::index::{ContainerEntry, Index};
+use fine_grained_monitor::store::layout;
 use fine_grained_monitor::store::schema::METRICS;
 use fine_grained_monitor::store::writer::{SampleBuffer, write_data_file};
-use fine_grained_monitor::store::layout;
 use fine_grained_monitor::viewer::{self, Options, Viewer};
 
 pub const NODE: &str = "node-a";
@@ -80,7 +81,12 @@ pub fn entry(pod: &str, ns: &str, name: &str, labels: &[(&str, &str)]) -> Contai
         last_seen: t(2025, 12, 31, 0, 0, 0),
         pod_name: Some(pod.into()),
         namespace: Some(ns.into()),
-        labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        ),
         container_name: Some(name.into()),
         cgroup_path: None,
         runtime: Some("containerd".into()),
@@ -92,8 +98,14 @@ pub fn entry(pod: &str, ns: &str, name: &str, labels: &[(&str, &str)]) -> Contai
 pub fn write_index(dir: &Path, earliest: DateTime<Utc>, latest: DateTime<Utc>) {
     let mut index = Index::empty(latest, 90);
     index.extend_range(earliest, latest);
-    index.containers.insert(WEB.into(), entry("web-0", "shop", "nginx", &[("app", "frontend")]));
-    index.containers.insert(DB.into(), entry("db-0", "shop", "postgres", &[("app", "database")]));
+    index.containers.insert(
+        WEB.into(),
+        entry("web-0", "shop", "nginx", &[("app", "frontend")]),
+    );
+    index.containers.insert(
+        DB.into(),
+        entry("db-0", "shop", "postgres", &[("app", "database")]),
+    );
     let mut pause = entry("web-0", "shop", "POD", &[]);
     pause.sandbox = true;
     index.containers.insert(PAUSE.into(), pause);
@@ -142,8 +154,18 @@ pub fn series(json: &Value, container: &str) -> (Vec<i64>, Vec<Option<f64>>) {
         .iter()
         .find(|s| s["container"] == container)
         .unwrap_or_else(|| panic!("no series for {container} in {json}"));
-    let t = s["t"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-    let v = s["v"].as_array().unwrap().iter().map(|v| v.as_f64()).collect();
+    let t = s["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let v = s["v"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64())
+        .collect();
     (t, v)
 }
 

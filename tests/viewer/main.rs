@@ -3,6 +3,8 @@
 //! day boundaries, rates, downsampling, bad requests, path escapes, events,
 //! waiting and rebuilt indexes, corrupt files, and the real server loop.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 mod api;
 mod fixture;
 mod server;

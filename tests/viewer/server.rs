@@ -18,8 +18,15 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 
@@ -53,7 +60,10 @@ async fn serves_on_a_port_and_notices_data_arriving() {
     assert!(ready, "the poll picks up the new index");
     let (code, page) = http_get(addr, "/").await;
     assert_eq!(code, 200);
-    assert!(page.contains("/assets/uPlot.iife.min.js"), "the app page once data is there");
+    assert!(
+        page.contains("/assets/uPlot.iife.min.js"),
+        "the app page once data is there"
+    );
 
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), server)
