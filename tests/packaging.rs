@@ -20,3 +20,17 @@ mod files;
 
 #[path = "packaging/chart.rs"]
 mod chart;
+
+#[path = "packaging/manifests.rs"]
+mod manifests;
+
+#[path = "packaging/docs.rs"]
+mod docs;
+
+mod support;
+
+#[path = "packaging/cluster.rs"]
+mod cluster;
+
+#[path = "packaging/e2e.rs"]
+mod e2e;
