@@ -2,7 +2,7 @@
 //! metrics once per interval and hands each sample to the store.
 
 pub mod contract;
-pub mod metrics;
+pub mod prometheus;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
 
@@ -46,7 +46,7 @@ pub struct AgentArgs {
     pub retention_max_bytes: Option<ByteSize>,
 
     /// Address of the Prometheus endpoint: /metrics (cAdvisor names + self-metrics), /healthz, /.
-    #[arg(long, env = "FGM_METRICS_ADDR", default_value = metrics::DEFAULT_ADDR)]
+    #[arg(long, env = "FGM_METRICS_ADDR", default_value = prometheus::DEFAULT_ADDR)]
     pub metrics_addr: std::net::SocketAddr,
 }
 

@@ -84,7 +84,7 @@ pub fn stale_after(interval: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::metrics::self_metrics::EnrichmentState;
+    use crate::agent::prometheus::self_metrics::EnrichmentState;
 
     fn input(now_s: i64, last: Option<i64>) -> HealthInput {
         let t = |s| DateTime::from_timestamp(s, 0).unwrap_or_default();

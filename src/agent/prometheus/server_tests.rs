@@ -8,7 +8,7 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::agent::contract::{ContainerSample, Cycle};
-use crate::agent::metrics::self_metrics::{EnrichmentState, EnrichmentStatus};
+use crate::agent::prometheus::self_metrics::{EnrichmentState, EnrichmentStatus};
 use crate::store::schema::METRICS;
 
 fn cycle_now() -> Cycle {

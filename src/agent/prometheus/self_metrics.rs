@@ -96,7 +96,12 @@ impl Default for SelfMetrics {
 
 impl SelfMetrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("fgm_agent");
+        Self::with_registry(Registry::default())
+    }
+
+    /// Adds the self-metrics (under `fgm_agent_`) to a registry other parts
+    /// may already have registered their metrics in, and serves all of it.
+    pub fn with_registry(mut registry: Registry) -> Self {
         // 0.5 ms .. ~4 s: a cycle is normally a few ms; seconds means trouble.
         let cycle_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         let scrape_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 14));
@@ -118,64 +123,65 @@ impl SelfMetrics {
             scrape_duration,
             enrichment: Arc::new(RwLock::new(None)),
         };
-        registry.register(
+        let r = registry.sub_registry_with_prefix("fgm_agent");
+        r.register(
             "cycle_duration_seconds",
             "Time to read every container's cgroup files in one collection cycle",
             m.cycle_duration.clone(),
         );
-        registry.register("cycles", "Collection cycles completed", m.cycles.clone());
-        registry.register(
+        r.register("cycles", "Collection cycles completed", m.cycles.clone());
+        r.register(
             "late_cycles",
             "Collection cycles that started after their tick because the previous one overran",
             m.late_cycles.clone(),
         );
-        registry.register(
+        r.register(
             "containers_tracked",
             "Containers sampled in the latest cycle",
             m.containers_tracked.clone(),
         );
-        registry.register(
+        r.register(
             "read_errors",
             "cgroup file reads that failed, by kind",
             m.read_errors.clone(),
         );
-        registry.register(
+        r.register(
             "files_written",
             "Parquet data files completed",
             m.files_written.clone(),
         );
-        registry.register(
+        r.register(
             "written_bytes",
             "Bytes of completed Parquet data files",
             m.bytes_written.clone(),
         );
-        registry.register(
+        r.register(
             "retention_deletions",
             "Data files deleted by retention, by reason (age, size)",
             m.retention_deletions.clone(),
         );
-        registry.register(
+        r.register(
             "enrichment_state",
             "Pod metadata cache state: 1 for the current state, 0 for the others",
             m.enrichment_state.clone(),
         );
-        registry.register(
+        r.register(
             "enrichment_pods",
             "Pods in the pod metadata cache",
             m.enrichment_pods.clone(),
         );
-        registry.register(
+        r.register(
             "pod_events_seen",
             "Pod failure signals seen in pod status updates, by kind",
             m.events_seen.clone(),
         );
-        registry.register(
+        r.register(
             "pod_events_deduplicated",
             "Pod failure signals not recorded because they were already recorded, by kind",
             m.events_deduplicated.clone(),
         );
-        registry.register("scrapes", "Requests served on /metrics", m.scrapes.clone());
-        registry.register(
+        r.register("scrapes", "Requests served on /metrics", m.scrapes.clone());
+        r.register(
             "scrape_duration_seconds",
             "Time to render a /metrics response",
             m.scrape_duration.clone(),
