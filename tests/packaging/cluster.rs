@@ -119,7 +119,7 @@ fn kustomize_install_is_accepted_by_the_apiserver() {
         "customresourcedefinition.apiextensions.k8s.io/nodemonitors.fgm.dev",
         "deployment.apps/fine-grained-monitor-operator",
         "clusterrole.rbac.authorization.k8s.io/fine-grained-monitor-operator",
-        "role.rbac.authorization.k8s.io/fine-grained-monitor-operator-leader-election",
+        "role.rbac.authorization.k8s.io/fine-grained-monitor-operator",
         "service/fine-grained-monitor-operator-metrics",
     ] {
         assert!(out.contains(kind), "{kind} missing from:\n{out}");

@@ -43,6 +43,23 @@ fn container(objects: &[Value]) -> Value {
 }
 
 #[test]
+fn chart_grants_exactly_what_the_operator_declares_it_needs() {
+    use fine_grained_monitor::operator::builders::rbac;
+    let chart = template(&[]);
+    let declared = |rules| serde_json::to_value(rules).expect("rules as JSON");
+    assert_eq!(
+        grants(&one(&chart, "ClusterRole")["rules"]),
+        grants(&declared(rbac::operator_cluster_rules())),
+        "chart ClusterRole vs operator_cluster_rules() in src/operator/builders/rbac.rs"
+    );
+    assert_eq!(
+        grants(&one(&chart, "Role")["rules"]),
+        grants(&declared(rbac::operator_namespace_rules())),
+        "chart Role vs operator_namespace_rules() in src/operator/builders/rbac.rs"
+    );
+}
+
+#[test]
 fn kustomize_install_has_the_charts_rbac_and_operator() {
     let kust = kustomize("config/default");
     let chart = template(&[]);
