@@ -4,12 +4,13 @@
 //! object must be accepted or reconciled, a real kube-apiserver.
 //!
 //! ```text
-//!  files.rs    versions, CRD copies, Dockerfile vs Cargo.toml, samples, README coverage
-//!  chart.rs    helm lint --strict, helm template (defaults, ci/*.yaml), values schema
-//!  manifests.rs kustomize output vs the chart (RBAC rules), rendered objects accepted
-//!              by the apiserver (server-side dry run)
-//!  e2e.rs      helm install, operator process with the chart's ServiceAccount token,
-//!              sample NodeMonitor reconciled, delete + uninstall leave nothing behind
+//!  files.rs     versions, CRD copies, Dockerfile vs Cargo.toml, .dockerignore
+//!  docs.rs      README and samples vs the CRD, the flags and the metric schema
+//!  chart.rs     helm lint --strict, helm template (defaults, ci/*.yaml), values schema
+//!  manifests.rs kustomize output vs the chart vs the operator's declared RBAC
+//!  cluster.rs   rendered objects accepted by the apiserver (server-side dry run)
+//!  e2e.rs       helm install, operator process with the chart's ServiceAccount token,
+//!               sample NodeMonitor reconciled, delete + uninstall leave nothing behind
 //! ```
 
 #[path = "packaging/tools.rs"]
@@ -18,19 +19,5 @@ mod tools;
 #[path = "packaging/files.rs"]
 mod files;
 
-#[path = "packaging/chart.rs"]
-mod chart;
-
-#[path = "packaging/manifests.rs"]
-mod manifests;
-
 #[path = "packaging/docs.rs"]
 mod docs;
-
-mod support;
-
-#[path = "packaging/cluster.rs"]
-mod cluster;
-
-#[path = "packaging/e2e.rs"]
-mod e2e;

@@ -20,7 +20,11 @@ const IMAGE: &str = "ghcr.io/fine-grained-monitor/fine-grained-monitor";
 fn chart_and_manifests_follow_the_crate_version() {
     let chart = yaml_file("charts/fine-grained-monitor-operator/Chart.yaml");
     assert_eq!(chart["version"], crate_version(), "Chart.yaml version");
-    assert_eq!(chart["appVersion"], crate_version(), "Chart.yaml appVersion");
+    assert_eq!(
+        chart["appVersion"],
+        crate_version(),
+        "Chart.yaml appVersion"
+    );
     let kustomization = yaml_file("config/default/kustomization.yaml");
     assert_eq!(kustomization["images"][0]["name"], IMAGE);
     assert_eq!(
@@ -50,11 +54,21 @@ fn crd_copies_equal_the_generated_crd() {
 /// `cargo metadata` of this crate: targets and rust-version.
 fn metadata() -> Value {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all: Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
     all["packages"][0].clone()
 }
@@ -64,7 +78,11 @@ fn bin_names(meta: &Value) -> BTreeSet<String> {
         .as_array()
         .expect("targets")
         .iter()
-        .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
         .map(|t| t["name"].as_str().expect("name").to_string())
         .collect()
 }
@@ -102,14 +120,20 @@ fn dockerfile_installs_exactly_the_crates_binaries() {
             name.to_string()
         })
         .collect();
-    assert_eq!(installed, bins, "binaries the Dockerfile installs vs Cargo.toml [[bin]]");
+    assert_eq!(
+        installed, bins,
+        "binaries the Dockerfile installs vs Cargo.toml [[bin]]"
+    );
     for bin in &bins {
         assert!(
             dockerfile.contains(&format!("target/release/{bin}")),
             "Dockerfile does not take {bin} from the release build (target/release/{bin})"
         );
     }
-    assert!(dockerfile.contains("cargo build --release --locked"), "release build, locked");
+    assert!(
+        dockerfile.contains("cargo build --release --locked"),
+        "release build, locked"
+    );
     assert!(
         dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/fine-grained-monitor\"]"),
         "entrypoint is the main binary"
@@ -145,7 +169,10 @@ fn dockerfile_runtime_is_minimal_and_non_root() {
         .find_map(|l| l.strip_prefix("ARG RUST_VERSION="))
         .map(version_parts)
         .expect("ARG RUST_VERSION= in the Dockerfile");
-    assert!(have >= need, "Dockerfile Rust {have:?} is older than rust-version {need:?}");
+    assert!(
+        have >= need,
+        "Dockerfile Rust {have:?} is older than rust-version {need:?}"
+    );
 }
 
 fn version_parts(v: &str) -> Vec<u32> {
@@ -249,7 +276,10 @@ fn dockerignore_keeps_everything_the_build_reads() {
     let inputs = build_inputs(&metadata());
     assert!(inputs.iter().any(|i| i == "src/main.rs"), "{inputs:?}");
     for input in &inputs {
-        assert!(root().join(input).is_file(), "build input {input} does not exist");
+        assert!(
+            root().join(input).is_file(),
+            "build input {input} does not exist"
+        );
         for p in &patterns {
             assert!(
                 !ignored(p, input),

@@ -1,5 +1,8 @@
 //! Shared helpers: repository paths, the Go-built tools, YAML documents.
 
+// Each test module uses a different part of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
