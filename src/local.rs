@@ -5,7 +5,7 @@
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::{Agent, DiscoveryMode};
+use crate::agent::{Agent, DiscoveryMode, SelfMetrics};
 use crate::cli::LocalArgs;
 
 /// Runs agent and viewer together until `stop` is cancelled. If one part
@@ -14,7 +14,8 @@ pub async fn run(args: LocalArgs, stop: CancellationToken) -> anyhow::Result<()>
     let config = args.agent.to_config(DiscoveryMode::Local)?;
     tracing::info!(data_dir = %config.data_dir.display(), "recording this machine's cgroups");
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    let agent = Agent::start(config, None, stop.clone())?;
+    // No Prometheus endpoint here: `local` listens on loopback only, for the viewer.
+    let agent = Agent::start(config, None, SelfMetrics::new(), stop.clone())?;
     parts.spawn(async move { Ok(agent.task.await??) });
     let mut result = Ok(());
     while let Some(joined) = parts.join_next().await {

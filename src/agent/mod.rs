@@ -12,15 +12,15 @@
 //! - [`discovery`]: which cgroups are containers (kubelet layouts, `local` leaves, sandboxes).
 //! - [`cgroup_v2`], [`cgroup_v1`]: file parsers; [`sampler`]: open files, read at offset 0.
 //! - [`collector`]: one cycle; [`recorder`]: files, index, retention; [`runner`]: the timer loop.
-//! - [`metrics`]: self-metrics; [`contract`]: what other parts consume.
+//! - [`prometheus`]: `/metrics` (latest cycle + self-metrics); [`contract`]: what other parts consume.
 
 pub mod cgroup_v1;
 pub mod cgroup_v2;
 pub mod collector;
 pub mod contract;
 pub mod discovery;
-pub mod metrics;
 pub mod mountinfo;
+pub mod prometheus;
 pub mod recorder;
 pub mod runner;
 pub mod sampler;
@@ -28,7 +28,7 @@ pub mod slots;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
 pub use discovery::DiscoveryMode;
-pub use metrics::AgentMetrics;
+pub use prometheus::SelfMetrics;
 pub use runner::{Agent, AgentConfig, AgentError, AgentHandle};
 
 use std::path::PathBuf;
@@ -79,6 +79,10 @@ pub struct AgentArgs {
         default_value = "/proc"
     )]
     pub proc_root: PathBuf,
+
+    /// Address of the Prometheus endpoint: /metrics (cAdvisor names + self-metrics), /healthz, /.
+    #[arg(long, env = "FGM_METRICS_ADDR", default_value = prometheus::DEFAULT_ADDR)]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 impl AgentArgs {
@@ -133,10 +137,33 @@ fn node_name_from_env_or_host() -> anyhow::Result<String> {
     Ok(host.trim().to_string())
 }
 
-/// Runs the agent (Kubernetes discovery) until `stop` is cancelled.
+/// Runs the agent (Kubernetes discovery) and its Prometheus endpoint until
+/// `stop` is cancelled. If either part fails, the other is stopped too.
 pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
     let config = args.to_config(DiscoveryMode::Kubernetes)?;
-    let handle = Agent::start(config, None, stop)?;
-    handle.task.await??;
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
+        })?;
+    let metrics = SelfMetrics::new();
+    let pods: Option<std::sync::Arc<dyn PodMetadata>> = None;
+    let interval = config.interval;
+    let handle = Agent::start(config, pods.clone(), metrics.clone(), stop.clone())?;
+    let state = prometheus::MetricsState {
+        cycles: handle.cycles.clone(),
+        pods,
+        self_metrics: metrics,
+        stale_after: prometheus::health::stale_after(interval),
+        started: chrono::Utc::now(),
+    };
+    let server_stop = stop.clone();
+    let server = tokio::spawn(async move { prometheus::serve(listener, state, server_stop).await });
+    let agent_result = handle.task.await;
+    // The agent finished (stop or failure): the endpoint goes with it.
+    stop.cancel();
+    let server_result = server.await;
+    agent_result??;
+    server_result??;
     Ok(())
 }

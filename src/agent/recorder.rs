@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::collector::Tracked;
 use super::contract::{Cycle, PodMetadata};
-use super::metrics::AgentMetrics;
+use super::prometheus::SelfMetrics;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout;
 use crate::store::retention::{self, Policy};
@@ -43,7 +43,7 @@ pub struct Recorder {
     index_dirty: bool,
     last_index_save: Option<DateTime<Utc>>,
     pod_metadata: Option<Arc<dyn PodMetadata>>,
-    metrics: AgentMetrics,
+    metrics: SelfMetrics,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -61,7 +61,7 @@ impl Recorder {
     pub fn new(
         config: RecorderConfig,
         pod_metadata: Option<Arc<dyn PodMetadata>>,
-        metrics: AgentMetrics,
+        metrics: SelfMetrics,
         now: DateTime<Utc>,
     ) -> Self {
         let rotation_sec = config.rotation.as_secs().max(1);
@@ -75,7 +75,7 @@ impl Recorder {
             Err(e) => {
                 let aside = config.data_dir.join("index.json.corrupt");
                 tracing::error!(error = %e, moved_to = %aside.display(), "index.json unreadable; starting a new index");
-                metrics.error("index", 1);
+                metrics.write_error("index");
                 let _ = std::fs::rename(&path, &aside);
                 Index::empty(now, rotation_sec)
             }
@@ -208,7 +208,7 @@ impl Recorder {
             && let Err(buffer) = self.write(start, buffer)
         {
             // Still failing: the older interval gives way to the newer one.
-            self.metrics.samples_dropped.inc_by(buffer.rows() as u64);
+            self.metrics.samples_dropped(buffer.rows() as u64);
             tracing::warn!(rows = buffer.rows(), %start, "dropping an unwritten interval: the disk is still full or failing");
         }
         if let Some(start) = self.open_start.take() {
@@ -225,8 +225,7 @@ impl Recorder {
     fn write(&mut self, start: DateTime<Utc>, buffer: SampleBuffer) -> Result<(), SampleBuffer> {
         match write_data_file(&self.config.data_dir, &self.config.node, start, &buffer) {
             Ok(Some(file)) => {
-                self.metrics.files_written.inc();
-                self.metrics.bytes_written.inc_by(file.bytes);
+                self.metrics.file_written(file.bytes);
                 self.index.extend_range(file.first, file.last);
                 self.index_dirty = true;
                 tracing::debug!(path = %file.path.display(), bytes = file.bytes, rows = file.rows, "data file written");
@@ -234,12 +233,8 @@ impl Recorder {
             }
             Ok(None) => Ok(()),
             Err(e) => {
-                let kind = if e.is_disk_full() {
-                    "disk_full"
-                } else {
-                    "write"
-                };
-                self.metrics.error(kind, 1);
+                self.metrics
+                    .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
                 log_write_error(&e);
                 Err(buffer)
             }
@@ -258,23 +253,21 @@ impl Recorder {
             self.config.policy,
         ) {
             Ok(outcome) => {
-                for path in &outcome.deleted {
-                    tracing::info!(path = %path.display(), "retention removed data file");
+                for (path, reason) in &outcome.deleted {
+                    tracing::info!(path = %path.display(), reason = reason.as_str(), "retention removed data file");
+                    self.metrics.retention_deleted(reason.as_str());
                 }
                 for (path, e) in &outcome.errors {
                     tracing::warn!(path = %path.display(), error = %e, "retention could not remove or inspect a file");
+                    self.metrics.write_error("retention");
                 }
-                self.metrics
-                    .retention_deletions
-                    .inc_by(outcome.deleted.len() as u64);
-                self.metrics.error("retention", outcome.errors.len() as u64);
                 if !outcome.deleted.is_empty() {
                     self.index.data_range.earliest = outcome.earliest_kept;
                     self.index_dirty = true;
                 }
             }
             Err(e) => {
-                self.metrics.error("retention", 1);
+                self.metrics.write_error("retention");
                 tracing::warn!(dir = %self.config.data_dir.display(), error = %e, "retention could not list the data directory");
             }
         }
@@ -288,7 +281,7 @@ impl Recorder {
                 self.last_index_save = Some(now);
             }
             Err(e) => {
-                self.metrics.error("index", 1);
+                self.metrics.write_error("index");
                 tracing::warn!(error = %e, "cannot save index.json; will retry");
                 self.last_index_save = Some(now);
             }

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::collector::Collector;
 use super::contract::{Cycle, CycleReceiver, PodMetadata};
 use super::discovery::DiscoveryMode;
-use super::metrics::AgentMetrics;
 use super::mountinfo::{self, Hierarchies, HierarchyError};
+use super::prometheus::SelfMetrics;
 use super::recorder::{Recorder, RecorderConfig};
 use super::sampler::ReadErrors;
 use crate::store::layout::{self, BadNodeName};
@@ -71,8 +71,8 @@ pub enum AgentError {
 pub struct AgentHandle {
     /// The latest cycle (an empty one before the first).
     pub cycles: CycleReceiver,
-    /// Self-metrics; register them with [`AgentMetrics::register`].
-    pub metrics: AgentMetrics,
+    /// Self-metrics (the ones passed to [`Agent::start`]).
+    pub metrics: SelfMetrics,
     /// Finishes after `stop` once the open interval is written.
     pub task: JoinHandle<Result<(), AgentError>>,
 }
@@ -86,6 +86,7 @@ impl Agent {
     pub fn start(
         config: AgentConfig,
         pod_metadata: Option<Arc<dyn PodMetadata>>,
+        metrics: SelfMetrics,
         stop: CancellationToken,
     ) -> Result<AgentHandle, AgentError> {
         if config.interval < Duration::from_millis(10) || config.rotation < config.interval {
@@ -109,7 +110,6 @@ impl Agent {
             v1 = ?hierarchies.v1.keys().collect::<Vec<_>>(),
             "agent starting"
         );
-        let metrics = AgentMetrics::new();
         let (tx, rx) = watch::channel(Arc::new(Cycle::default()));
         let collector = Collector::new(
             hierarchies,
@@ -166,19 +166,19 @@ struct State {
 
 impl State {
     /// One cycle's blocking work.
-    fn step(&mut self, timestamp: DateTime<Utc>, metrics: &AgentMetrics) -> Arc<Cycle> {
+    fn step(&mut self, timestamp: DateTime<Utc>, late: bool, metrics: &SelfMetrics) -> Arc<Cycle> {
         let started = std::time::Instant::now();
         let mut errors = ReadErrors::default();
         let mut cycle = self.collector.collect(timestamp, &mut errors);
         self.recorder.filter(&mut cycle);
         self.recorder.record(&cycle, self.collector.tracked());
-        metrics.error("open", errors.open);
-        metrics.error("read", errors.read);
-        metrics.containers.set(cycle.containers.len() as i64);
-        metrics.cycles.inc();
-        metrics
-            .cycle_duration
-            .observe(started.elapsed().as_secs_f64());
+        for _ in 0..errors.permission {
+            metrics.read_error("permission");
+        }
+        for _ in 0..errors.io {
+            metrics.read_error("io");
+        }
+        metrics.cycle_done(started.elapsed(), late, cycle.containers.len());
         Arc::new(cycle)
     }
 }
@@ -197,7 +197,7 @@ async fn run_loop(
     interval: Duration,
     mut state: State,
     tx: watch::Sender<Arc<Cycle>>,
-    metrics: AgentMetrics,
+    metrics: SelfMetrics,
     stop: CancellationToken,
 ) -> Result<(), AgentError> {
     let (base_wall, delay) = first_tick(Utc::now(), interval);
@@ -210,15 +210,13 @@ async fn run_loop(
             _ = stop.cancelled() => break,
             tick = ticker.tick() => tick,
         };
-        if tick.elapsed() > interval / 2 {
-            metrics.late_cycles.inc();
-        }
+        let late = tick.elapsed() > interval / 2;
         let offset = chrono::Duration::from_std(tick.duration_since(base)).unwrap_or_default();
         // Millisecond grid: the column's resolution.
         let timestamp = base_wall + offset;
         let m = metrics.clone();
         let (back, cycle) = tokio::task::spawn_blocking(move || {
-            let cycle = state.step(timestamp, &m);
+            let cycle = state.step(timestamp, late, &m);
             (state, cycle)
         })
         .await

@@ -105,13 +105,24 @@ pub fn plan(h: &Hierarchies) -> Vec<PlannedFile> {
     out
 }
 
-/// Kinds of read failure counted in the agent's self-metrics.
+/// Kinds of read failure counted in the agent's self-metrics
+/// (`fgm_agent_read_errors_total{kind}`). A cgroup going away is not one.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadErrors {
-    /// A file existed but could not be opened (permissions...).
-    pub open: u64,
-    /// A read failed for another reason than the cgroup going away.
-    pub read: u64,
+    /// Open or read refused (`kind="permission"`).
+    pub permission: u64,
+    /// Any other failure (`kind="io"`).
+    pub io: u64,
+}
+
+impl ReadErrors {
+    fn count(&mut self, e: &io::Error) {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            self.permission += 1;
+        } else {
+            self.io += 1;
+        }
+    }
 }
 
 /// A container's files, open.
@@ -147,7 +158,7 @@ impl ContainerFiles {
                     }
                     Err(e) if is_gone(&e) => {}
                     Err(e) => {
-                        errors.open += 1;
+                        errors.count(&e);
                         tracing::debug!(path = %dir.join(name).display(), error = %e, "cannot open cgroup file");
                         break;
                     }
@@ -183,7 +194,7 @@ impl ContainerFiles {
                 Ok(len) => &buf[..len],
                 Err(e) if is_gone(&e) => return Err(Gone),
                 Err(e) => {
-                    errors.read += 1;
+                    errors.count(&e);
                     tracing::debug!(error = %e, ?source, "cgroup file read failed");
                     continue;
                 }

@@ -27,8 +27,26 @@ pub struct Policy {
     pub max_bytes: Option<u64>,
 }
 
+/// Why retention removed a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Older than max age.
+    Age,
+    /// Over max bytes.
+    Size,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Age => "age",
+            Reason::Size => "size",
+        }
+    }
+}
+
 /// Pure selection: the files to delete, oldest first. `files` may be in any order.
-pub fn select(files: &[FileInfo], now: DateTime<Utc>, policy: Policy) -> Vec<PathBuf> {
+pub fn select(files: &[FileInfo], now: DateTime<Utc>, policy: Policy) -> Vec<(PathBuf, Reason)> {
     let mut sorted: Vec<&FileInfo> = files.iter().collect();
     sorted.sort_by_key(|f| f.start);
     // The newest file is never a candidate.
@@ -45,7 +63,8 @@ pub fn select(files: &[FileInfo], now: DateTime<Utc>, policy: Policy) -> Vec<Pat
         let too_big = policy.max_bytes.is_some_and(|max| total > max);
         if too_old || too_big {
             total = total.saturating_sub(file.bytes);
-            out.push(file.path.clone());
+            let reason = if too_old { Reason::Age } else { Reason::Size };
+            out.push((file.path.clone(), reason));
         } else {
             break;
         }
@@ -70,7 +89,7 @@ pub fn prune_index(index: &mut Index, now: DateTime<Utc>, max_age: Duration) -> 
 /// What one retention pass did.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub deleted: Vec<PathBuf>,
+    pub deleted: Vec<(PathBuf, Reason)>,
     /// Files that could not be removed or inspected, with the reason.
     pub errors: Vec<(PathBuf, std::io::Error)>,
     /// Earliest start of the files kept (for the index's `data_range`).
@@ -99,10 +118,10 @@ pub fn apply(
         }
     }
     let doomed = select(&files, now, policy);
-    for path in &doomed {
+    for (path, reason) in &doomed {
         match std::fs::remove_file(path) {
             Ok(()) => {
-                outcome.deleted.push(path.clone());
+                outcome.deleted.push((path.clone(), *reason));
                 // Empty identifier= and dt= directories go too; a non-empty one stays.
                 if let Some(node_dir) = path.parent()
                     && std::fs::remove_dir(node_dir).is_ok()
@@ -116,7 +135,7 @@ pub fn apply(
     }
     outcome.earliest_kept = files
         .iter()
-        .filter(|f| !outcome.deleted.contains(&f.path))
+        .filter(|f| !outcome.deleted.iter().any(|(p, _)| *p == f.path))
         .map(|f| f.start)
         .min();
     Ok(outcome)
@@ -139,8 +158,8 @@ mod tests {
         }
     }
 
-    fn names(paths: Vec<PathBuf>) -> Vec<String> {
-        paths.iter().map(|p| p.display().to_string()).collect()
+    fn names(paths: Vec<(PathBuf, Reason)>) -> Vec<String> {
+        paths.iter().map(|(p, _)| p.display().to_string()).collect()
     }
 
     #[test]
@@ -159,6 +178,21 @@ mod tests {
             max_bytes: Some(250),
         };
         assert_eq!(names(select(&files, at(5), bytes)), ["f0", "f1"]);
+        assert!(
+            select(&files, at(5), bytes)
+                .iter()
+                .all(|(_, r)| *r == Reason::Size)
+        );
+        // Both limits: the too-old file is an age deletion, the next a size one.
+        let both = Policy {
+            max_age: Duration::from_secs(4 * 60),
+            max_bytes: Some(250),
+        };
+        let reasons: Vec<Reason> = select(&files, at(5), both)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(reasons, [Reason::Age, Reason::Size]);
         let tiny = Policy {
             max_age: Duration::from_secs(86_400),
             max_bytes: Some(0),
@@ -193,7 +227,7 @@ mod tests {
         };
         // now 2026-01-02 10:30, max age 2 h: only the day-1 file is too old.
         let outcome = apply(dir.path(), "n1", at(30), policy).unwrap();
-        assert_eq!(outcome.deleted, vec![paths[0].clone()]);
+        assert_eq!(outcome.deleted, vec![(paths[0].clone(), Reason::Age)]);
         assert!(outcome.errors.is_empty());
         assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
         assert!(
