@@ -68,6 +68,7 @@ func main() {
 	addr := flag.String("listen", "127.0.0.1:8080", "address of the HTTP server (/metrics, /healthz)")
 	storageDuration := flag.Duration("storage_duration", 2*time.Minute, "how long stats are kept in memory (upstream default)")
 	showVersion := flag.Bool("version", false, "print the cadvisor library version and exit")
+	rawPrefixes := flag.String("raw_cgroup_prefix_whitelist", "", "comma-separated cgroup path prefixes the raw handler accepts (upstream flag; empty = all)")
 	// Benchmark defaults: sample every second like fine-grained-monitor,
 	// dynamic housekeeping off. Both stay overridable on the command line.
 	_ = flag.Set("housekeeping_interval", "1s")
@@ -82,7 +83,7 @@ func main() {
 	included := container.AllMetrics.Difference(upstreamDisabled)
 	cache := memory.New(*storageDuration, nil)
 	mgr, err := manager.New(cache, sysfs.NewRealSysFs(), manager.HousekeepingConfigFlags,
-		included, nil, nil, "", 0)
+		included, strings.Split(*rawPrefixes, ","), nil, "", 0)
 	if err != nil {
 		klog.Fatalf("creating the cAdvisor manager: %v", err)
 	}
