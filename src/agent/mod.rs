@@ -2,6 +2,7 @@
 //! metrics once per interval and hands each sample to the store.
 
 pub mod contract;
+pub mod prometheus;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
 
@@ -43,6 +44,10 @@ pub struct AgentArgs {
     /// Oldest data files are deleted while the data exceeds this size (e.g. 10Gi).
     #[arg(long, env = "FGM_RETENTION_MAX_BYTES")]
     pub retention_max_bytes: Option<ByteSize>,
+
+    /// Address of the Prometheus endpoint: /metrics (cAdvisor names + self-metrics), /healthz, /.
+    #[arg(long, env = "FGM_METRICS_ADDR", default_value = prometheus::DEFAULT_ADDR)]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 /// Runs the agent until `stop` is cancelled.
