@@ -179,6 +179,11 @@ pub struct RateState {
 }
 
 impl RateState {
+    /// True once a sample was seen (the next one gets a rate).
+    pub fn started(&self) -> bool {
+        self.last.is_some()
+    }
+
     /// The rate ending at this sample, `None` for the first sample, after a
     /// gap, or when the counter went down (restart, reset).
     pub fn next(&mut self, t: i64, v: i64) -> Option<f64> {

@@ -125,6 +125,11 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                 let Some(s) = column.get(id) else { continue };
                 for (&t, &raw) in s.timestamps.iter().zip(&s.values) {
                     let value = if is_counter {
+                        // The very first sample has no rate yet: no point rather than a gap.
+                        if !stream.rate.started() {
+                            stream.rate.next(t, raw);
+                            continue;
+                        }
                         stream.rate.next(t, raw)
                     } else {
                         (raw != NULL_VALUE).then_some(raw as f64)
