@@ -2,6 +2,7 @@
 //! metrics once per interval and hands each sample to the store.
 
 pub mod contract;
+pub mod enrich;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
 
