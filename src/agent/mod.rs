@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod enrich;
+pub mod prometheus;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
 
@@ -44,6 +45,31 @@ pub struct AgentArgs {
     /// Oldest data files are deleted while the data exceeds this size (e.g. 10Gi).
     #[arg(long, env = "FGM_RETENTION_MAX_BYTES")]
     pub retention_max_bytes: Option<ByteSize>,
+
+    /// Address of the Prometheus endpoint: /metrics (cAdvisor names + self-metrics), /healthz, /.
+    #[arg(long, env = "FGM_METRICS_ADDR", default_value = prometheus::DEFAULT_ADDR)]
+    pub metrics_addr: std::net::SocketAddr,
+
+    /// Record pod names, namespaces, labels and failure events from the
+    /// Kubernetes API (pods of this node only); `false` keeps short ids only.
+    #[arg(long, env = "FGM_ENRICHMENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enrichment: bool,
+
+    /// Kubeconfig for the API [default: in-cluster service account, else $KUBECONFIG or ~/.kube/config].
+    #[arg(long, env = "FGM_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use [default: the current context].
+    #[arg(long, env = "FGM_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+
+    /// Only record pods of namespaces matching this label selector (e.g. `monitoring=on`).
+    #[arg(long, env = "FGM_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
+    pub namespace_selector: Option<String>,
+
+    /// Longest wait between attempts to reach the API while it is unavailable.
+    #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
+    pub enrichment_retry_max: HumanDuration,
 }
 
 /// Runs the agent until `stop` is cancelled.

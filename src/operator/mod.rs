@@ -1,5 +1,7 @@
 //! The operator: reconciles NodeMonitor resources into DaemonSets, RBAC and settings.
 
+pub mod builders;
+
 use clap::Args;
 
 /// Flags of `operator`.
@@ -20,5 +22,8 @@ pub async fn run(
 
 /// Prints the NodeMonitor CRD as YAML (`fine-grained-monitor crd`).
 pub fn print_crd() -> anyhow::Result<()> {
-    anyhow::bail!("the CRD is not defined yet")
+    use std::io::Write;
+    let yaml = crate::crd::crd_yaml()?;
+    std::io::stdout().lock().write_all(yaml.as_bytes())?;
+    Ok(())
 }

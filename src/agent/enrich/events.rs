@@ -128,6 +128,16 @@ pub fn to_chrono(time: &Time) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(time.0.as_second(), nanos)
 }
 
+/// The `kind` value as written in the events files (and the metrics label).
+pub fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::OomKilled => "oom_killed",
+        EventKind::Terminated => "terminated",
+        EventKind::CrashLoopBackOff => "crash_loop_back_off",
+        EventKind::Restart => "restart",
+    }
+}
+
 /// The 12-hex short id of an API container id (prefix stripped).
 pub fn short_id(id: &str) -> String {
     strip_runtime_prefix(id).chars().take(12).collect()
@@ -191,15 +201,22 @@ impl Dedup {
 
     /// The events not recorded before, now marked as recorded.
     pub fn admit(&mut self, events: Vec<PodEvent>) -> Vec<PodEvent> {
-        events
-            .into_iter()
-            .filter(|e| self.seen.insert(EventKey::of(e)))
-            .collect()
+        events.into_iter().filter(|e| self.admit_one(e)).collect()
+    }
+
+    /// Whether `event` is new; it is marked as recorded either way.
+    pub fn admit_one(&mut self, event: &PodEvent) -> bool {
+        self.seen.insert(EventKey::of(event))
     }
 
     /// Forgets the signals of pods not in `live` (deleted pods), bounding memory.
     pub fn retain_pods(&mut self, live: &HashSet<String>) {
         self.seen.retain(|k| live.contains(&k.pod));
+    }
+
+    /// Forgets the signals of one deleted pod.
+    pub fn forget_pod(&mut self, pod_key: &str) {
+        self.seen.retain(|k| k.pod != pod_key);
     }
 
     pub fn len(&self) -> usize {

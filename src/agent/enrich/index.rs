@@ -141,6 +141,11 @@ impl PodIndex {
             .map(|(_, info)| info)
     }
 
+    /// Keys ([`pod_key`]) of the pods indexed.
+    pub fn pod_keys(&self) -> impl Iterator<Item = &String> {
+        self.by_pod.keys()
+    }
+
     pub fn pods(&self) -> usize {
         self.by_pod.len()
     }

@@ -231,6 +231,19 @@ fn seeding_from_recorded_events_survives_a_restart_and_pruning_forgets_gone_pods
 }
 
 #[test]
+fn kind_names_match_the_file_format() {
+    let kinds = [
+        EventKind::OomKilled,
+        EventKind::Terminated,
+        EventKind::CrashLoopBackOff,
+        EventKind::Restart,
+    ];
+    for kind in kinds {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind_name(kind));
+    }
+}
+
+#[test]
 fn short_ids_and_truncation() {
     assert_eq!(short_id("cri-o://abcdef0123456789"), "abcdef012345");
     assert_eq!(short_id("abc"), "abc");
