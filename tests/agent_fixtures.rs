@@ -2,6 +2,9 @@
 //! (tests/fixtures/cgroup/generate.py): the right containers, pod UIDs,
 //! QoS classes, runtimes, sandbox marks and values reach Parquet and index.json.
 
+// Test crate: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod agent_support;
 
 use std::time::Duration;
