@@ -19,6 +19,7 @@ pub mod cgroup_v2;
 pub mod collector;
 pub mod contract;
 pub mod discovery;
+pub mod enrich;
 pub mod mountinfo;
 pub mod prometheus;
 pub mod recorder;
@@ -83,6 +84,27 @@ pub struct AgentArgs {
     /// Address of the Prometheus endpoint: /metrics (cAdvisor names + self-metrics), /healthz, /.
     #[arg(long, env = "FGM_METRICS_ADDR", default_value = prometheus::DEFAULT_ADDR)]
     pub metrics_addr: std::net::SocketAddr,
+
+    /// Record pod names, namespaces, labels and failure events from the
+    /// Kubernetes API (pods of this node only); `false` keeps short ids only.
+    #[arg(long, env = "FGM_ENRICHMENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enrichment: bool,
+
+    /// Kubeconfig for the API [default: in-cluster service account, else $KUBECONFIG or ~/.kube/config].
+    #[arg(long, env = "FGM_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use [default: the current context].
+    #[arg(long, env = "FGM_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+
+    /// Only record pods of namespaces matching this label selector (e.g. `monitoring=on`).
+    #[arg(long, env = "FGM_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
+    pub namespace_selector: Option<String>,
+
+    /// Longest wait between attempts to reach the API while it is unavailable.
+    #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
+    pub enrichment_retry_max: HumanDuration,
 }
 
 impl AgentArgs {
@@ -147,7 +169,7 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
     let metrics = SelfMetrics::new();
-    let pods: Option<std::sync::Arc<dyn PodMetadata>> = None;
+    let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop);
     let interval = config.interval;
     let handle = Agent::start(config, pods.clone(), metrics.clone(), stop.clone())?;
     let state = prometheus::MetricsState {
@@ -163,7 +185,38 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
     // The agent finished (stop or failure): the endpoint goes with it.
     stop.cancel();
     let server_result = server.await;
+    if let Some(task) = enricher_task {
+        // Never fails by design; a panic in it should not hide the agent's result.
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "pod metadata enricher ended abnormally");
+        }
+    }
     agent_result??;
     server_result??;
     Ok(())
+}
+
+/// The pod metadata enricher of `--enrichment` (on by default); it reports its
+/// state through `metrics` (`/healthz`, `fgm_agent_enrichment_state`).
+fn start_enricher(
+    args: &AgentArgs,
+    config: &AgentConfig,
+    metrics: &SelfMetrics,
+    stop: &tokio_util::sync::CancellationToken,
+) -> (
+    Option<std::sync::Arc<dyn PodMetadata>>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    match enrich::EnrichConfig::from_args(args, &config.node_name, &config.data_dir) {
+        Some(mut enrich_config) => {
+            enrich_config.metrics = Some(metrics.clone());
+            let (enricher, task) = enrich::start(enrich_config, stop.clone());
+            metrics.set_enrichment(enricher.status());
+            (Some(enricher), Some(task))
+        }
+        None => {
+            metrics.set_enrichment(enrich::Enricher::disabled().status());
+            (None, None)
+        }
+    }
 }
