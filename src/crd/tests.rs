@@ -90,7 +90,10 @@ fn cel_millis_converts_days_without_building_strings() {
     let expr = cel_millis("self.x");
     assert!(expr.contains("self.x.endsWith('d')"), "{expr}");
     assert!(expr.contains("* 86400000"), "{expr}");
-    assert!(!expr.contains("string(int") && !expr.contains("+ '"), "{expr}");
+    assert!(
+        !expr.contains("string(int") && !expr.contains("+ '"),
+        "{expr}"
+    );
 }
 
 #[test]
