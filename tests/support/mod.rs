@@ -143,6 +143,9 @@ fn start() -> Result<ControlPlane, String> {
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
+            // A loopback advertise address is refused by the endpoint reconciler (1.37), and
+            // nothing in-cluster needs the `kubernetes` Service's endpoints here.
+            "--endpoint-reconciler-type=none".into(),
             format!("--secure-port={api_port}"),
             arg("cert-dir", &dir.join("apiserver-certs")),
             arg("tls-cert-file", &pki.serving_cert),
