@@ -128,7 +128,7 @@ pub fn parse_viewer() -> ViewerCli {
     ViewerCli::parse()
 }
 
-fn parse_with_config<T: Parser>(argv: Vec<OsString>) -> Result<T, clap::Error> {
+pub(crate) fn parse_with_config<T: Parser>(argv: Vec<OsString>) -> Result<T, clap::Error> {
     let mut cmd = T::command();
     let matches = cmd.try_get_matches_from_mut(argv.clone())?;
     let config_path = matches.get_one::<PathBuf>("config").cloned();

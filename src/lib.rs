@@ -16,6 +16,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod crd;
 pub mod local;
 pub mod operator;
 pub mod shutdown;

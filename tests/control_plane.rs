@@ -11,11 +11,11 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::ResourceExt;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     WatchEvent, WatchParams,
 };
-use kube::ResourceExt;
 use serde_json::json;
 
 use support::control_plane;
@@ -116,7 +116,9 @@ async fn custom_objects_are_created_listed_by_label_and_watched() {
             "x-kubernetes-validations": [{ "rule": "self.size <= 100", "message": "too big" }],
         } } }),
     );
-    cp.install_crd(&client, &widgets).await.expect("install CRD");
+    cp.install_crd(&client, &widgets)
+        .await
+        .expect("install CRD");
     let ns = cp.namespace(&client, "widgets").await;
     let resource = ApiResource {
         group: "envtest.fgm.dev".into(),
@@ -154,7 +156,10 @@ async fn custom_objects_are_created_listed_by_label_and_watched() {
     let names: Vec<String> = reds.items.iter().map(|o| o.name_any()).collect();
     assert_eq!(names, ["red"]);
 
-    let version = reds.metadata.resource_version.expect("list resourceVersion");
+    let version = reds
+        .metadata
+        .resource_version
+        .expect("list resourceVersion");
     let stream = api
         .watch(&WatchParams::default().labels("color=green"), &version)
         .await
@@ -284,7 +289,11 @@ async fn service_account_token_is_held_to_its_cluster_role() {
     assert_eq!(listed.items.len(), 1);
     let status = api_error(as_sa.delete("victim", &DeleteParams::default()).await);
     assert_eq!(status.code, 403, "{status:?}");
-    assert!(status.message.contains("system:serviceaccount:"), "{}", status.message);
+    assert!(
+        status.message.contains("system:serviceaccount:"),
+        "{}",
+        status.message
+    );
     // Other namespaces are out of the binding's reach.
     let status = api_error(
         Api::<Pod>::namespaced(cp.client_with_token(&token).await, "default")
@@ -394,15 +403,21 @@ async fn daemonset_runs_one_pod_per_fake_node() {
         .await
         .expect("create DaemonSet");
 
-    let ready = eventually("DaemonSet reporting 3 ready", Duration::from_secs(120), || {
-        let daemonsets = daemonsets.clone();
-        async move {
-            let ds = daemonsets.get("agent").await.map_err(|e| e.to_string())?;
-            let status = ds.status.ok_or("no status yet")?;
-            Ok((status.desired_number_scheduled == 3 && status.number_ready == 3)
-                .then_some(status))
-        }
-    })
+    let ready = eventually(
+        "DaemonSet reporting 3 ready",
+        Duration::from_secs(120),
+        || {
+            let daemonsets = daemonsets.clone();
+            async move {
+                let ds = daemonsets.get("agent").await.map_err(|e| e.to_string())?;
+                let status = ds.status.ok_or("no status yet")?;
+                Ok(
+                    (status.desired_number_scheduled == 3 && status.number_ready == 3)
+                        .then_some(status),
+                )
+            }
+        },
+    )
     .await;
     assert_eq!(ready.current_number_scheduled, 3);
 
@@ -416,7 +431,11 @@ async fn daemonset_runs_one_pod_per_fake_node() {
         .map(|p| {
             let status = p.status.clone().unwrap_or_default();
             assert_eq!(status.phase.as_deref(), Some("Running"), "{}", p.name_any());
-            p.spec.clone().unwrap_or_default().node_name.unwrap_or_default()
+            p.spec
+                .clone()
+                .unwrap_or_default()
+                .node_name
+                .unwrap_or_default()
         })
         .collect();
     on.sort();

@@ -52,7 +52,10 @@ fn main() {
         "child did not report etcd and kube-apiserver (did it fail to start? see its stderr): {pids:?}"
     );
     for (name, pid) in &pids {
-        assert!(support::process::pid_alive(*pid), "{name} ({pid}) not running before the kill");
+        assert!(
+            support::process::pid_alive(*pid),
+            "{name} ({pid}) not running before the kill"
+        );
     }
     child.kill().expect("SIGKILL the child test process");
     child.wait().expect("reap the child");

@@ -298,9 +298,10 @@ impl ControlPlane {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let established = api.get(&name).await?.status.is_some_and(|s| {
-                s.conditions.unwrap_or_default().iter().any(|c| {
-                    c.type_ == "Established" && c.status == "True"
-                })
+                s.conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
             });
             let listed = established
                 && Api::<DynamicObject>::all_with(client.clone(), &resource)

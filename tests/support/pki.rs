@@ -47,11 +47,15 @@ fn leaf(dir: &Path, name: &str, subject: &str, extensions: &str) -> Result<(), S
     );
     openssl(
         dir,
-        &format!("req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {key} -out {csr} -subj {subject}"),
+        &format!(
+            "req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {key} -out {csr} -subj {subject}"
+        ),
     )?;
     openssl(
         dir,
-        &format!("x509 -req -in {csr} -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -out {crt} -extfile {ext_file}"),
+        &format!(
+            "x509 -req -in {csr} -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -out {crt} -extfile {ext_file}"
+        ),
     )
 }
 

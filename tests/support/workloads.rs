@@ -19,7 +19,9 @@ impl ControlPlane {
     /// Starts kube-controller-manager, kube-scheduler and kwok once for this test binary.
     /// Panics naming what is missing or what failed.
     pub fn start_workloads(&'static self) {
-        let started = self.workloads.get_or_init(|| on_supervisor(move || self.spawn_workloads()));
+        let started = self
+            .workloads
+            .get_or_init(|| on_supervisor(move || self.spawn_workloads()));
         if let Err(e) = started {
             panic!("workload processes unavailable: {e}");
         }
@@ -59,7 +61,11 @@ impl ControlPlane {
             format!("--root-ca-file={}", self.pki.ca_cert.display()),
             "--use-service-account-credentials=false".into(),
         ]);
-        let mut kcm = spawn(&kcm_bin, &kcm_args, self.dir.join("kube-controller-manager.log"))?;
+        let mut kcm = spawn(
+            &kcm_bin,
+            &kcm_args,
+            self.dir.join("kube-controller-manager.log"),
+        )?;
 
         let scheduler_port = free_port()?;
         let mut scheduler_args = auth.to_vec();

@@ -1,0 +1,187 @@
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+
+use super::*;
+use crate::agent::contract::{ContainerSample, Cycle, PodInfo};
+use crate::store::schema::{METRICS, MetricKind, metric_index};
+
+/// A sample whose every metric is set to `base + column index`.
+fn sample(short: &str, base: i64) -> ContainerSample {
+    ContainerSample {
+        short_id: short.to_string(),
+        full_id: format!("{short}{}", "0".repeat(64 - short.len())),
+        cgroup_path: format!(
+            "kubepods.slice/kubepods-burstable.slice/cri-containerd-{short}.scope"
+        ),
+        values: (0..METRICS.len()).map(|i| Some(base + i as i64)).collect(),
+    }
+}
+
+fn cycle(containers: Vec<ContainerSample>) -> Cycle {
+    Cycle {
+        timestamp: DateTime::from_timestamp_millis(1_700_000_000_250),
+        containers,
+    }
+}
+
+fn pod(full_id: &str) -> Option<PodInfo> {
+    full_id.starts_with("aaaa").then(|| PodInfo {
+        pod_name: "web-0".into(),
+        namespace: "shop".into(),
+        pod_uid: "uid-1".into(),
+        labels: BTreeMap::new(),
+        container_name: "nginx".into(),
+        image: Some("nginx:1.27".into()),
+    })
+}
+
+fn render(c: &Cycle, filter: Option<&ContainerFilter>, format: Format) -> String {
+    let mut out = String::new();
+    render_containers(c, &pod, filter, format, &mut out);
+    out
+}
+
+#[test]
+fn families_are_sorted_unique_and_backed_by_the_schema() {
+    let names: Vec<_> = FAMILIES.iter().map(|f| f.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(names, sorted);
+    for f in FAMILIES {
+        let def = source_def(f).unwrap_or_else(|| panic!("{} has no column {}", f.name, f.source));
+        assert_eq!(def.kind, f.kind, "{}: kind differs from column", f.name);
+        assert_eq!(
+            f.kind == MetricKind::Counter,
+            f.name.ends_with("_total"),
+            "{}",
+            f.name
+        );
+        let seconds = f.name.contains("_seconds");
+        assert_eq!(seconds, def.unit == "usec", "{}: unit {}", f.name, def.unit);
+        assert_eq!(seconds, f.convert == Convert::MicrosToSeconds, "{}", f.name);
+    }
+}
+
+#[test]
+fn renders_labels_values_and_timestamps() {
+    let out = render(
+        &cycle(vec![sample("aaaa11112222", 1_000_000)]),
+        None,
+        Format::Text,
+    );
+    let labels = "container=\"nginx\",id=\"/kubepods.slice/kubepods-burstable.slice/cri-containerd-aaaa11112222.scope\",image=\"nginx:1.27\",namespace=\"shop\",pod=\"web-0\"";
+    let cpu = metric_index("cpu_usage_usec").unwrap_or_default() as i64;
+    let want = format!(
+        "container_cpu_usage_seconds_total{{{labels},cpu=\"total\"}} {} 1700000000250\n",
+        (1_000_000 + cpu) as f64 / 1e6
+    );
+    assert!(out.contains(&want), "missing {want}\nin\n{out}");
+    let rss = metric_index("memory_anon_bytes").unwrap_or_default() as i64;
+    assert!(out.contains(&format!(
+        "container_memory_rss{{{labels}}} {} 1700000000250\n",
+        1_000_000 + rss
+    )));
+    assert!(out.contains(
+        "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.\n"
+    ));
+    assert!(out.contains("# TYPE container_cpu_usage_seconds_total counter\n"));
+    assert!(out.contains("# TYPE container_threads gauge\n"));
+    // One HELP and one TYPE per family, each family served.
+    assert_eq!(out.matches("# TYPE ").count(), FAMILIES.len());
+}
+
+#[test]
+fn unknown_pod_gets_only_id() {
+    let out = render(&cycle(vec![sample("bbbb11112222", 5)]), None, Format::Text);
+    assert!(out.contains(
+        "container_threads{id=\"/kubepods.slice/kubepods-burstable.slice/cri-containerd-bbbb11112222.scope\"} "
+    ));
+    assert!(!out.contains("namespace="));
+}
+
+#[test]
+fn missing_values_are_left_out_and_unlimited_memory_is_zero() {
+    let mut s = sample("aaaa11112222", 10);
+    let limit = metric_index("memory_limit_bytes").unwrap_or_default();
+    let psi = metric_index("cpu_pressure_full_usec").unwrap_or_default();
+    s.values[limit] = None;
+    s.values[psi] = None;
+    let out = render(&cycle(vec![s.clone()]), None, Format::Text);
+    assert!(
+        !out.contains("container_pressure_cpu_stalled_seconds_total"),
+        "{out}"
+    );
+    assert!(out.contains("container_spec_memory_limit_bytes{"));
+    assert!(out.contains("} 0 1700000000250\n"), "{out}");
+    // No memory data at all: no limit either.
+    let usage = metric_index("memory_current_bytes").unwrap_or_default();
+    s.values[usage] = None;
+    let out = render(&cycle(vec![s]), None, Format::Text);
+    assert!(!out.contains("container_spec_memory_limit_bytes"), "{out}");
+}
+
+#[test]
+fn openmetrics_names_counter_families_without_total() {
+    let out = render(
+        &cycle(vec![sample("aaaa11112222", 0)]),
+        None,
+        Format::OpenMetrics,
+    );
+    assert!(
+        out.contains("# TYPE container_cpu_usage_seconds counter\n"),
+        "{out}"
+    );
+    assert!(out.contains("# HELP container_oom_events Count of out of memory events"));
+    assert!(out.contains("# TYPE container_memory_rss gauge\n"));
+    assert!(out.contains(" 1700000000.250\n"), "{out}");
+    assert!(!out.contains("# EOF"), "EOF is the server's job");
+}
+
+#[test]
+fn filter_by_short_id_or_full_id_prefix() {
+    let c = cycle(vec![sample("aaaa11112222", 0), sample("bbbb11112222", 0)]);
+    for id in ["bbbb11112222", "bbbb111122220000", "BBBB11112222"] {
+        let f = ContainerFilter::parse(id).unwrap_or_else(|e| panic!("{e}"));
+        let out = render(&c, Some(&f), Format::Text);
+        assert!(out.contains("bbbb11112222"), "{id}");
+        assert!(!out.contains("aaaa11112222"), "{id}");
+    }
+    let f = ContainerFilter::parse("cccc11112222").unwrap_or_else(|e| panic!("{e}"));
+    let mut out = String::new();
+    assert_eq!(
+        render_containers(&c, &pod, Some(&f), Format::Text, &mut out),
+        0
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn filter_rejects_non_ids() {
+    for bad in [
+        "",
+        "abc",
+        "../../etc/passwd",
+        "zzzz11112222",
+        &"a".repeat(65),
+        "aaaa1111 2222",
+    ] {
+        let e = ContainerFilter::parse(bad).expect_err(bad);
+        assert!(e.to_string().contains("invalid container id"), "{e}");
+    }
+}
+
+#[test]
+fn label_values_are_escaped() {
+    let mut s = sample("aaaa11112222", 0);
+    s.cgroup_path = "odd\"path\\with\nnewline".into();
+    let labels = container_labels(&s, None);
+    assert_eq!(labels, "id=\"/odd\\\"path\\\\with\\nnewline\"");
+}
+
+#[test]
+fn empty_cycle_renders_nothing() {
+    let out = render(&Cycle::default(), None, Format::Text);
+    assert!(out.is_empty());
+}

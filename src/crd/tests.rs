@@ -1,0 +1,110 @@
+use super::*;
+
+fn crd_json() -> serde_json::Value {
+    serde_json::to_value(NodeMonitor::crd()).expect("CRD serializes")
+}
+
+#[test]
+fn names_match_the_design() {
+    let crd = NodeMonitor::crd();
+    assert_eq!(crd.metadata.name.as_deref(), Some("nodemonitors.fgm.dev"));
+    assert_eq!(crd.spec.group, GROUP);
+    assert_eq!(crd.spec.scope, "Namespaced");
+    assert_eq!(crd.spec.names.kind, "NodeMonitor");
+    assert_eq!(crd.spec.names.short_names, Some(vec!["nm".to_string()]));
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    assert!(
+        version
+            .subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some(),
+        "status subresource"
+    );
+    let columns: Vec<_> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(columns, ["Desired", "Ready", "Age"]);
+}
+
+#[test]
+fn empty_spec_gets_the_documented_defaults() {
+    let spec: NodeMonitorSpec = serde_json::from_str("{}").unwrap();
+    assert_eq!(spec, NodeMonitorSpec::default());
+    assert_eq!(spec.collector.interval, "1s");
+    assert_eq!(spec.collector.rotation, "90s");
+    assert_eq!(spec.retention.max_age, "7d");
+    assert_eq!(spec.data_host_path, "/var/lib/fine-grained-monitor");
+    assert!(spec.viewer.enabled && spec.enrichment.enabled);
+    assert_eq!(spec.viewer.port, 8050);
+    assert_eq!(spec.tolerations[0].operator.as_deref(), Some("Exists"));
+    let agent = &spec.resources.agent;
+    assert_eq!(agent.requests.as_ref().unwrap()["memory"].0, "64Mi");
+    assert_eq!(agent.limits.as_ref().unwrap()["cpu"].0, "500m");
+    let viewer = &spec.resources.viewer;
+    assert_eq!(viewer.requests.as_ref().unwrap()["cpu"].0, "10m");
+    assert_eq!(viewer.limits.as_ref().unwrap()["memory"].0, "128Mi");
+}
+
+#[test]
+fn schema_carries_defaults_so_the_apiserver_fills_them_in() {
+    let crd = crd_json();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let props = &spec["properties"];
+    assert_eq!(
+        props["collector"]["properties"]["rotation"]["default"],
+        "90s"
+    );
+    assert_eq!(props["retention"]["properties"]["maxAge"]["default"], "7d");
+    assert_eq!(
+        props["dataHostPath"]["default"],
+        "/var/lib/fine-grained-monitor"
+    );
+    assert_eq!(props["tolerations"]["default"][0]["operator"], "Exists");
+    assert_eq!(
+        props["resources"]["properties"]["agent"]["default"]["limits"]["memory"],
+        "256Mi"
+    );
+}
+
+#[test]
+fn cross_field_rules_are_in_the_schema() {
+    let crd = crd_json();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let rules = spec["x-kubernetes-validations"].as_array().expect("rules");
+    let messages: Vec<_> = rules.iter().map(|r| r["message"].as_str()).collect();
+    assert!(messages.contains(&Some(
+        "collector.rotation must be at least collector.interval"
+    )));
+    assert!(messages.contains(&Some(
+        "retention.maxAge must be longer than collector.rotation"
+    )));
+}
+
+#[test]
+fn cel_duration_converts_days_to_hours() {
+    let expr = cel_duration("self.x");
+    assert!(expr.contains("self.x.endsWith('d')"), "{expr}");
+    assert!(expr.contains("* 24) + 'h'"), "{expr}");
+}
+
+#[test]
+fn committed_crd_file_is_the_generated_one() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/nodemonitors.fgm.dev.yaml");
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; regenerate it with `make generate`",
+            path.display()
+        )
+    });
+    assert!(
+        committed == crd_yaml().unwrap(),
+        "{} differs from `fine-grained-monitor crd`; regenerate it with `make generate`",
+        path.display()
+    );
+}

@@ -1,0 +1,195 @@
+//! The Helm chart through the Go-built `helm`: lint, render, values schema.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::tools::{chart_dir, crate_version, docs, files_with_ext, helm, one, run, run_ok};
+
+pub const RELEASE: &str = "fine-grained-monitor-operator";
+pub const NAMESPACE: &str = "fine-grained-monitor";
+
+/// The example values files: every `ci/*.yaml` of the chart.
+pub fn ci_values() -> Vec<PathBuf> {
+    let files = files_with_ext(&chart_dir().join("ci"), "yaml");
+    assert!(!files.is_empty(), "no example values under the chart's ci/");
+    files
+}
+
+/// `helm template` of the chart with extra arguments, as JSON objects.
+pub fn template(extra: &[&str]) -> Vec<Value> {
+    let mut cmd = helm();
+    cmd.args(["template", RELEASE])
+        .arg(chart_dir())
+        .args(["--namespace", NAMESPACE])
+        .args(extra);
+    docs(&run_ok(&mut cmd))
+}
+
+fn container(objects: &[Value]) -> &Value {
+    let deployment = one(objects, "Deployment");
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1);
+    &containers[0]
+}
+
+fn args(objects: &[Value]) -> Vec<String> {
+    container(objects)["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .collect()
+}
+
+#[test]
+fn helm_lint_strict_passes_for_defaults_and_every_example() {
+    run_ok(helm().args(["lint", "--strict"]).arg(chart_dir()));
+    for values in ci_values() {
+        let out = run_ok(
+            helm()
+                .args(["lint", "--strict"])
+                .arg(chart_dir())
+                .arg("--values")
+                .arg(&values),
+        );
+        assert!(out.contains("0 chart(s) failed"), "{}: {out}", values.display());
+    }
+}
+
+#[test]
+fn default_render_is_the_operator_with_least_privilege() {
+    let objects = template(&[]);
+    let mut kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().expect("kind")).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ],
+        "no NodeMonitor unless asked for"
+    );
+    for o in &objects {
+        let scoped = !matches!(o["kind"].as_str(), Some("ClusterRole" | "ClusterRoleBinding"));
+        if scoped {
+            assert_eq!(o["metadata"]["namespace"], NAMESPACE, "{}", o["kind"]);
+        }
+        assert_eq!(o["metadata"]["labels"]["app.kubernetes.io/version"], crate_version());
+    }
+    let deployment = one(&objects, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let sa = one(&objects, "ServiceAccount")["metadata"]["name"].clone();
+    assert_eq!(pod["serviceAccountName"], sa);
+    for binding in ["ClusterRoleBinding", "RoleBinding"] {
+        let subject = &one(&objects, binding)["subjects"][0];
+        assert_eq!(subject["name"], sa, "{binding}");
+        assert_eq!(subject["namespace"], NAMESPACE, "{binding}");
+    }
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let c = container(&objects);
+    assert_eq!(
+        c["image"],
+        format!("ghcr.io/fine-grained-monitor/fine-grained-monitor:{}", crate_version())
+    );
+    assert_eq!(c["command"][0], "/usr/local/bin/fine-grained-monitor");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    let env: Vec<&str> = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter(|e| e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace")
+        .map(|e| e["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(env, ["POD_NAMESPACE"]);
+    let args = args(&objects);
+    assert!(args.contains(&"operator".to_string()), "{args:?}");
+    assert!(args.contains(&"--metrics-addr=0.0.0.0:8080".to_string()), "{args:?}");
+    assert!(!args.contains(&"--leader-election".to_string()), "one replica: {args:?}");
+    // Leases only in the operator's own namespace, never cluster-wide.
+    let cluster_rules = &one(&objects, "ClusterRole")["rules"];
+    assert!(
+        !cluster_rules.to_string().contains("leases"),
+        "leases must not be granted cluster-wide"
+    );
+    assert!(!cluster_rules.to_string().contains('*'), "no wildcards: {cluster_rules}");
+    assert!(one(&objects, "Role")["rules"].to_string().contains("leases"));
+}
+
+#[test]
+fn more_than_one_replica_turns_leader_election_on() {
+    let objects = template(&["--set", "replicaCount=2"]);
+    assert_eq!(one(&objects, "Deployment")["spec"]["replicas"], 2);
+    assert!(args(&objects).contains(&"--leader-election".to_string()));
+    let forced = template(&["--set", "leaderElection.enabled=true"]);
+    assert!(args(&forced).contains(&"--leader-election".to_string()));
+}
+
+#[test]
+fn optional_node_monitor_is_rendered_when_asked_for() {
+    let objects = template(&[
+        "--set",
+        "nodeMonitor.create=true",
+        "--set",
+        "nodeMonitor.spec.collector.interval=2s",
+    ]);
+    let nm = one(&objects, "NodeMonitor");
+    assert_eq!(nm["apiVersion"], "fgm.dev/v1alpha1");
+    assert_eq!(nm["metadata"]["name"], "default");
+    assert_eq!(nm["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(nm["spec"]["collector"]["interval"], "2s");
+}
+
+#[test]
+fn every_example_values_file_renders() {
+    for values in ci_values() {
+        let objects = template(&["--values", values.to_str().expect("utf-8 path")]);
+        assert!(
+            objects.iter().any(|o| o["kind"] == "Deployment"),
+            "{}",
+            values.display()
+        );
+    }
+}
+
+#[test]
+fn values_schema_refuses_bad_values_naming_them() {
+    for (set, names) in [
+        ("replicaCount=-1", "replicaCount"),
+        ("log.format=xml", "format"),
+        ("metrics.port=70000", "port"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("replicas=2", "replicas"),
+    ] {
+        let mut cmd = helm();
+        cmd.args(["template", RELEASE])
+            .arg(chart_dir())
+            .args(["--set", set]);
+        let out = run(&mut cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--set {set} was accepted");
+        assert!(stderr.contains(names), "--set {set}: error does not name {names}: {stderr}");
+    }
+}
+
+#[test]
+fn chart_crd_is_installed_with_include_crds() {
+    let objects = template(&["--include-crds"]);
+    let crd = one(&objects, "CustomResourceDefinition");
+    assert_eq!(crd["metadata"]["name"], "nodemonitors.fgm.dev");
+}

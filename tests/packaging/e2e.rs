@@ -1,0 +1,207 @@
+//! End to end on the real control plane: `helm install` the chart, run the
+//! operator process (this crate's binary, outside the cluster since no
+//! container can run here) with the chart's ServiceAccount token, apply the
+//! sample NodeMonitor, see its DaemonSet, RBAC and ConfigMap appear; delete
+//! it and `helm uninstall`, and see nothing left behind.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cluster::install_crd;
+use crate::support::{control_plane, pki, process::free_port};
+use crate::tools::{chart_dir, root, run, run_ok};
+
+const RELEASE: &str = "e2e";
+/// The chart's full name for release `e2e`.
+const FULLNAME: &str = "e2e-fine-grained-monitor-operator";
+
+/// The operator process; killed when dropped (also when the test panics).
+struct Operator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Operator {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Polls `check` every 200 ms until it returns true, for at most `limit`.
+fn eventually(what: &str, limit: Duration, operator: &Operator, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {limit:?}; operator log:\n{}",
+            operator.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `kubectl get` as JSON, or None when the object does not exist.
+fn get(kubectl: impl Fn() -> Command, args: &[&str]) -> Option<Value> {
+    let out = run(kubectl().arg("get").args(args).args(["-o", "json"]));
+    if out.status.success() {
+        Some(serde_json::from_slice(&out.stdout).expect("kubectl JSON"))
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("NotFound") || err.contains("not found"), "kubectl get {args:?}: {err}");
+        None
+    }
+}
+
+#[test]
+fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
+    let cp = control_plane();
+    // The garbage collector (kube-controller-manager) removes owned children.
+    cp.start_workloads();
+    install_crd(cp);
+    let ns = "fgm-e2e";
+    let kubectl = || {
+        let mut c = cp.kubectl();
+        c.args(["-n", ns]);
+        c
+    };
+    run_ok(
+        cp.helm()
+            .args(["install", RELEASE])
+            .arg(chart_dir())
+            .args(["--namespace", ns, "--create-namespace", "--wait=false"]),
+    );
+    let token = run_ok(kubectl().args(["create", "token", FULLNAME, "--duration=1h"]));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("operator.kubeconfig");
+    let user = format!("    token: {}", token.trim());
+    std::fs::write(&kubeconfig, pki::kubeconfig(&cp.server, &cp.pki, &user))
+        .expect("write operator kubeconfig");
+
+    // Exactly what the chart's Deployment runs, with the token's rights only.
+    let port = free_port().expect("free port");
+    let log = dir.path().join("operator.log");
+    let log_file = std::fs::File::create(&log).expect("operator log");
+    let child = Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"))
+        .args(["--log-format=text", "--log-level=info", "operator"])
+        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("POD_NAMESPACE", ns)
+        .env("POD_NAME", "operator-e2e")
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the operator");
+    let operator = Operator { child, log };
+
+    // The chart's probes answer on the operator's metrics port.
+    for path in ["/healthz", "/readyz"] {
+        eventually(&format!("GET {path}"), Duration::from_secs(60), &operator, || {
+            http_get_ok(port, path)
+        });
+    }
+
+    run_ok(kubectl().args(["apply", "-f"]).arg(root().join("config/samples/nodemonitor.yaml")));
+    let cluster_name = format!("fine-grained-monitor:{ns}:sample");
+    let children: [(&str, String); 5] = [
+        ("daemonset", "sample".into()),
+        ("configmap", "sample".into()),
+        ("serviceaccount", "sample".into()),
+        ("clusterrole", cluster_name.clone()),
+        ("clusterrolebinding", cluster_name.clone()),
+    ];
+    for (kind, name) in &children {
+        eventually(&format!("{kind} {name} created"), Duration::from_secs(60), &operator, || {
+            get(kubectl, &[kind, name]).is_some()
+        });
+    }
+    let ds = get(kubectl, &["daemonset", "sample"]).expect("daemonset");
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "sample");
+    let images: Vec<&str> = pod["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(|c| c["image"].as_str().expect("image"))
+        .collect();
+    let image = format!(
+        "ghcr.io/fine-grained-monitor/fine-grained-monitor:{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(images.iter().all(|i| *i == image), "{images:?}");
+    let cm = get(kubectl, &["configmap", "sample"]).expect("configmap");
+    assert!(cm["data"]["agent.yaml"].is_string(), "{cm}");
+    let role = get(kubectl, &["clusterrole", &cluster_name]).expect("clusterrole");
+    assert!(role["rules"].to_string().contains("pods"), "{role}");
+    eventually("NodeMonitor status observed", Duration::from_secs(60), &operator, || {
+        get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
+            nm["status"]["observedGeneration"] == nm["metadata"]["generation"]
+        })
+    });
+
+    run_ok(kubectl().args(["delete", "nodemonitor", "sample", "--wait=false"]));
+    for (kind, name) in &children {
+        eventually(&format!("{kind} {name} deleted"), Duration::from_secs(90), &operator, || {
+            get(kubectl, &[kind, name]).is_none()
+        });
+    }
+    eventually("NodeMonitor deleted", Duration::from_secs(60), &operator, || {
+        get(kubectl, &["nodemonitor", "sample"]).is_none()
+    });
+    let log = operator.log();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "the operator lacked a permission the chart should grant:\n{log}"
+    );
+    drop(operator);
+
+    run_ok(cp.helm().args(["uninstall", RELEASE, "--namespace", ns, "--wait"]));
+    let left = run_ok(cp.kubectl().args([
+        "get",
+        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors",
+        "--all-namespaces",
+        "-l",
+        &format!("app.kubernetes.io/instance={RELEASE}"),
+        "-o",
+        "name",
+    ]));
+    assert!(left.trim().is_empty(), "left behind after helm uninstall:\n{left}");
+    let managed = run_ok(cp.kubectl().args([
+        "get",
+        "daemonsets,configmaps,serviceaccounts,clusterroles,clusterrolebindings",
+        "--all-namespaces",
+        "-l",
+        "app.kubernetes.io/managed-by=fine-grained-monitor-operator",
+        "-o",
+        "name",
+    ]));
+    assert!(managed.trim().is_empty(), "operator children left behind:\n{managed}");
+    let helm_secrets = run_ok(kubectl().args(["get", "secrets", "-l", "owner=helm", "-o", "name"]));
+    assert!(helm_secrets.trim().is_empty(), "release records left: {helm_secrets}");
+}
+
+/// Plain HTTP GET on 127.0.0.1:`port`; true on a 200 answer.
+fn http_get_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
