@@ -319,6 +319,15 @@ impl ControlPlane {
         }
     }
 
+    /// Installs the crate's own NodeMonitor CRD (as `fine-grained-monitor crd` prints it).
+    pub async fn install_nodemonitor_crd(&self, client: &Client) {
+        use kube::CustomResourceExt;
+        let crd = fine_grained_monitor::crd::NodeMonitor::crd();
+        self.install_crd(client, &crd)
+            .await
+            .unwrap_or_else(|e| panic!("the apiserver refused the NodeMonitor CRD: {e}"));
+    }
+
     /// `kubectl` (built for this Kubernetes version) with the admin kubeconfig.
     pub fn kubectl(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(self.bin("kubectl"));
