@@ -21,3 +21,9 @@ mod files;
 
 #[path = "packaging/docs.rs"]
 mod docs;
+
+#[path = "packaging/chart.rs"]
+mod chart;
+
+#[path = "packaging/manifests.rs"]
+mod manifests;

@@ -78,7 +78,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         cp.helm()
             .args(["install", RELEASE])
             .arg(chart_dir())
-            .args(["--namespace", ns, "--create-namespace", "--wait=false"]),
+            .args(["--namespace", ns, "--create-namespace"]),
     );
     let token = run_ok(kubectl().args(["create", "token", FULLNAME, "--duration=1h"]));
     let dir = tempfile::tempdir().expect("temp dir");
