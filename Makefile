@@ -1,11 +1,15 @@
 # Recipes CI also uses (.ci/run calls `make test`).
 CARGO ?= cargo
 
-.PHONY: test check fmt clippy unit generate run sync-crds chart-lint
+.PHONY: test check fmt clippy unit generate run sync-crds chart-lint bench-unit
 
 ## The full test suite: formatting, lints, then every test.
-test: check
+test: check bench-unit
 	$(CARGO) test
+
+## Pure parts of the peers benchmark (bench/peers/run.py); stdlib only.
+bench-unit:
+	python3 -m unittest discover -s bench/peers
 
 check: fmt clippy
 

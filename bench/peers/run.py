@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""Overhead and storage of fine-grained-monitor side by side with cAdvisor and
+Netdata, on the same real cgroups of this machine (issue #9).
+
+As root:  python3 bench/peers/run.py [--n 50,200,500] [--duration 120]
+
+For each N it creates N cgroups named /fgm-peers/cNNNN in every cgroup
+hierarchy of the machine (each v1 controller and the v2 mount, so all three
+monitors see the same containers), puts a process in each (most `sleep`, a
+few duty-cycled busy loops, one growing its memory), then runs each monitor
+ALONE: start, warm-up, a measured window of --duration seconds, clean stop.
+It measures the monitor's CPU time (user+sys of it and its children from
+/proc/<pid>/stat), peak RSS (VmHWM), and what it left on disk per container
+per sample, then removes every process and cgroup, also on failure or Ctrl-C.
+Results go to bench/peers/results.json and a markdown table on stdout.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+GROUP = "fgm-peers"
+OURS = "fine-grained-monitor"
+TICK = os.sysconf("SC_CLK_TCK")
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig=signal.SIGKILL):
+    """preexec_fn: the child gets `sig` when this script dies, even by SIGKILL."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def dir_bytes(path):
+    total = 0
+    for base, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+# ---------------------------------------------------------------- workload
+
+BUSY = "import time\nwhile True:\n    t = time.monotonic() + 0.01\n    while time.monotonic() < t: pass\n    time.sleep(0.09)\n"
+GROW = (
+    "import time\nblocks = []\nwhile True:\n"
+    "    blocks.append(bytearray(4 << 20))\n"
+    "    if len(blocks) >= 64: blocks = []\n"
+    "    time.sleep(1)\n"
+)
+
+
+class Workload:
+    """N cgroups, one process each, in every hierarchy; undone by cleanup()."""
+
+    def __init__(self, n):
+        self.n = n
+        self.mounts = measure.cgroup_mounts(read("/proc/self/mountinfo"))
+        if not self.mounts:
+            raise SystemExit("no cgroup hierarchy mounted (see /proc/self/mountinfo)")
+        self.procs = []
+        self.names = [f"c{i:04d}" for i in range(1, n + 1)]
+
+    def dirs(self, name=None):
+        for m in self.mounts:
+            base = os.path.join(m["path"], GROUP)
+            yield m, base if name is None else os.path.join(base, name)
+
+    def setup(self):
+        self.cleanup()  # leftovers of a killed run
+        for m, base in self.dirs():
+            os.makedirs(base, exist_ok=True)
+            if "cpuset" in m["controllers"]:
+                self._cpuset_inherit(base)
+        busy = max(2, self.n // 100)
+        for i, name in enumerate(self.names):
+            if i == 0:
+                cmd = [sys.executable, "-c", GROW]
+            elif i <= busy:
+                cmd = [sys.executable, "-c", BUSY]
+            else:
+                cmd = ["sleep", "infinity"]
+            p = subprocess.Popen(cmd, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
+            self.procs.append(p)
+            for m, d in self.dirs(name):
+                os.makedirs(d, exist_ok=True)
+                if "cpuset" in m["controllers"]:
+                    self._cpuset_inherit(d)
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(p.pid))
+        return {"busy": busy, "memory_grower": 1, "idle": self.n - busy - 1}
+
+    @staticmethod
+    def _cpuset_inherit(d):
+        parent = os.path.dirname(d)
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            if not read(os.path.join(d, f)).strip():
+                with open(os.path.join(d, f), "w") as out:
+                    out.write(read(os.path.join(parent, f)).strip())
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs = []
+        for _, base in self.dirs():
+            if not os.path.isdir(base):
+                continue
+            self._kill_members(base)
+            for _ in range(50):
+                children = [os.path.join(base, c) for c in os.listdir(base) if os.path.isdir(os.path.join(base, c))]
+                for c in children:
+                    try:
+                        os.rmdir(c)
+                    except OSError:
+                        pass
+                try:
+                    os.rmdir(base)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                print(f"warning: could not remove {base}", file=sys.stderr)
+
+    @staticmethod
+    def _kill_members(base):
+        # Processes of a killed earlier run (or strays) still in our cgroups.
+        for d, _, _ in os.walk(base):
+            try:
+                pids = read(os.path.join(d, "cgroup.procs")).split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+
+
+# ---------------------------------------------------------------- monitors
+
+
+class Monitor:
+    name = ""
+    interval_s = 1.0
+
+    def __init__(self, args, workdir):
+        self.args = args
+        self.workdir = workdir
+        self.port = free_port()
+
+    def command(self):
+        raise NotImplementedError
+
+    def version(self):
+        raise NotImplementedError
+
+    def storage_dir(self):
+        """Directory whose size after a clean stop is the monitor's storage, or None."""
+        return None
+
+    def counts(self, workload):
+        """(containers seen, metrics recorded for one of the workload's containers)."""
+        return None, None
+
+    def ready(self):
+        return True
+
+    def storage_bytes(self, path):
+        return dir_bytes(path)
+
+
+class Ours(Monitor):
+    name = OURS
+
+    def __init__(self, args, workdir):
+        super().__init__(args, workdir)
+        self.data = os.path.join(workdir, "data")
+        self.metrics_port = free_port()
+
+    def command(self):
+        help_text = subprocess.run([self.args.fgm_bin, "local", "--help"], capture_output=True, text=True).stdout
+        cmd = [self.args.fgm_bin, "local", "--data-dir", self.data, "--no-browser", "--port", str(self.port)]
+        if "--metrics-addr" in help_text:
+            cmd += ["--metrics-addr", f"127.0.0.1:{self.metrics_port}"]
+        return cmd
+
+    def version(self):
+        return subprocess.run([self.args.fgm_bin, "--version"], capture_output=True, text=True).stdout.strip()
+
+    def storage_dir(self):
+        return self.data
+
+    def counts(self, workload):
+        try:
+            index = json.loads(read(os.path.join(self.data, "index.json")))
+        except (OSError, ValueError):
+            return None, None
+        containers = index.get("containers", {})
+        return len(containers), self._metric_columns(workload, containers)
+
+    def _metric_columns(self, workload, containers):
+        """Metric columns with a value for the workload's first container, read
+        with pyarrow when it is installed; otherwise the schema's column count."""
+        files = []
+        for base, _, names in os.walk(self.data):
+            files += [os.path.join(base, n) for n in names if n.endswith(".parquet")]
+        if not files:
+            return None
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            print("note: `pip install pyarrow` to count our metrics per container", file=sys.stderr)
+            return None
+        table = pq.read_table(sorted(files)[-1])
+        ids = [k for k, v in containers.items() if str(v.get("cgroup_path", "")).endswith(f"/{GROUP}/c0002")]
+        rows = table.to_pylist()
+        mine = [r for r in rows if r.get("container_id") in ids] or rows
+        cols = [c for c in table.column_names if c not in ("timestamp", "container_id")]
+        return sum(1 for c in cols if any(r.get(c) is not None for r in mine))
+
+
+class CAdvisor(Monitor):
+    name = "cAdvisor"
+
+    def command(self):
+        return [self.args.cadvisor_bin, "-listen", f"127.0.0.1:{self.port}", "-logtostderr"]
+
+    def version(self):
+        return subprocess.run([self.args.cadvisor_bin, "-version"], capture_output=True, text=True).stdout.strip()
+
+    def ready(self):
+        try:
+            http_get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+            return True
+        except OSError:
+            return False
+
+    def counts(self, workload):
+        seen, series, _ = measure.cadvisor_counts(http_get(f"http://127.0.0.1:{self.port}/metrics", 30), f"/{GROUP}/c0002")
+        return seen, series
+
+
+NETDATA_CONF = """\
+# Generated by bench/peers/run.py: only the cgroups collector, every second.
+[global]
+    run as user = root
+[db]
+    update every = 1
+    mode = dbengine
+[directories]
+    cache = {dir}/cache
+    lib = {dir}/lib
+    log = {dir}/log
+    config = {dir}/etc
+[health]
+    enabled = no
+[ml]
+    enabled = no
+[registry]
+    enabled = no
+[web]
+    bind to = 127.0.0.1:{port}
+[statsd]
+    enabled = no
+[plugins]
+    cgroups = yes
+    proc = no
+    diskspace = no
+    tc = no
+    idlejitter = no
+    timex = no
+    netdata monitoring = no
+    enable running new plugins = no
+    apps = no
+    charts.d = no
+    python.d = no
+    go.d = no
+    ebpf = no
+    fping = no
+    ioping = no
+    perf = no
+    cups = no
+    nfacct = no
+    slabinfo = no
+    statsd = no
+[plugin:cgroups]
+    update every = 1
+    # On a hybrid host `auto` picks the v2 mount, which carries no controllers
+    # there, and Netdata then charts nothing: read the v1 controllers.
+    use unified cgroups = {unified}
+"""
+
+
+def netdata_unified():
+    """`yes` on a pure cgroup v2 host, `no` where v1 controllers are mounted."""
+    mounts = measure.cgroup_mounts(read("/proc/self/mountinfo"))
+    return "no" if any(m["version"] == 1 and m["controllers"] for m in mounts) else "yes"
+
+
+class Netdata(Monitor):
+    name = "Netdata"
+
+    def command(self):
+        for d in ("cache", "lib", "log", "etc"):
+            os.makedirs(os.path.join(self.workdir, d), exist_ok=True)
+        conf = os.path.join(self.workdir, "etc", "netdata.conf")
+        with open(conf, "w") as f:
+            f.write(NETDATA_CONF.format(dir=self.workdir, port=self.port, unified=netdata_unified()))
+        return [self.args.netdata_bin, "-D", "-c", conf]
+
+    def version(self):
+        return subprocess.run([self.args.netdata_bin, "-V"], capture_output=True, text=True).stdout.strip()
+
+    def storage_dir(self):
+        # The dbengine tiers hold the samples; the SQLite metadata beside
+        # them is recorded separately in results.json (disk_bytes_all).
+        return os.path.join(self.workdir, "cache")
+
+    def storage_bytes(self, path):
+        return sum(dir_bytes(os.path.join(path, d)) for d in os.listdir(path) if d.startswith("dbengine"))
+
+    def ready(self):
+        try:
+            http_get(f"http://127.0.0.1:{self.port}/api/v1/info", timeout=2)
+            return True
+        except OSError:
+            return False
+
+    def counts(self, workload):
+        seen, dims, _ = measure.netdata_counts(http_get(f"http://127.0.0.1:{self.port}/api/v1/charts", 30), "c0002")
+        return seen, dims
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def tree_snapshot(root):
+    """CPU ticks, summed VmRSS and VmHWM of `root` and its live descendants."""
+    ppids = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppids[int(entry)] = measure.parse_stat(read(f"/proc/{entry}/stat"))["ppid"]
+            except (OSError, ValueError, IndexError):
+                pass
+    ticks = rss = hwm = 0
+    for pid in [root] + measure.descendants(ppids, root):
+        try:
+            ticks += measure.cpu_ticks(measure.parse_stat(read(f"/proc/{pid}/stat")))
+            status = read(f"/proc/{pid}/status")
+        except (OSError, ValueError, IndexError):
+            continue
+        rss += measure.parse_status_bytes(status, "VmRSS")
+        hwm += measure.parse_status_bytes(status, "VmHWM")
+    return {"ticks": ticks, "rss": rss, "hwm": hwm}
+
+
+def stop(proc, timeout=60):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_monitor(mon, workload, args):
+    """One monitor alone on the workload: warm-up, measured window, clean stop."""
+    log_path = os.path.join(mon.workdir, "monitor.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            mon.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM), cwd=mon.workdir,
+        )
+    started = time.monotonic()
+    try:
+        deadline = started + args.warmup
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode} during warm-up; log: {tail(log_path)}")
+            time.sleep(0.5)
+        if not mon.ready():
+            raise RuntimeError(f"not ready after {args.warmup}s warm-up; log: {tail(log_path)}")
+        load0 = os.getloadavg()
+        first = tree_snapshot(proc.pid)
+        t0 = time.monotonic()
+        peak_rss = first["rss"]
+        while time.monotonic() - t0 < args.duration:
+            time.sleep(min(1.0, max(0.0, args.duration - (time.monotonic() - t0))))
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode} while measured; log: {tail(log_path)}")
+            peak_rss = max(peak_rss, tree_snapshot(proc.pid)["rss"])
+        last = tree_snapshot(proc.pid)
+        window = time.monotonic() - t0
+        load1 = os.getloadavg()
+        try:
+            io = measure.parse_io(read(f"/proc/{proc.pid}/io"))
+        except OSError:
+            io = {}
+        seen, metrics = mon.counts(workload)
+    finally:
+        stop(proc)
+    ran = time.monotonic() - started
+    cpu_s = (last["ticks"] - first["ticks"]) / TICK
+    samples = window / mon.interval_s
+    storage = mon.storage_dir()
+    disk = mon.storage_bytes(storage) if storage else None
+    run_samples = ran / mon.interval_s
+    return {
+        "monitor": mon.name,
+        "n": workload.n,
+        "window_s": round(window, 2),
+        "ran_s": round(ran, 2),
+        "cpu_s": round(cpu_s, 3),
+        "cpu_pct_core": 100.0 * cpu_s / window,
+        "cpu_us_per_container_sample": cpu_s * 1e6 / (samples * workload.n),
+        "peak_rss_bytes": max(last["hwm"], peak_rss),
+        "rss_end_bytes": last["rss"],
+        "disk_bytes": disk,
+        "disk_bytes_all": dir_bytes(storage) if storage else None,
+        "disk_bytes_per_container_sample": None if disk is None else disk / (run_samples * workload.n),
+        "proc_io_write_bytes": io.get("write_bytes"),
+        "containers_seen": seen,
+        "metrics_per_container": metrics,
+        "loadavg_1m": round((load0[0] + load1[0]) / 2, 2),
+        "loadavg_start": load0,
+        "loadavg_end": load1,
+    }
+
+
+def tail(path, lines=5):
+    try:
+        return " | ".join(read(path).strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# ---------------------------------------------------------------- main
+
+MONITORS = {"fgm": Ours, "cadvisor": CAdvisor, "netdata": Netdata}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", default="50,200,500", help="container counts, comma separated (default 50,200,500)")
+    p.add_argument("--duration", type=float, default=120, help="measured seconds per monitor (default 120)")
+    p.add_argument("--warmup", type=float, default=30, help="seconds before measuring (default 30; Netdata looks for new cgroups every 10 s)")
+    p.add_argument("--monitors", default="fgm,cadvisor,netdata", help="which monitors, comma separated")
+    p.add_argument("--fgm-bin", default=os.path.join(ROOT, "target/release/fine-grained-monitor"))
+    p.add_argument("--cadvisor-bin", default=os.path.join(ROOT, "target/peers/bin/cadvisor"))
+    p.add_argument("--netdata-bin", default=shutil.which("netdata") or "/usr/sbin/netdata")
+    p.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` and build-cadvisor.sh")
+    p.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    p.add_argument("--settle", type=float, default=5, help="seconds between monitors")
+    args = p.parse_args(argv)
+    args.n = [int(x) for x in args.n.split(",") if x]
+    args.monitors = [m.strip() for m in args.monitors.split(",") if m.strip()]
+    for m in args.monitors:
+        if m not in MONITORS:
+            p.error(f"unknown monitor {m!r} (known: {', '.join(MONITORS)})")
+    return args
+
+
+def prerequisites(args):
+    if os.geteuid() != 0:
+        raise SystemExit("run.py needs root: it creates cgroups and moves processes into them")
+    if "fgm" in args.monitors and not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--bin", "fine-grained-monitor"], cwd=ROOT, check=True)
+    if "cadvisor" in args.monitors and not args.no_build:
+        subprocess.run([os.path.join(HERE, "build-cadvisor.sh")], check=True)
+    missing = {
+        "fgm": (args.fgm_bin, "cargo build --release"),
+        "cadvisor": (args.cadvisor_bin, "bench/peers/build-cadvisor.sh"),
+        "netdata": (args.netdata_bin, "apt-get install netdata (then keep the service stopped)"),
+    }
+    for m in args.monitors:
+        path, how = missing[m]
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"{m}: {path} not found; provide it with: {how}")
+
+
+def host_info():
+    uname = os.uname()
+    return {
+        "kernel": f"{uname.sysname} {uname.release}",
+        "cpus": os.cpu_count(),
+        "mem_total_bytes": measure.parse_status_bytes(read("/proc/meminfo"), "MemTotal"),
+        "cgroup_hierarchies": [m["path"] for m in measure.cgroup_mounts(read("/proc/self/mountinfo"))],
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    prerequisites(args)
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    scratch = tempfile.mkdtemp(prefix="fgm-peers-")
+    versions, runs = {}, []
+    for key in args.monitors:
+        mon = MONITORS[key](args, scratch)
+        versions[mon.name] = mon.version()
+    print("versions measured:")
+    for name, v in versions.items():
+        print(f"  {name}: {v}")
+    try:
+        for n in args.n:
+            workload = Workload(n)
+            try:
+                mix = workload.setup()
+                print(f"\nN={n}: {mix['idle']} idle, {mix['busy']} busy (10% duty), 1 growing memory, in {len(workload.mounts)} hierarchies")
+                for key in args.monitors:
+                    workdir = tempfile.mkdtemp(prefix=f"{key}-{n}-", dir=scratch)
+                    mon = MONITORS[key](args, workdir)
+                    print(f"  {mon.name}: warm-up {args.warmup:.0f}s, measuring {args.duration:.0f}s ...", flush=True)
+                    try:
+                        result = run_monitor(mon, workload, args)
+                    except RuntimeError as e:
+                        result = {"monitor": mon.name, "n": n, "error": str(e)}
+                        print(f"    failed: {e}", file=sys.stderr)
+                    result["version"] = versions[mon.name]
+                    runs.append(result)
+                    if "error" not in result:
+                        print(f"    CPU {result['cpu_pct_core']:.2f}% of a core, peak RSS {measure.human_bytes(result['peak_rss_bytes'])}")
+                    time.sleep(args.settle)
+            finally:
+                workload.cleanup()
+    except KeyboardInterrupt:
+        print("\ninterrupted: processes and cgroups cleaned up", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    report = {
+        "command": "python3 bench/peers/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "interval_s": 1.0,
+        "host": host_info(),
+        "versions": versions,
+        "runs": runs,
+    }
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print()
+    print(measure.render_table(runs))
+    print(measure.render_ratios(measure.ratios(runs, OURS), OURS))
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

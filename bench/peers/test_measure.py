@@ -1,0 +1,126 @@
+"""Unit tests of the benchmark's pure parts: `python3 -m unittest discover -s bench/peers`."""
+
+import json
+import unittest
+
+import measure
+
+STAT = "4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 30 7 3 20 0 4 0 1000 1000000 250 18446744073709551615"
+
+
+class ProcTests(unittest.TestCase):
+    def test_stat_fields_after_a_command_name_with_spaces_and_parentheses(self):
+        s = measure.parse_stat(STAT)
+        self.assertEqual(s["comm"], "my (odd) proc")
+        self.assertEqual((s["ppid"], s["utime"], s["stime"], s["cutime"], s["cstime"]), (1, 150, 30, 7, 3))
+        self.assertEqual(measure.cpu_ticks(s), 190)
+
+    def test_stat_rejects_garbage(self):
+        with self.assertRaises(ValueError):
+            measure.parse_stat("no parenthesis here")
+
+    def test_status_kib_to_bytes_and_absent_key(self):
+        text = "Name:\tx\nVmHWM:\t   2048 kB\nVmRSS:\t    1024 kB\n"
+        self.assertEqual(measure.parse_status_bytes(text, "VmHWM"), 2048 * 1024)
+        self.assertEqual(measure.parse_status_bytes(text, "VmRSS"), 1024 * 1024)
+        self.assertEqual(measure.parse_status_bytes(text, "VmSwap"), 0)
+
+    def test_io(self):
+        self.assertEqual(measure.parse_io("rchar: 10\nwrite_bytes: 4096\n")["write_bytes"], 4096)
+
+    def test_descendants_walks_the_whole_tree_only(self):
+        ppids = {10: 1, 11: 10, 12: 11, 13: 10, 20: 1}
+        self.assertEqual(sorted(measure.descendants(ppids, 10)), [11, 12, 13])
+        self.assertEqual(measure.descendants(ppids, 12), [])
+
+
+MOUNTINFO = """\
+25 1 0:23 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+26 25 0:24 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+27 25 0:25 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+28 25 0:26 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+29 25 0:27 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+30 25 0:25 / /mnt/again/memory rw,relatime - cgroup cgroup rw,memory
+31 1 0:28 / /proc rw - proc proc rw
+"""
+
+
+class CgroupTests(unittest.TestCase):
+    def test_hybrid_mounts_each_hierarchy_once(self):
+        mounts = measure.cgroup_mounts(MOUNTINFO)
+        self.assertEqual(
+            [(m["path"], m["version"], m["controllers"]) for m in mounts],
+            [
+                ("/sys/fs/cgroup/cpu,cpuacct", 1, ["cpu", "cpuacct"]),
+                ("/sys/fs/cgroup/memory", 1, ["memory"]),
+                ("/sys/fs/cgroup/systemd", 1, ["name=systemd"]),
+                ("/sys/fs/cgroup/unified", 2, []),
+            ],
+        )
+
+
+PROM = """\
+# HELP container_cpu_usage_seconds_total x
+container_cpu_usage_seconds_total{cpu="cpu00",id="/a/c0002"} 1 1700000000000
+container_cpu_usage_seconds_total{cpu="cpu01",id="/a/c0002"} 1
+container_memory_rss{id="/a/c0002"} 5
+container_memory_rss{id="/a/c0003"} 5
+container_memory_rss{id="/a/c0002x"} 5
+machine_memory_bytes{boot_id="b"} 9
+"""
+
+
+class MetricCountTests(unittest.TestCase):
+    def test_cadvisor_series_of_one_container(self):
+        self.assertEqual(measure.cadvisor_counts(PROM, "/a/c0002"), (3, 3, 2))
+
+    def test_netdata_dimensions_of_one_cgroup(self):
+        charts = {
+            "charts": {
+                "cgroup_a_c0002.cpu": {"type": "cgroup_a_c0002", "dimensions": {"user": {}, "system": {}}},
+                "cgroup_a_c0002.mem": {"type": "cgroup_a_c0002", "dimensions": {"rss": {}}},
+                "cgroup_a_c0003.cpu": {"type": "cgroup_a_c0003", "dimensions": {"user": {}}},
+                "system.cpu": {"type": "system", "dimensions": {"user": {}}},
+            }
+        }
+        self.assertEqual(measure.netdata_counts(json.dumps(charts), "c0002"), (2, 3, 2))
+
+
+def run(monitor, n, cpu, rss, disk, **extra):
+    r = {
+        "monitor": monitor, "n": n, "cpu_pct_core": cpu, "cpu_us_per_container_sample": cpu * 10,
+        "peak_rss_bytes": rss, "disk_bytes_per_container_sample": disk, "metrics_per_container": 30,
+        "containers_seen": n + 2, "loadavg_1m": 1.5,
+    }
+    r.update(extra)
+    return r
+
+
+class TableTests(unittest.TestCase):
+    def test_table_rows_and_storage_less_peer(self):
+        table = measure.render_table([run("fine-grained-monitor", 200, 1.0, 10 << 20, 12.5), run("cAdvisor", 200, 10.0, 100 << 20, None)])
+        lines = table.strip().splitlines()
+        self.assertEqual(len(lines), 4)
+        self.assertIn("| fine-grained-monitor | 200 | 1.00 | 10.00 | 10.0 MiB | 12.5 | 30 | 202 | 1.50 |", lines)
+        self.assertIn("no storage", lines[3])
+
+    def test_failed_run_is_shown_not_dropped(self):
+        table = measure.render_table([{"monitor": "Netdata", "n": 50, "error": "exited with 1"}])
+        self.assertIn("failed: exited with 1", table)
+
+    def test_ratios_per_n_and_peer(self):
+        runs = [
+            run("fine-grained-monitor", 200, 1.0, 10, 5.0),
+            run("cAdvisor", 200, 10.0, 100, None),
+            run("Netdata", 200, 2.0, 20, 10.0),
+            run("Netdata", 50, 2.0, 20, 10.0),
+        ]
+        r = measure.ratios(runs)
+        self.assertEqual(set(r), {(200, "cAdvisor"), (200, "Netdata")})
+        self.assertEqual(r[(200, "cAdvisor")], {"cpu": 0.1, "rss": 0.1, "disk": None})
+        self.assertEqual(r[(200, "Netdata")], {"cpu": 0.5, "rss": 0.5, "disk": 0.5})
+        self.assertIn("| 200 | cAdvisor | 0.10× | 0.10× | — |", measure.render_ratios(r))
+
+
+if __name__ == "__main__":
+    unittest.main()
