@@ -121,6 +121,10 @@ fn default_render_is_the_operator_with_least_privilege() {
     assert!(args.contains(&"operator".to_string()), "{args:?}");
     assert!(args.contains(&"--metrics-addr=0.0.0.0:8080".to_string()), "{args:?}");
     assert!(!args.contains(&"--leader-election".to_string()), "one replica: {args:?}");
+    assert!(
+        args.contains(&format!("--default-image={}", c["image"].as_str().expect("image"))),
+        "the monitor pods run the operator's image: {args:?}"
+    );
     // Leases only in the operator's own namespace, never cluster-wide.
     let cluster_rules = &one(&objects, "ClusterRole")["rules"];
     assert!(
@@ -136,6 +140,10 @@ fn more_than_one_replica_turns_leader_election_on() {
     let objects = template(&["--set", "replicaCount=2"]);
     assert_eq!(one(&objects, "Deployment")["spec"]["replicas"], 2);
     assert!(args(&objects).contains(&"--leader-election".to_string()));
+    // The release owns the Lease, so `helm uninstall` removes it.
+    let lease = one(&objects, "Lease");
+    assert_eq!(lease["metadata"]["name"], fine_grained_monitor::operator::LEASE_NAME);
+    assert_eq!(lease["metadata"]["namespace"], NAMESPACE);
     let forced = template(&["--set", "leaderElection.enabled=true"]);
     assert!(args(&forced).contains(&"--leader-election".to_string()));
 }
