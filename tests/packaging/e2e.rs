@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cluster::install_crd;
 use crate::support::{control_plane, pki, process::free_port};
-use crate::tools::{chart_dir, root, run, run_ok};
+use crate::tools::{chart_dir, docs, one, root, run, run_ok};
 
 const RELEASE: &str = "e2e";
 /// The chart's full name for release `e2e`.
@@ -74,11 +74,14 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         c.args(["-n", ns]);
         c
     };
+    // Leader election on: the operator's Lease goes through the chart's Role
+    // and the chart's Lease object (so uninstall removes it).
     run_ok(
         cp.helm()
             .args(["install", RELEASE])
             .arg(chart_dir())
-            .args(["--namespace", ns, "--create-namespace"]),
+            .args(["--namespace", ns, "--create-namespace"])
+            .args(["--set", "leaderElection.enabled=true"]),
     );
     let token = run_ok(kubectl().args(["create", "token", FULLNAME, "--duration=1h"]));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,13 +90,32 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     std::fs::write(&kubeconfig, pki::kubeconfig(&cp.server, &cp.pki, &user))
         .expect("write operator kubeconfig");
 
-    // Exactly what the chart's Deployment runs, with the token's rights only.
+    // Exactly what the chart's Deployment runs (its command line, its
+    // environment), with the token's rights only; the metrics port moves to a
+    // free loopback port.
+    let manifest = run_ok(cp.helm().args(["get", "manifest", RELEASE, "--namespace", ns]));
+    let objects = docs(&manifest);
+    let container = &one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"][0], "/usr/local/bin/fine-grained-monitor");
     let port = free_port().expect("free port");
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .map(|a| {
+            if a.starts_with("--metrics-addr=") {
+                format!("--metrics-addr=127.0.0.1:{port}")
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert!(args.contains(&"--leader-election".to_string()), "{args:?}");
     let log = dir.path().join("operator.log");
     let log_file = std::fs::File::create(&log).expect("operator log");
     let child = Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"))
-        .args(["--log-format=text", "--log-level=info", "operator"])
-        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .args(&args)
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAMESPACE", ns)
         .env("POD_NAME", "operator-e2e")
@@ -110,6 +132,11 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
             http_get_ok(port, path)
         });
     }
+
+    eventually("Lease held by the operator", Duration::from_secs(60), &operator, || {
+        get(kubectl, &["lease", "fine-grained-monitor-operator"])
+            .is_some_and(|l| l["spec"]["holderIdentity"].is_string())
+    });
 
     run_ok(kubectl().args(["apply", "-f"]).arg(root().join("config/samples/nodemonitor.yaml")));
     let cluster_name = format!("fine-grained-monitor:{ns}:sample");
@@ -168,7 +195,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     run_ok(cp.helm().args(["uninstall", RELEASE, "--namespace", ns, "--wait"]));
     let left = run_ok(cp.kubectl().args([
         "get",
-        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors",
+        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors,leases",
         "--all-namespaces",
         "-l",
         &format!("app.kubernetes.io/instance={RELEASE}"),
