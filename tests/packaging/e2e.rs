@@ -64,10 +64,15 @@ fn get(kubectl: impl Fn() -> Command, args: &[&str]) -> Option<Value> {
 
 #[test]
 fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
+    let began = Instant::now();
+    let phase = |what: &str| eprintln!("e2e: {what} after {:.1?}", began.elapsed());
     let cp = control_plane();
     // The garbage collector (kube-controller-manager) removes owned children.
-    cp.start_workloads();
+    // The CRD goes first: the collector learns new types by rediscovery only
+    // every 30 s, and until then it cannot follow owner references to NodeMonitors.
     install_crd(cp);
+    cp.start_workloads();
+    phase("control plane and CRD ready");
     let ns = "fgm-e2e";
     let kubectl = || {
         let mut c = cp.kubectl();
@@ -138,6 +143,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
             .is_some_and(|l| l["spec"]["holderIdentity"].is_string())
     });
 
+    phase("operator leading");
     run_ok(kubectl().args(["apply", "-f"]).arg(root().join("config/samples/nodemonitor.yaml")));
     let cluster_name = format!("fine-grained-monitor:{ns}:sample");
     let children: [(&str, String); 5] = [
@@ -176,6 +182,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         })
     });
 
+    phase("NodeMonitor reconciled");
     run_ok(kubectl().args(["delete", "nodemonitor", "sample", "--wait=false"]));
     for (kind, name) in &children {
         eventually(&format!("{kind} {name} deleted"), Duration::from_secs(90), &operator, || {
@@ -192,7 +199,9 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     );
     drop(operator);
 
+    phase("NodeMonitor and children deleted");
     run_ok(cp.helm().args(["uninstall", RELEASE, "--namespace", ns, "--wait"]));
+    phase("helm uninstall done");
     let left = run_ok(cp.kubectl().args([
         "get",
         "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors,leases",
