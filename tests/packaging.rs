@@ -27,3 +27,11 @@ mod chart;
 
 #[path = "packaging/manifests.rs"]
 mod manifests;
+
+mod support;
+
+#[path = "packaging/cluster.rs"]
+mod cluster;
+
+#[path = "packaging/e2e.rs"]
+mod e2e;

@@ -57,7 +57,10 @@ fn get(kubectl: impl Fn() -> Command, args: &[&str]) -> Option<Value> {
         Some(serde_json::from_slice(&out.stdout).expect("kubectl JSON"))
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("NotFound") || err.contains("not found"), "kubectl get {args:?}: {err}");
+        assert!(
+            err.contains("NotFound") || err.contains("not found"),
+            "kubectl get {args:?}: {err}"
+        );
         None
     }
 }
@@ -98,10 +101,16 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     // Exactly what the chart's Deployment runs (its command line, its
     // environment), with the token's rights only; the metrics port moves to a
     // free loopback port.
-    let manifest = run_ok(cp.helm().args(["get", "manifest", RELEASE, "--namespace", ns]));
+    let manifest = run_ok(
+        cp.helm()
+            .args(["get", "manifest", RELEASE, "--namespace", ns]),
+    );
     let objects = docs(&manifest);
     let container = &one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["command"][0], "/usr/local/bin/fine-grained-monitor");
+    assert_eq!(
+        container["command"][0],
+        "/usr/local/bin/fine-grained-monitor"
+    );
     let port = free_port().expect("free port");
     let args: Vec<String> = container["args"]
         .as_array()
@@ -133,18 +142,30 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
 
     // The chart's probes answer on the operator's metrics port.
     for path in ["/healthz", "/readyz"] {
-        eventually(&format!("GET {path}"), Duration::from_secs(60), &operator, || {
-            http_get_ok(port, path)
-        });
+        eventually(
+            &format!("GET {path}"),
+            Duration::from_secs(60),
+            &operator,
+            || http_get_ok(port, path),
+        );
     }
 
-    eventually("Lease held by the operator", Duration::from_secs(60), &operator, || {
-        get(kubectl, &["lease", "fine-grained-monitor-operator"])
-            .is_some_and(|l| l["spec"]["holderIdentity"].is_string())
-    });
+    eventually(
+        "Lease held by the operator",
+        Duration::from_secs(60),
+        &operator,
+        || {
+            get(kubectl, &["lease", "fine-grained-monitor-operator"])
+                .is_some_and(|l| l["spec"]["holderIdentity"].is_string())
+        },
+    );
 
     phase("operator leading");
-    run_ok(kubectl().args(["apply", "-f"]).arg(root().join("config/samples/nodemonitor.yaml")));
+    run_ok(
+        kubectl()
+            .args(["apply", "-f"])
+            .arg(root().join("config/samples/nodemonitor.yaml")),
+    );
     let cluster_name = format!("fine-grained-monitor:{ns}:sample");
     let children: [(&str, String); 5] = [
         ("daemonset", "sample".into()),
@@ -154,9 +175,12 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         ("clusterrolebinding", cluster_name.clone()),
     ];
     for (kind, name) in &children {
-        eventually(&format!("{kind} {name} created"), Duration::from_secs(60), &operator, || {
-            get(kubectl, &[kind, name]).is_some()
-        });
+        eventually(
+            &format!("{kind} {name} created"),
+            Duration::from_secs(60),
+            &operator,
+            || get(kubectl, &[kind, name]).is_some(),
+        );
     }
     let ds = get(kubectl, &["daemonset", "sample"]).expect("daemonset");
     let pod = &ds["spec"]["template"]["spec"];
@@ -176,22 +200,33 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     assert!(cm["data"]["agent.yaml"].is_string(), "{cm}");
     let role = get(kubectl, &["clusterrole", &cluster_name]).expect("clusterrole");
     assert!(role["rules"].to_string().contains("pods"), "{role}");
-    eventually("NodeMonitor status observed", Duration::from_secs(60), &operator, || {
-        get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
-            nm["status"]["observedGeneration"] == nm["metadata"]["generation"]
-        })
-    });
+    eventually(
+        "NodeMonitor status observed",
+        Duration::from_secs(60),
+        &operator,
+        || {
+            get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
+                nm["status"]["observedGeneration"] == nm["metadata"]["generation"]
+            })
+        },
+    );
 
     phase("NodeMonitor reconciled");
     run_ok(kubectl().args(["delete", "nodemonitor", "sample", "--wait=false"]));
     for (kind, name) in &children {
-        eventually(&format!("{kind} {name} deleted"), Duration::from_secs(90), &operator, || {
-            get(kubectl, &[kind, name]).is_none()
-        });
+        eventually(
+            &format!("{kind} {name} deleted"),
+            Duration::from_secs(90),
+            &operator,
+            || get(kubectl, &[kind, name]).is_none(),
+        );
     }
-    eventually("NodeMonitor deleted", Duration::from_secs(60), &operator, || {
-        get(kubectl, &["nodemonitor", "sample"]).is_none()
-    });
+    eventually(
+        "NodeMonitor deleted",
+        Duration::from_secs(60),
+        &operator,
+        || get(kubectl, &["nodemonitor", "sample"]).is_none(),
+    );
     let log = operator.log();
     assert!(
         !log.to_lowercase().contains("forbidden"),
@@ -200,7 +235,10 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     drop(operator);
 
     phase("NodeMonitor and children deleted");
-    run_ok(cp.helm().args(["uninstall", RELEASE, "--namespace", ns, "--wait"]));
+    run_ok(
+        cp.helm()
+            .args(["uninstall", RELEASE, "--namespace", ns, "--wait"]),
+    );
     phase("helm uninstall done");
     let left = run_ok(cp.kubectl().args([
         "get",
@@ -211,7 +249,10 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         "-o",
         "name",
     ]));
-    assert!(left.trim().is_empty(), "left behind after helm uninstall:\n{left}");
+    assert!(
+        left.trim().is_empty(),
+        "left behind after helm uninstall:\n{left}"
+    );
     let managed = run_ok(cp.kubectl().args([
         "get",
         "daemonsets,configmaps,serviceaccounts,clusterroles,clusterrolebindings",
@@ -221,9 +262,15 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         "-o",
         "name",
     ]));
-    assert!(managed.trim().is_empty(), "operator children left behind:\n{managed}");
+    assert!(
+        managed.trim().is_empty(),
+        "operator children left behind:\n{managed}"
+    );
     let helm_secrets = run_ok(kubectl().args(["get", "secrets", "-l", "owner=helm", "-o", "name"]));
-    assert!(helm_secrets.trim().is_empty(), "release records left: {helm_secrets}");
+    assert!(
+        helm_secrets.trim().is_empty(),
+        "release records left: {helm_secrets}"
+    );
 }
 
 /// Plain HTTP GET on 127.0.0.1:`port`; true on a 200 answer.

@@ -34,7 +34,10 @@ fn chart_and_manifests_follow_the_crate_version() {
     );
     let manager = read("config/manager/manager.yaml");
     let image = format!("{IMAGE}:{}", crate_version());
-    assert!(manager.contains(&format!("image: {image}\n")), "config/manager/manager.yaml image");
+    assert!(
+        manager.contains(&format!("image: {image}\n")),
+        "config/manager/manager.yaml image"
+    );
     assert!(
         manager.contains(&format!("--default-image={image}\n")),
         "config/manager/manager.yaml --default-image"
