@@ -223,6 +223,12 @@ impl Recorder {
 
     /// Writes one interval; gives the buffer back when it could not be written.
     fn write(&mut self, start: DateTime<Utc>, buffer: SampleBuffer) -> Result<(), SampleBuffer> {
+        // Names have one-second resolution: never replace an existing file (a
+        // restart within the second of the last file, a retried interval).
+        let mut start = start;
+        while layout::data_file_path(&self.config.data_dir, &self.config.node, start).exists() {
+            start += chrono::Duration::seconds(1);
+        }
         match write_data_file(&self.config.data_dir, &self.config.node, start, &buffer) {
             Ok(Some(file)) => {
                 self.metrics.file_written(file.bytes);

@@ -56,7 +56,7 @@ pub enum AgentError {
         source: std::io::Error,
     },
     #[error(
-        "--interval must be at least 10ms and --rotation at least the interval (got {interval:?}, {rotation:?})"
+        "--interval must be at least 10ms, and --rotation at least 1s and at least the interval (got {interval:?}, {rotation:?}); file names have one-second resolution"
     )]
     Timing {
         interval: Duration,
@@ -89,7 +89,10 @@ impl Agent {
         metrics: SelfMetrics,
         stop: CancellationToken,
     ) -> Result<AgentHandle, AgentError> {
-        if config.interval < Duration::from_millis(10) || config.rotation < config.interval {
+        if config.interval < Duration::from_millis(10)
+            || config.rotation < config.interval
+            || config.rotation < Duration::from_secs(1)
+        {
             return Err(AgentError::Timing {
                 interval: config.interval,
                 rotation: config.rotation,
