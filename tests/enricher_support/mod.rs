@@ -31,7 +31,7 @@ pub fn new_id() -> String {
     let n = IDS.fetch_add(1, Ordering::Relaxed);
     // The first 12 hex digits (the short id) differ per call.
     let head = format!("{n:06x}{:06x}", std::process::id() % 0x100_0000);
-    format!("{head}{}", "0123456789abcdef".repeat(4)[..52].to_string())
+    format!("{head}{}", &"0123456789abcdef".repeat(4)[..52])
 }
 
 /// A node name of its own per test, so pods of other tests never show up.
