@@ -110,7 +110,7 @@ pub fn classify_api(what: &str, err: &kube::Error) -> Unavailable {
                 _ => Cause::Rejected,
             };
             let hint = if cause == Cause::Forbidden {
-                " (the service account needs get/list/watch on pods)"
+                " (the agent needs get/list/watch on pods, and list/watch on namespaces with a namespace selector)"
             } else {
                 ""
             };
