@@ -7,4 +7,5 @@
 
 mod api;
 mod fixture;
+mod loading;
 mod server;

@@ -12,6 +12,7 @@
     "#db2777", "#4f46e5", "#65a30d", "#0d9488", "#b91c1c", "#7c3aed", "#c2410c", "#15803d",
     "#1d4ed8", "#a21caf", "#0369a1", "#854d0e", "#be123c"];
   const EVENT_COLORS = { oom_killed: "#dc2626", restart: "#ea580c", terminated: "#ca8a04", crash_loop_back_off: "#9333ea" };
+  const EVENT_LABELS = { oom_killed: "OOM kill", restart: "restart", terminated: "terminated", crash_loop_back_off: "CrashLoopBackOff" };
   const DEFAULT_METRICS = ["cpu_usage_usec", "memory_working_set_bytes", "memory_current_bytes"];
 
   const fgm = window.fgm = {
@@ -112,9 +113,16 @@
     return i < 0 ? null : COLORS[i % COLORS.length];
   }
 
+  function rank(c) {
+    const i = fgm.selected.indexOf(c.id);
+    return i < 0 ? MAX_SELECTED : i;
+  }
+
   function renderContainers() {
     const q = $("search").value;
-    const shown = fgm.containers.filter((c) => matches(c, q));
+    // Selected containers stay on top, in selection order, so they are easy to find among hundreds.
+    const shown = fgm.containers.filter((c) => matches(c, q))
+      .sort((a, b) => rank(a) - rank(b));
     $("count").textContent = shown.length + " of " + fgm.containers.length + " · " + fgm.selected.length + " selected";
     const items = shown.slice(0, MAX_LISTED).map((c) => {
       const sel = fgm.selected.includes(c.id);
@@ -210,6 +218,9 @@
       ctx.moveTo(px, bbox.top);
       ctx.lineTo(px, bbox.top + bbox.height);
       ctx.stroke();
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+      ctx.fillText(EVENT_LABELS[ev.kind] || ev.kind, px + 3 * devicePixelRatio, bbox.top + 11 * devicePixelRatio);
     }
     ctx.restore();
   }
