@@ -181,6 +181,8 @@ class Workload:
 class Monitor:
     name = ""
     interval_s = 1.0
+    # Counted from what the monitor left on disk rather than asked while running.
+    counts_after_stop = False
 
     def __init__(self, args, workdir):
         self.args = args
@@ -210,6 +212,7 @@ class Monitor:
 
 class Ours(Monitor):
     name = OURS
+    counts_after_stop = True  # the open file is complete only after a clean stop
 
     def __init__(self, args, workdir):
         super().__init__(args, workdir)
@@ -251,9 +254,11 @@ class Ours(Monitor):
             print("note: `pip install pyarrow` to count our metrics per container", file=sys.stderr)
             return None
         table = pq.read_table(sorted(files)[-1])
-        ids = [k for k, v in containers.items() if str(v.get("cgroup_path", "")).endswith(f"/{GROUP}/c0002")]
-        rows = table.to_pylist()
-        mine = [r for r in rows if r.get("container_id") in ids] or rows
+        target = f"{GROUP}/c0002"
+        ids = {k for k, v in containers.items() if str(v.get("cgroup_path") or v.get("full_id") or "").strip("/") == target}
+        mine = [r for r in table.to_pylist() if r.get("container_id") in ids]
+        if not mine:
+            return None
         cols = [c for c in table.column_names if c not in ("timestamp", "container_id")]
         return sum(1 for c in cols if any(r.get(c) is not None for r in mine))
 
@@ -437,9 +442,12 @@ def run_monitor(mon, workload, args):
             io = measure.parse_io(read(f"/proc/{proc.pid}/io"))
         except OSError:
             io = {}
-        seen, metrics = mon.counts(workload)
+        if not mon.counts_after_stop:
+            seen, metrics = mon.counts(workload)
     finally:
         stop(proc)
+    if mon.counts_after_stop:
+        seen, metrics = mon.counts(workload)
     ran = time.monotonic() - started
     cpu_s = (last["ticks"] - first["ticks"]) / TICK
     samples = window / mon.interval_s
@@ -494,6 +502,8 @@ def parse_args(argv=None):
     p.add_argument("--settle", type=float, default=5, help="seconds between monitors")
     args = p.parse_args(argv)
     args.n = [int(x) for x in args.n.split(",") if x]
+    # Monitors run with their scratch directory as working directory.
+    args.fgm_bin, args.cadvisor_bin = os.path.abspath(args.fgm_bin), os.path.abspath(args.cadvisor_bin)
     args.monitors = [m.strip() for m in args.monitors.split(",") if m.strip()]
     for m in args.monitors:
         if m not in MONITORS:
@@ -557,7 +567,7 @@ def main(argv=None):
                     print(f"  {mon.name}: warm-up {args.warmup:.0f}s, measuring {args.duration:.0f}s ...", flush=True)
                     try:
                         result = run_monitor(mon, workload, args)
-                    except RuntimeError as e:
+                    except (RuntimeError, OSError) as e:
                         result = {"monitor": mon.name, "n": n, "error": str(e)}
                         print(f"    failed: {e}", file=sys.stderr)
                     result["version"] = versions[mon.name]
