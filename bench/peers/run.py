@@ -539,9 +539,22 @@ def host_info():
     }
 
 
+def exclusive_lock():
+    """One run at a time: a second one would remove the first one's cgroups."""
+    import fcntl
+
+    lock = open("/run/fgm-peers.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another bench/peers/run.py is running (lock /run/fgm-peers.lock)")
+    return lock
+
+
 def main(argv=None):
     args = parse_args(argv)
     prerequisites(args)
+    _lock = exclusive_lock()  # noqa: F841 (held until exit)
 
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -590,6 +603,8 @@ def main(argv=None):
         "warmup_s": args.warmup,
         "interval_s": 1.0,
         "host": host_info(),
+        "repo_commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "fgm_bin": args.fgm_bin,
         "versions": versions,
         "runs": runs,
     }
