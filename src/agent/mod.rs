@@ -1,10 +1,36 @@
 //! The node agent: discovers containers from the cgroup tree, samples their
 //! metrics once per interval and hands each sample to the store.
+//!
+//! ```text
+//!  mountinfo ─▶ hierarchies ─▶ discovery (scan) ─▶ sampler (open files, pread)
+//!                                                      │ Cycle
+//!             watch channel (Prometheus, #8) ◀─────────┤
+//!             recorder: SampleBuffer ─rotation─▶ Parquet + index.json, retention
+//! ```
+//!
+//! - [`mountinfo`]: where the v1/v2 hierarchies are.
+//! - [`discovery`]: which cgroups are containers (kubelet layouts, `local` leaves, sandboxes).
+//! - [`cgroup_v2`], [`cgroup_v1`]: file parsers; [`sampler`]: open files, read at offset 0.
+//! - [`collector`]: one cycle; [`recorder`]: files, index, retention; [`runner`]: the timer loop.
+//! - [`prometheus`]: `/metrics` (latest cycle + self-metrics); [`contract`]: what other parts consume.
 
+pub mod cgroup_v1;
+pub mod cgroup_v2;
+pub mod collector;
 pub mod contract;
+pub mod discovery;
+pub mod enrich;
+pub mod mountinfo;
 pub mod prometheus;
+pub mod recorder;
+pub mod runner;
+pub mod sampler;
+pub mod slots;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
+pub use discovery::DiscoveryMode;
+pub use prometheus::SelfMetrics;
+pub use runner::{Agent, AgentConfig, AgentError, AgentHandle};
 
 use std::path::PathBuf;
 
@@ -45,15 +71,152 @@ pub struct AgentArgs {
     #[arg(long, env = "FGM_RETENTION_MAX_BYTES")]
     pub retention_max_bytes: Option<ByteSize>,
 
+    /// The host's /proc, used to recognise pod sandbox (pause) containers by
+    /// process name; they are recorded and marked `sandbox: true` in index.json.
+    #[arg(
+        long,
+        env = "FGM_PROC_ROOT",
+        value_name = "DIR",
+        default_value = "/proc"
+    )]
+    pub proc_root: PathBuf,
+
     /// Address of the Prometheus endpoint: /metrics (cAdvisor names + self-metrics), /healthz, /.
     #[arg(long, env = "FGM_METRICS_ADDR", default_value = prometheus::DEFAULT_ADDR)]
     pub metrics_addr: std::net::SocketAddr,
+
+    /// Record pod names, namespaces, labels and failure events from the
+    /// Kubernetes API (pods of this node only); `false` keeps short ids only.
+    #[arg(long, env = "FGM_ENRICHMENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enrichment: bool,
+
+    /// Kubeconfig for the API [default: in-cluster service account, else $KUBECONFIG or ~/.kube/config].
+    #[arg(long, env = "FGM_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use [default: the current context].
+    #[arg(long, env = "FGM_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+
+    /// Only record pods of namespaces matching this label selector (e.g. `monitoring=on`).
+    #[arg(long, env = "FGM_NAMESPACE_SELECTOR", value_name = "SELECTOR")]
+    pub namespace_selector: Option<String>,
+
+    /// Longest wait between attempts to reach the API while it is unavailable.
+    #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
+    pub enrichment_retry_max: HumanDuration,
 }
 
-/// Runs the agent until `stop` is cancelled.
-pub async fn run(
-    _args: AgentArgs,
-    _stop: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    anyhow::bail!("agent mode is not built yet")
+impl AgentArgs {
+    /// Resolves defaults: data directory, node name. `mode` picks the
+    /// discovery rule and the data directory default.
+    pub fn to_config(&self, mode: DiscoveryMode) -> anyhow::Result<AgentConfig> {
+        let data_dir = match (&self.data_dir, mode) {
+            (Some(dir), _) => dir.clone(),
+            (None, DiscoveryMode::Kubernetes) => PathBuf::from("/data"),
+            (None, DiscoveryMode::Local) => default_local_data_dir()?,
+        };
+        let node_name = match &self.node_name {
+            Some(name) => name.clone(),
+            None => node_name_from_env_or_host()?,
+        };
+        Ok(AgentConfig {
+            data_dir,
+            node_name,
+            interval: self.interval.0,
+            rotation: self.rotation.0,
+            cgroup_root: self.cgroup_root.clone(),
+            proc_root: self.proc_root.clone(),
+            retention_max_age: self.retention_max_age.0,
+            retention_max_bytes: self.retention_max_bytes.map(|b| b.0),
+            discovery: mode,
+            scan_every: 1,
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/fine-grained-monitor`, else `~/.local/share/fine-grained-monitor`.
+pub fn default_local_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("fine-grained-monitor"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("HOME is not set: pass --data-dir"))?;
+    Ok(PathBuf::from(home).join(".local/share/fine-grained-monitor"))
+}
+
+/// `$NODE_NAME` (the DaemonSet sets it from `spec.nodeName`), else the hostname.
+fn node_name_from_env_or_host() -> anyhow::Result<String> {
+    if let Some(name) = std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()) {
+        return Ok(name);
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the hostname from /proc/sys/kernel/hostname ({e}): pass --node-name"
+        )
+    })?;
+    Ok(host.trim().to_string())
+}
+
+/// Runs the agent (Kubernetes discovery) and its Prometheus endpoint until
+/// `stop` is cancelled. If either part fails, the other is stopped too.
+pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    let config = args.to_config(DiscoveryMode::Kubernetes)?;
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
+        })?;
+    let metrics = SelfMetrics::new();
+    let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop);
+    let interval = config.interval;
+    let handle = Agent::start(config, pods.clone(), metrics.clone(), stop.clone())?;
+    let state = prometheus::MetricsState {
+        cycles: handle.cycles.clone(),
+        pods,
+        self_metrics: metrics,
+        stale_after: prometheus::health::stale_after(interval),
+        started: chrono::Utc::now(),
+    };
+    let server_stop = stop.clone();
+    let server = tokio::spawn(async move { prometheus::serve(listener, state, server_stop).await });
+    let agent_result = handle.task.await;
+    // The agent finished (stop or failure): the endpoint goes with it.
+    stop.cancel();
+    let server_result = server.await;
+    if let Some(task) = enricher_task {
+        // Never fails by design; a panic in it should not hide the agent's result.
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "pod metadata enricher ended abnormally");
+        }
+    }
+    agent_result??;
+    server_result??;
+    Ok(())
+}
+
+/// The pod metadata enricher of `--enrichment` (on by default); it reports its
+/// state through `metrics` (`/healthz`, `fgm_agent_enrichment_state`).
+fn start_enricher(
+    args: &AgentArgs,
+    config: &AgentConfig,
+    metrics: &SelfMetrics,
+    stop: &tokio_util::sync::CancellationToken,
+) -> (
+    Option<std::sync::Arc<dyn PodMetadata>>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    match enrich::EnrichConfig::from_args(args, &config.node_name, &config.data_dir) {
+        Some(mut enrich_config) => {
+            enrich_config.metrics = Some(metrics.clone());
+            let (enricher, task) = enrich::start(enrich_config, stop.clone());
+            metrics.set_enrichment(enricher.status());
+            (Some(enricher), Some(task))
+        }
+        None => {
+            metrics.set_enrichment(enrich::Enricher::disabled().status());
+            (None, None)
+        }
+    }
 }

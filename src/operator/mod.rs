@@ -1,8 +1,49 @@
 //! The operator: reconciles NodeMonitor resources into DaemonSets, RBAC and settings.
+//!
+//! ```text
+//!  watch NodeMonitors ─┐
+//!  watch owned DaemonSets, ConfigMaps, ServiceAccounts (label-selected) ─┼▶ reconcile ─▶ SSA children + status
+//!  watch our ClusterRoles/Bindings (owner annotation) ─┘                    │
+//!                                                                           └▶ Events, /metrics
+//!  Lease `fine-grained-monitor-operator` ─▶ only the leader runs the controller
+//! ```
+//!
+//! With `--leader-election`, replicas wait on the Lease; the holder runs the
+//! controller and a replica that loses the Lease stops reconciling at once.
+//! Settings changes reach running agents by rolling their pods (the settings
+//! hash is a pod-template annotation); the agent never hot-reloads.
 
 pub mod builders;
+pub mod conflict;
+pub mod error;
+pub mod metrics;
+pub mod reconcile;
+pub mod server;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use clap::Args;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::ListParams;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::crd::NodeMonitor;
+use crate::units::HumanDuration;
+use builders::{MANAGED_SELECTOR, OWNER_ANNOTATION};
+use server::Shared;
+
+/// Name of the leader-election Lease.
+pub const LEASE_NAME: &str = "fine-grained-monitor-operator";
 
 /// Flags of `operator`.
 #[derive(Debug, Clone, Args)]
@@ -10,14 +51,198 @@ pub struct OperatorArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "FGM_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: std::net::SocketAddr,
+
+    /// Reconcile only while holding the Lease `fine-grained-monitor-operator`
+    /// (run more than one replica safely).
+    #[arg(long, env = "FGM_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Namespace of the Lease [default: $POD_NAMESPACE, else `default`].
+    #[arg(long, env = "FGM_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// How long a Lease stays valid without renewal (a standby takes over after it).
+    #[arg(long, env = "FGM_LEASE_DURATION", default_value = "15s")]
+    pub lease_duration: HumanDuration,
+
+    /// Image of the monitor pods when a NodeMonitor names none.
+    #[arg(long, env = "FGM_DEFAULT_IMAGE", default_value = builders::daemonset::DEFAULT_IMAGE)]
+    pub default_image: String,
 }
 
-/// Runs the operator until `stop` is cancelled.
-pub async fn run(
-    _args: OperatorArgs,
-    _stop: tokio_util::sync::CancellationToken,
+/// Runs the operator with the in-cluster (or $KUBECONFIG) client until `stop` is cancelled.
+pub async fn run(args: OperatorArgs, stop: CancellationToken) -> anyhow::Result<()> {
+    let client = Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("cannot build a Kubernetes client (in-cluster or $KUBECONFIG): {e}")
+    })?;
+    run_with_client(client, args, stop).await
+}
+
+/// Runs the operator with `client` until `stop` is cancelled: the HTTP endpoints,
+/// then the controller (directly, or whenever this replica holds the Lease).
+pub async fn run_with_client(
+    client: Client,
+    args: OperatorArgs,
+    stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("operator is not built yet")
+    let shared = Arc::new(Shared::default());
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
+        })?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let server = tokio::spawn(server::serve(listener, shared.clone(), stop.clone()));
+
+    let result = if args.leader_election {
+        run_with_lease(client, &args, shared.clone(), stop.clone()).await
+    } else {
+        shared.metrics.leader.set(1);
+        shared.ready.store(true, Ordering::Release);
+        run_controller(client, &args, shared.clone(), stop.clone()).await
+    };
+    stop.cancel();
+    let _ = server.await;
+    result
+}
+
+async fn run_with_lease(
+    client: Client,
+    args: &OperatorArgs,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".into());
+    let duration = args.lease_duration.get().as_secs().max(2);
+    let mut builder = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
+        .with_namespace(&namespace)
+        .with_duration(duration)
+        .with_grace((duration / 3).max(1));
+    // The pod name tells people who leads; without it the manager makes up a unique identity.
+    if let Ok(pod) = std::env::var("POD_NAME") {
+        builder = builder.with_identity(pod);
+    }
+    let manager = builder
+        .build()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot use Lease {namespace}/{LEASE_NAME}: {e}"))?;
+    let (mut leading, task) = manager.watch().await;
+    shared.ready.store(true, Ordering::Release);
+    tracing::info!(lease = %format!("{namespace}/{LEASE_NAME}"), "waiting for leadership");
+    let mut result = Ok(());
+    while !stop.is_cancelled() {
+        if !*leading.borrow_and_update() {
+            tokio::select! {
+                changed = leading.changed() => if changed.is_err() { break },
+                () = stop.cancelled() => break,
+            }
+            continue;
+        }
+        tracing::info!("leading: starting the controller");
+        shared.metrics.leader.set(1);
+        let term = stop.child_token();
+        let controller = run_controller(client.clone(), args, shared.clone(), term.clone());
+        tokio::pin!(controller);
+        let lost = loop {
+            tokio::select! {
+                r = &mut controller => break r,
+                changed = leading.changed() => {
+                    if changed.is_err() || !*leading.borrow_and_update() {
+                        tracing::warn!("lost the Lease: stopping the controller");
+                        term.cancel();
+                    }
+                }
+            }
+        };
+        shared.metrics.leader.set(0);
+        if let Err(e) = lost {
+            result = Err(e);
+            break;
+        }
+    }
+    // Closing the channel makes the manager release the Lease, so a standby takes over at once.
+    drop(leading);
+    match task.await {
+        Ok(Ok(_)) => tracing::info!("released the Lease"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot release the Lease"),
+        Err(e) => tracing::warn!(error = %e, "lease task failed"),
+    }
+    result
+}
+
+/// The NodeMonitor a cluster-scoped child belongs to, from its owner annotation.
+fn owner_of<K: ResourceExt>(obj: &K) -> Option<ObjectRef<NodeMonitor>> {
+    let (ns, name) = obj.annotations().get(OWNER_ANNOTATION)?.split_once('/')?;
+    Some(ObjectRef::new(name).within(ns))
+}
+
+/// Runs the controller until `stop` is cancelled (finishing reconciles in flight).
+pub async fn run_controller(
+    client: Client,
+    args: &OperatorArgs,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let nodemonitors: Api<NodeMonitor> = Api::all(client.clone());
+    nodemonitors
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list NodeMonitors (is the CRD installed? `fine-grained-monitor crd | kubectl apply -f -`): {e}"))?;
+    let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let controller = Controller::new(nodemonitors.clone(), watcher::Config::default());
+    let store = controller.store();
+    let conflicts = store.clone();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "fine-grained-monitor-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let ctx = Arc::new(reconcile::Context::new(
+        client.clone(),
+        recorder,
+        shared.metrics.clone(),
+        store,
+        args.default_image.clone(),
+    ));
+    controller
+        .owns(Api::<DaemonSet>::all(client.clone()), managed.clone())
+        .owns(Api::<ConfigMap>::all(client.clone()), managed.clone())
+        .owns(Api::<ServiceAccount>::all(client.clone()), managed.clone())
+        .watches(
+            Api::<ClusterRole>::all(client.clone()),
+            managed.clone(),
+            |o| owner_of(&o),
+        )
+        .watches(
+            Api::<ClusterRoleBinding>::all(client.clone()),
+            managed,
+            |o| owner_of(&o),
+        )
+        // A NodeMonitor that changes or goes away may free (or take) another's host directory.
+        .watches(nodemonitors, watcher::Config::default(), move |changed| {
+            conflicts
+                .state()
+                .iter()
+                .filter(|other| conflict::affects(&changed, other))
+                .map(|other| ObjectRef::from_obj(&**other))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::debug!(nodemonitor = %obj, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+            }
+        })
+        .await;
+    Ok(())
 }
 
 /// Prints the NodeMonitor CRD as YAML (`fine-grained-monitor crd`).

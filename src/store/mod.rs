@@ -5,6 +5,7 @@
 //! - [`schema`]: the Parquet columns and their counter/gauge metadata.
 //! - [`writer`]: buffering an interval and writing it atomically.
 //! - [`reader`]: reading a file's schema or rows.
+//! - [`retention`]: what to delete when data is too old or too big.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
 //! - [`events`]: pod failure events, JSON lines per day.
 
@@ -12,5 +13,6 @@ pub mod events;
 pub mod index;
 pub mod layout;
 pub mod reader;
+pub mod retention;
 pub mod schema;
 pub mod writer;

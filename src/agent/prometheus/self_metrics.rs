@@ -79,6 +79,8 @@ pub struct SelfMetrics {
     files_written: Counter,
     bytes_written: Counter,
     retention_deletions: Family<ReasonLabel, Counter>,
+    write_errors: Family<KindLabel, Counter>,
+    samples_dropped: Counter,
     enrichment_state: Family<StateLabel, Gauge>,
     enrichment_pods: Gauge,
     events_seen: Family<KindLabel, Counter>,
@@ -115,6 +117,8 @@ impl SelfMetrics {
             files_written: Counter::default(),
             bytes_written: Counter::default(),
             retention_deletions: Family::default(),
+            write_errors: Family::default(),
+            samples_dropped: Counter::default(),
             enrichment_state: Family::default(),
             enrichment_pods: Gauge::default(),
             events_seen: Family::default(),
@@ -159,6 +163,16 @@ impl SelfMetrics {
             "retention_deletions",
             "Data files deleted by retention, by reason (age, size)",
             m.retention_deletions.clone(),
+        );
+        r.register(
+            "write_errors",
+            "Data file, index or retention operations that failed, by kind (disk_full, io, index, retention)",
+            m.write_errors.clone(),
+        );
+        r.register(
+            "samples_dropped",
+            "Samples dropped because the disk stayed full for more than two rotations",
+            m.samples_dropped.clone(),
         );
         r.register(
             "enrichment_state",
@@ -229,6 +243,19 @@ impl SelfMetrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// Writing a file, the index, or applying retention failed; `kind` is
+    /// `disk_full`, `io`, `index` or `retention`.
+    pub fn write_error(&self, kind: &str) {
+        self.write_errors
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// Samples given up because they could not be written in time.
+    pub fn samples_dropped(&self, n: u64) {
+        self.samples_dropped.inc_by(n);
     }
 
     /// The enricher's current state (shown on `/healthz` and as a gauge).

@@ -32,8 +32,8 @@ pub const DEFAULT_IMAGE: &str = concat!(
     "ghcr.io/fine-grained-monitor/fine-grained-monitor:",
     env!("CARGO_PKG_VERSION")
 );
-/// Port of the agent's /metrics and /healthz.
-pub const AGENT_METRICS_PORT: i32 = 9810;
+/// Default port of the agent's /metrics and /healthz (`spec.metrics.port`).
+pub const AGENT_METRICS_PORT: i32 = crate::crd::DEFAULT_METRICS_PORT;
 
 const DATA: &str = "data";
 const CGROUP: &str = "host-cgroup";
@@ -107,16 +107,23 @@ fn agent_container(nm: &NodeMonitor, image: &str) -> Container {
             }),
             ..EnvVar::default()
         }]),
-        ports: Some(vec![ContainerPort {
-            name: Some("metrics".into()),
-            container_port: AGENT_METRICS_PORT,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
+        // The named port is what PodMonitors and scrape configs select.
+        ports: spec.metrics.enabled.then(|| {
+            vec![ContainerPort {
+                name: Some("metrics".into()),
+                container_port: spec.metrics.port,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            }]
+        }),
         liveness_probe: Some(Probe {
             http_get: Some(HTTPGetAction {
                 path: Some("/healthz".into()),
-                port: IntOrString::String("metrics".into()),
+                port: if spec.metrics.enabled {
+                    IntOrString::String("metrics".into())
+                } else {
+                    IntOrString::Int(spec.metrics.port)
+                },
                 ..HTTPGetAction::default()
             }),
             initial_delay_seconds: Some(10),
@@ -164,6 +171,25 @@ fn viewer_container(nm: &NodeMonitor, image: &str) -> Container {
     }
 }
 
+/// The settings hash, and the conventional Prometheus scrape annotations when asked for.
+fn pod_annotations(nm: &NodeMonitor, settings_hash: &str) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::from([(
+        SETTINGS_HASH_ANNOTATION.to_string(),
+        settings_hash.to_string(),
+    )]);
+    let metrics = &nm.spec.metrics;
+    if metrics.scrape_annotations {
+        for (k, v) in [
+            ("prometheus.io/scrape", "true".to_string()),
+            ("prometheus.io/port", metrics.port.to_string()),
+            ("prometheus.io/path", "/metrics".to_string()),
+        ] {
+            annotations.insert(k.to_string(), v);
+        }
+    }
+    annotations
+}
+
 /// The DaemonSet of a NodeMonitor whose settings file hashes to `settings_hash`.
 pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, default_image: &str) -> DaemonSet {
     let spec = &nm.spec;
@@ -207,10 +233,7 @@ pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, default_image: &str) ->
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(nm)),
-                    annotations: Some(BTreeMap::from([(
-                        SETTINGS_HASH_ANNOTATION.to_string(),
-                        settings_hash.to_string(),
-                    )])),
+                    annotations: Some(pod_annotations(nm, settings_hash)),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod),

@@ -66,6 +66,8 @@ pub struct AgentSettings {
     pub enrichment: bool,
     /// Label selector of namespaces, in `kubectl -l` syntax.
     pub namespace_selector: Option<String>,
+    /// Port of the agent's Prometheus endpoint; `None` for the agent's default.
+    pub metrics_port: Option<i32>,
 }
 
 fn duration(field: &'static str, text: &str) -> Result<HumanDuration, SpecError> {
@@ -111,6 +113,9 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
         retention_max_bytes,
         enrichment: spec.enrichment.enabled,
         namespace_selector,
+        // Only a changed port is written, so the default settings file (and hash) stay as they were.
+        metrics_port: (spec.metrics.port != crate::crd::DEFAULT_METRICS_PORT)
+            .then_some(spec.metrics.port),
     })
 }
 
@@ -154,6 +159,9 @@ pub fn settings_yaml(settings: &AgentSettings) -> String {
     map.insert("enrichment", settings.enrichment.to_string());
     if let Some(selector) = &settings.namespace_selector {
         map.insert("namespace-selector", selector.clone());
+    }
+    if let Some(port) = settings.metrics_port {
+        map.insert("metrics-addr", format!("0.0.0.0:{port}"));
     }
     let mut out =
         String::from("# Written by the fine-grained-monitor operator from the NodeMonitor spec.\n");
@@ -226,6 +234,27 @@ mod tests {
         assert_eq!(agent.interval.to_string(), "2s");
         assert_eq!(agent.rotation.to_string(), "1m30s");
         assert_eq!(agent.retention_max_bytes, Some(ByteSize(10 << 30)));
+    }
+
+    #[test]
+    fn metrics_port_reaches_the_agent_flag() {
+        let default = agent_settings(&NodeMonitorSpec::default()).unwrap();
+        assert!(!settings_yaml(&default).contains("metrics-addr"));
+        let mut spec = NodeMonitorSpec::default();
+        spec.metrics.port = 9900;
+        let yaml = settings_yaml(&agent_settings(&spec).unwrap());
+        assert!(yaml.contains("metrics-addr: \"0.0.0.0:9900\"\n"), "{yaml}");
+        let known = yaml.replace("enrichment: \"true\"\n", "");
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, known.as_bytes()).unwrap();
+        let argv = ["fgm", "--config", file.path().to_str().unwrap(), "agent"];
+        let cli: crate::cli::Cli =
+            crate::cli::parse_with_config(argv.iter().map(std::ffi::OsString::from).collect())
+                .unwrap();
+        let crate::cli::Mode::Agent(agent) = cli.mode else {
+            panic!("agent mode")
+        };
+        assert_eq!(agent.metrics_addr.to_string(), "0.0.0.0:9900");
     }
 
     #[test]

@@ -257,3 +257,58 @@ fn selector_is_a_subset_of_the_template_labels() {
         assert_eq!(template_labels.get(&k), Some(&v), "{k}");
     }
 }
+
+#[test]
+fn metrics_option_names_the_port_and_adds_scrape_annotations() {
+    let nm = test_monitor("nm1", NodeMonitorSpec::default());
+    let ds = daemon_set(&nm, "abc", DEFAULT_IMAGE);
+    let agent = container(&ds, "agent");
+    let port = &agent.ports.as_ref().expect("metrics port declared")[0];
+    assert_eq!(port.name.as_deref(), Some("metrics"));
+    assert_eq!(port.container_port, 9810);
+    let annotations = ds
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .as_ref()
+        .unwrap();
+    assert!(!annotations.contains_key("prometheus.io/scrape"), "opt-in");
+
+    let mut spec = NodeMonitorSpec::default();
+    spec.metrics.port = 9900;
+    spec.metrics.scrape_annotations = true;
+    let ds = daemon_set(&test_monitor("nm1", spec), "abc", DEFAULT_IMAGE);
+    let agent = container(&ds, "agent");
+    assert_eq!(agent.ports.as_ref().unwrap()[0].container_port, 9900);
+    let annotations = ds
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .as_ref()
+        .unwrap();
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/port"], "9900");
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
+    assert_eq!(annotations[SETTINGS_HASH_ANNOTATION], "abc");
+
+    // Not advertised: no named port, but the probe still reaches /healthz by number.
+    let mut spec = NodeMonitorSpec::default();
+    spec.metrics.enabled = false;
+    let ds = daemon_set(&test_monitor("nm1", spec), "abc", DEFAULT_IMAGE);
+    let agent = container(&ds, "agent");
+    assert!(agent.ports.is_none());
+    let probe = agent
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(probe.port, IntOrString::Int(9810));
+}

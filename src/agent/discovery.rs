@@ -1,0 +1,252 @@
+//! Which cgroups are containers, and who they are.
+//!
+//! Kubelet layouts, for both cgroup drivers (DESIGN.md "Container discovery"):
+//!
+//! ```text
+//! systemd:  kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope
+//!           kubepods.slice/kubepods-pod<uid_>.slice/crio-<id>.scope          (Guaranteed)
+//! cgroupfs: kubepods/besteffort/pod<uid>/<id>
+//!           kubepods/pod<uid>/<id>                                           (Guaranteed)
+//! ```
+//!
+//! systemd slice names write the pod UID with `_` for `-`. CRI-O's
+//! `crio-conmon-<id>.scope` holds the monitor process, not the container, and
+//! is skipped. Outside Kubernetes (`local`), every leaf cgroup with processes
+//! is a container named by its path. Classification is pure; the walk is a
+//! thin shell over `read_dir`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Deepest cgroup nesting walked (kubelet's layout is 4 to 6 levels deep).
+const MAX_DEPTH: usize = 12;
+
+/// How discovery decides what a container is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryMode {
+    /// Container runtime cgroups (Kubernetes pods, plain docker).
+    Kubernetes,
+    /// Every leaf cgroup with processes, plus the runtime cgroups as above.
+    Local,
+}
+
+/// A container found in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRef {
+    /// cgroup path relative to the hierarchy root, `/`-separated, no leading `/`
+    /// (empty for the root itself).
+    pub cgroup_path: String,
+    /// 64-hex runtime id, or `/<cgroup path>` for a plain cgroup.
+    pub full_id: String,
+    /// 12 hex characters: the id's prefix, or a hash of a plain cgroup's path.
+    pub short_id: String,
+    /// `containerd`, `crio`, `docker`; `None` when the path does not say.
+    pub runtime: Option<&'static str>,
+    pub pod_uid: Option<String>,
+    /// `Guaranteed`, `Burstable`, `BestEffort` for pods.
+    pub qos_class: Option<&'static str>,
+}
+
+/// What a cgroup directory is, from its path alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Class {
+    Container(ContainerRef),
+    /// Not a container and nothing below is one (conmon scopes).
+    Skip,
+    /// Not a container itself; look below.
+    Other,
+}
+
+/// Classifies a cgroup by its path relative to the hierarchy root.
+pub fn classify(cgroup_path: &str) -> Class {
+    let mut parts = cgroup_path.rsplit('/');
+    let name = parts.next().unwrap_or("");
+    let parent = parts.next().unwrap_or("");
+    let grandparent = parts.next().unwrap_or("");
+    let stem = name.strip_suffix(".scope").unwrap_or(name);
+    if stem.starts_with("crio-conmon-") {
+        return Class::Skip;
+    }
+    let prefixed = [
+        ("cri-containerd-", "containerd"),
+        ("crio-", "crio"),
+        ("docker-", "docker"),
+    ];
+    let mut found: Option<(&str, Option<&'static str>)> = None;
+    for (prefix, runtime) in prefixed {
+        if let Some(id) = stem.strip_prefix(prefix) {
+            if is_hex_id(id) {
+                found = Some((id, Some(runtime)));
+            }
+            break;
+        }
+    }
+    let pod = parse_pod_dir(parent, grandparent);
+    if found.is_none() && is_hex_id(name) && name.len() >= 32 {
+        // Plain ids (cgroupfs driver) only count under a pod or a `docker` directory:
+        // other tools also name cgroups with long hex strings.
+        if pod.is_some() {
+            found = Some((name, None));
+        } else if parent == "docker" {
+            found = Some((name, Some("docker")));
+        }
+    }
+    let Some((id, runtime)) = found else {
+        return Class::Other;
+    };
+    let (pod_uid, qos_class) = match pod {
+        Some((uid, qos)) => (Some(uid), Some(qos)),
+        None => (None, None),
+    };
+    Class::Container(ContainerRef {
+        cgroup_path: cgroup_path.to_string(),
+        full_id: id.to_ascii_lowercase(),
+        short_id: id[..12].to_ascii_lowercase(),
+        runtime,
+        pod_uid,
+        qos_class,
+    })
+}
+
+/// A plain cgroup as a `local` container: named by its path.
+pub fn plain_container(cgroup_path: &str) -> ContainerRef {
+    let full_id = format!("/{cgroup_path}");
+    ContainerRef {
+        cgroup_path: cgroup_path.to_string(),
+        short_id: short_hash(&full_id),
+        full_id,
+        runtime: None,
+        pod_uid: None,
+        qos_class: None,
+    }
+}
+
+/// 12 hex characters of FNV-1a 64 of `text`: stable across restarts and builds.
+pub fn short_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:012x}", hash >> 16)
+}
+
+fn is_hex_id(id: &str) -> bool {
+    id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The pod UID and QoS class from a container's parent directory
+/// (`kubepods-burstable-pod<uid_>.slice` or `pod<uid>`) and grandparent.
+fn parse_pod_dir(parent: &str, grandparent: &str) -> Option<(String, &'static str)> {
+    if let Some(slice) = parent.strip_suffix(".slice") {
+        let rest = slice.strip_prefix("kubepods-")?;
+        let (qos, uid) = if let Some(uid) = rest.strip_prefix("burstable-pod") {
+            ("Burstable", uid)
+        } else if let Some(uid) = rest.strip_prefix("besteffort-pod") {
+            ("BestEffort", uid)
+        } else {
+            ("Guaranteed", rest.strip_prefix("pod")?)
+        };
+        return valid_uid(uid).then(|| (uid.replace('_', "-"), qos));
+    }
+    let uid = parent.strip_prefix("pod")?;
+    if !valid_uid(uid) {
+        return None;
+    }
+    let qos = match grandparent {
+        "burstable" => "Burstable",
+        "besteffort" => "BestEffort",
+        _ => "Guaranteed",
+    };
+    Some((uid.to_string(), qos))
+}
+
+fn valid_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'-' || b == b'_')
+}
+
+/// Walks every hierarchy root and returns the containers, keyed by cgroup path
+/// (v1 hierarchies share paths, so a container is found once). A directory
+/// that vanishes during the walk is skipped.
+pub fn discover(roots: &[&Path], mode: DiscoveryMode) -> BTreeMap<String, ContainerRef> {
+    let mut found = BTreeMap::new();
+    for root in roots {
+        walk(root, String::new(), 0, mode, &mut found);
+    }
+    found
+}
+
+fn walk(
+    dir: &Path,
+    rel: String,
+    depth: usize,
+    mode: DiscoveryMode,
+    found: &mut BTreeMap<String, ContainerRef>,
+) {
+    if !rel.is_empty() {
+        match classify(&rel) {
+            Class::Container(c) => {
+                found.insert(rel, c);
+                return;
+            }
+            Class::Skip => return,
+            Class::Other => {}
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut children = 0;
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if !is_dir || depth >= MAX_DEPTH {
+            continue;
+        }
+        children += 1;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let child_rel = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        walk(&entry.path(), child_rel, depth + 1, mode, found);
+    }
+    if mode == DiscoveryMode::Local
+        && children == 0
+        && !found.contains_key(&rel)
+        && has_processes(dir)
+    {
+        found.insert(rel.clone(), plain_container(&rel));
+    }
+}
+
+/// Whether `cgroup.procs` lists at least one process.
+pub fn has_processes(dir: &Path) -> bool {
+    std::fs::read(dir.join("cgroup.procs"))
+        .map(|procs| procs.iter().any(|b| b.is_ascii_digit() && *b != b'0'))
+        .unwrap_or(false)
+}
+
+/// Whether a cgroup holds only a pod sandbox: every process in it is named
+/// `pause` in `<proc_root>/<pid>/comm`. `None` when it cannot tell (no
+/// process yet, or the pids are not visible in `proc_root`).
+pub fn is_sandbox(cgroup_dir: &Path, proc_root: &Path) -> Option<bool> {
+    let procs = std::fs::read_to_string(cgroup_dir.join("cgroup.procs")).ok()?;
+    let mut seen = 0;
+    for pid in procs.split_whitespace().filter(|p| *p != "0").take(8) {
+        let comm = std::fs::read_to_string(proc_root.join(pid).join("comm")).ok()?;
+        if comm.trim_end() != "pause" {
+            return Some(false);
+        }
+        seen += 1;
+    }
+    (seen > 0).then_some(true)
+}
+
+#[cfg(test)]
+mod tests;

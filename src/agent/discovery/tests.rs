@@ -1,0 +1,148 @@
+use super::*;
+
+const ID: &str = "3f2a8c1b9d4e5f60718293a4b5c6d7e8f9012345678901234567890abcdef012";
+
+fn container(path: &str) -> ContainerRef {
+    match classify(path) {
+        Class::Container(c) => c,
+        other => panic!("{path}: expected a container, got {other:?}"),
+    }
+}
+
+#[test]
+fn systemd_containerd_burstable_with_underscored_uid() {
+    let c = container(&format!(
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1a2b3c4d_0000_4000_8000_000000000001.slice/cri-containerd-{ID}.scope"
+    ));
+    assert_eq!(c.full_id, ID);
+    assert_eq!(c.short_id, &ID[..12]);
+    assert_eq!(c.runtime, Some("containerd"));
+    assert_eq!(
+        c.pod_uid.as_deref(),
+        Some("1a2b3c4d-0000-4000-8000-000000000001")
+    );
+    assert_eq!(c.qos_class, Some("Burstable"));
+}
+
+#[test]
+fn systemd_guaranteed_crio_and_besteffort_docker() {
+    let c = container(&format!(
+        "kubepods.slice/kubepods-pod1a2b3c4d_0000_4000_8000_000000000002.slice/crio-{ID}.scope"
+    ));
+    assert_eq!((c.runtime, c.qos_class), (Some("crio"), Some("Guaranteed")));
+    let c = container(&format!(
+        "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podaa_bb.slice/docker-{ID}.scope"
+    ));
+    assert_eq!(
+        (c.runtime, c.qos_class, c.pod_uid.as_deref()),
+        (Some("docker"), Some("BestEffort"), Some("aa-bb"))
+    );
+}
+
+#[test]
+fn cgroupfs_layouts() {
+    let c = container(&format!(
+        "kubepods/besteffort/pod1a2b3c4d-0000-4000-8000-000000000003/{ID}"
+    ));
+    assert_eq!((c.runtime, c.qos_class), (None, Some("BestEffort")));
+    assert_eq!(
+        c.pod_uid.as_deref(),
+        Some("1a2b3c4d-0000-4000-8000-000000000003")
+    );
+    let c = container(&format!(
+        "kubepods/pod1a2b3c4d-0000-4000-8000-000000000004/{ID}"
+    ));
+    assert_eq!(c.qos_class, Some("Guaranteed"));
+    let c = container(&format!("kubepods/burstable/podabc/crio-{ID}"));
+    assert_eq!((c.runtime, c.qos_class), (Some("crio"), Some("Burstable")));
+    // Nested under a prefix (kind, kubelet in a slice) still works.
+    let c = container(&format!(
+        "kubelet.slice/kubelet-kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice/cri-containerd-{ID}.scope"
+    ));
+    assert_eq!(c.pod_uid.as_deref(), Some("12-34"));
+    let c = container(&format!("docker/{ID}"));
+    assert_eq!((c.runtime, c.pod_uid), (Some("docker"), None));
+}
+
+#[test]
+fn not_containers() {
+    assert_eq!(
+        classify(&format!(
+            "kubepods.slice/kubepods-pod12.slice/crio-conmon-{ID}.scope"
+        )),
+        Class::Skip
+    );
+    for path in [
+        "kubepods.slice",
+        "kubepods.slice/kubepods-burstable.slice",
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice",
+        "system.slice/containerd.service",
+        "user.slice/user-1000.slice/session-1.scope",
+        // Long hex names outside a pod belong to other tools.
+        "process_api/fc7e1c373546cccae72236acf645db2b",
+        "kubepods/burstable/pod12/not-an-id",
+        "",
+    ] {
+        assert_eq!(classify(path), Class::Other, "{path}");
+    }
+}
+
+#[test]
+fn plain_cgroups_are_named_by_path_with_a_stable_short_id() {
+    let c = plain_container("user.slice/user-1000.slice/session-1.scope");
+    assert_eq!(c.full_id, "/user.slice/user-1000.slice/session-1.scope");
+    assert_eq!(c.short_id.len(), 12);
+    assert!(c.short_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        c.short_id,
+        short_hash("/user.slice/user-1000.slice/session-1.scope")
+    );
+    assert_ne!(c.short_id, plain_container("a").short_id);
+    assert_eq!(plain_container("").full_id, "/");
+}
+
+#[test]
+fn walk_finds_containers_and_local_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pod = root.join("kubepods/burstable/pod12");
+    std::fs::create_dir_all(pod.join(ID)).unwrap();
+    std::fs::create_dir_all(root.join("kubepods/burstable/pod12").join(ID).join("sub")).unwrap();
+    std::fs::create_dir_all(root.join("system.slice/busy.service")).unwrap();
+    std::fs::create_dir_all(root.join("system.slice/idle.service")).unwrap();
+    std::fs::write(root.join("system.slice/busy.service/cgroup.procs"), "42\n").unwrap();
+    std::fs::write(root.join("system.slice/idle.service/cgroup.procs"), "").unwrap();
+
+    let k8s = discover(&[root], DiscoveryMode::Kubernetes);
+    assert_eq!(k8s.len(), 1, "{k8s:?}");
+    let key = format!("kubepods/burstable/pod12/{ID}");
+    assert_eq!(k8s[&key].full_id, ID, "not descending into a container");
+
+    let local = discover(&[root], DiscoveryMode::Local);
+    let keys: Vec<&str> = local.keys().map(String::as_str).collect();
+    assert_eq!(keys, vec![key.as_str(), "system.slice/busy.service"]);
+    assert_eq!(
+        local["system.slice/busy.service"].full_id,
+        "/system.slice/busy.service"
+    );
+}
+
+#[test]
+fn sandbox_is_all_pause_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cg = dir.path().join("cg");
+    let proc_root = dir.path().join("proc");
+    std::fs::create_dir_all(&cg).unwrap();
+    for (pid, comm) in [("10", "pause\n"), ("11", "nginx\n")] {
+        std::fs::create_dir_all(proc_root.join(pid)).unwrap();
+        std::fs::write(proc_root.join(pid).join("comm"), comm).unwrap();
+    }
+    std::fs::write(cg.join("cgroup.procs"), "10\n").unwrap();
+    assert_eq!(is_sandbox(&cg, &proc_root), Some(true));
+    std::fs::write(cg.join("cgroup.procs"), "10\n11\n").unwrap();
+    assert_eq!(is_sandbox(&cg, &proc_root), Some(false));
+    std::fs::write(cg.join("cgroup.procs"), "").unwrap();
+    assert_eq!(is_sandbox(&cg, &proc_root), None);
+    std::fs::write(cg.join("cgroup.procs"), "99\n").unwrap();
+    assert_eq!(is_sandbox(&cg, &proc_root), None, "pid not visible");
+}

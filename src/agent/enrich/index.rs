@@ -1,0 +1,301 @@
+//! Container id → pod identity, kept up to date from pod watch events so a
+//! look-up is one hash-map probe (the agent asks for every container every
+//! cycle), never a scan of the pod cache.
+//!
+//! Both the current and the last terminated instance of each container are
+//! indexed: the cgroup of a container that just died can outlive its status.
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+use crate::agent::contract::PodInfo;
+
+/// Runtime prefixes the API puts in front of container ids.
+const RUNTIME_PREFIXES: [&str; 3] = ["containerd://", "cri-o://", "docker://"];
+
+/// Strips a `containerd://`, `cri-o://` or `docker://` prefix (or any other
+/// `<runtime>://`, as runtimes come and go), leaving the bare id.
+pub fn strip_runtime_prefix(id: &str) -> &str {
+    for prefix in RUNTIME_PREFIXES {
+        if let Some(rest) = id.strip_prefix(prefix) {
+            return rest;
+        }
+    }
+    match id.find("://") {
+        Some(i) => &id[i + 3..],
+        None => id,
+    }
+}
+
+/// The key a pod is tracked under: its UID, else `namespace/name` (the API
+/// always sets a UID; the fallback keeps hand-made objects usable).
+pub fn pod_key(pod: &Pod) -> String {
+    match pod.metadata.uid.as_deref() {
+        Some(uid) if !uid.is_empty() => uid.to_string(),
+        _ => format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            pod.metadata.name.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+/// All container statuses of a pod: init, regular and ephemeral containers.
+pub fn all_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    let status = pod.status.as_ref();
+    let init = status.and_then(|s| s.init_container_statuses.as_ref());
+    let main = status.and_then(|s| s.container_statuses.as_ref());
+    let ephemeral = status.and_then(|s| s.ephemeral_container_statuses.as_ref());
+    [init, main, ephemeral].into_iter().flatten().flatten()
+}
+
+/// Every (bare container id, identity) pair a pod's statuses name.
+pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
+    let meta = &pod.metadata;
+    let base = PodInfo {
+        pod_name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        pod_uid: meta.uid.clone().unwrap_or_default(),
+        labels: meta.labels.clone().unwrap_or_default(),
+        container_name: String::new(),
+        image: None,
+    };
+    let mut out = Vec::new();
+    for status in all_statuses(pod) {
+        let current = status.container_id.as_deref();
+        let previous = status
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .and_then(|t| t.container_id.as_deref());
+        for id in [current, previous].into_iter().flatten() {
+            let id = strip_runtime_prefix(id);
+            if id.is_empty() || out.iter().any(|(known, _)| known == id) {
+                continue;
+            }
+            let info = PodInfo {
+                container_name: status.name.clone(),
+                image: (!status.image.is_empty()).then(|| status.image.clone()),
+                ..base.clone()
+            };
+            out.push((id.to_string(), info));
+        }
+    }
+    out
+}
+
+/// The container-id map, updated per watch event.
+#[derive(Debug, Default)]
+pub struct PodIndex {
+    /// Container id → (pod key, identity).
+    by_container: HashMap<String, (String, PodInfo)>,
+    /// Container ids each pod contributed, so an update or delete removes stale ones.
+    by_pod: HashMap<String, Vec<String>>,
+}
+
+impl PodIndex {
+    /// An index of exactly these pods (after a full list).
+    pub fn from_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Self {
+        let mut index = Self::default();
+        for pod in pods {
+            index.apply(pod);
+        }
+        index
+    }
+
+    /// Adds or updates a pod.
+    pub fn apply(&mut self, pod: &Pod) {
+        let key = pod_key(pod);
+        self.remove_key(&key);
+        let containers = containers_of(pod);
+        let ids = containers.iter().map(|(id, _)| id.clone()).collect();
+        for (id, info) in containers {
+            self.by_container.insert(id, (key.clone(), info));
+        }
+        self.by_pod.insert(key, ids);
+    }
+
+    /// Removes a pod and its containers.
+    pub fn delete(&mut self, pod: &Pod) {
+        self.remove_key(&pod_key(pod));
+    }
+
+    fn remove_key(&mut self, key: &str) {
+        for id in self.by_pod.remove(key).unwrap_or_default() {
+            // An id claimed by another pod since (ids are unique in practice) stays.
+            if self
+                .by_container
+                .get(&id)
+                .is_some_and(|(owner, _)| owner == key)
+            {
+                self.by_container.remove(&id);
+            }
+        }
+    }
+
+    /// The identity of a container by its bare id (a runtime prefix is tolerated).
+    pub fn lookup(&self, container_id: &str) -> Option<&PodInfo> {
+        self.by_container
+            .get(strip_runtime_prefix(container_id))
+            .map(|(_, info)| info)
+    }
+
+    /// Keys ([`pod_key`]) of the pods indexed.
+    pub fn pod_keys(&self) -> impl Iterator<Item = &String> {
+        self.by_pod.keys()
+    }
+
+    pub fn pods(&self) -> usize {
+        self.by_pod.len()
+    }
+
+    pub fn containers(&self) -> usize {
+        self.by_container.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn status(name: &str, id: Option<&str>, last: Option<&str>) -> ContainerStatus {
+        ContainerStatus {
+            name: name.into(),
+            image: format!("registry/{name}:1"),
+            container_id: id.map(Into::into),
+            last_state: last.map(|l| ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    container_id: Some(l.into()),
+                    exit_code: 137,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pod(name: &str, uid: &str, statuses: Vec<ContainerStatus>) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("shop".into()),
+                uid: Some(uid.into()),
+                labels: Some([("app".to_string(), name.to_string())].into()),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                container_statuses: Some(statuses),
+                init_container_statuses: Some(vec![status("init", Some("cri-o://i1"), None)]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn strips_every_runtime_prefix() {
+        assert_eq!(strip_runtime_prefix("containerd://abc"), "abc");
+        assert_eq!(strip_runtime_prefix("cri-o://abc"), "abc");
+        assert_eq!(strip_runtime_prefix("docker://abc"), "abc");
+        assert_eq!(strip_runtime_prefix("podman://abc"), "abc");
+        assert_eq!(strip_runtime_prefix("abc"), "abc");
+        assert_eq!(strip_runtime_prefix(""), "");
+    }
+
+    #[test]
+    fn maps_current_previous_and_init_containers() {
+        let p = pod(
+            "web-0",
+            "u1",
+            vec![
+                status("app", Some("containerd://c1"), Some("containerd://c0")),
+                status("sidecar", Some("docker://s1"), None),
+                // Not started yet: no id, nothing to index.
+                status("late", None, None),
+            ],
+        );
+        let index = PodIndex::from_pods([&p]);
+        assert_eq!(index.containers(), 4);
+        let app = index.lookup("c1").expect("current instance");
+        assert_eq!(app.pod_name, "web-0");
+        assert_eq!(app.namespace, "shop");
+        assert_eq!(app.pod_uid, "u1");
+        assert_eq!(app.container_name, "app");
+        assert_eq!(app.labels.get("app").map(String::as_str), Some("web-0"));
+        assert_eq!(app.image.as_deref(), Some("registry/app:1"));
+        assert_eq!(
+            index.lookup("c0").map(|i| i.container_name.as_str()),
+            Some("app")
+        );
+        assert_eq!(
+            index
+                .lookup("docker://s1")
+                .map(|i| i.container_name.as_str()),
+            Some("sidecar")
+        );
+        assert_eq!(
+            index.lookup("i1").map(|i| i.container_name.as_str()),
+            Some("init")
+        );
+        assert!(index.lookup("").is_none());
+    }
+
+    #[test]
+    fn updates_drop_stale_ids_and_deletes_remove_the_pod() {
+        let mut index = PodIndex::default();
+        index.apply(&pod(
+            "web-0",
+            "u1",
+            vec![status("app", Some("containerd://c1"), None)],
+        ));
+        index.apply(&pod(
+            "web-1",
+            "u2",
+            vec![status("app", Some("containerd://d1"), None)],
+        ));
+        // The container restarted: new id, the old one is now the last state.
+        index.apply(&pod(
+            "web-0",
+            "u1",
+            vec![status(
+                "app",
+                Some("containerd://c2"),
+                Some("containerd://c1"),
+            )],
+        ));
+        assert!(index.lookup("c1").is_some());
+        assert!(index.lookup("c2").is_some());
+        // Restarted again: c1 is gone from the status and from the index.
+        index.apply(&pod(
+            "web-0",
+            "u1",
+            vec![status(
+                "app",
+                Some("containerd://c3"),
+                Some("containerd://c2"),
+            )],
+        ));
+        assert!(index.lookup("c1").is_none());
+        index.apply(&pod(
+            "web-1",
+            "u2",
+            vec![status("app", Some("containerd://d1"), None)],
+        ));
+        index.delete(&pod("web-0", "u1", vec![]));
+        assert!(index.lookup("c3").is_none() && index.lookup("c2").is_none());
+        assert_eq!(
+            index.lookup("d1").map(|i| i.pod_name.as_str()),
+            Some("web-1")
+        );
+        // Both test pods name init container i1; web-1's later claim survives the delete.
+        assert_eq!(
+            index.lookup("i1").map(|i| i.pod_name.as_str()),
+            Some("web-1")
+        );
+        assert_eq!(index.pods(), 1);
+    }
+}

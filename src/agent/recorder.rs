@@ -1,0 +1,338 @@
+//! Turning cycles into files: buffer the open interval, write it at rotation,
+//! keep index.json current, apply retention.
+//!
+//! Disk full: a file that cannot be written stays in memory and is retried at
+//! the next rotation; at most two intervals are held (the open one and one
+//! unwritten), older unwritten samples are dropped and counted. Collection
+//! never stops for the disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::collector::Tracked;
+use super::contract::{Cycle, PodMetadata};
+use super::prometheus::SelfMetrics;
+use crate::store::index::{ContainerEntry, Index};
+use crate::store::layout;
+use crate::store::retention::{self, Policy};
+use crate::store::writer::{SampleBuffer, WriteError, write_data_file};
+
+/// Index saves between rotations happen at most this often (new containers, enrichment).
+const INDEX_SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// Where and how the recorder writes.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    pub data_dir: PathBuf,
+    pub node: String,
+    pub rotation: Duration,
+    pub policy: Policy,
+}
+
+/// The store side of the agent.
+pub struct Recorder {
+    config: RecorderConfig,
+    open: SampleBuffer,
+    open_start: Option<DateTime<Utc>>,
+    /// A finished interval whose file could not be written yet.
+    unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
+    index: Index,
+    index_dirty: bool,
+    last_index_save: Option<DateTime<Utc>>,
+    pod_metadata: Option<Arc<dyn PodMetadata>>,
+    metrics: SelfMetrics,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("config", &self.config)
+            .field("rows", &self.open.rows())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Loads the existing index (a corrupt one is moved aside and reported)
+    /// and removes in-progress files a crash left behind.
+    pub fn new(
+        config: RecorderConfig,
+        pod_metadata: Option<Arc<dyn PodMetadata>>,
+        metrics: SelfMetrics,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let rotation_sec = config.rotation.as_secs().max(1);
+        let path = layout::index_path(&config.data_dir);
+        let index = match Index::load(&path) {
+            Ok(Some(mut index)) => {
+                index.data_range.rotation_interval_sec = rotation_sec;
+                index
+            }
+            Ok(None) => Index::empty(now, rotation_sec),
+            Err(e) => {
+                let aside = config.data_dir.join("index.json.corrupt");
+                tracing::error!(error = %e, moved_to = %aside.display(), "index.json unreadable; starting a new index");
+                metrics.write_error("index");
+                let _ = std::fs::rename(&path, &aside);
+                Index::empty(now, rotation_sec)
+            }
+        };
+        remove_stale_in_progress(&config.data_dir, &config.node);
+        Self {
+            config,
+            open: SampleBuffer::new(),
+            open_start: None,
+            unwritten: None,
+            index,
+            index_dirty: true,
+            last_index_save: None,
+            pod_metadata,
+            metrics,
+        }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Drops the containers of namespaces the pod metadata says are not
+    /// selected, so neither the files nor the published cycle carry them.
+    pub fn filter(&self, cycle: &mut Cycle) {
+        let Some(meta) = &self.pod_metadata else {
+            return;
+        };
+        cycle.containers.retain(|c| {
+            meta.lookup(&c.full_id)
+                .and_then(|info| meta.namespace_selected(&info.namespace))
+                != Some(false)
+        });
+    }
+
+    /// Adds a cycle: rotates first when the open interval is over, then
+    /// buffers the samples and updates the index entries.
+    pub fn record(&mut self, cycle: &Cycle, tracked: &std::collections::BTreeMap<String, Tracked>) {
+        let Some(ts) = cycle.timestamp else {
+            return;
+        };
+        if let Some(start) = self.open_start {
+            let due = chrono::Duration::from_std(self.config.rotation).unwrap_or_default();
+            if ts - start >= due {
+                self.rotate(ts);
+            }
+        }
+        let ms = ts.timestamp_millis();
+        for sample in &cycle.containers {
+            self.open.push(ms, &sample.short_id, &sample.values);
+            self.update_entry(sample, tracked.get(&sample.cgroup_path), ts);
+        }
+        if !cycle.containers.is_empty() && self.open_start.is_none() {
+            self.open_start = Some(ts);
+        }
+        let save_due = self
+            .last_index_save
+            .is_none_or(|last| (ts - last).to_std().unwrap_or_default() >= INDEX_SAVE_EVERY);
+        if self.index_dirty && save_due {
+            self.save_index(ts);
+        }
+    }
+
+    fn update_entry(
+        &mut self,
+        sample: &super::contract::ContainerSample,
+        tracked: Option<&Tracked>,
+        ts: DateTime<Utc>,
+    ) {
+        let info = self
+            .pod_metadata
+            .as_ref()
+            .and_then(|m| m.lookup(&sample.full_id));
+        let entry = match self.index.containers.get_mut(&sample.short_id) {
+            Some(entry) => entry,
+            None => {
+                let c = tracked.map(|t| &t.container);
+                let plain = c.is_some_and(|c| c.runtime.is_none() && c.pod_uid.is_none());
+                self.index_dirty = true;
+                self.index
+                    .containers
+                    .entry(sample.short_id.clone())
+                    .or_insert(ContainerEntry {
+                        full_id: sample.full_id.clone(),
+                        pod_uid: c.and_then(|c| c.pod_uid.clone()),
+                        qos_class: c.and_then(|c| c.qos_class).unwrap_or("").to_string(),
+                        first_seen: ts,
+                        last_seen: ts,
+                        pod_name: None,
+                        namespace: None,
+                        labels: None,
+                        // `local` mode names a plain cgroup by its path.
+                        container_name: plain.then(|| sample.full_id.clone()),
+                        cgroup_path: Some(sample.cgroup_path.clone()),
+                        runtime: c.and_then(|c| c.runtime).map(str::to_string),
+                        sandbox: false,
+                    })
+            }
+        };
+        entry.last_seen = ts;
+        if let Some(sandbox) = tracked.and_then(|t| t.sandbox)
+            && entry.sandbox != sandbox
+        {
+            entry.sandbox = sandbox;
+            self.index_dirty = true;
+        }
+        if let Some(info) = info {
+            let labels = Some(info.labels.into_iter().collect());
+            let changed = entry.pod_name.as_deref() != Some(info.pod_name.as_str())
+                || entry.namespace.as_deref() != Some(info.namespace.as_str())
+                || entry.container_name.as_deref() != Some(info.container_name.as_str())
+                || entry.labels != labels;
+            if changed {
+                entry.pod_name = Some(info.pod_name);
+                entry.namespace = Some(info.namespace);
+                entry.container_name = Some(info.container_name);
+                entry.labels = labels;
+                if !info.pod_uid.is_empty() {
+                    entry.pod_uid = Some(info.pod_uid);
+                }
+                self.index_dirty = true;
+            }
+        }
+    }
+
+    /// Completes the open interval: writes its file (and a previously
+    /// unwritten one), updates the index, applies retention.
+    pub fn rotate(&mut self, now: DateTime<Utc>) {
+        if let Some((start, buffer)) = self.unwritten.take()
+            && let Err(buffer) = self.write(start, buffer)
+        {
+            // Still failing: the older interval gives way to the newer one.
+            self.metrics.samples_dropped(buffer.rows() as u64);
+            tracing::warn!(rows = buffer.rows(), %start, "dropping an unwritten interval: the disk is still full or failing");
+        }
+        if let Some(start) = self.open_start.take() {
+            let buffer = std::mem::take(&mut self.open);
+            if let Err(buffer) = self.write(start, buffer) {
+                self.unwritten = Some((start, buffer));
+            }
+        }
+        self.apply_retention(now);
+        self.save_index(now);
+    }
+
+    /// Writes one interval; gives the buffer back when it could not be written.
+    fn write(&mut self, start: DateTime<Utc>, buffer: SampleBuffer) -> Result<(), SampleBuffer> {
+        // Names have one-second resolution: never replace an existing file (a
+        // restart within the second of the last file, a retried interval).
+        let mut start = start;
+        while layout::data_file_path(&self.config.data_dir, &self.config.node, start).exists() {
+            start += chrono::Duration::seconds(1);
+        }
+        match write_data_file(&self.config.data_dir, &self.config.node, start, &buffer) {
+            Ok(Some(file)) => {
+                self.metrics.file_written(file.bytes);
+                self.index.extend_range(file.first, file.last);
+                self.index_dirty = true;
+                tracing::debug!(path = %file.path.display(), bytes = file.bytes, rows = file.rows, "data file written");
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.metrics
+                    .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                log_write_error(&e);
+                Err(buffer)
+            }
+        }
+    }
+
+    fn apply_retention(&mut self, now: DateTime<Utc>) {
+        let pruned = retention::prune_index(&mut self.index, now, self.config.policy.max_age);
+        if pruned > 0 {
+            self.index_dirty = true;
+        }
+        match retention::apply(
+            &self.config.data_dir,
+            &self.config.node,
+            now,
+            self.config.policy,
+        ) {
+            Ok(outcome) => {
+                for (path, reason) in &outcome.deleted {
+                    tracing::info!(path = %path.display(), reason = reason.as_str(), "retention removed data file");
+                    self.metrics.retention_deleted(reason.as_str());
+                }
+                for (path, e) in &outcome.errors {
+                    tracing::warn!(path = %path.display(), error = %e, "retention could not remove or inspect a file");
+                    self.metrics.write_error("retention");
+                }
+                if !outcome.deleted.is_empty() {
+                    self.index.data_range.earliest = outcome.earliest_kept;
+                    self.index_dirty = true;
+                }
+            }
+            Err(e) => {
+                self.metrics.write_error("retention");
+                tracing::warn!(dir = %self.config.data_dir.display(), error = %e, "retention could not list the data directory");
+            }
+        }
+    }
+
+    fn save_index(&mut self, now: DateTime<Utc>) {
+        self.index.updated_at = now;
+        match self.index.save(&layout::index_path(&self.config.data_dir)) {
+            Ok(()) => {
+                self.index_dirty = false;
+                self.last_index_save = Some(now);
+            }
+            Err(e) => {
+                self.metrics.write_error("index");
+                tracing::warn!(error = %e, "cannot save index.json; will retry");
+                self.last_index_save = Some(now);
+            }
+        }
+    }
+
+    /// Clean shutdown: the open interval becomes a file, the index is saved.
+    pub fn finish(&mut self, now: DateTime<Utc>) {
+        self.rotate(now);
+    }
+
+    /// Rows held in memory (open plus unwritten).
+    pub fn rows_in_memory(&self) -> usize {
+        self.open.rows() + self.unwritten.as_ref().map_or(0, |(_, b)| b.rows())
+    }
+}
+
+fn log_write_error(e: &WriteError) {
+    if e.is_disk_full() {
+        tracing::error!(error = %e, "disk full: keeping the samples in memory and retrying at the next rotation");
+    } else {
+        tracing::error!(error = %e, "cannot write data file; retrying at the next rotation");
+    }
+}
+
+/// Removes `.parquet.inprogress` files of this node: a crash leaves at most
+/// one, and it can never be completed.
+fn remove_stale_in_progress(data_dir: &Path, node: &str) {
+    let Ok(days) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for day in days.flatten() {
+        let node_dir = day.path().join(layout::node_dir_name(node));
+        let Ok(files) = std::fs::read_dir(&node_dir) else {
+            continue;
+        };
+        for file in files.flatten() {
+            if file
+                .file_name()
+                .to_string_lossy()
+                .ends_with(layout::IN_PROGRESS_SUFFIX)
+            {
+                tracing::info!(path = %file.path().display(), "removing a partial file left by a crash");
+                let _ = std::fs::remove_file(file.path());
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Reading one container's cgroup files, kept open between samples.
+//!
+//! Each file is opened once when the container is first seen and re-read
+//! from offset 0 with `pread` every sample: cgroupfs regenerates the content
+//! on a read at offset 0, so a sample costs one syscall per file and no
+//! path lookups. A cgroup that is removed makes its open files fail with
+//! `ENODEV` (or `ENOENT`): the container is reported gone, not as an error;
+//! if it comes back, discovery opens its files again.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::mountinfo::Hierarchies;
+use super::slots::{self, Values};
+use super::{cgroup_v1 as v1, cgroup_v2 as v2};
+
+/// Which file is read, hence how it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    V2CpuStat,
+    V2MemoryCurrent,
+    V2MemoryStat,
+    V2MemoryMax,
+    V2MemoryEvents,
+    V2IoStat,
+    Pids,
+    CpuPressure,
+    MemoryPressure,
+    IoPressure,
+    V1CpuacctUsage,
+    V1CpuacctStat,
+    V1CpuStat,
+    V1MemoryUsage,
+    V1MemoryStat,
+    V1MemoryLimit,
+    V1OomControl,
+    V1BlkioBytes,
+    V1BlkioOps,
+}
+
+/// One file to open per container: hierarchy root, candidate names (first
+/// that exists wins), parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub root: PathBuf,
+    pub names: &'static [&'static str],
+    pub source: Source,
+}
+
+/// The files read for every container on this host's hierarchies.
+pub fn plan(h: &Hierarchies) -> Vec<PlannedFile> {
+    let mut out = Vec::new();
+    let mut add = |root: &Path, names: &'static [&'static str], source| {
+        out.push(PlannedFile {
+            root: root.to_path_buf(),
+            names,
+            source,
+        })
+    };
+    if let Some(v2) = h.v2.as_deref().filter(|_| h.v2_has_controllers) {
+        add(v2, &["cpu.stat"], Source::V2CpuStat);
+        add(v2, &["memory.current"], Source::V2MemoryCurrent);
+        add(v2, &["memory.stat"], Source::V2MemoryStat);
+        add(v2, &["memory.max"], Source::V2MemoryMax);
+        add(v2, &["memory.events"], Source::V2MemoryEvents);
+        add(v2, &["pids.current"], Source::Pids);
+        add(v2, &["io.stat"], Source::V2IoStat);
+    }
+    if let Some(root) = h.v1.get("cpuacct") {
+        add(root, &["cpuacct.usage"], Source::V1CpuacctUsage);
+        add(root, &["cpuacct.stat"], Source::V1CpuacctStat);
+    }
+    if let Some(root) = h.v1.get("cpu") {
+        add(root, &["cpu.stat"], Source::V1CpuStat);
+    }
+    if let Some(root) = h.v1.get("memory") {
+        add(root, &["memory.usage_in_bytes"], Source::V1MemoryUsage);
+        add(root, &["memory.stat"], Source::V1MemoryStat);
+        add(root, &["memory.limit_in_bytes"], Source::V1MemoryLimit);
+        add(root, &["memory.oom_control"], Source::V1OomControl);
+    }
+    if let Some(root) = h.v1.get("blkio") {
+        let bytes = &[
+            "blkio.throttle.io_service_bytes_recursive",
+            "blkio.throttle.io_service_bytes",
+        ];
+        let ops = &[
+            "blkio.throttle.io_serviced_recursive",
+            "blkio.throttle.io_serviced",
+        ];
+        add(root, bytes, Source::V1BlkioBytes);
+        add(root, ops, Source::V1BlkioOps);
+    }
+    if let Some(root) = h.v1.get("pids") {
+        add(root, &["pids.current"], Source::Pids);
+    }
+    // Pressure lives in v2 only: the pure v2 root, or a hybrid host's unified mount.
+    if let Some(v2) = &h.v2 {
+        add(v2, &["cpu.pressure"], Source::CpuPressure);
+        add(v2, &["memory.pressure"], Source::MemoryPressure);
+        add(v2, &["io.pressure"], Source::IoPressure);
+    }
+    out
+}
+
+/// Kinds of read failure counted in the agent's self-metrics
+/// (`fgm_agent_read_errors_total{kind}`). A cgroup going away is not one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadErrors {
+    /// Open or read refused (`kind="permission"`).
+    pub permission: u64,
+    /// Any other failure (`kind="io"`).
+    pub io: u64,
+}
+
+impl ReadErrors {
+    fn count(&mut self, e: &io::Error) {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            self.permission += 1;
+        } else {
+            self.io += 1;
+        }
+    }
+}
+
+/// A container's files, open.
+#[derive(Debug)]
+pub struct ContainerFiles {
+    files: Vec<(Source, File)>,
+}
+
+/// The container's cgroup is gone (removed between scan and read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(19 /* ENODEV */)
+}
+
+impl ContainerFiles {
+    /// Opens the planned files of cgroup `rel`. Files the kernel lacks are
+    /// left out (their metrics are null). `Err(Gone)` when none exists.
+    pub fn open(plan: &[PlannedFile], rel: &str, errors: &mut ReadErrors) -> Result<Self, Gone> {
+        let mut files = Vec::with_capacity(plan.len());
+        for planned in plan {
+            let dir = if rel.is_empty() {
+                planned.root.clone()
+            } else {
+                planned.root.join(rel)
+            };
+            for name in planned.names {
+                match File::open(dir.join(name)) {
+                    Ok(file) => {
+                        files.push((planned.source, file));
+                        break;
+                    }
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => {
+                        errors.count(&e);
+                        tracing::debug!(path = %dir.join(name).display(), error = %e, "cannot open cgroup file");
+                        break;
+                    }
+                }
+            }
+        }
+        if files.is_empty() {
+            return Err(Gone);
+        }
+        Ok(Self { files })
+    }
+
+    /// Number of open files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Reads every file into `out` (reset first). `buf` is scratch space reused across calls.
+    pub fn read(
+        &self,
+        buf: &mut Vec<u8>,
+        out: &mut Values,
+        errors: &mut ReadErrors,
+    ) -> Result<(), Gone> {
+        out.values.iter_mut().for_each(|v| *v = None);
+        out.inactive_file = None;
+        for (source, file) in &self.files {
+            let text = match read_at_zero(file, buf) {
+                Ok(len) => &buf[..len],
+                Err(e) if is_gone(&e) => return Err(Gone),
+                Err(e) => {
+                    errors.count(&e);
+                    tracing::debug!(error = %e, ?source, "cgroup file read failed");
+                    continue;
+                }
+            };
+            parse(*source, text, out);
+        }
+        out.finish();
+        Ok(())
+    }
+}
+
+/// Reads a whole cgroup file from offset 0. A read shorter than the buffer is
+/// the end (cgroupfs fills the buffer until the end of the file).
+pub fn read_at_zero(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    let mut len = 0;
+    loop {
+        let n = file.read_at(&mut buf[len..], len as u64)?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            return Ok(len);
+        }
+        let grown = buf.len() * 2;
+        buf.resize(grown, 0);
+    }
+}
+
+/// Parses one file's content into the row.
+pub fn parse(source: Source, text: &[u8], v: &mut Values) {
+    match source {
+        Source::V2CpuStat => v2::parse_cpu_stat(text, v),
+        Source::V2MemoryCurrent | Source::V1MemoryUsage => {
+            v.set(slots::MEMORY_CURRENT, v2::parse_int(text))
+        }
+        Source::V2MemoryStat => v2::parse_memory_stat(text, v),
+        Source::V2MemoryMax => v.set(slots::MEMORY_LIMIT, v2::parse_memory_max(text)),
+        Source::V2MemoryEvents => v2::parse_memory_events(text, v),
+        Source::V2IoStat => v2::parse_io_stat(text, v),
+        Source::Pids => v.set(slots::PIDS, v2::parse_int(text)),
+        Source::CpuPressure => {
+            v2::parse_pressure(text, slots::CPU_PRESSURE_SOME, slots::CPU_PRESSURE_FULL, v)
+        }
+        Source::MemoryPressure => v2::parse_pressure(
+            text,
+            slots::MEMORY_PRESSURE_SOME,
+            slots::MEMORY_PRESSURE_FULL,
+            v,
+        ),
+        Source::IoPressure => {
+            v2::parse_pressure(text, slots::IO_PRESSURE_SOME, slots::IO_PRESSURE_FULL, v)
+        }
+        Source::V1CpuacctUsage => v.set(slots::CPU_USAGE, v1::parse_cpuacct_usage(text)),
+        Source::V1CpuacctStat => v1::parse_cpuacct_stat(text, v),
+        Source::V1CpuStat => v1::parse_cpu_stat(text, v),
+        Source::V1MemoryStat => v1::parse_memory_stat(text, v),
+        Source::V1MemoryLimit => v.set(slots::MEMORY_LIMIT, v1::parse_memory_limit(text)),
+        Source::V1OomControl => v1::parse_oom_control(text, v),
+        Source::V1BlkioBytes => {
+            v1::parse_blkio(text, slots::IO_READ_BYTES, slots::IO_WRITE_BYTES, v)
+        }
+        Source::V1BlkioOps => v1::parse_blkio(text, slots::IO_READ_OPS, slots::IO_WRITE_OPS, v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn reads_files_null_when_missing_and_gone_when_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cg = dir.path().join("a");
+        std::fs::create_dir(&cg).unwrap();
+        std::fs::write(cg.join("cgroup.controllers"), "cpu memory").unwrap();
+        std::fs::write(
+            cg.join("cpu.stat"),
+            "usage_usec 7\nuser_usec 5\nsystem_usec 2\n",
+        )
+        .unwrap();
+        std::fs::write(cg.join("memory.current"), "1000\n").unwrap();
+        std::fs::write(
+            cg.join("memory.stat"),
+            "anon 600\nfile 300\ninactive_file 100\n",
+        )
+        .unwrap();
+        std::fs::write(cg.join("memory.max"), "max\n").unwrap();
+        let h = Hierarchies {
+            v2: Some(dir.path().to_path_buf()),
+            v2_has_controllers: true,
+            v1: BTreeMap::new(),
+        };
+        let plan = plan(&h);
+        let mut errors = ReadErrors::default();
+        let files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
+        assert_eq!(files.len(), 4);
+        let (mut buf, mut v) = (Vec::new(), Values::new());
+        files.read(&mut buf, &mut v, &mut errors).unwrap();
+        assert_eq!(v.get(slots::CPU_USAGE), Some(7));
+        assert_eq!(v.get(slots::MEMORY_WORKING_SET), Some(900));
+        assert_eq!(v.get(slots::MEMORY_LIMIT), None, "max = unlimited = null");
+        assert_eq!(v.get(slots::PIDS), None, "missing file = null, not zero");
+        assert_eq!(errors, ReadErrors::default());
+        assert!(ContainerFiles::open(&plan, "missing", &mut errors).is_err());
+        // A file bigger than the scratch buffer is read whole.
+        let big: String = (0..2000).map(|i| format!("k{i} {i}\n")).collect();
+        std::fs::write(cg.join("memory.stat"), format!("{big}anon 5\n")).unwrap();
+        files.read(&mut buf, &mut v, &mut errors).unwrap();
+        assert_eq!(v.get(slots::MEMORY_ANON), Some(5));
+    }
+
+    #[test]
+    fn hybrid_plan_reads_v1_numbers_and_unified_pressure() {
+        let h = Hierarchies {
+            v2: Some(PathBuf::from("/u")),
+            v2_has_controllers: false,
+            v1: BTreeMap::from([
+                ("cpu".to_string(), PathBuf::from("/c")),
+                ("cpuacct".to_string(), PathBuf::from("/c")),
+                ("memory".to_string(), PathBuf::from("/m")),
+            ]),
+        };
+        let sources: Vec<(PathBuf, Source)> =
+            plan(&h).into_iter().map(|p| (p.root, p.source)).collect();
+        assert!(sources.contains(&(PathBuf::from("/c"), Source::V1CpuacctUsage)));
+        assert!(sources.contains(&(PathBuf::from("/u"), Source::CpuPressure)));
+        assert!(!sources.iter().any(|(_, s)| *s == Source::V2CpuStat));
+    }
+}

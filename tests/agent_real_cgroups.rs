@@ -1,0 +1,335 @@
+//! The agent on REAL cgroups of this machine (needs root). The test creates
+//! its own cgroups in every hierarchy (v1 controllers under this process's
+//! own cgroup, plus the v2 mount), runs a busy loop in one and a process
+//! holding 64 MiB in another, records a few seconds, and checks the Parquet
+//! files: about one core of CPU, at least 64 MiB of memory. On a hybrid host
+//! it runs two agents at once: one on the v1 controllers (+ unified PSI),
+//! one on the v2 mount alone. Everything it creates is removed, even when an
+//! assertion fails (the guard's Drop), and the child processes exit by
+//! themselves when the test process dies (they poll their parent).
+
+// Test crate: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod agent_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agent_support::{Row, config, read_index, read_rows, run_agent};
+use fine_grained_monitor::agent::DiscoveryMode;
+use fine_grained_monitor::agent::mountinfo::{self, Hierarchies};
+
+const HOLD_BYTES: i64 = 64 * 1024 * 1024;
+
+/// Test cgroups and processes; removed on drop.
+struct Cgroups {
+    /// The test's top cgroup in each hierarchy.
+    bases: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for base in &self.bases {
+            for leaf in ["busy", "mem"] {
+                let dir = base.join(leaf);
+                if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                    for pid in procs.split_whitespace() {
+                        let _ = Command::new("kill").args(["-9", pid]).status();
+                    }
+                }
+            }
+        }
+        for base in &self.bases {
+            for dir in [base.join("busy"), base.join("mem"), base.clone()] {
+                // Dying tasks leave a cgroup a moment after SIGKILL.
+                for _ in 0..100 {
+                    if !dir.exists() || std::fs::remove_dir(&dir).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("");
+    assert_eq!(
+        uid, "0",
+        "this test creates real cgroups and needs root: run `sudo -E cargo test --test agent_real_cgroups`"
+    );
+}
+
+/// This process's cgroup path in the hierarchy mounted with `controllers`
+/// (v1: `4:memory:/a/b`), or in v2 (`0::/a`).
+fn own_cgroup(v1_controller: Option<&str>) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let matches = match v1_controller {
+            Some(c) => controllers.split(',').any(|x| x == c),
+            None => controllers.is_empty(),
+        };
+        if matches {
+            return path.trim_start_matches('/').to_string();
+        }
+    }
+    String::new()
+}
+
+fn mkdir(dir: &Path) {
+    std::fs::create_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot create cgroup {}: {e}", dir.display()));
+}
+
+/// Starts `sh` that moves itself into `leaf` of every base, then runs `work`.
+fn spawn_in(bases: &[PathBuf], leaf: &str, work: &str) -> Child {
+    let script = format!("for f in \"$@\"; do echo $$ > \"$f\" || exit 1; done; {work}");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).arg("sh");
+    for base in bases {
+        cmd.arg(base.join(leaf).join("cgroup.procs"));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sh starts")
+}
+
+/// CPU seconds of a process so far, from /proc (USER_HZ = 100).
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_comm = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat are 12 and 13 after "pid (comm) ".
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rows_of<'a>(
+    rows: &'a std::collections::BTreeMap<String, Vec<Row>>,
+    data: &Path,
+    path: &str,
+) -> &'a [Row] {
+    let index = read_index(data);
+    let (id, _) = index
+        .containers
+        .iter()
+        .find(|(_, c)| c.cgroup_path.as_deref() == Some(path))
+        .unwrap_or_else(|| panic!("container {path} in index: {:?}", index.containers.keys()));
+    rows.get(id).unwrap_or_else(|| panic!("rows of {path}"))
+}
+
+fn cpu_cores(rows: &[Row]) -> f64 {
+    let with_cpu: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.get("cpu_usage_usec").is_some())
+        .collect();
+    assert!(
+        with_cpu.len() >= 4,
+        "enough CPU samples: {}",
+        with_cpu.len()
+    );
+    let (first, last) = (with_cpu[0], with_cpu[with_cpu.len() - 1]);
+    let used = (last.get("cpu_usage_usec").unwrap() - first.get("cpu_usage_usec").unwrap()) as f64;
+    used / ((last.timestamp_ms - first.timestamp_ms) as f64 * 1000.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_loop_and_held_memory_on_real_cgroups() {
+    require_root();
+    let h: Hierarchies = mountinfo::from_mountinfo_file(Path::new("/proc/self/mountinfo"))
+        .expect("cgroup hierarchies mounted (see /proc/self/mountinfo)");
+    let name = format!(
+        "fgm-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let links = tempfile::tempdir().unwrap();
+    let mut guard = Cgroups {
+        bases: Vec::new(),
+        children: Vec::new(),
+    };
+    // v1: one base per distinct hierarchy, under our own cgroup there, linked
+    // into a --cgroup-root directory so every hierarchy has the same paths.
+    let mut seen = Vec::new();
+    for (controller, mount) in &h.v1 {
+        if seen.contains(mount) {
+            continue;
+        }
+        seen.push(mount.clone());
+        let base = mount.join(own_cgroup(Some(controller))).join(&name);
+        mkdir(&base);
+        guard.bases.push(base.clone());
+        let link_name = mount.file_name().expect("mount point has a name");
+        std::os::unix::fs::symlink(&base, links.path().join(link_name)).unwrap();
+    }
+    let v2_base = h.v2.as_ref().map(|v2| {
+        let base = v2.join(&name);
+        mkdir(&base);
+        guard.bases.push(base.clone());
+        if h.is_v1() {
+            std::os::unix::fs::symlink(&base, links.path().join("unified")).unwrap();
+        } else {
+            // Pure v2: the controllers must be enabled for the children.
+            for c in ["+cpu", "+memory", "+pids", "+io"] {
+                let _ = std::fs::write(base.join("cgroup.subtree_control"), c);
+            }
+        }
+        base
+    });
+    for base in &guard.bases {
+        mkdir(&base.join("busy"));
+        mkdir(&base.join("mem"));
+    }
+    let busy = spawn_in(
+        &guard.bases,
+        "busy",
+        "while kill -0 $PPID 2>/dev/null; do :; done",
+    );
+    let busy_pid = busy.id();
+    guard.children.push(busy);
+    let mem = spawn_in(
+        &guard.bases,
+        "mem",
+        &format!(
+            "x=$(head -c {HOLD_BYTES} /dev/zero | tr '\\0' a); while kill -0 $PPID 2>/dev/null; do sleep 0.2; done"
+        ),
+    );
+    guard.children.push(mem);
+    // Wait until the memory is held, so every sample sees it.
+    let usage_file = match h.v1.get("memory") {
+        Some(_) => guard.bases[seen
+            .iter()
+            .position(|m| Some(m) == h.v1.get("memory"))
+            .unwrap()]
+        .join("mem/memory.usage_in_bytes"),
+        None => v2_base.clone().unwrap().join("mem/memory.current"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let used: i64 = std::fs::read_to_string(&usage_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if used >= HOLD_BYTES {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "memory holder reached only {used} bytes in {}",
+            usage_file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let data_v1 = tempfile::tempdir().unwrap();
+    let data_v2 = tempfile::tempdir().unwrap();
+    let cpu_before = proc_cpu_seconds(busy_pid);
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    if h.is_v1() {
+        let mut cfg = config(data_v1.path(), links.path(), DiscoveryMode::Local);
+        cfg.interval = Duration::from_millis(250);
+        runs.push(tokio::spawn(run_agent(cfg, Duration::from_millis(3600))));
+    }
+    if let Some(v2) = &v2_base {
+        let mut cfg = config(data_v2.path(), v2, DiscoveryMode::Local);
+        cfg.interval = Duration::from_millis(250);
+        runs.push(tokio::spawn(run_agent(cfg, Duration::from_millis(3600))));
+    }
+    for run in runs {
+        run.await.expect("agent run");
+    }
+    let truth = (proc_cpu_seconds(busy_pid) - cpu_before) / started.elapsed().as_secs_f64();
+    // On a loaded machine the loop may get less than a core: then the kernel's
+    // own per-process figure is what the agent must match.
+    let expected = if truth >= 0.8 { 1.0 } else { truth };
+    println!("busy loop: /proc says {truth:.3} cores");
+
+    if h.is_v1() {
+        let rows = read_rows(data_v1.path());
+        let busy_rows = rows_of(&rows, data_v1.path(), "busy");
+        let cores = cpu_cores(busy_rows);
+        println!("v1 agent: busy {cores:.3} cores");
+        assert!(
+            (cores - expected).abs() <= 0.2 * expected,
+            "v1 cpu {cores:.3} cores vs expected {expected:.3}"
+        );
+        let mem_rows = rows_of(&rows, data_v1.path(), "mem");
+        let held = mem_rows
+            .last()
+            .unwrap()
+            .get("memory_current_bytes")
+            .expect("memory recorded");
+        println!("v1 agent: mem {held} bytes");
+        assert!(held >= HOLD_BYTES, "memory {held} < {HOLD_BYTES}");
+        assert!(
+            mem_rows
+                .last()
+                .unwrap()
+                .get("memory_anon_bytes")
+                .unwrap_or(0)
+                >= HOLD_BYTES / 2
+        );
+        assert_eq!(busy_rows.last().unwrap().get("pids_current"), Some(1));
+        if h.v2.is_some() {
+            assert!(
+                busy_rows
+                    .last()
+                    .unwrap()
+                    .get("cpu_pressure_some_usec")
+                    .is_some(),
+                "hybrid host: pressure from the unified mount"
+            );
+        }
+    }
+    if v2_base.is_some() {
+        let rows = read_rows(data_v2.path());
+        let busy_rows = rows_of(&rows, data_v2.path(), "busy");
+        let cores = cpu_cores(busy_rows);
+        println!("v2 agent: busy {cores:.3} cores");
+        assert!(
+            (cores - expected).abs() <= 0.2 * expected,
+            "v2 cpu {cores:.3} cores vs expected {expected:.3}"
+        );
+        if h.is_v1() {
+            // Hybrid: the v2 mount has no memory controller; null, not zero.
+            assert_eq!(busy_rows.last().unwrap().get("memory_current_bytes"), None);
+        } else {
+            let mem_rows = rows_of(&rows, data_v2.path(), "mem");
+            let held = mem_rows
+                .last()
+                .unwrap()
+                .get("memory_current_bytes")
+                .expect("memory recorded");
+            assert!(held >= HOLD_BYTES, "memory {held} < {HOLD_BYTES}");
+        }
+    }
+    drop(guard);
+}
