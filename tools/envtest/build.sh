@@ -28,6 +28,10 @@ JOBS=${FGM_ENVTEST_JOBS:-2}
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 export GOFLAGS="-mod=mod -buildvcs=false"
 
+command -v go >/dev/null || {
+  echo "envtest: the go command is needed (Go 1.26; the Debian machine has it in /usr/local/go/bin)" >&2
+  exit 1
+}
 mkdir -p "$BIN"
 start=$(date +%s%N)
 built=()
