@@ -346,3 +346,7 @@ fn remove_stale_in_progress(data_dir: &Path, node: &str) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "recorder_tests.rs"]
+mod tests;
