@@ -7,10 +7,9 @@
 //! `container_cpu_usage_seconds_total` carries `cpu="total"`, an unlimited
 //! memory limit is `0`, and every sample carries the time it was read.
 //!
-//! What we do not serve, and why: `container_processes` (cAdvisor counts the
-//! pids in `cgroup.procs`; we record tasks, which is `container_threads`), and
-//! the `device` label of the filesystem families (we record the sum over all
-//! block devices, so the label is left out rather than invented).
+//! What we do not serve, and why: the `device` label of the filesystem
+//! families (we record the sum over all block devices, so the label is left
+//! out rather than invented).
 
 use std::fmt::Write as _;
 
@@ -216,6 +215,14 @@ pub const FAMILIES: &[Family] = &[
         Counter,
         "memory_pressure_some_usec",
         MicrosToSeconds,
+    ),
+    // Like cAdvisor: the pids listed in the container's `cgroup.procs`.
+    fam(
+        "container_processes",
+        "Number of processes running inside the container.",
+        Gauge,
+        "pids_processes",
+        Identity,
     ),
     fam(
         "container_spec_memory_limit_bytes",

@@ -88,6 +88,14 @@ fn renders_labels_values_and_timestamps() {
     ));
     assert!(out.contains("# TYPE container_cpu_usage_seconds_total counter\n"));
     assert!(out.contains("# TYPE container_threads gauge\n"));
+    assert!(out.contains(
+        "# HELP container_processes Number of processes running inside the container.\n"
+    ));
+    let procs = metric_index("pids_processes").unwrap_or_default() as i64;
+    assert!(out.contains(&format!(
+        "container_processes{{{labels}}} {} 1700000000250\n",
+        1_000_000 + procs
+    )));
     // One HELP and one TYPE per family, each family served.
     assert_eq!(out.matches("# TYPE ").count(), FAMILIES.len());
 }
