@@ -12,6 +12,7 @@
 //! out rather than invented).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::agent::contract::{ContainerSample, Cycle, PodInfo};
 use crate::store::schema::{METRICS, MetricKind, metric_index};
@@ -362,7 +363,7 @@ pub fn container_labels(sample: &ContainerSample, pod: Option<&PodInfo>) -> Stri
 /// Returns how many containers were rendered.
 pub fn render_containers(
     cycle: &Cycle,
-    lookup: &dyn Fn(&str) -> Option<PodInfo>,
+    lookup: &dyn Fn(&str) -> Option<Arc<PodInfo>>,
     filter: Option<&ContainerFilter>,
     format: Format,
     out: &mut String,
@@ -373,7 +374,7 @@ pub fn render_containers(
         .filter(|c| filter.is_none_or(|f| f.matches(c)))
         .map(|c| {
             let pod = lookup(&c.full_id);
-            (c, container_labels(c, pod.as_ref()))
+            (c, container_labels(c, pod.as_deref()))
         })
         .collect();
     let timestamp_ms = cycle.timestamp.map(|t| t.timestamp_millis());

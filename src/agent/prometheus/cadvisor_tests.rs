@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::DateTime;
 
@@ -25,14 +26,16 @@ fn cycle(containers: Vec<ContainerSample>) -> Cycle {
     }
 }
 
-fn pod(full_id: &str) -> Option<PodInfo> {
-    full_id.starts_with("aaaa").then(|| PodInfo {
-        pod_name: "web-0".into(),
-        namespace: "shop".into(),
-        pod_uid: "uid-1".into(),
-        labels: BTreeMap::new(),
-        container_name: "nginx".into(),
-        image: Some("nginx:1.27".into()),
+fn pod(full_id: &str) -> Option<Arc<PodInfo>> {
+    full_id.starts_with("aaaa").then(|| {
+        Arc::new(PodInfo {
+            pod_name: "web-0".into(),
+            namespace: "shop".into(),
+            pod_uid: "uid-1".into(),
+            labels: BTreeMap::new(),
+            container_name: "nginx".into(),
+            image: Some("nginx:1.27".into()),
+        })
     })
 }
 
