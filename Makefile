@@ -26,6 +26,7 @@ unit:
 generate:
 	$(CARGO) run -q -- crd > crds/nodemonitors.fgm.dev.yaml
 	FGM_UPDATE_GOLDEN=1 $(CARGO) test -q --lib operator_rbac_file_is_current
+	$(MAKE) sync-crds
 
 ## Run the product on this machine: agent + viewer, no cluster.
 run:

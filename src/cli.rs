@@ -62,6 +62,9 @@ pub struct LocalArgs {
     /// Do not open a browser.
     #[arg(long, env = "FGM_NO_BROWSER")]
     pub no_browser: bool,
+
+    #[command(flatten)]
+    pub viewer: crate::viewer::TuningArgs,
 }
 
 /// `fgm-viewer <data-dir> [--port=8050] [--no-browser]`.

@@ -7,16 +7,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, DiscoveryMode, SelfMetrics};
 use crate::cli::LocalArgs;
+use crate::viewer;
 
 /// Runs agent and viewer together until `stop` is cancelled. If one part
 /// fails, the others are stopped too.
 pub async fn run(args: LocalArgs, stop: CancellationToken) -> anyhow::Result<()> {
     let config = args.agent.to_config(DiscoveryMode::Local)?;
     tracing::info!(data_dir = %config.data_dir.display(), "recording this machine's cgroups");
+    // Bind first: a taken port is reported before anything starts.
+    let listener = viewer::bind(std::net::SocketAddr::new(args.bind, args.port)).await?;
+    let url = viewer::browser_url(listener.local_addr()?);
+    let viewer_options = viewer::Options::with_tuning(config.data_dir.clone(), &args.viewer);
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     // No Prometheus endpoint here: `local` listens on loopback only, for the viewer.
     let agent = Agent::start(config, None, SelfMetrics::new(), stop.clone())?;
     parts.spawn(async move { Ok(agent.task.await??) });
+    let viewer_stop = stop.clone();
+    parts.spawn(async move { Ok(viewer::serve(listener, viewer_options, viewer_stop).await?) });
+    tracing::info!(%url, "viewer listening (data appears after the first rotation)");
+    if !args.no_browser {
+        viewer::open_browser(&url);
+    }
     let mut result = Ok(());
     while let Some(joined) = parts.join_next().await {
         let outcome = joined.map_err(anyhow::Error::from).and_then(|r| r);

@@ -86,10 +86,14 @@ fn cross_field_rules_are_in_the_schema() {
 }
 
 #[test]
-fn cel_duration_converts_days_to_hours() {
-    let expr = cel_duration("self.x");
+fn cel_millis_converts_days_without_building_strings() {
+    let expr = cel_millis("self.x");
     assert!(expr.contains("self.x.endsWith('d')"), "{expr}");
-    assert!(expr.contains("* 24) + 'h'"), "{expr}");
+    assert!(expr.contains("* 86400000"), "{expr}");
+    assert!(
+        !expr.contains("string(int") && !expr.contains("+ '"),
+        "{expr}"
+    );
 }
 
 #[test]

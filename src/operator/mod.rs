@@ -118,18 +118,21 @@ async fn run_with_lease(
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .unwrap_or_else(|| "default".into());
     let duration = args.lease_duration.get().as_secs().max(2);
-    let identity = std::env::var("POD_NAME")
-        .unwrap_or_else(|_| format!("fine-grained-monitor-{}", std::process::id()));
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
+    let mut builder = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(&namespace)
         .with_duration(duration)
-        .with_grace((duration / 3).max(1))
+        .with_grace((duration / 3).max(1));
+    // The pod name tells people who leads; without it the manager makes up a unique identity.
+    if let Ok(pod) = std::env::var("POD_NAME") {
+        builder = builder.with_identity(pod);
+    }
+    let manager = builder
         .build()
         .await
         .map_err(|e| anyhow::anyhow!("cannot use Lease {namespace}/{LEASE_NAME}: {e}"))?;
     let (mut leading, task) = manager.watch().await;
     shared.ready.store(true, Ordering::Release);
-    tracing::info!(%identity, lease = %format!("{namespace}/{LEASE_NAME}"), "waiting for leadership");
+    tracing::info!(lease = %format!("{namespace}/{LEASE_NAME}"), "waiting for leadership");
     let mut result = Ok(());
     while !stop.is_cancelled() {
         if !*leading.borrow_and_update() {

@@ -216,6 +216,30 @@ pub fn list_data_files(
     Ok(listing)
 }
 
+/// The finished files of the newest day directory that holds any, newest
+/// first (all nodes). Reads the top directory and that one day directory only,
+/// so the cost does not grow with the days kept.
+pub fn newest_day_files(data_dir: &Path) -> std::io::Result<Vec<DataFile>> {
+    let mut days: Vec<NaiveDate> = std::fs::read_dir(data_dir)?
+        .flatten()
+        .filter_map(|e| parse_day_dir_name(&e.file_name().to_string_lossy()))
+        .collect();
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    for day in days {
+        let mut files = list_data_files(data_dir, Some((day, day)))?.files;
+        if !files.is_empty() {
+            files.sort_by_key(|f| std::cmp::Reverse(f.start));
+            return Ok(files);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// The newest finished data file, found from names alone (see [`newest_day_files`]).
+pub fn newest_data_file(data_dir: &Path) -> std::io::Result<Option<DataFile>> {
+    Ok(newest_day_files(data_dir)?.into_iter().next())
+}
+
 /// Files the agent itself keeps at the top of the data directory besides the index.
 fn is_own_auxiliary_file(name: &str) -> bool {
     name.starts_with("events") || name.starts_with('.')
@@ -309,5 +333,29 @@ mod tests {
         let got = select_range(files, t(0, 2, 0), t(0, 2, 30));
         let starts: Vec<_> = got.iter().map(|f| (f.node.as_str(), f.start)).collect();
         assert_eq!(starts, vec![("a", t(0, 1, 30)), ("b", t(0, 2, 0))]);
+    }
+
+    #[test]
+    fn newest_file_comes_from_names_and_skips_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(newest_data_file(dir.path()).unwrap(), None);
+        let touch = |p: PathBuf| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"").unwrap();
+        };
+        let old = data_file_path(dir.path(), "n", t(10, 0, 0));
+        let new = data_file_path(dir.path(), "n", t(11, 0, 0));
+        touch(old);
+        touch(new.clone());
+        touch(in_progress_path(&data_file_path(
+            dir.path(),
+            "n",
+            t(12, 0, 0),
+        )));
+        // An empty later day directory does not hide the newest real file.
+        std::fs::create_dir_all(dir.path().join("dt=2026-01-05")).unwrap();
+        let newest = newest_data_file(dir.path()).unwrap().unwrap();
+        assert_eq!(newest.path, new);
+        assert_eq!(newest_day_files(dir.path()).unwrap().len(), 2);
     }
 }

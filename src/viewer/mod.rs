@@ -1,9 +1,35 @@
 //! The viewer: a read-only web app over a data directory.
+//!
+//! ```text
+//!  index.json ─┐                    ┌─ /api/status, /api/containers, /api/metrics
+//!  newest file ┼─▶ state (polled) ──┼─ /api/timeseries (rates, min/max downsampling)
+//!  data files ─┘   + column cache   ├─ /api/events (OOM kills, restarts)
+//!  events/*.jsonl ──────────────────┴─ / and /assets/* (page, uPlot, embedded)
+//! ```
+//!
+//! Start-up reads `index.json` and the newest file's footer only, so it does
+//! not grow with the number of files. Without an index the page says it is
+//! waiting, and the state is rebuilt from the data files when they exist.
 
-use std::net::IpAddr;
+pub mod api;
+pub mod page;
+pub mod query;
+pub mod series;
+pub mod state;
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::units::{ByteSize, HumanDuration};
+
+pub use api::app;
+pub use state::Viewer;
 
 /// Flags of `viewer` and `fgm-viewer`.
 #[derive(Debug, Clone, Args)]
@@ -23,12 +49,168 @@ pub struct ViewerArgs {
     /// Do not open a browser.
     #[arg(long, env = "FGM_NO_BROWSER")]
     pub no_browser: bool,
+
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+/// Viewer settings shared by `viewer`, `fgm-viewer` and `local`.
+#[derive(Debug, Clone, Args)]
+pub struct TuningArgs {
+    /// How long to wait for data before the page explains what may be wrong.
+    #[arg(long, env = "FGM_WAITING_TIMEOUT", default_value = "3m")]
+    pub waiting_timeout: HumanDuration,
+
+    /// Memory for decoded data kept between requests (e.g. 64Mi).
+    #[arg(long, env = "FGM_CACHE_SIZE", default_value = "64Mi")]
+    pub cache_size: ByteSize,
+
+    /// How often the data directory is checked for a new index.
+    #[arg(long, env = "FGM_POLL_INTERVAL", default_value = "5s", hide = true)]
+    pub poll_interval: HumanDuration,
+}
+
+/// What [`serve`] needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub waiting_timeout: Duration,
+    pub cache_bytes: usize,
+    pub poll_interval: Duration,
+}
+
+impl Options {
+    /// Defaults: wait 3 minutes, 64 MiB cache, poll every 5 s.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            waiting_timeout: Duration::from_secs(180),
+            cache_bytes: 64 << 20,
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+
+    pub fn with_tuning(data_dir: PathBuf, tuning: &TuningArgs) -> Self {
+        Self {
+            data_dir,
+            waiting_timeout: tuning.waiting_timeout.get(),
+            cache_bytes: usize::try_from(tuning.cache_size.0).unwrap_or(usize::MAX),
+            poll_interval: tuning.poll_interval.get().max(Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Serves the viewer until `stop` is cancelled.
-pub async fn run(
-    _args: ViewerArgs,
-    _stop: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    anyhow::bail!("viewer is not built yet")
+pub async fn run(args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = bind(addr).await?;
+    let url = browser_url(listener.local_addr()?);
+    tracing::info!(%url, data_dir = %args.data_dir.display(), "viewer listening");
+    if !args.no_browser {
+        open_browser(&url);
+    }
+    serve(
+        listener,
+        Options::with_tuning(args.data_dir, &args.tuning),
+        stop,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Binds the viewer's address, naming it when that fails.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("viewer cannot listen on {addr}: {e} (try another --port)"))
+}
+
+/// The URL a user opens for `addr` (a wildcard bind is reached on loopback).
+pub fn browser_url(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}/", addr.port())
+}
+
+/// Loads the data directory, then answers requests on `listener` until
+/// `stop` is cancelled, re-reading the index every poll interval.
+pub async fn serve(
+    listener: TcpListener,
+    opts: Options,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    if !opts.data_dir.is_dir() {
+        tracing::warn!(data_dir = %opts.data_dir.display(), "data directory does not exist yet; waiting for it");
+    }
+    let viewer = Arc::new(Viewer::new(opts));
+    let first = viewer.clone();
+    tokio::task::spawn_blocking(move || first.refresh())
+        .await
+        .map_err(std::io::Error::other)?;
+    let poller = tokio::spawn(poll(viewer.clone(), stop.clone()));
+    let result = axum::serve(listener, app(viewer))
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .await;
+    stop.cancel();
+    let _ = poller.await;
+    result
+}
+
+async fn poll(viewer: Arc<Viewer>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(viewer.opts.poll_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let v = viewer.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || v.refresh()).await {
+            tracing::error!(error = %e, "refreshing the data directory failed");
+        }
+    }
+}
+
+/// Opens `url` in the user's browser when there is one ($BROWSER, xdg-open,
+/// open). Not finding one is normal (servers, containers) and only logged.
+pub fn open_browser(url: &str) {
+    let mut candidates: Vec<String> = Vec::new();
+    if let Ok(browser) = std::env::var("BROWSER")
+        && !browser.trim().is_empty()
+    {
+        candidates.push(browser);
+    }
+    candidates.extend(["xdg-open".to_string(), "open".to_string()]);
+    for program in candidates {
+        let spawned = std::process::Command::new(&program)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = spawned {
+            tracing::info!(%program, %url, "opened the browser");
+            // Reap it so no zombie is left behind.
+            std::thread::spawn(move || child.wait());
+            return;
+        }
+    }
+    tracing::info!(%url, "no browser found; open the URL yourself");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_url_uses_loopback_for_wildcards() {
+        let url = |s: &str| browser_url(s.parse().unwrap());
+        assert_eq!(url("0.0.0.0:8050"), "http://127.0.0.1:8050/");
+        assert_eq!(url("127.0.0.1:9"), "http://127.0.0.1:9/");
+        assert_eq!(url("[::1]:8050"), "http://[::1]:8050/");
+    }
 }

@@ -1,0 +1,86 @@
+"""DuckDB answering the viewer benchmark's questions from the same files.
+
+Run by `cargo bench --bench viewer` when Python has duckdb (`pip install duckdb`);
+not part of CI. Arguments: DATA_DIR IDS(comma) HOUR_FROM_MS DAY_FROM_MS TO_MS.
+
+Same questions as the viewer: CPU counter -> per-second rate (cores) for 10
+containers over 1 hour (every sample), and over 24 hours reduced to min and max
+per bucket (500 buckets = 1,000 points). DuckDB is given the same file list the
+viewer selects from the file names (so it does not pay for a glob of the tree).
+"""
+import datetime as dt
+import pathlib
+import statistics
+import sys
+import time
+
+import duckdb
+
+MAX_FILE_SPAN = dt.timedelta(days=1)
+
+
+def files_for(data: pathlib.Path, frm_ms: int, to_ms: int) -> list[str]:
+    frm = dt.datetime.fromtimestamp(frm_ms / 1000, dt.timezone.utc)
+    to = dt.datetime.fromtimestamp(to_ms / 1000, dt.timezone.utc)
+    day, files = (frm - MAX_FILE_SPAN).date(), []
+    while day <= to.date():
+        for node in sorted((data / f"dt={day:%Y-%m-%d}").glob("identifier=*")):
+            for f in node.glob("metrics-*.parquet"):
+                start = dt.datetime.strptime(f.name[8:-8], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+                files.append((start, str(f)))
+        day += dt.timedelta(days=1)
+    files.sort()
+    keep = []
+    for i, (start, path) in enumerate(files):
+        nxt = files[i + 1][0] if i + 1 < len(files) else None
+        if start <= to and (nxt is None or nxt > frm):
+            keep.append(path)
+    return keep
+
+
+RATES = """
+WITH s AS (
+  SELECT container_id, epoch_ms(timestamp) AS t, cpu_usage_usec AS v
+  FROM read_parquet($files) WHERE container_id IN (SELECT unnest($ids))),
+r AS (
+  SELECT container_id, t,
+         (v - lag(v) OVER w) * 1000.0 / (t - lag(t) OVER w) / 1e6 AS cores
+  FROM s WINDOW w AS (PARTITION BY container_id ORDER BY t))
+"""
+
+HOUR = RATES + "SELECT container_id, t, cores FROM r WHERE t BETWEEN $frm AND $to AND cores IS NOT NULL ORDER BY container_id, t"
+
+DAY = RATES + """
+SELECT container_id, floor((t - $frm) * 500.0 / ($to - $frm + 1)) AS b,
+       arg_min(t, cores), min(cores), arg_max(t, cores), max(cores)
+FROM r WHERE t BETWEEN $frm AND $to AND cores IS NOT NULL
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def run(con, sql, params):
+    t = time.perf_counter()
+    rows = con.execute(sql, params).fetchall()
+    return time.perf_counter() - t, len(rows)
+
+
+def main():
+    data, ids, hour_from, day_from, to = pathlib.Path(sys.argv[1]), sys.argv[2].split(","), *map(int, sys.argv[3:6])
+    for name, sql, frm, warm_runs in [
+        ("1 h, 10 containers, raw", HOUR, hour_from, 9),
+        ("24 h, 10 containers, 1000 points", DAY, day_from, 5),
+    ]:
+        t = time.perf_counter()
+        files = files_for(data, frm, to)
+        listing = time.perf_counter() - t
+        params = {"files": files, "ids": ids, "frm": frm, "to": to}
+        cold, rows = run(duckdb.connect(), sql, params)
+        con = duckdb.connect()
+        run(con, sql, params)
+        warm = statistics.median(run(con, sql, params)[0] for _ in range(warm_runs))
+        print(f"duckdb   {name:<34} cold {1000 * (cold + listing):>6.1f} ms  warm median {1000 * (warm + listing):>6.1f} ms"
+              f"  ({rows} rows, {len(files)} files, duckdb {duckdb.__version__})")
+
+
+if __name__ == "__main__":
+    main()

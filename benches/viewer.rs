@@ -1,0 +1,307 @@
+//! `cargo bench --bench viewer`: figures for the viewer (printed, never asserted).
+//!
+//! - start-up to the first served request with 1,000 and with 30,000 data
+//!   files (the real `fgm-viewer` binary, spawned; its peak RSS);
+//! - one metric of 10 containers over 1 hour (raw), and over 24 hours
+//!   downsampled to 1,000 points, cold (first request) and warm;
+//! - the same two questions answered by DuckDB from the same files in the
+//!   same run, when Python has `duckdb` (`pip install duckdb`).
+//!
+//! Data is written with the crate's own store writer. Start-up files are hard
+//! links of one real file: start-up must not open them anyway.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use fine_grained_monitor::store::index::{ContainerEntry, Index};
+use fine_grained_monitor::store::layout;
+use fine_grained_monitor::store::schema::METRICS;
+use fine_grained_monitor::store::writer::{SampleBuffer, write_data_file};
+
+const ROTATION: i64 = 90;
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("{:012x}", 0xbe00_0000_0000u64 + i as u64))
+        .collect()
+}
+
+fn index_for(ids: &[String], earliest: DateTime<Utc>, latest: DateTime<Utc>) -> Index {
+    let mut index = Index::empty(latest, ROTATION as u64);
+    index.extend_range(earliest, latest);
+    for (i, id) in ids.iter().enumerate() {
+        index.containers.insert(
+            id.clone(),
+            ContainerEntry {
+                full_id: format!("{id}{}", "0".repeat(52)),
+                pod_uid: Some(format!("uid-{i}")),
+                qos_class: "Burstable".into(),
+                first_seen: earliest,
+                last_seen: latest,
+                pod_name: Some(format!("app-{i}-7d9f8b6c5-x{i:03}")),
+                namespace: Some(["default", "shop", "kube-system"][i % 3].into()),
+                labels: Some([("app".to_string(), format!("app-{i}"))].into()),
+                container_name: Some(format!("app-{i}")),
+                cgroup_path: None,
+                runtime: Some("containerd".into()),
+                sandbox: false,
+            },
+        );
+    }
+    index
+}
+
+fn buffer(ids: &[String], start: DateTime<Utc>, secs: i64) -> SampleBuffer {
+    let mut buf = SampleBuffer::new();
+    for s in 0..secs {
+        let t = start + Span::seconds(s);
+        let abs = t.timestamp();
+        for (n, id) in ids.iter().enumerate() {
+            let n = n as i64;
+            let row: Vec<Option<i64>> = METRICS
+                .iter()
+                .map(|m| match m.name {
+                    "cpu_usage_usec" => Some(abs * (10_000 + n * 5_000) + (abs * 7919 + n) % 3_000),
+                    "memory_limit_bytes" => None,
+                    name if name.starts_with("memory") => {
+                        Some((64 << 20) + n * (1 << 20) + (abs % 300) * 4096)
+                    }
+                    _ => Some(abs + n),
+                })
+                .collect();
+            buf.push(t.timestamp_millis(), id, &row);
+        }
+    }
+    buf
+}
+
+/// `files` data files, 90 s apart, ending at `end`: one written, the rest hard links.
+fn many_files(dir: &Path, files: usize, end: DateTime<Utc>) {
+    let ids = ids(200);
+    let first = end - Span::seconds(ROTATION * files as i64);
+    let original = write_data_file(dir, "node-1", first, &buffer(&ids[..1], first, 1))
+        .expect("write")
+        .expect("file")
+        .path;
+    for k in 1..files {
+        let start = first + Span::seconds(ROTATION * k as i64);
+        let path = layout::data_file_path(dir, "node-1", start);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::hard_link(&original, &path).expect("link");
+    }
+    index_for(&ids, first, end)
+        .save(&layout::index_path(dir))
+        .expect("index");
+}
+
+/// 24 hours of 20 containers, one sample per second, 90 s files.
+fn day_of_data(dir: &Path, end: DateTime<Utc>) -> Vec<String> {
+    let ids = ids(20);
+    let first = end - Span::hours(24);
+    let mut t = first;
+    while t < end {
+        write_data_file(dir, "node-1", t, &buffer(&ids, t, ROTATION)).expect("write");
+        t += Span::seconds(ROTATION);
+    }
+    index_for(&ids, first, end - Span::seconds(1))
+        .save(&layout::index_path(dir))
+        .expect("index");
+    ids
+}
+
+struct Viewer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// Spawns the viewer and returns it with the time to its first `ready` status.
+fn start_viewer(dir: &Path) -> (Viewer, Duration) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_fgm-viewer"))
+        .arg(dir)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--no-browser",
+            "--log-level",
+            "warn",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn fgm-viewer");
+    let viewer = Viewer { child, port };
+    loop {
+        if let Some((200, body)) = http_get(port, "/api/status")
+            && body.contains("\"state\":\"ready\"")
+        {
+            return (viewer, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "viewer did not become ready"
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn timed_get(port: u16, path: &str) -> (Duration, usize) {
+    let t = Instant::now();
+    let (code, body) = http_get(port, path).expect("request");
+    let took = t.elapsed();
+    assert_eq!(code, 200, "{path}: {body}");
+    let points = body.matches(',').count();
+    (took, points)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let end = Utc
+        .with_ymd_and_hms(2025, 12, 30, 0, 0, 0)
+        .single()
+        .expect("time");
+    println!(
+        "fgm-viewer benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    for files in [1_000usize, 30_000] {
+        let dir = root.path().join(format!("files-{files}"));
+        let t = Instant::now();
+        many_files(&dir, files, end);
+        let made = t.elapsed();
+        let mut runs = Vec::new();
+        let mut rss = 0.0f64;
+        for _ in 0..5 {
+            let (viewer, took) = start_viewer(&dir);
+            runs.push(took);
+            rss = rss.max(peak_rss_mib(viewer.child.id()));
+        }
+        println!(
+            "start-up to first served request, {files:>6} files: median {} (min {}, max {}), peak RSS {rss:.1} MiB  [data made in {:.1} s]",
+            ms(median(runs.clone())),
+            ms(*runs.iter().min().expect("runs")),
+            ms(*runs.iter().max().expect("runs")),
+            made.as_secs_f64()
+        );
+    }
+
+    let dir = root.path().join("day");
+    let t = Instant::now();
+    let ids = day_of_data(&dir, end);
+    println!(
+        "query data: 24 h, 20 containers, 1 s samples, 960 files, written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let ten = ids[..10].join(",");
+    let hour_from = (end - Span::hours(1)).timestamp_millis();
+    let day_from = (end - Span::hours(24)).timestamp_millis();
+    let to = end.timestamp_millis() - 1000;
+    let hour = format!(
+        "/api/timeseries?containers={ten}&metric=cpu_usage_usec&from={hour_from}&to={to}&points=10000"
+    );
+    let day = format!(
+        "/api/timeseries?containers={ten}&metric=cpu_usage_usec&from={day_from}&to={to}&points=1000"
+    );
+    let (viewer, _) = start_viewer(&dir);
+    for (name, path, warm_runs) in [
+        ("1 h, 10 containers, raw", &hour, 9),
+        ("24 h, 10 containers, 1000 points", &day, 5),
+    ] {
+        let (cold, points) = timed_get(viewer.port, path);
+        let warm: Vec<Duration> = (0..warm_runs)
+            .map(|_| timed_get(viewer.port, path).0)
+            .collect();
+        println!(
+            "viewer   {name:<34} cold {:>9}  warm median {:>9}  (~{points} values)",
+            ms(cold),
+            ms(median(warm))
+        );
+    }
+    println!(
+        "viewer peak RSS after the queries: {:.1} MiB",
+        peak_rss_mib(viewer.child.id())
+    );
+    drop(viewer);
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/viewer_duckdb.py");
+    let has_duckdb = Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_duckdb {
+        println!("DuckDB: not installed, no comparison (pip install duckdb)");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .args([
+            &ten,
+            &hour_from.to_string(),
+            &day_from.to_string(),
+            &to.to_string(),
+        ])
+        .output()
+        .expect("run DuckDB script");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        println!(
+            "DuckDB script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,430 @@
+//! The HTTP surface: JSON API under `/api/`, the page and its embedded
+//! assets. Handlers are thin: they validate parameters (a bad one is a 400
+//! naming it), then run the blocking work on the blocking pool. No request
+//! value ever becomes a path: data files are found from the clock range, and
+//! assets from a fixed table.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::page;
+use super::series::{self, SeriesRequest};
+use super::state::{Source, Viewer};
+use crate::store::events;
+
+/// Most containers one time-series request may name (bounds the response).
+pub const MAX_CONTAINERS: usize = 50;
+/// Most points per series a request may ask for.
+pub const MAX_POINTS: usize = 10_000;
+pub const DEFAULT_POINTS: usize = 1_000;
+/// Longest range a request may cover.
+pub const MAX_RANGE_DAYS: i64 = 400;
+/// Most events one request returns (the newest are kept).
+pub const MAX_EVENTS: usize = 5_000;
+
+/// An error answered as `{"error": message}` with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+type Shared = Arc<Viewer>;
+
+/// The whole app over one viewer state.
+pub fn app(viewer: Shared) -> Router {
+    Router::new()
+        .route("/", get(index_page))
+        .route("/assets/{name}", get(asset))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/status", get(status))
+        .route("/api/containers", get(containers))
+        .route("/api/metrics", get(metrics))
+        .route("/api/timeseries", get(timeseries))
+        .route("/api/events", get(events_handler))
+        .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .with_state(viewer)
+}
+
+/// `ready`, `waiting` or `error`, with the explanation shown to users.
+fn state_of(viewer: &Viewer) -> (&'static str, String) {
+    let snapshot = viewer.snapshot();
+    if snapshot.index.is_some() {
+        return ("ready", String::new());
+    }
+    let waited = viewer.started.elapsed();
+    let dir = viewer.opts.data_dir.display();
+    let why = snapshot
+        .index_error
+        .as_deref()
+        .map(|e| format!(" Last problem: {e}."))
+        .unwrap_or_default();
+    if waited >= viewer.opts.waiting_timeout {
+        (
+            "error",
+            format!(
+                "No metrics data in {dir} after {}s: no index.json and no data files.{why}",
+                waited.as_secs()
+            ),
+        )
+    } else {
+        (
+            "waiting",
+            format!("Waiting for metrics data in {dir}...{why}"),
+        )
+    }
+}
+
+fn status_json(viewer: &Viewer) -> Value {
+    let snapshot = viewer.snapshot();
+    let (state, message) = state_of(viewer);
+    let index = snapshot.index.as_ref();
+    let corrupt: Vec<Value> = viewer
+        .corrupt_files()
+        .into_iter()
+        .map(|(path, error)| json!({ "path": path, "error": error }))
+        .collect();
+    json!({
+        "state": state,
+        "message": message,
+        "version": env!("CARGO_PKG_VERSION"),
+        "index_loaded": index.is_some(),
+        "index_source": match &snapshot.source {
+            Source::Nothing => Value::Null,
+            Source::IndexFile { .. } => json!("index.json"),
+            Source::Rebuilt { .. } => json!("rebuilt_from_files"),
+        },
+        "index_error": snapshot.index_error,
+        "updated_at": index.map(|i| i.updated_at),
+        "data_range": index.map(|i| &i.data_range),
+        "containers": index.map_or(0, |i| i.containers.len()),
+        "waiting_seconds": if index.is_some() { 0 } else { viewer.started.elapsed().as_secs() },
+        "waiting_timeout_seconds": viewer.opts.waiting_timeout.as_secs(),
+        "poll_interval_seconds": viewer.opts.poll_interval.as_secs_f64(),
+        "corrupt_files": corrupt,
+    })
+}
+
+async fn status(State(viewer): State<Shared>) -> Json<Value> {
+    Json(status_json(&viewer))
+}
+
+async fn index_page(State(viewer): State<Shared>) -> Response {
+    let (state, message) = state_of(&viewer);
+    match state {
+        "ready" => Html(page::INDEX_HTML).into_response(),
+        "waiting" => Html(page::waiting_page(&message, &viewer.opts)).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html(page::error_page(&message, &viewer.opts)),
+        )
+            .into_response(),
+    }
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match page::asset(&name) {
+        Some((mime, body)) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => AppError::NotFound(format!("no asset {name:?}")).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ContainersQuery {
+    q: Option<String>,
+    #[serde(default)]
+    include_sandbox: Option<String>,
+}
+
+async fn containers(
+    State(viewer): State<Shared>,
+    Query(query): Query<ContainersQuery>,
+) -> Result<Json<Value>, AppError> {
+    let include_sandbox = parse_bool("include_sandbox", query.include_sandbox.as_deref())?;
+    let q = query.q.unwrap_or_default();
+    let snapshot = viewer.snapshot();
+    let mut list = Vec::new();
+    let mut hidden_sandboxes = 0;
+    if let Some(index) = &snapshot.index {
+        for (id, c) in &index.containers {
+            if c.sandbox && !include_sandbox {
+                hidden_sandboxes += 1;
+                continue;
+            }
+            if !super::query::container_matches(id, c, &q) {
+                continue;
+            }
+            list.push(json!({
+                "id": id,
+                "full_id": c.full_id,
+                "pod_name": c.pod_name,
+                "namespace": c.namespace,
+                "container_name": c.container_name,
+                "labels": c.labels,
+                "pod_uid": c.pod_uid,
+                "qos_class": c.qos_class,
+                "first_seen": c.first_seen,
+                "last_seen": c.last_seen,
+                "cgroup_path": c.cgroup_path,
+                "runtime": c.runtime,
+                "sandbox": c.sandbox,
+            }));
+        }
+    }
+    Ok(Json(
+        json!({ "containers": list, "hidden_sandboxes": hidden_sandboxes }),
+    ))
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, AppError> {
+    match value {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(AppError::BadRequest(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
+async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
+    let snapshot = viewer.snapshot();
+    let list: Vec<Value> = snapshot
+        .metrics
+        .iter()
+        .map(|m| {
+            let (display_unit, _) = series::display_unit(m);
+            json!({
+                "name": m.name,
+                "kind": m.kind.as_str(),
+                "unit": m.unit,
+                "display_unit": display_unit,
+                "help": crate::store::schema::METRICS
+                    .iter()
+                    .find(|d| d.name == m.name)
+                    .map(|d| d.help),
+            })
+        })
+        .collect();
+    Json(json!({
+        "metrics": list,
+        "from_file": snapshot.metrics_from.as_deref().map(|p| viewer.relative(p)),
+    }))
+}
+
+/// Raw query-string parameters; validated by [`parse_range`] and friends.
+#[derive(Debug, Default, Deserialize)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    containers: Option<String>,
+    metric: Option<String>,
+    points: Option<String>,
+}
+
+/// `[from, to]` from the query, defaulting to the last hour of data.
+fn parse_range(
+    q: &RangeQuery,
+    latest: Option<DateTime<Utc>>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
+    let time = |name: &str, v: &Option<String>| -> Result<Option<DateTime<Utc>>, AppError> {
+        match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some(text) => super::query::parse_time(text).map(Some).ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "{name}={text:?} is not a time: use RFC 3339 (2025-12-30T16:00:00Z) or milliseconds since the epoch"
+                ))
+            }),
+        }
+    };
+    let to = time("to", &q.to)?.or(latest).unwrap_or_else(Utc::now);
+    let from = time("from", &q.from)?.unwrap_or(to - Duration::hours(1));
+    if from > to {
+        return Err(AppError::BadRequest(format!(
+            "from ({from}) is after to ({to})"
+        )));
+    }
+    if to - from > Duration::days(MAX_RANGE_DAYS) {
+        return Err(AppError::BadRequest(format!(
+            "range from {from} to {to} is longer than {MAX_RANGE_DAYS} days"
+        )));
+    }
+    Ok((from, to))
+}
+
+fn parse_containers(q: &RangeQuery, required: bool) -> Result<Vec<String>, AppError> {
+    let ids: BTreeSet<String> = q
+        .containers
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if required && ids.is_empty() {
+        return Err(AppError::BadRequest(
+            "containers is required: a comma-separated list of container ids".into(),
+        ));
+    }
+    if ids.len() > MAX_CONTAINERS {
+        return Err(AppError::BadRequest(format!(
+            "{} containers requested; at most {MAX_CONTAINERS} per request",
+            ids.len()
+        )));
+    }
+    if let Some(bad) = ids.iter().find(|id| !super::query::valid_container_id(id)) {
+        return Err(AppError::BadRequest(format!(
+            "{bad:?} is not a container id"
+        )));
+    }
+    Ok(ids.into_iter().collect())
+}
+
+async fn timeseries(
+    State(viewer): State<Shared>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, AppError> {
+    let snapshot = viewer.snapshot();
+    let containers = parse_containers(&q, true)?;
+    let metric_name = q
+        .metric
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| AppError::BadRequest("metric is required".into()))?;
+    let metric = snapshot
+        .metrics
+        .iter()
+        .find(|m| m.name == metric_name)
+        .cloned()
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "unknown metric {metric_name:?}; GET /api/metrics lists them"
+            ))
+        })?;
+    let points = match q.points.as_deref() {
+        None | Some("") => DEFAULT_POINTS,
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (2..=MAX_POINTS).contains(n))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "points={p:?} must be a number from 2 to {MAX_POINTS}"
+                ))
+            })?,
+    };
+    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
+    let (from, to) = parse_range(&q, latest)?;
+    let request = SeriesRequest {
+        containers,
+        metric,
+        from,
+        to,
+        max_points: points,
+    };
+    let worker = viewer.clone();
+    let result = tokio::task::spawn_blocking(move || series::query(&worker, &request))
+        .await
+        .map_err(|e| AppError::Internal(format!("query task failed: {e}")))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Json(result))
+}
+
+/// A selected container named the way events name it.
+struct PodContainer {
+    namespace: Option<String>,
+    pod: Option<String>,
+    container: Option<String>,
+}
+
+impl PodContainer {
+    fn is(&self, e: &events::PodEvent) -> bool {
+        self.namespace.as_deref() == Some(e.namespace.as_str())
+            && self.pod.as_deref() == Some(e.pod.as_str())
+            && self.container.as_deref() == Some(e.container.as_str())
+    }
+}
+
+async fn events_handler(
+    State(viewer): State<Shared>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, AppError> {
+    let snapshot = viewer.snapshot();
+    let containers = parse_containers(&q, false)?;
+    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
+    let (from, to) = parse_range(&q, latest)?;
+    let dir = viewer.opts.data_dir.clone();
+    let read = tokio::task::spawn_blocking(move || events::read_range(&dir, from, to))
+        .await
+        .map_err(|e| AppError::Internal(format!("events task failed: {e}")))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    // An event belongs to a selected container by id, or by pod and
+    // container name (a restarted container has a new id).
+    let wanted: Vec<PodContainer> = snapshot
+        .index
+        .iter()
+        .flat_map(|i| containers.iter().filter_map(|id| i.containers.get(id)))
+        .map(|c| PodContainer {
+            namespace: c.namespace.clone(),
+            pod: c.pod_name.clone(),
+            container: c.container_name.clone(),
+        })
+        .collect();
+    let mut list: Vec<&events::PodEvent> = read
+        .events
+        .iter()
+        .filter(|e| {
+            containers.is_empty()
+                || e.container_id
+                    .as_deref()
+                    .is_some_and(|id| containers.iter().any(|c| c == id))
+                || wanted.iter().any(|w| w.is(e))
+        })
+        .collect();
+    let truncated = list.len() > MAX_EVENTS;
+    if truncated {
+        list.drain(..list.len() - MAX_EVENTS);
+    }
+    Ok(Json(json!({
+        "from": from,
+        "to": to,
+        "events": list,
+        "truncated": truncated,
+        "skipped_lines": read.skipped_lines,
+    })))
+}

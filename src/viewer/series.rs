@@ -1,0 +1,215 @@
+//! Answering a time-series request: find the files of the range from their
+//! names, decode the metric column of each (cached, a few files at a time in
+//! parallel), stream each container's samples through rate and downsampling
+//! so memory follows the number of points sent, not the samples read.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::query::{Downsampler, RateState};
+use super::state::Viewer;
+use crate::store::layout;
+use crate::store::reader::{MetricColumn, NULL_VALUE, ReadError};
+use crate::store::schema::{ColumnInfo, MetricKind};
+
+/// One validated request.
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub containers: Vec<String>,
+    pub metric: ColumnInfo,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub max_points: usize,
+}
+
+/// The unit values are sent in, and the divisor from the raw rate or level.
+/// Counters become per-second rates; CPU time per second is cores, pressure
+/// stall time per second is the percentage of time stalled.
+pub fn display_unit(metric: &ColumnInfo) -> (String, f64) {
+    match (metric.kind, metric.unit.as_str()) {
+        (MetricKind::Counter, "usec") if metric.name.contains("pressure") => {
+            ("% time stalled".into(), 1e4)
+        }
+        (MetricKind::Counter, "usec") if metric.name.starts_with("cpu_") => ("cores".into(), 1e6),
+        (MetricKind::Counter, "usec") => ("s/s".into(), 1e6),
+        (MetricKind::Counter, "count") => ("/s".into(), 1.0),
+        (MetricKind::Counter, "") => ("/s".into(), 1.0),
+        (MetricKind::Counter, unit) => (format!("{unit}/s"), 1.0),
+        (MetricKind::Gauge, unit) => (unit.to_string(), 1.0),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Series {
+    container: String,
+    t: Vec<i64>,
+    v: Vec<Option<f64>>,
+    /// Samples in the range before downsampling.
+    raw_points: usize,
+    downsampled: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Skipped {
+    path: String,
+    error: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Response {
+    metric: String,
+    kind: &'static str,
+    unit: String,
+    display_unit: String,
+    rate: bool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    max_points: usize,
+    files_read: usize,
+    series: Vec<Series>,
+    skipped_files: Vec<Skipped>,
+}
+
+struct Stream {
+    rate: RateState,
+    points: Downsampler,
+}
+
+/// Runs a request (blocking: call from the blocking pool).
+pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
+    let dir = &viewer.opts.data_dir;
+    let files = match layout::files_for_range(dir, req.from, req.to) {
+        Ok(listing) => listing.files,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let (display_unit, divisor) = display_unit(&req.metric);
+    let is_counter = req.metric.kind == MetricKind::Counter;
+    let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
+    let mut streams: Vec<Stream> = req
+        .containers
+        .iter()
+        .map(|_| Stream {
+            rate: RateState::default(),
+            points: Downsampler::new(from_ms, to_ms, req.max_points),
+        })
+        .collect();
+    let mut skipped = Vec::new();
+    let mut files_read = 0;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    for chunk in files.chunks(workers * 4) {
+        let columns = read_chunk(
+            viewer,
+            chunk.iter().map(|f| f.path.clone()).collect(),
+            &req.metric.name,
+            workers,
+        );
+        for (path, column) in chunk.iter().map(|f| &f.path).zip(columns) {
+            let column = match column {
+                Ok(c) => c,
+                Err(e) => {
+                    viewer.report_corrupt(path, &e);
+                    skipped.push(Skipped {
+                        path: viewer.relative(path),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            files_read += 1;
+            for (id, stream) in req.containers.iter().zip(streams.iter_mut()) {
+                let Some(s) = column.get(id) else { continue };
+                for (&t, &raw) in s.timestamps.iter().zip(&s.values) {
+                    let value = if is_counter {
+                        // The very first sample has no rate yet: no point rather than a gap.
+                        if !stream.rate.started() {
+                            stream.rate.next(t, raw);
+                            continue;
+                        }
+                        stream.rate.next(t, raw)
+                    } else {
+                        (raw != NULL_VALUE).then_some(raw as f64)
+                    };
+                    if t >= from_ms && t <= to_ms {
+                        stream.points.push(t, value.map(|v| v / divisor));
+                    }
+                }
+            }
+        }
+    }
+    let series = req
+        .containers
+        .iter()
+        .zip(streams)
+        .map(|(id, stream)| {
+            let raw_points = stream.points.raw_count();
+            let points = stream.points.finish();
+            Series {
+                container: id.clone(),
+                downsampled: points.len() < raw_points,
+                raw_points,
+                t: points.t,
+                v: points.v,
+            }
+        })
+        .collect();
+    let response = Response {
+        metric: req.metric.name.clone(),
+        kind: req.metric.kind.as_str(),
+        unit: req.metric.unit.clone(),
+        display_unit,
+        rate: is_counter,
+        from: req.from,
+        to: req.to,
+        max_points: req.max_points,
+        files_read,
+        series,
+        skipped_files: skipped,
+    };
+    serde_json::to_value(response).map_err(std::io::Error::other)
+}
+
+/// Decodes the metric column of `paths` on up to `workers` threads, results in input order.
+fn read_chunk(
+    viewer: &Viewer,
+    paths: Vec<PathBuf>,
+    metric: &str,
+    workers: usize,
+) -> Vec<Result<Arc<MetricColumn>, ReadError>> {
+    if paths.len() <= 1 || workers <= 1 {
+        return paths.iter().map(|p| viewer.column(p, metric)).collect();
+    }
+    let per_worker = paths.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(per_worker)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| viewer.column(p, metric))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(paths.chunks(per_worker))
+            .flat_map(|(h, part)| {
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|p| {
+                            Err(ReadError::Layout {
+                                path: p.clone(),
+                                message: "decoder thread panicked".into(),
+                            })
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}

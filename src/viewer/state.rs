@@ -1,0 +1,360 @@
+//! What the viewer knows about its data directory, refreshed by a poll: the
+//! index (or one rebuilt from the files when there is none), the metric
+//! columns of the newest file, the files found unreadable, and a cache of
+//! decoded metric columns. Everything here reads; nothing writes the data
+//! directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::Options;
+use crate::store::index::{ContainerEntry, Index};
+use crate::store::layout::{self, DataFile};
+use crate::store::reader::{self, MetricColumn, ReadError};
+use crate::store::schema::{self, ColumnInfo};
+
+/// Where the current index came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Nothing yet: no index and no data files.
+    Nothing,
+    /// `index.json`, identified by its file identity so a rename is noticed.
+    IndexFile { stamp: (SystemTime, u64, u64) },
+    /// Rebuilt from data files because there is no usable index.
+    Rebuilt { files: usize, newest: PathBuf },
+}
+
+/// One consistent view of the data directory.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub source: Source,
+    pub index: Option<Index>,
+    pub metrics: Vec<ColumnInfo>,
+    /// The file the metric list was read from (`None`: built-in schema).
+    pub metrics_from: Option<PathBuf>,
+    /// Why the index file could not be used, when it could not.
+    pub index_error: Option<String>,
+}
+
+impl Snapshot {
+    fn nothing() -> Self {
+        Self {
+            source: Source::Nothing,
+            index: None,
+            metrics: builtin_metrics(),
+            metrics_from: None,
+            index_error: None,
+        }
+    }
+}
+
+fn builtin_metrics() -> Vec<ColumnInfo> {
+    schema::metric_columns(&schema::arrow_schema())
+}
+
+/// Shared state behind every request.
+pub struct Viewer {
+    pub opts: Options,
+    pub started: Instant,
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Unreadable data files: path relative to the data directory → error.
+    corrupt: Mutex<BTreeMap<String, String>>,
+    cache: Mutex<ColumnCache>,
+}
+
+impl Viewer {
+    pub fn new(opts: Options) -> Self {
+        let cache = ColumnCache::new(opts.cache_bytes);
+        Self {
+            opts,
+            started: Instant::now(),
+            snapshot: RwLock::new(Arc::new(Snapshot::nothing())),
+            corrupt: Mutex::new(BTreeMap::new()),
+            cache: Mutex::new(cache),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_snapshot(&self, snapshot: Snapshot) {
+        let mut guard = match self.snapshot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(snapshot);
+    }
+
+    pub fn corrupt_files(&self) -> BTreeMap<String, String> {
+        self.corrupt.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Remembers (and logs once) a file that could not be read.
+    pub fn report_corrupt(&self, path: &Path, error: &ReadError) {
+        let rel = self.relative(path);
+        if let Ok(mut corrupt) = self.corrupt.lock()
+            && !corrupt.contains_key(&rel)
+        {
+            tracing::warn!(file = %rel, error = %error, "skipping unreadable data file");
+            corrupt.insert(rel, error.to_string());
+        }
+    }
+
+    /// A path as shown to users: relative to the data directory.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.opts.data_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// Brings the snapshot up to date with the data directory. Cheap when
+    /// nothing changed: one `stat` of index.json.
+    pub fn refresh(&self) {
+        let current = self.snapshot();
+        let next = self.next_snapshot(&current);
+        if let Some(next) = next {
+            if next.source != current.source {
+                match &next.source {
+                    Source::IndexFile { .. } => tracing::debug!("index.json loaded"),
+                    Source::Rebuilt { files, .. } => {
+                        tracing::info!(
+                            files,
+                            "no usable index.json: index rebuilt from the data files"
+                        )
+                    }
+                    Source::Nothing => {}
+                }
+            }
+            self.set_snapshot(next);
+        }
+    }
+
+    fn next_snapshot(&self, current: &Snapshot) -> Option<Snapshot> {
+        let dir = &self.opts.data_dir;
+        let index_path = layout::index_path(dir);
+        let index_error = match std::fs::metadata(&index_path) {
+            Ok(meta) => {
+                let stamp = file_stamp(&meta);
+                if current.source == (Source::IndexFile { stamp }) {
+                    return None;
+                }
+                match Index::load(&index_path) {
+                    Ok(Some(index)) => {
+                        let (metrics, metrics_from) = self.metrics(current);
+                        return Some(Snapshot {
+                            source: Source::IndexFile { stamp },
+                            index: Some(index),
+                            metrics,
+                            metrics_from,
+                            index_error: None,
+                        });
+                    }
+                    // Deleted between stat and read: treat as absent.
+                    Ok(None) => None,
+                    Err(e) => Some(e.to_string()),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("cannot read {}: {e}", index_path.display())),
+        };
+        if let Some(error) = &index_error
+            && current.index_error.as_ref() != Some(error)
+        {
+            tracing::warn!(%error, "index.json unusable; using the data files instead");
+        }
+        // No usable index: rebuild one from the files, if there are any.
+        let listing = match layout::list_data_files(dir, None) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+            Err(e) => {
+                let mut s = current.clone();
+                s.index_error = Some(format!("cannot list {}: {e}", dir.display()));
+                return Some(s);
+            }
+        };
+        let Some(newest) = listing.files.iter().max_by_key(|f| f.start) else {
+            let mut s = Snapshot::nothing();
+            s.index_error = index_error;
+            return (s.source != current.source || s.index_error != current.index_error)
+                .then_some(s);
+        };
+        let source = Source::Rebuilt {
+            files: listing.files.len(),
+            newest: newest.path.clone(),
+        };
+        if source == current.source && index_error == current.index_error {
+            return None;
+        }
+        let index = self.rebuild_index(&listing.files);
+        let (metrics, metrics_from) = self.metrics(current);
+        Some(Snapshot {
+            source,
+            index: Some(index),
+            metrics,
+            metrics_from,
+            index_error,
+        })
+    }
+
+    /// Metric columns from the newest readable file's schema (footer only);
+    /// the built-in schema while there is no file.
+    fn metrics(&self, current: &Snapshot) -> (Vec<ColumnInfo>, Option<PathBuf>) {
+        let candidates = layout::newest_day_files(&self.opts.data_dir).unwrap_or_default();
+        for file in candidates.iter().take(16) {
+            if current.metrics_from.as_ref() == Some(&file.path) {
+                return (current.metrics.clone(), current.metrics_from.clone());
+            }
+            match reader::read_schema(&file.path) {
+                Ok(schema) => {
+                    return (schema::metric_columns(&schema), Some(file.path.clone()));
+                }
+                Err(e) => self.report_corrupt(&file.path, &e),
+            }
+        }
+        (builtin_metrics(), None)
+    }
+
+    /// An index made from the files themselves: every container seen, first
+    /// and last sample, and the covered range. Held in memory only.
+    fn rebuild_index(&self, files: &[DataFile]) -> Index {
+        let mut index = Index::empty(Utc::now(), 0);
+        for file in files {
+            let spans = match reader::read_container_spans(&file.path) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.report_corrupt(&file.path, &e);
+                    continue;
+                }
+            };
+            for (id, first, last) in spans {
+                let (first, last) = (millis(first), millis(last));
+                index.extend_range(first, last);
+                let entry = index
+                    .containers
+                    .entry(id.clone())
+                    .or_insert(ContainerEntry {
+                        full_id: id,
+                        pod_uid: None,
+                        qos_class: String::new(),
+                        first_seen: first,
+                        last_seen: last,
+                        pod_name: None,
+                        namespace: None,
+                        labels: None,
+                        container_name: None,
+                        cgroup_path: None,
+                        runtime: None,
+                        sandbox: false,
+                    });
+                entry.first_seen = entry.first_seen.min(first);
+                entry.last_seen = entry.last_seen.max(last);
+            }
+        }
+        index
+    }
+
+    /// One metric column of one file, from the cache or decoded (and cached).
+    pub fn column(&self, path: &Path, metric: &str) -> Result<Arc<MetricColumn>, ReadError> {
+        let key = (path.to_path_buf(), metric.to_string());
+        if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key)) {
+            return Ok(hit);
+        }
+        let column = Arc::new(reader::read_metric(path, metric)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(key, column.clone());
+        }
+        Ok(column)
+    }
+}
+
+fn millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn file_stamp(meta: &std::fs::Metadata) -> (SystemTime, u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        meta.len(),
+        meta.ino(),
+    )
+}
+
+type CacheKey = (PathBuf, String);
+
+/// Least-recently-used cache of decoded columns, bounded in bytes. Data files
+/// never change once renamed, so an entry never goes stale; a file removed by
+/// retention simply stops being asked for and ages out.
+pub struct ColumnCache {
+    max_bytes: usize,
+    bytes: usize,
+    tick: u64,
+    entries: HashMap<CacheKey, (Arc<MetricColumn>, usize, u64)>,
+}
+
+impl ColumnCache {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            bytes: 0,
+            tick: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, key: &CacheKey) -> Option<Arc<MetricColumn>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(key).map(|(col, _, used)| {
+            *used = tick;
+            col.clone()
+        })
+    }
+
+    pub fn put(&mut self, key: CacheKey, column: Arc<MetricColumn>) {
+        let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
+        if size > self.max_bytes {
+            return;
+        }
+        self.tick += 1;
+        if let Some((_, old, _)) = self.entries.insert(key, (column, size, self.tick)) {
+            self.bytes -= old;
+        }
+        self.bytes += size;
+        while self.bytes > self.max_bytes {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, _, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((_, size, _)) = self.entries.remove(&oldest) {
+                self.bytes -= size;
+            }
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

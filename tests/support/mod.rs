@@ -1,0 +1,355 @@
+//! A real Kubernetes control plane for integration tests (issue #3), the way controller-runtime's
+//! envtest does it: etcd + kube-apiserver started from the upstream binaries that
+//! `tools/envtest/build.sh` builds into `target/envtest/bin` (or `$FGM_ENVTEST_BIN`), on
+//! 127.0.0.1 with free ports, fresh certificates and an admin kubeconfig.
+//!
+//! One control plane per test binary, started by the first [`control_plane`] call and shared by
+//! every test in it; each test takes its own namespace ([`ControlPlane::namespace`]).
+//! kube-controller-manager, kube-scheduler and kwok start only when a test asks for workloads
+//! ([`ControlPlane::start_workloads`]). Children die with the test process, even on SIGKILL
+//! (see `process.rs`). A missing binary fails the test naming it and the build command.
+//!
+//! Use it from an integration test with `mod support;`.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod pki;
+pub mod process;
+pub mod workloads;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use process::{free_port, on_supervisor, spawn, wait_until};
+
+/// The Kubernetes version the binaries are built for (k8s-openapi feature `v1_37`).
+pub const KUBERNETES_VERSION: &str = "v1.37.2";
+/// The command that builds the binaries.
+pub const BUILD_COMMAND: &str = "tools/envtest/build.sh";
+/// Field manager of the support code's own server-side applies.
+const FIELD_MANAGER: &str = "fgm-envtest";
+
+/// A running control plane: where it listens and the files a client needs.
+pub struct ControlPlane {
+    /// Scratch directory (certificates, etcd data, logs), removed by the next run.
+    pub dir: PathBuf,
+    /// Directory of the built binaries.
+    pub bin_dir: PathBuf,
+    /// `https://127.0.0.1:<port>`.
+    pub server: String,
+    /// Admin kubeconfig (client certificate in `system:masters`), for kubectl, helm, kwok.
+    pub kubeconfig: PathBuf,
+    /// Certificates and service-account key pair.
+    pub pki: pki::Pki,
+    /// How long etcd + apiserver took from spawn to `/readyz` = ok.
+    pub startup: Duration,
+    workloads: OnceLock<Result<(), String>>,
+}
+
+/// Directory of the built binaries: `$FGM_ENVTEST_BIN`, else `target/envtest/bin`.
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("FGM_ENVTEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/envtest/bin"))
+}
+
+/// Path of the built binary `name`, or an error naming it and the command that builds it.
+pub fn find_bin(name: &str) -> Result<PathBuf, String> {
+    let path = bin_dir().join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "control-plane binary `{name}` not found at {}: build it with `{BUILD_COMMAND}` \
+             (or point FGM_ENVTEST_BIN at a directory holding it)",
+            path.display()
+        ))
+    }
+}
+
+static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+
+/// The control plane of this test binary, started on first use. Panics (failing the calling
+/// test) with the reason if it cannot start, e.g. a missing binary.
+pub fn control_plane() -> &'static ControlPlane {
+    match CONTROL_PLANE.get_or_init(|| on_supervisor(start)) {
+        Ok(cp) => cp,
+        Err(e) => panic!("test control plane unavailable: {e}"),
+    }
+}
+
+/// Removes scratch directories of earlier test processes that are gone (a SIGKILLed test binary
+/// cannot clean up after itself).
+fn remove_stale_dirs(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|pid| !process::pid_alive(pid));
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Runs on the supervisor thread: certificates, etcd, kube-apiserver, readiness.
+fn start() -> Result<ControlPlane, String> {
+    let etcd_bin = find_bin("etcd")?;
+    let apiserver_bin = find_bin("kube-apiserver")?;
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("envtest");
+    remove_stale_dirs(&parent);
+    let dir = parent.join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let pki = pki::generate(&dir)?;
+
+    let began = Instant::now();
+    let (etcd_port, etcd_peer, api_port) = (free_port()?, free_port()?, free_port()?);
+    let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+    let peer_url = format!("http://127.0.0.1:{etcd_peer}");
+    let mut etcd = spawn(
+        &etcd_bin,
+        &[
+            "--name=envtest".into(),
+            format!("--data-dir={}", dir.join("etcd").display()),
+            format!("--listen-client-urls={etcd_url}"),
+            format!("--advertise-client-urls={etcd_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=envtest={peer_url}"),
+            // Test data is thrown away: skip fsync, it dominates etcd latency on slow disks.
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=warn".into(),
+        ],
+        dir.join("etcd.log"),
+    )?;
+    let server = format!("https://127.0.0.1:{api_port}");
+    let arg = |name: &str, path: &Path| format!("--{name}={}", path.display());
+    let mut apiserver = spawn(
+        &apiserver_bin,
+        &[
+            format!("--etcd-servers={etcd_url}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            // A loopback advertise address is refused by the endpoint reconciler (1.37), and
+            // nothing in-cluster needs the `kubernetes` Service's endpoints here.
+            "--endpoint-reconciler-type=none".into(),
+            format!("--secure-port={api_port}"),
+            arg("cert-dir", &dir.join("apiserver-certs")),
+            arg("tls-cert-file", &pki.serving_cert),
+            arg("tls-private-key-file", &pki.serving_key),
+            arg("client-ca-file", &pki.ca_cert),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            arg("service-account-key-file", &pki.sa_pub),
+            arg("service-account-signing-key-file", &pki.sa_key),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--authorization-mode=RBAC".into(),
+            "--allow-privileged=true".into(),
+        ],
+        dir.join("kube-apiserver.log"),
+    )?;
+
+    let kubeconfig = dir.join("admin.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        pki::kubeconfig(&server, &pki, &pki::admin_user(&pki)),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", kubeconfig.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let client = runtime.block_on(client_from_kubeconfig(&kubeconfig))?;
+    wait_until(
+        "kube-apiserver /readyz",
+        Duration::from_secs(120),
+        &mut [&mut etcd, &mut apiserver],
+        || {
+            runtime.block_on(async {
+                let req = http::Request::get("/readyz").body(Vec::new());
+                match req {
+                    Ok(req) => client.request_text(req).await.is_ok_and(|t| t == "ok"),
+                    Err(_) => false,
+                }
+            })
+        },
+    )?;
+    let startup = began.elapsed();
+    eprintln!(
+        "envtest: control plane {KUBERNETES_VERSION} ready at {server} in {startup:.1?} ({})",
+        dir.display()
+    );
+    // Dropping a Child neither kills nor waits: the processes run on, die with this process,
+    // and their ids stay listed in process::PROCS.
+    drop((etcd, apiserver));
+    Ok(ControlPlane {
+        dir,
+        bin_dir: bin_dir(),
+        server,
+        kubeconfig,
+        pki,
+        startup,
+        workloads: OnceLock::new(),
+    })
+}
+
+/// A client from a kubeconfig file.
+pub async fn client_from_kubeconfig(path: &Path) -> Result<Client, String> {
+    let kc = Kubeconfig::read_from(path)
+        .map_err(|e| format!("cannot read kubeconfig {}: {e}", path.display()))?;
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("bad kubeconfig {}: {e}", path.display()))?;
+    Client::try_from(config).map_err(|e| format!("cannot build client: {e}"))
+}
+
+/// Keeps per-binary namespace names unique.
+static NAMESPACES: AtomicU32 = AtomicU32::new(0);
+
+impl ControlPlane {
+    /// An admin client (`system:masters`) bound to the caller's tokio runtime.
+    pub async fn client(&self) -> Client {
+        client_from_kubeconfig(&self.kubeconfig)
+            .await
+            .expect("admin client for the test control plane")
+    }
+
+    /// A client that authenticates with a bearer `token` (e.g. a ServiceAccount token).
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        let path = self.dir.join(format!(
+            "token-{}.kubeconfig",
+            NAMESPACES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let user = format!("    token: {token}");
+        std::fs::write(&path, pki::kubeconfig(&self.server, &self.pki, &user))
+            .expect("write token kubeconfig");
+        client_from_kubeconfig(&path).await.expect("token client")
+    }
+
+    /// Creates a fresh namespace named `<prefix>-<n>` with its `default` ServiceAccount (which
+    /// the controller-manager would otherwise create; pods are refused without it).
+    pub async fn namespace(&self, client: &Client, prefix: &str) -> String {
+        let name = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::Relaxed));
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { "fgm.dev/test": prefix } }
+        }))
+        .expect("namespace object");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        let sa: ServiceAccount =
+            serde_json::from_value(serde_json::json!({ "metadata": { "name": "default" } }))
+                .expect("service account object");
+        match Api::<ServiceAccount>::namespaced(client.clone(), &name)
+            .create(&PostParams::default(), &sa)
+            .await
+        {
+            Ok(_) => {}
+            // The controller-manager's ServiceAccount controller got there first.
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("create default ServiceAccount in {name}: {e}"),
+        }
+        name
+    }
+
+    /// Installs (server-side applies) `crd` and waits until it is Established and its first
+    /// served version answers a list.
+    pub async fn install_crd(
+        &self,
+        client: &Client,
+        crd: &CustomResourceDefinition,
+    ) -> Result<(), kube::Error> {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let api = Api::<CustomResourceDefinition>::all(client.clone());
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(crd),
+        )
+        .await?;
+        let version = crd
+            .spec
+            .versions
+            .iter()
+            .find(|v| v.served)
+            .map(|v| v.name.clone())
+            .unwrap_or_default();
+        let resource = ApiResource {
+            group: crd.spec.group.clone(),
+            version: version.clone(),
+            api_version: format!("{}/{version}", crd.spec.group),
+            kind: crd.spec.names.kind.clone(),
+            plural: crd.spec.names.plural.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let established = api.get(&name).await?.status.is_some_and(|s| {
+                s.conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            let listed = established
+                && Api::<DynamicObject>::all_with(client.clone(), &resource)
+                    .list(&ListParams::default().limit(1))
+                    .await
+                    .is_ok();
+            if listed {
+                return Ok(());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "CRD {name} not established and served within 30s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `kubectl` (built for this Kubernetes version) with the admin kubeconfig.
+    pub fn kubectl(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.bin("kubectl"));
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// `helm` with the admin kubeconfig and its caches inside the scratch directory.
+    pub fn helm(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.bin("helm"));
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        for (var, sub) in [
+            ("HELM_CACHE_HOME", "helm/cache"),
+            ("HELM_CONFIG_HOME", "helm/config"),
+            ("HELM_DATA_HOME", "helm/data"),
+        ] {
+            cmd.env(var, self.dir.join(sub));
+        }
+        cmd
+    }
+
+    /// Path of a built binary; panics naming it and the build command when missing.
+    pub fn bin(&self, name: &str) -> PathBuf {
+        find_bin(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Process ids of every child started so far (name, pid).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        process::PROCS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

@@ -1,0 +1,11 @@
+//! Viewer API tests on data written by the crate's own store writer (the
+//! contract the agent writes to): range selection across rotated files and
+//! day boundaries, rates, downsampling, bad requests, path escapes, events,
+//! waiting and rebuilt indexes, corrupt files, and the real server loop.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod api;
+mod fixture;
+mod loading;
+mod server;

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the upstream binaries the integration tests run as a real control plane (issue #3):
+# kube-apiserver, kube-controller-manager, kubectl, etcd, kwok, helm and promtool, from their Go
+# modules (Go module proxy only), into target/envtest/bin (or $FGM_ENVTEST_BIN).
+#
+# Each Go module lives in its own folder under tools/envtest/ so their dependency graphs never
+# have to agree. A module is rebuilt only when its stamp (pinned version + go.mod/go.sum hash)
+# differs, so a warm run is a few hash checks. Prints how long the run took.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN=${FGM_ENVTEST_BIN:-$ROOT/target/envtest/bin}
+# Pinned versions; each folder's go.mod requires the same one.
+K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v4.3.1
+PROMETHEUS_VERSION=v0.316.0
+# Two build jobs: the machine has 2 cores shared with cargo.
+JOBS=${FGM_ENVTEST_JOBS:-2}
+# Modules the machine's Go (1.26) cannot build ask for a newer toolchain; this approved one
+# comes from the Go module proxy like any module.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+export GOFLAGS="-mod=mod -buildvcs=false"
+
+mkdir -p "$BIN"
+start=$(date +%s)
+built=()
+reused=()
+
+# build NAME DIR "PKGS..." VERSION [extra ldflags]
+# Builds every package in PKGS (relative to the module in tools/envtest/DIR) into $BIN.
+build() {
+  local name=$1 dir=$2 pkgs=$3 version=$4 ldflags=${5:-}
+  local moddir="$HERE/$dir" stamp="$BIN/.$name.stamp" want
+  want="$version $(cat "$moddir"/go.mod "$moddir"/go.sum "$moddir"/*.go 2>/dev/null | sha256sum | cut -c1-16)"
+  local all_there=1 p
+  for p in $pkgs; do [[ -x "$BIN/$(basename "$p")" ]] || all_there=0; done
+  if [[ $all_there == 1 && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+    reused+=("$name")
+    return
+  fi
+  echo "envtest: building $name $version ($pkgs)" >&2
+  local t0
+  t0=$(date +%s)
+  # shellcheck disable=SC2086 # pkgs is a word list on purpose
+  (cd "$moddir" && go build -p "$JOBS" -trimpath ${BUILD_TAGS:+-tags "$BUILD_TAGS"} \
+    -ldflags "-s -w $ldflags" -o "$BIN/" $pkgs)
+  echo "$want" >"$stamp"
+  echo "envtest: built $name in $(($(date +%s) - t0))s" >&2
+  built+=("$name")
+}
+
+kube_ldflags() {
+  local major=${K8S_VERSION#v}
+  local minor=${major#*.}
+  major=${major%%.*}
+  minor=${minor%%.*}
+  local flags="" pkg
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    flags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
+only=${1:-all}
+want() { [[ $only == all || ",$only," == *",$1,"* ]]; }
+
+want kubernetes && build kubernetes kubernetes \
+  "k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl" \
+  "$K8S_VERSION" "$(kube_ldflags)"
+want etcd && build etcd etcd "fine-grained-monitor/tools/envtest/etcd" "$ETCD_VERSION"
+want kwok && build kwok kwok "sigs.k8s.io/kwok/cmd/kwok" "$KWOK_VERSION"
+# The kwok binary has no built-in stages (kwokctl normally writes them): gather the "fast"
+# node/pod lifecycle and the lease heartbeat from the same module version into one config file.
+if want kwok; then
+  kwok_dir=$(cd "$HERE/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  for f in "$kwok_dir"/kustomize/stage/node/fast/node-initialize.yaml \
+    "$kwok_dir"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    "$kwok_dir"/kustomize/stage/pod/fast/pod-*.yaml; do
+    echo "---"
+    cat "$f"
+  done >"$BIN/kwok-stages.yaml.tmp"
+  mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
+fi
+want helm && build helm helm "helm.sh/helm/v4/cmd/helm" "$HELM_VERSION"
+# promtool without the service-discovery plugins keeps it small (issue #8 uses it).
+want promtool && BUILD_TAGS=remove_all_sd build promtool promtool \
+  "github.com/prometheus/prometheus/cmd/promtool" "$PROMETHEUS_VERSION"
+
+end=$(date +%s)
+echo "envtest: binaries in $BIN; built: ${built[*]:-none}; reused: ${reused[*]:-none}; took $((end - start))s ($([[ ${#built[@]} -gt 0 ]] && echo cold || echo warm))"
+du -sh "$BIN" | sed 's/^/envtest: disk used by binaries: /'
