@@ -104,6 +104,33 @@ async fn non_structural_schema_and_bad_cel_rule_are_rejected() {
 }
 
 #[tokio::test]
+async fn our_nodemonitor_crd_is_served_and_its_cel_rules_run() {
+    let cp = control_plane();
+    let client = cp.client().await;
+    cp.install_nodemonitor_crd(&client).await;
+    let ns = cp.namespace(&client, "nodemonitor").await;
+    let api = Api::<fine_grained_monitor::crd::NodeMonitor>::namespaced(client, &ns);
+    let minimal: fine_grained_monitor::crd::NodeMonitor = from_json(json!({
+        "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+        "metadata": { "name": "default" }, "spec": {},
+    }));
+    api.create(&PostParams::default(), &minimal)
+        .await
+        .expect("minimal NodeMonitor accepted");
+    let root: fine_grained_monitor::crd::NodeMonitor = from_json(json!({
+        "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+        "metadata": { "name": "root" }, "spec": { "dataHostPath": "/" },
+    }));
+    let status = api_error(api.create(&PostParams::default(), &root).await);
+    assert_eq!(status.code, 422, "{status:?}");
+    assert!(
+        status.message.contains("dataHostPath"),
+        "{}",
+        status.message
+    );
+}
+
+#[tokio::test]
 async fn custom_objects_are_created_listed_by_label_and_watched() {
     let cp = control_plane();
     let client = cp.client().await;

@@ -3,7 +3,8 @@
 //! `harness = false`: `main` re-runs this binary as a child that starts a control plane
 //! (the same `support` code every test uses), reports its process ids, and waits. The parent
 //! SIGKILLs the child — no destructor, no exit hook runs — and checks every process it started
-//! is gone within seconds (killed by PR_SET_PDEATHSIG).
+//! (etcd, kube-apiserver, and the on-demand controller-manager, scheduler and kwok) is gone
+//! within seconds (killed by PR_SET_PDEATHSIG).
 
 mod support;
 
@@ -15,6 +16,8 @@ const CHILD_ENV: &str = "FGM_ENVTEST_TEARDOWN_CHILD";
 
 fn child() -> ! {
     let cp = support::control_plane();
+    // The on-demand processes too: they are spawned later, by another call.
+    cp.start_workloads();
     for (name, pid) in cp.pids() {
         println!("pid {name} {pid}");
     }
@@ -47,9 +50,18 @@ fn main() {
             pids.push((name.to_string(), pid.parse::<u32>().expect("pid number")));
         }
     }
-    assert!(
-        pids.iter().any(|(n, _)| n == "kube-apiserver") && pids.iter().any(|(n, _)| n == "etcd"),
-        "child did not report etcd and kube-apiserver (did it fail to start? see its stderr): {pids:?}"
+    let mut names: Vec<&str> = pids.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok"
+        ],
+        "child did not report every process (did it fail to start? see its stderr)"
     );
     for (name, pid) in &pids {
         assert!(

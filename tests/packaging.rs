@@ -21,3 +21,17 @@ mod files;
 
 #[path = "packaging/docs.rs"]
 mod docs;
+
+#[path = "packaging/chart.rs"]
+mod chart;
+
+#[path = "packaging/manifests.rs"]
+mod manifests;
+
+mod support;
+
+#[path = "packaging/cluster.rs"]
+mod cluster;
+
+#[path = "packaging/e2e.rs"]
+mod e2e;

@@ -182,6 +182,10 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     let ds_api: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
 
     let settings = settings::agent_settings(&nm.spec);
+    // Judge conflicts only on the full list of NodeMonitors, not a half-filled cache.
+    if ctx.store.wait_until_ready().await.is_err() {
+        tracing::warn!("NodeMonitor cache closed; judging host-path conflicts on what it holds");
+    }
     let conflict = {
         let all = ctx.store.state();
         host_path_conflict(nm, all.iter().map(|o| &**o)).map(|other| {

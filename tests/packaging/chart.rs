@@ -55,14 +55,21 @@ fn helm_lint_strict_passes_for_defaults_and_every_example() {
                 .arg("--values")
                 .arg(&values),
         );
-        assert!(out.contains("0 chart(s) failed"), "{}: {out}", values.display());
+        assert!(
+            out.contains("0 chart(s) failed"),
+            "{}: {out}",
+            values.display()
+        );
     }
 }
 
 #[test]
 fn default_render_is_the_operator_with_least_privilege() {
     let objects = template(&[]);
-    let mut kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().expect("kind")).collect();
+    let mut kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().expect("kind"))
+        .collect();
     kinds.sort();
     assert_eq!(
         kinds,
@@ -78,11 +85,17 @@ fn default_render_is_the_operator_with_least_privilege() {
         "no NodeMonitor unless asked for"
     );
     for o in &objects {
-        let scoped = !matches!(o["kind"].as_str(), Some("ClusterRole" | "ClusterRoleBinding"));
+        let scoped = !matches!(
+            o["kind"].as_str(),
+            Some("ClusterRole" | "ClusterRoleBinding")
+        );
         if scoped {
             assert_eq!(o["metadata"]["namespace"], NAMESPACE, "{}", o["kind"]);
         }
-        assert_eq!(o["metadata"]["labels"]["app.kubernetes.io/version"], crate_version());
+        assert_eq!(
+            o["metadata"]["labels"]["app.kubernetes.io/version"],
+            crate_version()
+        );
     }
     let deployment = one(&objects, "Deployment");
     assert_eq!(deployment["spec"]["replicas"], 1);
@@ -95,16 +108,25 @@ fn default_render_is_the_operator_with_least_privilege() {
         assert_eq!(subject["namespace"], NAMESPACE, "{binding}");
     }
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let c = container(&objects);
     assert_eq!(
         c["image"],
-        format!("ghcr.io/fine-grained-monitor/fine-grained-monitor:{}", crate_version())
+        format!(
+            "ghcr.io/fine-grained-monitor/fine-grained-monitor:{}",
+            crate_version()
+        )
     );
     assert_eq!(c["command"][0], "/usr/local/bin/fine-grained-monitor");
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
-    assert_eq!(c["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        c["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["ports"][0]["containerPort"], 8080);
@@ -119,16 +141,36 @@ fn default_render_is_the_operator_with_least_privilege() {
     assert_eq!(env, ["POD_NAMESPACE"]);
     let args = args(&objects);
     assert!(args.contains(&"operator".to_string()), "{args:?}");
-    assert!(args.contains(&"--metrics-addr=0.0.0.0:8080".to_string()), "{args:?}");
-    assert!(!args.contains(&"--leader-election".to_string()), "one replica: {args:?}");
+    assert!(
+        args.contains(&"--metrics-addr=0.0.0.0:8080".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        !args.contains(&"--leader-election".to_string()),
+        "one replica: {args:?}"
+    );
+    assert!(
+        args.contains(&format!(
+            "--default-image={}",
+            c["image"].as_str().expect("image")
+        )),
+        "the monitor pods run the operator's image: {args:?}"
+    );
     // Leases only in the operator's own namespace, never cluster-wide.
     let cluster_rules = &one(&objects, "ClusterRole")["rules"];
     assert!(
         !cluster_rules.to_string().contains("leases"),
         "leases must not be granted cluster-wide"
     );
-    assert!(!cluster_rules.to_string().contains('*'), "no wildcards: {cluster_rules}");
-    assert!(one(&objects, "Role")["rules"].to_string().contains("leases"));
+    assert!(
+        !cluster_rules.to_string().contains('*'),
+        "no wildcards: {cluster_rules}"
+    );
+    assert!(
+        one(&objects, "Role")["rules"]
+            .to_string()
+            .contains("leases")
+    );
 }
 
 #[test]
@@ -136,6 +178,13 @@ fn more_than_one_replica_turns_leader_election_on() {
     let objects = template(&["--set", "replicaCount=2"]);
     assert_eq!(one(&objects, "Deployment")["spec"]["replicas"], 2);
     assert!(args(&objects).contains(&"--leader-election".to_string()));
+    // The release owns the Lease, so `helm uninstall` removes it.
+    let lease = one(&objects, "Lease");
+    assert_eq!(
+        lease["metadata"]["name"],
+        fine_grained_monitor::operator::LEASE_NAME
+    );
+    assert_eq!(lease["metadata"]["namespace"], NAMESPACE);
     let forced = template(&["--set", "leaderElection.enabled=true"]);
     assert!(args(&forced).contains(&"--leader-election".to_string()));
 }
@@ -183,7 +232,10 @@ fn values_schema_refuses_bad_values_naming_them() {
         let out = run(&mut cmd);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "--set {set} was accepted");
-        assert!(stderr.contains(names), "--set {set}: error does not name {names}: {stderr}");
+        assert!(
+            stderr.contains(names),
+            "--set {set}: error does not name {names}: {stderr}"
+        );
     }
 }
 

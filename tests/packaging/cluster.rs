@@ -61,7 +61,15 @@ pub fn apply_stdin(cp: &ControlPlane, args: &[&str], manifest: &str) -> String {
 fn dry_run(cp: &ControlPlane, namespace: &str, manifest: &str) -> String {
     apply_stdin(
         cp,
-        &["apply", "--dry-run=server", "--server-side", "-n", namespace, "-f", "-"],
+        &[
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+        ],
         manifest,
     )
 }
@@ -85,11 +93,19 @@ fn every_rendered_object_is_accepted_by_the_apiserver() {
     ensure_namespace(cp, ns);
     let mut renders = vec![("default values".to_string(), helm_template(cp, ns, None))];
     for values in ci_values() {
-        renders.push((values.display().to_string(), helm_template(cp, ns, Some(&values))));
+        renders.push((
+            values.display().to_string(),
+            helm_template(cp, ns, Some(&values)),
+        ));
     }
     for (what, manifest) in &renders {
         let out = dry_run(cp, ns, manifest);
-        for kind in ["deployment.apps", "clusterrole.rbac", "role.rbac", "serviceaccount"] {
+        for kind in [
+            "deployment.apps",
+            "clusterrole.rbac",
+            "role.rbac",
+            "serviceaccount",
+        ] {
             assert!(out.contains(kind), "{what}: {kind} missing from:\n{out}");
         }
         if what.contains("nodemonitor") {
@@ -97,7 +113,10 @@ fn every_rendered_object_is_accepted_by_the_apiserver() {
         }
     }
     // The samples pass the CRD's schema and CEL rules.
-    for sample in ["config/samples/nodemonitor.yaml", "config/samples/nodemonitor-minimal.yaml"] {
+    for sample in [
+        "config/samples/nodemonitor.yaml",
+        "config/samples/nodemonitor-minimal.yaml",
+    ] {
         let out = dry_run(cp, ns, &read(sample));
         assert!(out.contains("nodemonitor.fgm.dev"), "{sample}: {out}");
     }

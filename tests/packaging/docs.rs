@@ -131,9 +131,7 @@ fn readme_links_and_pictures_point_at_existing_files() {
         local.contains(&"docs/viewer.png"),
         "the README shows the viewer"
     );
-    // docs/viewer.png is produced by the viewer's browser test (issue #4);
-    // readme_picture_exists checks it once that lands.
-    for target in local.into_iter().filter(|t| *t != "docs/viewer.png") {
+    for target in local {
         assert!(
             root().join(target).exists(),
             "README.md links to missing {target}"

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cluster::install_crd;
 use crate::support::{control_plane, pki, process::free_port};
-use crate::tools::{chart_dir, root, run, run_ok};
+use crate::tools::{chart_dir, docs, one, root, run, run_ok};
 
 const RELEASE: &str = "e2e";
 /// The chart's full name for release `e2e`.
@@ -57,28 +57,39 @@ fn get(kubectl: impl Fn() -> Command, args: &[&str]) -> Option<Value> {
         Some(serde_json::from_slice(&out.stdout).expect("kubectl JSON"))
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("NotFound") || err.contains("not found"), "kubectl get {args:?}: {err}");
+        assert!(
+            err.contains("NotFound") || err.contains("not found"),
+            "kubectl get {args:?}: {err}"
+        );
         None
     }
 }
 
 #[test]
 fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
+    let began = Instant::now();
+    let phase = |what: &str| eprintln!("e2e: {what} after {:.1?}", began.elapsed());
     let cp = control_plane();
     // The garbage collector (kube-controller-manager) removes owned children.
-    cp.start_workloads();
+    // The CRD goes first: the collector learns new types by rediscovery only
+    // every 30 s, and until then it cannot follow owner references to NodeMonitors.
     install_crd(cp);
+    cp.start_workloads();
+    phase("control plane and CRD ready");
     let ns = "fgm-e2e";
     let kubectl = || {
         let mut c = cp.kubectl();
         c.args(["-n", ns]);
         c
     };
+    // Leader election on: the operator's Lease goes through the chart's Role
+    // and the chart's Lease object (so uninstall removes it).
     run_ok(
         cp.helm()
             .args(["install", RELEASE])
             .arg(chart_dir())
-            .args(["--namespace", ns, "--create-namespace", "--wait=false"]),
+            .args(["--namespace", ns, "--create-namespace"])
+            .args(["--set", "leaderElection.enabled=true"]),
     );
     let token = run_ok(kubectl().args(["create", "token", FULLNAME, "--duration=1h"]));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,13 +98,38 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     std::fs::write(&kubeconfig, pki::kubeconfig(&cp.server, &cp.pki, &user))
         .expect("write operator kubeconfig");
 
-    // Exactly what the chart's Deployment runs, with the token's rights only.
+    // Exactly what the chart's Deployment runs (its command line, its
+    // environment), with the token's rights only; the metrics port moves to a
+    // free loopback port.
+    let manifest = run_ok(
+        cp.helm()
+            .args(["get", "manifest", RELEASE, "--namespace", ns]),
+    );
+    let objects = docs(&manifest);
+    let container = &one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["command"][0],
+        "/usr/local/bin/fine-grained-monitor"
+    );
     let port = free_port().expect("free port");
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .map(|a| {
+            if a.starts_with("--metrics-addr=") {
+                format!("--metrics-addr=127.0.0.1:{port}")
+            } else {
+                a
+            }
+        })
+        .collect();
+    assert!(args.contains(&"--leader-election".to_string()), "{args:?}");
     let log = dir.path().join("operator.log");
     let log_file = std::fs::File::create(&log).expect("operator log");
     let child = Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"))
-        .args(["--log-format=text", "--log-level=info", "operator"])
-        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .args(&args)
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAMESPACE", ns)
         .env("POD_NAME", "operator-e2e")
@@ -106,12 +142,30 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
 
     // The chart's probes answer on the operator's metrics port.
     for path in ["/healthz", "/readyz"] {
-        eventually(&format!("GET {path}"), Duration::from_secs(60), &operator, || {
-            http_get_ok(port, path)
-        });
+        eventually(
+            &format!("GET {path}"),
+            Duration::from_secs(60),
+            &operator,
+            || http_get_ok(port, path),
+        );
     }
 
-    run_ok(kubectl().args(["apply", "-f"]).arg(root().join("config/samples/nodemonitor.yaml")));
+    eventually(
+        "Lease held by the operator",
+        Duration::from_secs(60),
+        &operator,
+        || {
+            get(kubectl, &["lease", "fine-grained-monitor-operator"])
+                .is_some_and(|l| l["spec"]["holderIdentity"].is_string())
+        },
+    );
+
+    phase("operator leading");
+    run_ok(
+        kubectl()
+            .args(["apply", "-f"])
+            .arg(root().join("config/samples/nodemonitor.yaml")),
+    );
     let cluster_name = format!("fine-grained-monitor:{ns}:sample");
     let children: [(&str, String); 5] = [
         ("daemonset", "sample".into()),
@@ -121,9 +175,12 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         ("clusterrolebinding", cluster_name.clone()),
     ];
     for (kind, name) in &children {
-        eventually(&format!("{kind} {name} created"), Duration::from_secs(60), &operator, || {
-            get(kubectl, &[kind, name]).is_some()
-        });
+        eventually(
+            &format!("{kind} {name} created"),
+            Duration::from_secs(60),
+            &operator,
+            || get(kubectl, &[kind, name]).is_some(),
+        );
     }
     let ds = get(kubectl, &["daemonset", "sample"]).expect("daemonset");
     let pod = &ds["spec"]["template"]["spec"];
@@ -143,21 +200,33 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     assert!(cm["data"]["agent.yaml"].is_string(), "{cm}");
     let role = get(kubectl, &["clusterrole", &cluster_name]).expect("clusterrole");
     assert!(role["rules"].to_string().contains("pods"), "{role}");
-    eventually("NodeMonitor status observed", Duration::from_secs(60), &operator, || {
-        get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
-            nm["status"]["observedGeneration"] == nm["metadata"]["generation"]
-        })
-    });
+    eventually(
+        "NodeMonitor status observed",
+        Duration::from_secs(60),
+        &operator,
+        || {
+            get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
+                nm["status"]["observedGeneration"] == nm["metadata"]["generation"]
+            })
+        },
+    );
 
+    phase("NodeMonitor reconciled");
     run_ok(kubectl().args(["delete", "nodemonitor", "sample", "--wait=false"]));
     for (kind, name) in &children {
-        eventually(&format!("{kind} {name} deleted"), Duration::from_secs(90), &operator, || {
-            get(kubectl, &[kind, name]).is_none()
-        });
+        eventually(
+            &format!("{kind} {name} deleted"),
+            Duration::from_secs(90),
+            &operator,
+            || get(kubectl, &[kind, name]).is_none(),
+        );
     }
-    eventually("NodeMonitor deleted", Duration::from_secs(60), &operator, || {
-        get(kubectl, &["nodemonitor", "sample"]).is_none()
-    });
+    eventually(
+        "NodeMonitor deleted",
+        Duration::from_secs(60),
+        &operator,
+        || get(kubectl, &["nodemonitor", "sample"]).is_none(),
+    );
     let log = operator.log();
     assert!(
         !log.to_lowercase().contains("forbidden"),
@@ -165,17 +234,25 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     );
     drop(operator);
 
-    run_ok(cp.helm().args(["uninstall", RELEASE, "--namespace", ns, "--wait"]));
+    phase("NodeMonitor and children deleted");
+    run_ok(
+        cp.helm()
+            .args(["uninstall", RELEASE, "--namespace", ns, "--wait"]),
+    );
+    phase("helm uninstall done");
     let left = run_ok(cp.kubectl().args([
         "get",
-        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors",
+        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors,leases",
         "--all-namespaces",
         "-l",
         &format!("app.kubernetes.io/instance={RELEASE}"),
         "-o",
         "name",
     ]));
-    assert!(left.trim().is_empty(), "left behind after helm uninstall:\n{left}");
+    assert!(
+        left.trim().is_empty(),
+        "left behind after helm uninstall:\n{left}"
+    );
     let managed = run_ok(cp.kubectl().args([
         "get",
         "daemonsets,configmaps,serviceaccounts,clusterroles,clusterrolebindings",
@@ -185,9 +262,15 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         "-o",
         "name",
     ]));
-    assert!(managed.trim().is_empty(), "operator children left behind:\n{managed}");
+    assert!(
+        managed.trim().is_empty(),
+        "operator children left behind:\n{managed}"
+    );
     let helm_secrets = run_ok(kubectl().args(["get", "secrets", "-l", "owner=helm", "-o", "name"]));
-    assert!(helm_secrets.trim().is_empty(), "release records left: {helm_secrets}");
+    assert!(
+        helm_secrets.trim().is_empty(),
+        "release records left: {helm_secrets}"
+    );
 }
 
 /// Plain HTTP GET on 127.0.0.1:`port`; true on a 200 answer.

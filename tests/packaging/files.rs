@@ -32,6 +32,16 @@ fn chart_and_manifests_follow_the_crate_version() {
         crate_version(),
         "config/default/kustomization.yaml images[0].newTag"
     );
+    let manager = read("config/manager/manager.yaml");
+    let image = format!("{IMAGE}:{}", crate_version());
+    assert!(
+        manager.contains(&format!("image: {image}\n")),
+        "config/manager/manager.yaml image"
+    );
+    assert!(
+        manager.contains(&format!("--default-image={image}\n")),
+        "config/manager/manager.yaml --default-image"
+    );
     let dockerfile = read("Dockerfile");
     assert!(
         dockerfile.contains(&format!("ARG VERSION={}", crate_version())),

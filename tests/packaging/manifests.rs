@@ -18,12 +18,19 @@ pub fn kustomize(rel: &str) -> Vec<Value> {
 pub fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().map(|s| s.as_str().expect("string").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|s| s.as_str().expect("string").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut out = BTreeSet::new();
     for rule in rules.as_array().expect("rules") {
-        assert!(rule.get("resourceNames").is_none(), "unexpected resourceNames: {rule}");
+        assert!(
+            rule.get("resourceNames").is_none(),
+            "unexpected resourceNames: {rule}"
+        );
         for g in strings(&rule["apiGroups"]) {
             for r in strings(&rule["resources"]) {
                 for v in strings(&rule["verbs"]) {
@@ -38,7 +45,9 @@ pub fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
 fn container(objects: &[Value]) -> Value {
     let mut c = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0].clone();
     // Same image, reached through kustomize `images:` or the chart's appVersion.
-    c.as_object_mut().expect("container").remove("imagePullPolicy");
+    c.as_object_mut()
+        .expect("container")
+        .remove("imagePullPolicy");
     c
 }
 
@@ -81,14 +90,26 @@ fn kustomize_install_has_the_charts_rbac_and_operator() {
     ] {
         let (k, c) = (one(&kust, kind), one(&chart, kind));
         assert_eq!(k["metadata"]["name"], c["metadata"]["name"], "{kind} name");
-        assert_eq!(k["metadata"]["namespace"], c["metadata"]["namespace"], "{kind} namespace");
+        assert_eq!(
+            k["metadata"]["namespace"], c["metadata"]["namespace"],
+            "{kind} namespace"
+        );
     }
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
-        assert_eq!(one(&kust, kind)["subjects"], one(&chart, kind)["subjects"], "{kind} subjects");
-        assert_eq!(one(&kust, kind)["roleRef"], one(&chart, kind)["roleRef"], "{kind} roleRef");
+        assert_eq!(
+            one(&kust, kind)["subjects"],
+            one(&chart, kind)["subjects"],
+            "{kind} subjects"
+        );
+        assert_eq!(
+            one(&kust, kind)["roleRef"],
+            one(&chart, kind)["roleRef"],
+            "{kind} roleRef"
+        );
     }
     assert_eq!(container(&kust), container(&chart), "operator container");
-    let pod = |o: &[Value]| one(o, "Deployment")["spec"]["template"]["spec"]["securityContext"].clone();
+    let pod =
+        |o: &[Value]| one(o, "Deployment")["spec"]["template"]["spec"]["securityContext"].clone();
     assert_eq!(pod(&kust), pod(&chart), "pod security context");
     assert_eq!(one(&kust, "Namespace")["metadata"]["name"], NAMESPACE);
     assert_eq!(

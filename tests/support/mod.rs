@@ -107,14 +107,45 @@ fn remove_stale_dirs(parent: &Path) {
 
 /// Runs on the supervisor thread: certificates, etcd, kube-apiserver, readiness.
 fn start() -> Result<ControlPlane, String> {
-    let etcd_bin = find_bin("etcd")?;
-    let apiserver_bin = find_bin("kube-apiserver")?;
+    // Fail on a missing binary before making certificates.
+    find_bin("etcd")?;
+    find_bin("kube-apiserver")?;
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("envtest");
     remove_stale_dirs(&parent);
     let dir = parent.join(std::process::id().to_string());
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let pki = pki::generate(&dir)?;
 
+    // A free port can be taken by another process before etcd or the apiserver binds it
+    // (other test binaries start control planes at the same time): try again with new ports.
+    let mut attempt = 1;
+    loop {
+        match launch(&dir, &pki, attempt) {
+            Ok((server, kubeconfig, startup)) => {
+                return Ok(ControlPlane {
+                    dir,
+                    bin_dir: bin_dir(),
+                    server,
+                    kubeconfig,
+                    pki,
+                    startup,
+                    workloads: OnceLock::new(),
+                });
+            }
+            Err(e) if attempt < 3 && e.contains("address already in use") => {
+                eprintln!("envtest: port clash on attempt {attempt}, retrying: {e}");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Starts etcd and kube-apiserver on fresh ports and waits for `/readyz`; returns the server
+/// URL, the admin kubeconfig and the start-up time. On failure both processes are killed.
+fn launch(dir: &Path, pki: &pki::Pki, attempt: u32) -> Result<(String, PathBuf, Duration), String> {
+    let etcd_bin = find_bin("etcd")?;
+    let apiserver_bin = find_bin("kube-apiserver")?;
     let began = Instant::now();
     let (etcd_port, etcd_peer, api_port) = (free_port()?, free_port()?, free_port()?);
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -123,7 +154,10 @@ fn start() -> Result<ControlPlane, String> {
         &etcd_bin,
         &[
             "--name=envtest".into(),
-            format!("--data-dir={}", dir.join("etcd").display()),
+            format!(
+                "--data-dir={}",
+                dir.join(format!("etcd-{attempt}")).display()
+            ),
             format!("--listen-client-urls={etcd_url}"),
             format!("--advertise-client-urls={etcd_url}"),
             format!("--listen-peer-urls={peer_url}"),
@@ -133,7 +167,7 @@ fn start() -> Result<ControlPlane, String> {
             "--unsafe-no-fsync=true".into(),
             "--log-level=warn".into(),
         ],
-        dir.join("etcd.log"),
+        dir.join(format!("etcd-{attempt}.log")),
     )?;
     let server = format!("https://127.0.0.1:{api_port}");
     let arg = |name: &str, path: &Path| format!("--{name}={}", path.display());
@@ -158,13 +192,13 @@ fn start() -> Result<ControlPlane, String> {
             "--authorization-mode=RBAC".into(),
             "--allow-privileged=true".into(),
         ],
-        dir.join("kube-apiserver.log"),
+        dir.join(format!("kube-apiserver-{attempt}.log")),
     )?;
 
     let kubeconfig = dir.join("admin.kubeconfig");
     std::fs::write(
         &kubeconfig,
-        pki::kubeconfig(&server, &pki, &pki::admin_user(&pki)),
+        pki::kubeconfig(&server, pki, &pki::admin_user(pki)),
     )
     .map_err(|e| format!("cannot write {}: {e}", kubeconfig.display()))?;
 
@@ -195,15 +229,7 @@ fn start() -> Result<ControlPlane, String> {
     // Dropping a Child neither kills nor waits: the processes run on, die with this process,
     // and their ids stay listed in process::PROCS.
     drop((etcd, apiserver));
-    Ok(ControlPlane {
-        dir,
-        bin_dir: bin_dir(),
-        server,
-        kubeconfig,
-        pki,
-        startup,
-        workloads: OnceLock::new(),
-    })
+    Ok((server, kubeconfig, startup))
 }
 
 /// A client from a kubeconfig file.
@@ -317,6 +343,15 @@ impl ControlPlane {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Installs the crate's own NodeMonitor CRD (as `fine-grained-monitor crd` prints it).
+    pub async fn install_nodemonitor_crd(&self, client: &Client) {
+        use kube::CustomResourceExt;
+        let crd = fine_grained_monitor::crd::NodeMonitor::crd();
+        self.install_crd(client, &crd)
+            .await
+            .unwrap_or_else(|e| panic!("the apiserver refused the NodeMonitor CRD: {e}"));
     }
 
     /// `kubectl` (built for this Kubernetes version) with the admin kubeconfig.

@@ -126,10 +126,13 @@ pub fn wait_until(
         if ready() {
             return Ok(());
         }
-        for p in procs.iter_mut() {
-            p.check_alive()?;
+        let exited = procs.iter_mut().find_map(|p| p.check_alive().err());
+        if let Some(e) = exited {
+            kill_all(procs);
+            return Err(e);
         }
         if Instant::now() > deadline {
+            kill_all(procs);
             let logs: Vec<String> = procs
                 .iter()
                 .map(|p| format!("--- {}:\n{}", p.log.display(), log_tail(&p.log, 2000)))
@@ -140,6 +143,14 @@ pub fn wait_until(
             ));
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills and reaps `procs` (a start-up that failed must not leave half a control plane).
+fn kill_all(procs: &mut [&mut Proc]) {
+    for p in procs.iter_mut() {
+        let _ = p.child.kill();
+        let _ = p.child.wait();
     }
 }
 

@@ -4,8 +4,11 @@
 # modules (Go module proxy only), into target/envtest/bin (or $FGM_ENVTEST_BIN).
 #
 # Each Go module lives in its own folder under tools/envtest/ so their dependency graphs never
-# have to agree. A module is rebuilt only when its stamp (pinned version + go.mod/go.sum hash)
-# differs, so a warm run is a few hash checks. Prints how long the run took.
+# have to agree. A module is rebuilt only when its stamp (pinned version + hash of go.mod, go.sum,
+# the folder's Go files, ldflags and tags) differs, so a warm run is a few hash checks. Prints
+# how long each build and the whole run took, and the disk the binaries use.
+#
+# Usage: tools/envtest/build.sh [all|kubernetes,etcd,kwok,helm,promtool]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,15 +20,20 @@ ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v4.3.1
 PROMETHEUS_VERSION=v0.316.0
+# Prometheus 3.x releases are tagged v0.3XX.Y as Go modules: v0.316.0 is 3.16.0.
+PROMETHEUS_RELEASE=3.16.0
 # Two build jobs: the machine has 2 cores shared with cargo.
 JOBS=${FGM_ENVTEST_JOBS:-2}
-# Modules the machine's Go (1.26) cannot build ask for a newer toolchain; this approved one
-# comes from the Go module proxy like any module.
+# Every module builds with the machine's Go (1.26); never fetch another toolchain unasked.
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 export GOFLAGS="-mod=mod -buildvcs=false"
 
+command -v go >/dev/null || {
+  echo "envtest: the go command is needed (Go 1.26; the Debian machine has it in /usr/local/go/bin)" >&2
+  exit 1
+}
 mkdir -p "$BIN"
-start=$(date +%s)
+start=$(date +%s%N)
 built=()
 reused=()
 
@@ -34,7 +42,8 @@ reused=()
 build() {
   local name=$1 dir=$2 pkgs=$3 version=$4 ldflags=${5:-}
   local moddir="$HERE/$dir" stamp="$BIN/.$name.stamp" want
-  want="$version $(cat "$moddir"/go.mod "$moddir"/go.sum "$moddir"/*.go 2>/dev/null | sha256sum | cut -c1-16)"
+  want="$version $({ cat "$moddir"/go.mod "$moddir"/go.sum "$moddir"/*.go 2>/dev/null
+    echo "$ldflags ${BUILD_TAGS:-}"; } | sha256sum | cut -c1-16)"
   local all_there=1 p
   for p in $pkgs; do [[ -x "$BIN/$(basename "$p")" ]] || all_there=0; done
   if [[ $all_there == 1 && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
@@ -42,6 +51,8 @@ build() {
     return
   fi
   echo "envtest: building $name $version ($pkgs)" >&2
+  # No stamp while building: an interrupted build is redone next time.
+  rm -f "$stamp"
   local t0
   t0=$(date +%s)
   # shellcheck disable=SC2086 # pkgs is a word list on purpose
@@ -85,11 +96,14 @@ if want kwok; then
   done >"$BIN/kwok-stages.yaml.tmp"
   mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
 fi
-want helm && build helm helm "helm.sh/helm/v4/cmd/helm" "$HELM_VERSION"
+want helm && build helm helm "helm.sh/helm/v4/cmd/helm" "$HELM_VERSION" \
+  "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 # promtool without the service-discovery plugins keeps it small (issue #8 uses it).
 want promtool && BUILD_TAGS=remove_all_sd build promtool promtool \
-  "github.com/prometheus/prometheus/cmd/promtool" "$PROMETHEUS_VERSION"
+  "github.com/prometheus/prometheus/cmd/promtool" "$PROMETHEUS_VERSION" \
+  "-X github.com/prometheus/common/version.Version=$PROMETHEUS_RELEASE"
 
-end=$(date +%s)
-echo "envtest: binaries in $BIN; built: ${built[*]:-none}; reused: ${reused[*]:-none}; took $((end - start))s ($([[ ${#built[@]} -gt 0 ]] && echo cold || echo warm))"
+ms=$((($(date +%s%N) - start) / 1000000))
+echo "envtest: binaries in $BIN; built: ${built[*]:-none}; reused: ${reused[*]:-none};" \
+  "took $((ms / 1000)).$(printf %03d $((ms % 1000)))s ($([[ ${#built[@]} -gt 0 ]] && echo cold || echo warm))"
 du -sh "$BIN" | sed 's/^/envtest: disk used by binaries: /'

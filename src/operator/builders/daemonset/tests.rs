@@ -312,3 +312,52 @@ fn metrics_option_names_the_port_and_adds_scrape_annotations() {
         .unwrap();
     assert_eq!(probe.port, IntOrString::Int(9810));
 }
+
+#[test]
+fn container_commands_parse_with_the_real_cli() {
+    use crate::cli::{Cli, Mode, ViewerCli, parse_with_config};
+    use crate::operator::builders::settings::{agent_settings, settings_yaml};
+    let mut spec = NodeMonitorSpec::default();
+    spec.collector.interval = "2s".into();
+    let nm = test_monitor("nm1", spec);
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("agent.yaml");
+    std::fs::write(&settings, settings_yaml(&agent_settings(&nm.spec).unwrap())).unwrap();
+    let ds = daemon_set(&nm, "h", DEFAULT_IMAGE);
+    let argv = |c: &Container| -> Vec<std::ffi::OsString> {
+        c.command
+            .iter()
+            .chain(c.args.iter())
+            .flatten()
+            .map(|a| {
+                if a == "/etc/fine-grained-monitor/agent.yaml" {
+                    settings.clone().into_os_string()
+                } else {
+                    a.into()
+                }
+            })
+            .collect()
+    };
+
+    let cli: Cli = parse_with_config(argv(container(&ds, "agent")))
+        .unwrap_or_else(|e| panic!("the agent container's command does not parse: {e}"));
+    let Mode::Agent(agent) = cli.mode else {
+        panic!("agent mode expected")
+    };
+    assert_eq!(agent.interval.to_string(), "2s", "settings file read");
+    assert_eq!(
+        agent.data_dir.as_deref(),
+        Some(std::path::Path::new("/data"))
+    );
+    assert_eq!(
+        agent.cgroup_root.as_deref(),
+        Some(std::path::Path::new("/host/sys/fs/cgroup"))
+    );
+
+    let viewer = <ViewerCli as clap::Parser>::try_parse_from(argv(container(&ds, "viewer")))
+        .unwrap_or_else(|e| panic!("the viewer container's command does not parse: {e}"));
+    assert_eq!(viewer.viewer.port, 8050);
+    assert!(viewer.viewer.no_browser);
+    assert_eq!(viewer.viewer.bind.to_string(), "0.0.0.0");
+    assert_eq!(viewer.viewer.data_dir, std::path::Path::new("/data"));
+}

@@ -1,0 +1,185 @@
+//! Shared by the operator's integration tests: the operator's own ServiceAccount
+//! with exactly the RBAC of `operator_cluster_rules()` / `operator_namespace_rules()`
+//! (the least-privilege set the packaged manifests use), an operator running
+//! with that identity, and a poll helper.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use fine_grained_monitor::crd::NodeMonitor;
+use fine_grained_monitor::operator::builders::daemonset::DEFAULT_IMAGE;
+use fine_grained_monitor::operator::builders::rbac::{
+    OPERATOR_NAME, operator_cluster_rules, operator_namespace_rules,
+};
+use fine_grained_monitor::operator::{self, OperatorArgs};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::ControlPlane;
+
+/// Namespace of the operator's ServiceAccount and Lease.
+pub const OPERATOR_NS: &str = "fgm-operator";
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Installs the CRD and the operator's ServiceAccount + RBAC; returns a client
+/// authenticated as that ServiceAccount.
+pub async fn operator_client(cp: &ControlPlane) -> Client {
+    let admin = cp.client().await;
+    cp.install_crd(&admin, &NodeMonitor::crd())
+        .await
+        .expect("install the NodeMonitor CRD");
+    let apply = PatchParams::apply("fgm-test").force();
+    let json = |v: serde_json::Value| v;
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json(serde_json::json!({"metadata": {"name": OPERATOR_NS}})))
+            .unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+        .patch(OPERATOR_NS, &apply, &Patch::Apply(&ns))
+        .await
+        .expect("operator namespace");
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": OPERATOR_NAME, "namespace": OPERATOR_NS}
+    }))
+    .unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), OPERATOR_NS);
+    sas.patch(OPERATOR_NAME, &apply, &Patch::Apply(&sa))
+        .await
+        .expect("operator SA");
+    let subject = serde_json::json!([{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": OPERATOR_NS}]);
+    let role: ClusterRole = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": OPERATOR_NAME},
+        "rules": operator_cluster_rules(),
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(admin.clone())
+        .patch(OPERATOR_NAME, &apply, &Patch::Apply(&role))
+        .await
+        .expect("operator ClusterRole");
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": OPERATOR_NAME},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR_NAME},
+        "subjects": subject,
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .patch(OPERATOR_NAME, &apply, &Patch::Apply(&binding))
+        .await
+        .expect("operator ClusterRoleBinding");
+    let lease_role: Role = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": OPERATOR_NAME, "namespace": OPERATOR_NS},
+        "rules": operator_namespace_rules(),
+    }))
+    .unwrap();
+    Api::<Role>::namespaced(admin.clone(), OPERATOR_NS)
+        .patch(OPERATOR_NAME, &apply, &Patch::Apply(&lease_role))
+        .await
+        .expect("operator Role");
+    let lease_binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": OPERATOR_NAME, "namespace": OPERATOR_NS},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OPERATOR_NAME},
+        "subjects": subject,
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), OPERATOR_NS)
+        .patch(OPERATOR_NAME, &apply, &Patch::Apply(&lease_binding))
+        .await
+        .expect("operator RoleBinding");
+    let request = serde_json::from_value(serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token = sas
+        .create_token_request(OPERATOR_NAME, &PostParams::default(), &request)
+        .await
+        .expect("token of the operator ServiceAccount")
+        .status
+        .expect("token status")
+        .token
+        .expect("token");
+    cp.client_with_token(&token).await
+}
+
+/// Operator flags for a test: a free local metrics port, optional leader election.
+pub fn args(leader_election: bool) -> (OperatorArgs, SocketAddr) {
+    let port = crate::support::process::free_port().expect("free port");
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let args = OperatorArgs {
+        metrics_addr: addr,
+        leader_election,
+        lease_namespace: Some(OPERATOR_NS.into()),
+        lease_duration: "3s".parse().unwrap(),
+        default_image: DEFAULT_IMAGE.into(),
+    };
+    (args, addr)
+}
+
+/// Starts an operator on its own thread and runtime (so it outlives any one
+/// test's runtime); cancel the token to stop it. Its result is logged.
+pub fn spawn_operator(
+    client: Client,
+    args: OperatorArgs,
+    stop: CancellationToken,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("operator runtime");
+        if let Err(e) = rt.block_on(operator::run_with_client(client, args, stop)) {
+            eprintln!("operator stopped with an error: {e:#}");
+        }
+    })
+}
+
+/// GET `path` from the operator's HTTP endpoint: the raw response, or None if
+/// it does not answer (a short local call, so blocking is fine).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The value of an unlabelled metric line `name value`.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
