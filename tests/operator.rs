@@ -593,3 +593,48 @@ fn condition_reason(status: &fine_grained_monitor::crd::NodeMonitorStatus, type_
         .map(|c| c.reason.clone())
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn a_spec_the_schema_cannot_judge_is_reported_in_a_condition() {
+    let (admin, ns) = setup("invalid").await;
+    let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
+    // The LabelSelector schema does not enumerate operators: the operator must refuse it.
+    let spec = serde_json::json!({
+        "dataHostPath": format!("/var/lib/fgm-{ns}"),
+        "nodeSelector": {"fgm-test": "none"},
+        "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Like", "values": ["x"]}]},
+    });
+    api.create(&PostParams::default(), &monitor("odd", spec))
+        .await
+        .expect("the apiserver accepts it");
+    let nm = wait_for("Degraded/InvalidSpec", WAIT, || async {
+        get(&api, "odd")
+            .await
+            .filter(|nm| condition(nm, "Degraded") == Some(("True".into(), "InvalidSpec".into())))
+    })
+    .await;
+    let message = nm
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("spec.namespaceSelector") && message.contains("Like"),
+        "{message}"
+    );
+    let ds_api: Api<DaemonSet> = Api::namespaced(admin.clone(), &ns);
+    assert!(
+        get(&ds_api, "odd").await.is_none(),
+        "nothing runs with a refused spec"
+    );
+
+    // Fixing the spec clears the condition and starts the monitor.
+    let fix = serde_json::json!({"spec": {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "In", "values": ["x"]}]}}});
+    api.patch("odd", &PatchParams::default(), &Patch::Merge(&fix))
+        .await
+        .expect("fix");
+    wait_for("the DaemonSet after the fix", WAIT, || get(&ds_api, "odd")).await;
+}

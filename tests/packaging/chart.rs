@@ -245,3 +245,28 @@ fn chart_crd_is_installed_with_include_crds() {
     let crd = one(&objects, "CustomResourceDefinition");
     assert_eq!(crd["metadata"]["name"], "nodemonitors.fgm.dev");
 }
+
+/// The packaged chart (what a chart repository serves) renders the same
+/// objects as the directory: .helmignore keeps nothing needed out.
+#[test]
+fn packaged_chart_renders_like_the_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    run_ok(
+        helm()
+            .arg("package")
+            .arg(chart_dir())
+            .arg("--destination")
+            .arg(dir.path()),
+    );
+    let tgz = dir.path().join(format!(
+        "fine-grained-monitor-operator-{}.tgz",
+        crate_version()
+    ));
+    assert!(tgz.is_file(), "{} not written", tgz.display());
+    let mut cmd = helm();
+    cmd.args(["template", RELEASE])
+        .arg(&tgz)
+        .args(["--namespace", NAMESPACE, "--include-crds"]);
+    let packaged = docs(&run_ok(&mut cmd));
+    assert_eq!(packaged, template(&["--include-crds"]));
+}

@@ -144,3 +144,65 @@ fn kustomize_install_is_accepted_by_the_apiserver() {
         assert!(out.contains(kind), "{kind} missing from:\n{out}");
     }
 }
+
+/// The operator pod meets the `restricted` Pod Security Standard: a pod made
+/// from the chart's Deployment template is admitted in a namespace enforcing
+/// it, and the same pod without the chart's security contexts is refused (so
+/// the enforcement is really on).
+#[test]
+fn operator_pod_passes_restricted_pod_security() {
+    let cp = control_plane();
+    let ns = "fgm-restricted";
+    let manifest = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: restricted\n"
+    );
+    apply_stdin(cp, &["apply", "--server-side", "-f", "-"], &manifest);
+    let objects = crate::tools::docs(&helm_template(cp, ns, None));
+    let template = &crate::tools::one(&objects, "Deployment")["spec"]["template"];
+    let pod = |spec: &serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": { "name": "operator-pod-security", "namespace": ns },
+            "spec": spec,
+        })
+        .to_string()
+    };
+    // Admission looks the pod's ServiceAccount up: create the chart's.
+    let sa = serde_json::to_string(crate::tools::one(&objects, "ServiceAccount")).expect("JSON");
+    apply_stdin(cp, &["apply", "--server-side", "-f", "-"], &sa);
+    let out = dry_run(cp, ns, &pod(&template["spec"]));
+    assert!(out.contains("pod/operator-pod-security"), "{out}");
+
+    let mut loose = template["spec"].clone();
+    loose
+        .as_object_mut()
+        .expect("pod spec")
+        .remove("securityContext");
+    loose["containers"][0]
+        .as_object_mut()
+        .expect("container")
+        .remove("securityContext");
+    let refused = cp
+        .kubectl()
+        .args(["apply", "--dry-run=server", "-n", ns, "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(pod(&loose).as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run kubectl");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("violates PodSecurity"),
+        "a pod without the chart's security contexts was not refused: {err}"
+    );
+}

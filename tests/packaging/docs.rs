@@ -154,3 +154,31 @@ fn readme_quick_start_and_install_commands_use_the_real_names() {
         assert!(readme.contains(needle), "README.md lacks `{needle}`");
     }
 }
+
+#[test]
+fn readme_documents_every_chart_value() {
+    let readme = read("README.md");
+    let values = yaml_file("charts/fine-grained-monitor-operator/values.yaml");
+    let schema: Value = serde_json::from_str(&read(
+        "charts/fine-grained-monitor-operator/values.schema.json",
+    ))
+    .expect("values.schema.json is JSON");
+    for (key, value) in values.as_object().expect("values map") {
+        assert!(
+            readme.contains(&format!("`{key}")),
+            "README.md chart values table lacks `{key}`"
+        );
+        // Structured settings (closed objects in the schema): each child too,
+        // written `key.child` or, in a row of siblings, `.child`.
+        let closed = schema["properties"][key]["additionalProperties"] == false;
+        for child in value.as_object().filter(|_| closed).into_iter().flatten() {
+            let name = child.0;
+            assert!(
+                readme.contains(&format!("`{key}.{name}`"))
+                    || readme.contains(&format!("`{key}.{name}."))
+                    || readme.contains(&format!("`.{name}`")),
+                "README.md chart values table lacks `{key}.{name}`"
+            );
+        }
+    }
+}

@@ -10,13 +10,44 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cluster::install_crd;
+use crate::cluster::{apply_stdin, install_crd};
 use crate::support::{control_plane, pki, process::free_port};
 use crate::tools::{chart_dir, docs, one, root, run, run_ok};
 
 const RELEASE: &str = "e2e";
 /// The chart's full name for release `e2e`.
 const FULLNAME: &str = "e2e-fine-grained-monitor-operator";
+/// The fake node.
+const NODE: &str = "fgm-e2e-node";
+/// How the README and NOTES.txt select a NodeMonitor's pods (then by node).
+const POD_SELECTOR: &str =
+    "app.kubernetes.io/name=fine-grained-monitor,app.kubernetes.io/instance=";
+
+/// A node kwok manages (the annotation tells it so) with room for pods.
+fn fake_node(name: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": { "kwok.x-k8s.io/node": "fake" },
+            "labels": { "type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux" },
+        },
+        "status": {
+            "allocatable": { "cpu": "32", "memory": "256Gi", "pods": "110" },
+            "capacity": { "cpu": "32", "memory": "256Gi", "pods": "110" },
+        },
+    })
+    .to_string()
+}
+
+/// `kubectl get -o name` lines.
+fn names(mut cmd: Command) -> Vec<String> {
+    run_ok(cmd.args(["-o", "name"]))
+        .lines()
+        .map(String::from)
+        .collect()
+}
 
 /// The operator process; killed when dropped (also when the test panics).
 struct Operator {
@@ -75,6 +106,9 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     // every 30 s, and until then it cannot follow owner references to NodeMonitors.
     install_crd(cp);
     cp.start_workloads();
+    // One fake node (kwok runs its pods): the DaemonSet must get a pod there,
+    // found the way the README and NOTES.txt find it.
+    apply_stdin(cp, &["apply", "-f", "-"], &fake_node(NODE));
     phase("control plane and CRD ready");
     let ns = "fgm-e2e";
     let kubectl = || {
@@ -84,12 +118,22 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     };
     // Leader election on: the operator's Lease goes through the chart's Role
     // and the chart's Lease object (so uninstall removes it).
-    run_ok(
+    let notes = run_ok(
         cp.helm()
             .args(["install", RELEASE])
             .arg(chart_dir())
             .args(["--namespace", ns, "--create-namespace"])
             .args(["--set", "leaderElection.enabled=true"]),
+    );
+    assert!(
+        notes.contains(&format!("-l {POD_SELECTOR}$NM"))
+            && notes.contains("port-forward $POD 8050:8050"),
+        "NOTES.txt does not show how to reach a node's viewer:\n{notes}"
+    );
+    let readme = crate::tools::read("README.md");
+    assert!(
+        readme.contains(&format!("-l {POD_SELECTOR}$NM")),
+        "README.md pod lookup"
     );
     let token = run_ok(kubectl().args(["create", "token", FULLNAME, "--duration=1h"]));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -199,7 +243,13 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     let cm = get(kubectl, &["configmap", "sample"]).expect("configmap");
     assert!(cm["data"]["agent.yaml"].is_string(), "{cm}");
     let role = get(kubectl, &["clusterrole", &cluster_name]).expect("clusterrole");
-    assert!(role["rules"].to_string().contains("pods"), "{role}");
+    // Granted through the chart's ClusterRole: RBAC lets the operator grant
+    // only what it holds (pods; namespaces, as the sample selects namespaces).
+    let rules = role["rules"].to_string();
+    assert!(
+        rules.contains("pods") && rules.contains("namespaces"),
+        "{role}"
+    );
     eventually(
         "NodeMonitor status observed",
         Duration::from_secs(60),
@@ -207,6 +257,29 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         || {
             get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
                 nm["status"]["observedGeneration"] == nm["metadata"]["generation"]
+            })
+        },
+    );
+    // The README's lookup: the NodeMonitor's pod on a given node.
+    let lookup = || {
+        let mut c = kubectl();
+        c.args(["get", "pods", "-l", &format!("{POD_SELECTOR}sample")])
+            .arg(format!("--field-selector=spec.nodeName={NODE}"));
+        c
+    };
+    eventually(
+        "monitor pod on the node",
+        Duration::from_secs(60),
+        &operator,
+        || names(lookup()).len() == 1,
+    );
+    eventually(
+        "NodeMonitor reports the node ready",
+        Duration::from_secs(60),
+        &operator,
+        || {
+            get(kubectl, &["nodemonitor", "sample"]).is_some_and(|nm| {
+                nm["status"]["desiredNumberScheduled"] == 1 && nm["status"]["numberReady"] == 1
             })
         },
     );
@@ -226,6 +299,12 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         Duration::from_secs(60),
         &operator,
         || get(kubectl, &["nodemonitor", "sample"]).is_none(),
+    );
+    eventually(
+        "monitor pods deleted",
+        Duration::from_secs(60),
+        &operator,
+        || names(lookup()).is_empty(),
     );
     let log = operator.log();
     assert!(
@@ -253,6 +332,22 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         left.trim().is_empty(),
         "left behind after helm uninstall:\n{left}"
     );
+    // The operator's own pod (kwok ran it) goes with its ReplicaSet.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut c = cp.kubectl();
+        c.args(["get", "pods,replicasets", "--all-namespaces", "-l"])
+            .arg(format!("app.kubernetes.io/instance={RELEASE}"));
+        let pods = names(c);
+        if pods.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind after helm uninstall: {pods:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let managed = run_ok(cp.kubectl().args([
         "get",
         "daemonsets,configmaps,serviceaccounts,clusterroles,clusterrolebindings",
@@ -271,6 +366,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
         helm_secrets.trim().is_empty(),
         "release records left: {helm_secrets}"
     );
+    run_ok(cp.kubectl().args(["delete", "node", NODE]));
 }
 
 /// Plain HTTP GET on 127.0.0.1:`port`; true on a 200 answer.

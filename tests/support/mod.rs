@@ -53,6 +53,7 @@ pub struct ControlPlane {
     /// How long etcd + apiserver took from spawn to `/readyz` = ok.
     pub startup: Duration,
     workloads: OnceLock<Result<(), String>>,
+    apiserver: ApiserverCommand,
 }
 
 /// Directory of the built binaries: `$FGM_ENVTEST_BIN`, else `target/envtest/bin`.
@@ -121,7 +122,7 @@ fn start() -> Result<ControlPlane, String> {
     let mut attempt = 1;
     loop {
         match launch(&dir, &pki, attempt) {
-            Ok((server, kubeconfig, startup)) => {
+            Ok((server, kubeconfig, startup, apiserver)) => {
                 return Ok(ControlPlane {
                     dir,
                     bin_dir: bin_dir(),
@@ -130,6 +131,7 @@ fn start() -> Result<ControlPlane, String> {
                     pki,
                     startup,
                     workloads: OnceLock::new(),
+                    apiserver,
                 });
             }
             Err(e) if attempt < 3 && e.contains("address already in use") => {
@@ -141,9 +143,16 @@ fn start() -> Result<ControlPlane, String> {
     }
 }
 
+/// kube-apiserver's binary and flags, to start it again after [`ControlPlane::stop_apiserver`].
+type ApiserverCommand = (PathBuf, Vec<String>);
+
 /// Starts etcd and kube-apiserver on fresh ports and waits for `/readyz`; returns the server
-/// URL, the admin kubeconfig and the start-up time. On failure both processes are killed.
-fn launch(dir: &Path, pki: &pki::Pki, attempt: u32) -> Result<(String, PathBuf, Duration), String> {
+/// URL, the admin kubeconfig, the start-up time and the apiserver's command. On failure both processes are killed.
+fn launch(
+    dir: &Path,
+    pki: &pki::Pki,
+    attempt: u32,
+) -> Result<(String, PathBuf, Duration, ApiserverCommand), String> {
     let etcd_bin = find_bin("etcd")?;
     let apiserver_bin = find_bin("kube-apiserver")?;
     let began = Instant::now();
@@ -171,27 +180,28 @@ fn launch(dir: &Path, pki: &pki::Pki, attempt: u32) -> Result<(String, PathBuf, 
     )?;
     let server = format!("https://127.0.0.1:{api_port}");
     let arg = |name: &str, path: &Path| format!("--{name}={}", path.display());
+    let apiserver_args: Vec<String> = vec![
+        format!("--etcd-servers={etcd_url}"),
+        "--bind-address=127.0.0.1".into(),
+        "--advertise-address=127.0.0.1".into(),
+        // A loopback advertise address is refused by the endpoint reconciler (1.37), and
+        // nothing in-cluster needs the `kubernetes` Service's endpoints here.
+        "--endpoint-reconciler-type=none".into(),
+        format!("--secure-port={api_port}"),
+        arg("cert-dir", &dir.join("apiserver-certs")),
+        arg("tls-cert-file", &pki.serving_cert),
+        arg("tls-private-key-file", &pki.serving_key),
+        arg("client-ca-file", &pki.ca_cert),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+        arg("service-account-key-file", &pki.sa_pub),
+        arg("service-account-signing-key-file", &pki.sa_key),
+        "--service-cluster-ip-range=10.96.0.0/16".into(),
+        "--authorization-mode=RBAC".into(),
+        "--allow-privileged=true".into(),
+    ];
     let mut apiserver = spawn(
         &apiserver_bin,
-        &[
-            format!("--etcd-servers={etcd_url}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            // A loopback advertise address is refused by the endpoint reconciler (1.37), and
-            // nothing in-cluster needs the `kubernetes` Service's endpoints here.
-            "--endpoint-reconciler-type=none".into(),
-            format!("--secure-port={api_port}"),
-            arg("cert-dir", &dir.join("apiserver-certs")),
-            arg("tls-cert-file", &pki.serving_cert),
-            arg("tls-private-key-file", &pki.serving_key),
-            arg("client-ca-file", &pki.ca_cert),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            arg("service-account-key-file", &pki.sa_pub),
-            arg("service-account-signing-key-file", &pki.sa_key),
-            "--service-cluster-ip-range=10.96.0.0/16".into(),
-            "--authorization-mode=RBAC".into(),
-            "--allow-privileged=true".into(),
-        ],
+        &apiserver_args,
         dir.join(format!("kube-apiserver-{attempt}.log")),
     )?;
 
@@ -229,7 +239,7 @@ fn launch(dir: &Path, pki: &pki::Pki, attempt: u32) -> Result<(String, PathBuf, 
     // Dropping a Child neither kills nor waits: the processes run on, die with this process,
     // and their ids stay listed in process::PROCS.
     drop((etcd, apiserver));
-    Ok((server, kubeconfig, startup))
+    Ok((server, kubeconfig, startup, (apiserver_bin, apiserver_args)))
 }
 
 /// A client from a kubeconfig file.
@@ -378,6 +388,73 @@ impl ControlPlane {
     /// Path of a built binary; panics naming it and the build command when missing.
     pub fn bin(&self, name: &str) -> PathBuf {
         find_bin(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Stops kube-apiserver (SIGTERM, SIGKILL after 5 s: open watches would hold a graceful
+    /// stop for a minute); etcd keeps the data. For outage tests in a test binary of their
+    /// own: every test sharing the control plane loses the API.
+    pub fn stop_apiserver(&self) {
+        let pid = self
+            .pids()
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "kube-apiserver")
+            .map(|(_, pid)| *pid)
+            .expect("kube-apiserver was started");
+        let kill = |signal: &str| {
+            let status = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .expect("run kill");
+            assert!(
+                status.success() || !process::pid_alive(pid),
+                "kill {signal} {pid}: {status}"
+            );
+        };
+        kill("-TERM");
+        let began = Instant::now();
+        while process::pid_alive(pid) {
+            if began.elapsed() > Duration::from_secs(5) {
+                kill("-KILL");
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(30),
+                "kube-apiserver {pid} does not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts kube-apiserver again with the same flags (same port) and waits for `/readyz`.
+    pub fn start_apiserver(&self) {
+        let (bin, args) = self.apiserver.clone();
+        let n = NAMESPACES.fetch_add(1, Ordering::Relaxed);
+        let log = self.dir.join(format!("kube-apiserver-{n}.log"));
+        let mut proc =
+            on_supervisor(move || spawn(&bin, &args, log)).unwrap_or_else(|e| panic!("{e}"));
+        let kubeconfig = self.kubeconfig.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let client = runtime
+            .block_on(client_from_kubeconfig(&kubeconfig))
+            .expect("admin client");
+        wait_until(
+            "restarted kube-apiserver /readyz",
+            Duration::from_secs(120),
+            &mut [&mut proc],
+            || {
+                runtime.block_on(async {
+                    match http::Request::get("/readyz").body(Vec::new()) {
+                        Ok(req) => client.request_text(req).await.is_ok_and(|t| t == "ok"),
+                        Err(_) => false,
+                    }
+                })
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        drop(proc);
     }
 
     /// Process ids of every child started so far (name, pid).

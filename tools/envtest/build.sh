@@ -105,5 +105,5 @@ want promtool && BUILD_TAGS=remove_all_sd build promtool promtool \
 
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "envtest: binaries in $BIN; built: ${built[*]:-none}; reused: ${reused[*]:-none};" \
-  "took $((ms / 1000)).$(printf %03d $((ms % 1000)))s ($([[ ${#built[@]} -gt 0 ]] && echo cold || echo warm))"
+  "took $((ms / 1000)).$(printf %03d $((ms % 1000)))s ($([[ ${#built[@]} -gt 0 ]] && echo "cold: ${#built[@]} module(s) built" || echo "warm: all reused"))"
 du -sh "$BIN" | sed 's/^/envtest: disk used by binaries: /'

@@ -84,10 +84,12 @@ pub struct Unavailable {
 }
 
 impl Unavailable {
+    /// `detail` is folded onto one line (YAML and TLS errors span several).
     pub fn new(cause: Cause, detail: impl Into<String>) -> Self {
+        let detail: String = detail.into();
         Self {
             cause,
-            detail: detail.into(),
+            detail: detail.split_whitespace().collect::<Vec<_>>().join(" "),
         }
     }
 }
@@ -108,7 +110,7 @@ pub fn classify_api(what: &str, err: &kube::Error) -> Unavailable {
                 _ => Cause::Rejected,
             };
             let hint = if cause == Cause::Forbidden {
-                " (the service account needs get/list/watch on pods)"
+                " (the agent needs get/list/watch on pods, and list/watch on namespaces with a namespace selector)"
             } else {
                 ""
             };
@@ -295,6 +297,12 @@ mod tests {
         assert_eq!(first, [500, 1000, 2000, 3000, 3000]);
         b.reset();
         assert_eq!(b.next(), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn details_stay_on_one_line() {
+        let u = Unavailable::new(Cause::BadKubeconfig, "parse error:\n  line 1\n\tcolumn 2");
+        assert_eq!(u.detail, "parse error: line 1 column 2");
     }
 
     #[test]

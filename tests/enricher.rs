@@ -1,0 +1,576 @@
+//! The pod metadata enricher against the real control plane (etcd +
+//! kube-apiserver from tests/support): this node's pods only, container ids
+//! matched, failure events recorded once, the namespace selector, and every
+//! way the API can be unusable with collection going on and enrichment resuming.
+
+// Test crate: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod enricher_support;
+mod support;
+
+use std::time::Duration;
+
+use enricher_support::*;
+use fine_grained_monitor::agent::enrich::{Cause, Health};
+use fine_grained_monitor::agent::{PodMetadata, SelfMetrics};
+use fine_grained_monitor::store::events::EventKind;
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const SYNC: Duration = Duration::from_secs(20);
+
+fn synced(h: &Health) -> bool {
+    *h == Health::Synced
+}
+
+#[tokio::test]
+async fn this_nodes_pods_only_and_their_container_ids() {
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let ns = cp.namespace(&client, "enrich-node").await;
+    let (here, elsewhere) = (node("ids"), node("ids-other"));
+    let (app, sidecar, other) = (new_id(), new_id(), new_id());
+    let web = create_pod(
+        &client,
+        &ns,
+        "web-0",
+        &here,
+        &[("app", "web")],
+        &["app", "sidecar"],
+    )
+    .await;
+    set_statuses(
+        &client,
+        &ns,
+        "web-0",
+        vec![running("app", &app, 0), running("sidecar", &sidecar, 0)],
+    )
+    .await;
+    create_pod(&client, &ns, "db-0", &elsewhere, &[("app", "db")], &["db"]).await;
+    set_statuses(&client, &ns, "db-0", vec![running("db", &other, 0)]).await;
+
+    let data = tempfile::tempdir().unwrap();
+    let run = Running::start(enrich_config(&here, data.path(), &cp.kubeconfig));
+    wait_health(&run.enricher, "initial sync", SYNC, synced).await;
+    let info = run
+        .enricher
+        .lookup(&app)
+        .expect("a container of this node's pod");
+    assert_eq!(info.pod_name, "web-0");
+    assert_eq!(info.namespace, ns);
+    assert_eq!(info.container_name, "app");
+    assert_eq!(Some(info.pod_uid.as_str()), web.metadata.uid.as_deref());
+    assert_eq!(info.labels.get("app").map(String::as_str), Some("web"));
+    assert_eq!(info.image.as_deref(), Some("registry.example/app:1"));
+    assert_eq!(
+        run.enricher.lookup(&sidecar).unwrap().container_name,
+        "sidecar"
+    );
+    assert!(
+        run.enricher.lookup(&other).is_none(),
+        "pods of other nodes are never listed"
+    );
+    assert_eq!(
+        run.enricher.counts(),
+        (1, 2),
+        "only this node's pod is cached"
+    );
+
+    // A pod that appears later is found as soon as the watch delivers it.
+    let late = new_id();
+    create_pod(&client, &ns, "late-0", &here, &[], &["main"]).await;
+    assert!(run.enricher.lookup(&late).is_none());
+    set_statuses(&client, &ns, "late-0", vec![running("main", &late, 0)]).await;
+    eventually("late pod enriched", SYNC, || run.enricher.lookup(&late)).await;
+
+    // Deleted pods leave the cache.
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .delete("web-0", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    eventually("deleted pod forgotten", SYNC, || {
+        run.enricher.lookup(&app).is_none().then_some(())
+    })
+    .await;
+    assert!(run.enricher.lookup(&late).is_some());
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn agent_writes_pod_identity_into_the_index_and_honours_the_namespace_selector() {
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let selected = cp.namespace(&client, "enrich-agent-on").await;
+    let unselected = cp.namespace(&client, "enrich-agent-off").await;
+    let label = format!("fgm.dev/agent-test-{}", std::process::id());
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &selected,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {&label: "on"}}})),
+        )
+        .await
+        .unwrap();
+    let here = node("agent");
+    let (a, b, c) = (new_id(), new_id(), new_id());
+    let pod_a = create_pod(
+        &client,
+        &selected,
+        "api-0",
+        &here,
+        &[("tier", "front")],
+        &["api"],
+    )
+    .await;
+    set_statuses(&client, &selected, "api-0", vec![running("api", &a, 0)]).await;
+    let pod_b = create_pod(&client, &unselected, "noise-0", &here, &[], &["noise"]).await;
+    set_statuses(
+        &client,
+        &unselected,
+        "noise-0",
+        vec![running("noise", &b, 0)],
+    )
+    .await;
+
+    let data = tempfile::tempdir().unwrap();
+    let cgroups = data.path().join("cgroup");
+    let uid = |p: &Pod| p.metadata.uid.clone().unwrap();
+    cgroup_tree(&cgroups, &[(&uid(&pod_a), &a), (&uid(&pod_b), &b)]);
+    let mut config = enrich_config(&here, data.path(), &cp.kubeconfig);
+    config.namespace_selector = Some(format!("{label}=on"));
+    let run = Running::start(config);
+    let stop = CancellationToken::new();
+    let agent = start_agent(
+        data.path(),
+        &cgroups,
+        &here,
+        Some(run.enricher.clone()),
+        SelfMetrics::new(),
+        stop.clone(),
+    );
+
+    // A container whose pod the API does not know yet: recorded by short id first.
+    let pod_c = create_pod(
+        &client,
+        &selected,
+        "worker-0",
+        &here,
+        &[("tier", "back")],
+        &["work"],
+    )
+    .await;
+    add_container(&cgroups, &uid(&pod_c), &c);
+    eventually("the new container is recorded", SYNC, || {
+        read_index(data.path()).filter(|i| i.containers.contains_key(&c[..12]))
+    })
+    .await;
+    set_statuses(&client, &selected, "worker-0", vec![running("work", &c, 0)]).await;
+
+    let index = eventually("pod names in index.json", Duration::from_secs(40), || {
+        read_index(data.path()).filter(|i| {
+            [&a, &c].iter().all(|id| {
+                i.containers
+                    .get(&id[..12])
+                    .is_some_and(|e| e.pod_name.is_some())
+            })
+        })
+    })
+    .await;
+    let api = &index.containers[&a[..12]];
+    assert_eq!(api.pod_name.as_deref(), Some("api-0"));
+    assert_eq!(api.namespace.as_deref(), Some(selected.as_str()));
+    assert_eq!(api.container_name.as_deref(), Some("api"));
+    assert_eq!(api.pod_uid.as_deref(), pod_a.metadata.uid.as_deref());
+    let labels = api.labels.as_ref().expect("labels");
+    assert_eq!(labels.get("tier").map(String::as_str), Some("front"));
+    let worker = &index.containers[&c[..12]];
+    assert_eq!(
+        (worker.pod_name.as_deref(), worker.container_name.as_deref()),
+        (Some("worker-0"), Some("work"))
+    );
+    assert!(
+        !index.containers.contains_key(&b[..12]),
+        "a pod of an unselected namespace is never recorded: {:?}",
+        index.containers.keys()
+    );
+    assert_eq!(run.enricher.namespace_selected(&unselected), Some(false));
+
+    stop.cancel();
+    agent.task.await.unwrap().unwrap();
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn oom_kill_and_crash_loop_are_recorded_once_each() {
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let ns = cp.namespace(&client, "enrich-events").await;
+    let here = node("events");
+    let (c0, c1, l0, barrier) = (new_id(), new_id(), new_id(), new_id());
+    create_pod(&client, &ns, "shop-0", &here, &[], &["app", "looper"]).await;
+    let data = tempfile::tempdir().unwrap();
+    let run = Running::start(enrich_config(&here, data.path(), &cp.kubeconfig));
+    wait_health(&run.enricher, "initial sync", SYNC, synced).await;
+
+    let oom = |id: &str| {
+        json!({"terminated": {"exitCode": 137, "reason": "OOMKilled",
+        "containerID": format!("containerd://{id}"), "finishedAt": "2026-01-02T03:04:10Z", "startedAt": "2026-01-02T03:04:00Z"}})
+    };
+    let error = |id: &str| {
+        json!({"terminated": {"exitCode": 1, "reason": "Error",
+        "containerID": format!("containerd://{id}"), "finishedAt": "2026-01-02T03:04:20Z", "startedAt": "2026-01-02T03:04:15Z"}})
+    };
+    let crash_loop = |restarts: i32, message: &str, last: &str| {
+        json!({
+            "name": "looper", "image": "registry.example/looper:1", "imageID": "", "ready": false,
+            "restartCount": restarts, "containerID": format!("containerd://{last}"),
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": message}},
+            "lastState": error(last),
+        })
+    };
+    // The kubelet's sequence: killed, restarted (the kill now in lastState), and
+    // further updates of unrelated fields; the looper backs off several times.
+    let updates = vec![
+        vec![
+            json!({"name": "app", "image": "registry.example/app:1", "imageID": "", "ready": false,
+                   "restartCount": 0, "containerID": format!("containerd://{c0}"), "state": oom(&c0)}),
+            crash_loop(3, "back-off 40s restarting failed container", &l0),
+        ],
+        vec![
+            json!({"name": "app", "image": "registry.example/app:1", "imageID": "", "ready": true,
+                   "restartCount": 1, "containerID": format!("containerd://{c1}"),
+                   "state": {"running": {"startedAt": "2026-01-02T03:04:12Z"}}, "lastState": oom(&c0)}),
+            crash_loop(3, "back-off 80s restarting failed container", &l0),
+        ],
+        vec![
+            json!({"name": "app", "image": "registry.example/app:1", "imageID": "", "ready": false,
+                   "restartCount": 1, "containerID": format!("containerd://{c1}"),
+                   "state": {"running": {"startedAt": "2026-01-02T03:04:12Z"}}, "lastState": oom(&c0)}),
+            crash_loop(3, "back-off 160s restarting failed container", &l0),
+        ],
+    ];
+    for statuses in &updates {
+        set_statuses(&client, &ns, "shop-0", statuses.clone()).await;
+    }
+    // A last update naming a new container id: once it is looked up, every earlier update was seen.
+    let mut last = updates[2].clone();
+    last[1] = crash_loop(3, "back-off 300s restarting failed container", &l0);
+    last[1]["containerID"] = json!(format!("containerd://{barrier}"));
+    set_statuses(&client, &ns, "shop-0", last).await;
+    eventually("every update observed", SYNC, || {
+        run.enricher.lookup(&barrier)
+    })
+    .await;
+
+    let recorded = recorded_events(data.path());
+    let count = |container: &str, kind: EventKind| {
+        recorded
+            .iter()
+            .filter(|e| e.container == container && e.kind == kind)
+            .count()
+    };
+    assert_eq!(count("app", EventKind::OomKilled), 1, "{recorded:#?}");
+    assert_eq!(
+        count("looper", EventKind::CrashLoopBackOff),
+        1,
+        "{recorded:#?}"
+    );
+    assert_eq!(count("looper", EventKind::Terminated), 1, "{recorded:#?}");
+    assert_eq!(count("app", EventKind::Restart), 1, "{recorded:#?}");
+    let kill = recorded
+        .iter()
+        .find(|e| e.kind == EventKind::OomKilled)
+        .unwrap();
+    assert_eq!(
+        (kill.exit_code, kill.reason.as_deref()),
+        (Some(137), Some("OOMKilled"))
+    );
+    assert_eq!(
+        (kill.pod.as_str(), kill.namespace.as_str()),
+        ("shop-0", ns.as_str())
+    );
+    assert_eq!(kill.container_id.as_deref(), Some(&c0[..12]));
+    assert_eq!(kill.time.to_rfc3339(), "2026-01-02T03:04:10+00:00");
+    run.stop().await;
+
+    // A restarted agent reads the files back and records nothing twice.
+    let before = recorded.len();
+    let again = Running::start(enrich_config(&here, data.path(), &cp.kubeconfig));
+    wait_health(&again.enricher, "second sync", SYNC, synced).await;
+    assert_eq!(
+        recorded_events(data.path()).len(),
+        before,
+        "nothing recorded twice after a restart"
+    );
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn events_of_unselected_namespaces_are_not_recorded() {
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let on = cp.namespace(&client, "enrich-sel-on").await;
+    let off = cp.namespace(&client, "enrich-sel-off").await;
+    let label = format!("fgm.dev/events-test-{}", std::process::id());
+    let namespaces = Api::<Namespace>::all(client.clone());
+    namespaces
+        .patch(
+            &on,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {&label: "yes"}}})),
+        )
+        .await
+        .unwrap();
+    let here = node("selector");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = enrich_config(&here, data.path(), &cp.kubeconfig);
+    config.namespace_selector = Some(format!("{label}=yes"));
+    let run = Running::start(config);
+    wait_health(&run.enricher, "initial sync", SYNC, synced).await;
+    assert_eq!(run.enricher.namespace_selected(&on), Some(true));
+    assert_eq!(run.enricher.namespace_selected(&off), Some(false));
+
+    let oom = |id: &str| {
+        vec![
+            json!({"name": "app", "image": "i", "imageID": "", "ready": false,
+        "restartCount": 0, "containerID": format!("containerd://{id}"),
+        "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "containerID": format!("containerd://{id}")}}}),
+        ]
+    };
+    let (id_on, id_off) = (new_id(), new_id());
+    for (ns, id) in [(&off, &id_off), (&on, &id_on)] {
+        create_pod(&client, ns, "victim", &here, &[], &["app"]).await;
+        set_statuses(&client, ns, "victim", oom(id)).await;
+    }
+    eventually("both pods seen", SYNC, || {
+        (run.enricher.lookup(&id_on).is_some() && run.enricher.lookup(&id_off).is_some())
+            .then_some(())
+    })
+    .await;
+    let recorded = recorded_events(data.path());
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0].namespace, on);
+
+    // Labelling a namespace selects it while running.
+    namespaces
+        .patch(
+            &off,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {&label: "yes"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("namespace selected after labelling", SYNC, || {
+        (run.enricher.namespace_selected(&off) == Some(true)).then_some(())
+    })
+    .await;
+    run.stop().await;
+}
+
+/// Runs an agent with an enricher whose API is unusable in some way, checks
+/// that collection goes on and that one log line names `cause`, then lets
+/// `fix` repair it and checks that enrichment resumes by itself.
+async fn outage_then_recovery<F, Fut>(
+    test: &str,
+    kubeconfig: &std::path::Path,
+    cause: Cause,
+    needle: &str,
+    fix: F,
+) where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let ns = cp.namespace(&client, &format!("enrich-{test}")).await;
+    let here = node(test);
+    let id = new_id();
+    let pod = create_pod(&client, &ns, "app-0", &here, &[], &["app"]).await;
+    set_statuses(&client, &ns, "app-0", vec![running("app", &id, 0)]).await;
+
+    let (logs, _guard) = Logs::capture();
+    let data = tempfile::tempdir().unwrap();
+    let cgroups = data.path().join("cgroup");
+    cgroup_tree(&cgroups, &[(pod.metadata.uid.as_deref().unwrap(), &id)]);
+    let run = Running::start(enrich_config(&here, data.path(), kubeconfig));
+    let metrics = SelfMetrics::new();
+    let stop = CancellationToken::new();
+    let agent = start_agent(
+        data.path(),
+        &cgroups,
+        &here,
+        Some(run.enricher.clone()),
+        metrics.clone(),
+        stop.clone(),
+    );
+
+    let health = wait_health(&run.enricher, "unavailable", SYNC, |h| {
+        matches!(h, Health::Unavailable { .. })
+    })
+    .await;
+    let Health::Unavailable {
+        cause: seen,
+        reason,
+    } = &health
+    else {
+        unreachable!()
+    };
+    assert_eq!(*seen, cause, "{reason}");
+    // Several retries and cycles later: still collecting, still one line.
+    let cycles = metrics.cycle_counts().0;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        metrics.cycle_counts().0 >= cycles + 10,
+        "collection goes on during the outage"
+    );
+    let index = eventually("short ids recorded", SYNC, || read_index(data.path())).await;
+    let entry = &index.containers[&id[..12]];
+    assert!(entry.pod_name.is_none(), "no names without the API");
+    let lines = logs.lines_with("pod metadata unavailable");
+    assert_eq!(lines.len(), 1, "one log line per outage:\n{}", logs.text());
+    assert!(
+        lines[0].contains(needle),
+        "the line says what happened ({needle}): {}",
+        lines[0]
+    );
+    assert!(lines[0].contains("collection continues"), "{}", lines[0]);
+
+    fix().await;
+    wait_health(&run.enricher, "recovery", Duration::from_secs(30), synced).await;
+    eventually("names after recovery", Duration::from_secs(40), || {
+        read_index(data.path()).filter(|i| {
+            i.containers
+                .get(&id[..12])
+                .is_some_and(|e| e.pod_name.is_some())
+        })
+    })
+    .await;
+    assert_eq!(
+        logs.lines_with("pod metadata unavailable").len(),
+        1,
+        "{}",
+        logs.text()
+    );
+    assert_eq!(
+        logs.lines_with("enrichment resumed").len(),
+        1,
+        "{}",
+        logs.text()
+    );
+    stop.cancel();
+    agent.task.await.unwrap().unwrap();
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn bad_kubeconfig_then_fixed() {
+    let cp = support::control_plane();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, "clusters: [this is not a kubeconfig").unwrap();
+    let good = std::fs::read_to_string(&cp.kubeconfig).unwrap();
+    let fix_path = path.clone();
+    outage_then_recovery(
+        "badcfg",
+        &path,
+        Cause::BadKubeconfig,
+        "bad kubeconfig",
+        || async move {
+            std::fs::write(&fix_path, good).unwrap();
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_context_then_fixed() {
+    let cp = support::control_plane();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    let good = std::fs::read_to_string(&cp.kubeconfig).unwrap();
+    assert!(good.contains("current-context: envtest"), "{good}");
+    std::fs::write(
+        &path,
+        good.replace("current-context: envtest", "current-context: elsewhere"),
+    )
+    .unwrap();
+    let fix_path = path.clone();
+    outage_then_recovery(
+        "context",
+        &path,
+        Cause::UnknownContext,
+        "\"elsewhere\"",
+        || async move {
+            std::fs::write(&fix_path, good).unwrap();
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rbac_denied_service_account_then_granted() {
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let ns = cp.namespace(&client, "enrich-rbac-sa").await;
+    let sa_name = "fgm-agent";
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": sa_name}})).unwrap();
+    let sas = Api::<ServiceAccount>::namespaced(client.clone(), &ns);
+    sas.create(&PostParams::default(), &sa).await.unwrap();
+    let token = sas
+        .create_token_request(
+            sa_name,
+            &PostParams::default(),
+            &serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap(),
+        )
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    let user = format!("    token: {token}");
+    std::fs::write(&path, support::pki::kubeconfig(&cp.server, &cp.pki, &user)).unwrap();
+    let role_name = format!("{ns}-pods-reader");
+    let grant = {
+        let (client, ns, role_name) = (client.clone(), ns.clone(), role_name.clone());
+        || async move {
+            // The rules the operator gives the agent: pods get/list/watch only.
+            let role: ClusterRole = serde_json::from_value(json!({
+                "metadata": {"name": role_name},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+            }))
+            .unwrap();
+            let binding: ClusterRoleBinding = serde_json::from_value(json!({
+                "metadata": {"name": role_name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+                "subjects": [{"kind": "ServiceAccount", "name": "fgm-agent", "namespace": ns}],
+            }))
+            .unwrap();
+            Api::<ClusterRole>::all(client.clone())
+                .create(&PostParams::default(), &role)
+                .await
+                .unwrap();
+            Api::<ClusterRoleBinding>::all(client)
+                .create(&PostParams::default(), &binding)
+                .await
+                .unwrap();
+        }
+    };
+    outage_then_recovery("rbac", &path, Cause::Forbidden, "RBAC denied", grant).await;
+    let dp = DeleteParams::default();
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .delete(&role_name, &dp)
+        .await
+        .unwrap();
+    Api::<ClusterRole>::all(client)
+        .delete(&role_name, &dp)
+        .await
+        .unwrap();
+}
