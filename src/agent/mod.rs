@@ -169,7 +169,7 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
     let metrics = SelfMetrics::new();
-    let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop);
+    let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop).await;
     let interval = config.interval;
     let handle = Agent::start(config, pods.clone(), metrics.clone(), stop.clone())?;
     let state = prometheus::MetricsState {
@@ -196,9 +196,13 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
     Ok(())
 }
 
+/// How long `agent` mode waits for the first pod list when a namespace selector
+/// is set, so containers of unselected namespaces are not recorded at start-up.
+const SELECTOR_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The pod metadata enricher of `--enrichment` (on by default); it reports its
 /// state through `metrics` (`/healthz`, `fgm_agent_enrichment_state`).
-fn start_enricher(
+async fn start_enricher(
     args: &AgentArgs,
     config: &AgentConfig,
     metrics: &SelfMetrics,
@@ -210,8 +214,15 @@ fn start_enricher(
     match enrich::EnrichConfig::from_args(args, &config.node_name, &config.data_dir) {
         Some(mut enrich_config) => {
             enrich_config.metrics = Some(metrics.clone());
+            let selector = enrich_config.namespace_selector.is_some();
             let (enricher, task) = enrich::start(enrich_config, stop.clone());
             metrics.set_enrichment(enricher.status());
+            if selector {
+                // Bounded: without an API the agent collects anyway (short ids, everything).
+                let mut health = enricher.health_changes();
+                let first_sync = health.wait_for(|h| *h != enrich::Health::Syncing);
+                let _ = tokio::time::timeout(SELECTOR_SYNC_WAIT, first_sync).await;
+            }
             (Some(enricher), Some(task))
         }
         None => {

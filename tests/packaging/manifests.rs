@@ -119,6 +119,11 @@ fn kustomize_install_has_the_charts_rbac_and_operator() {
 }
 
 #[test]
+fn config_root_is_the_default_install() {
+    assert_eq!(kustomize("config"), kustomize("config/default"));
+}
+
+#[test]
 fn sample_kustomization_is_the_sample_node_monitor() {
     let objects = kustomize("config/samples");
     let nm = one(&objects, "NodeMonitor");
