@@ -98,11 +98,20 @@ impl Collector {
 
     /// The hierarchies walked for containers: the v2 root on a v2 host, else
     /// the v1 controller hierarchies (a hybrid host's unified mount only
-    /// supplies pressure).
+    /// supplies pressure). Kubelet creates the same tree in every v1
+    /// hierarchy, so Kubernetes discovery walks one (the walk is the costly
+    /// part of a scan); `local` walks them all.
     fn walk_roots(&self) -> Vec<&std::path::Path> {
         let h = &self.hierarchies;
         if !h.is_v1() {
             return h.v2.as_deref().into_iter().collect();
+        }
+        if self.mode == DiscoveryMode::Kubernetes
+            && let Some(root) = ["cpuacct", "memory", "pids", "cpu", "blkio"]
+                .iter()
+                .find_map(|c| h.v1.get(*c))
+        {
+            return vec![root.as_path()];
         }
         let mut roots: Vec<&std::path::Path> = Vec::new();
         for root in h.v1.values() {
