@@ -181,6 +181,8 @@ class Workload:
 class Monitor:
     name = ""
     interval_s = 1.0
+    # Counted from what the monitor left on disk rather than asked while running.
+    counts_after_stop = False
 
     def __init__(self, args, workdir):
         self.args = args
@@ -210,6 +212,7 @@ class Monitor:
 
 class Ours(Monitor):
     name = OURS
+    counts_after_stop = True  # the open file is complete only after a clean stop
 
     def __init__(self, args, workdir):
         super().__init__(args, workdir)
@@ -251,9 +254,11 @@ class Ours(Monitor):
             print("note: `pip install pyarrow` to count our metrics per container", file=sys.stderr)
             return None
         table = pq.read_table(sorted(files)[-1])
-        ids = [k for k, v in containers.items() if str(v.get("cgroup_path", "")).endswith(f"/{GROUP}/c0002")]
-        rows = table.to_pylist()
-        mine = [r for r in rows if r.get("container_id") in ids] or rows
+        target = f"{GROUP}/c0002"
+        ids = {k for k, v in containers.items() if str(v.get("cgroup_path") or v.get("full_id") or "").strip("/") == target}
+        mine = [r for r in table.to_pylist() if r.get("container_id") in ids]
+        if not mine:
+            return None
         cols = [c for c in table.column_names if c not in ("timestamp", "container_id")]
         return sum(1 for c in cols if any(r.get(c) is not None for r in mine))
 
@@ -327,6 +332,14 @@ NETDATA_CONF = """\
     # On a hybrid host `auto` picks the v2 mount, which carries no controllers
     # there, and Netdata then charts nothing: read the v1 controllers.
     use unified cgroups = {unified}
+    # Discovery only (steady-state sampling is unchanged):
+    # cgroup-name.sh only looks up Docker/Kubernetes names, which the bench's
+    # cgroups lack; run serially on a loaded host it delays charting hundreds
+    # of new cgroups by minutes. Skip it for them, keep the stock list after.
+    # Likewise the per-cgroup network interface lookup: they share the host's
+    # network namespace, so it finds nothing and only serialises discovery.
+    script to get cgroup network interfaces = /bin/true
+    run script to rename cgroups matching = !/{group}/* !/  !*.mount  !*.socket  !*.partition  /machine.slice/*.service  !*.service  !*.slice  !*.swap  !*.user  !init.scope  !*.scope/vcpu*  !*.scope/emulator  *.scope  *docker*  *lxc*  *qemu*  */kubepods/pod*/*  */kubepods/*/pod*/*  */*-kubepods-pod*/*  */*-kubepods-*-pod*/*  !*kubepods* !*kubelet*  *.libvirt-qemu  *
 """
 
 
@@ -344,7 +357,7 @@ class Netdata(Monitor):
             os.makedirs(os.path.join(self.workdir, d), exist_ok=True)
         conf = os.path.join(self.workdir, "etc", "netdata.conf")
         with open(conf, "w") as f:
-            f.write(NETDATA_CONF.format(dir=self.workdir, port=self.port, unified=netdata_unified()))
+            f.write(NETDATA_CONF.format(dir=self.workdir, port=self.port, unified=netdata_unified(), group=GROUP))
         return [self.args.netdata_bin, "-D", "-c", conf]
 
     def version(self):
@@ -437,9 +450,12 @@ def run_monitor(mon, workload, args):
             io = measure.parse_io(read(f"/proc/{proc.pid}/io"))
         except OSError:
             io = {}
-        seen, metrics = mon.counts(workload)
+        if not mon.counts_after_stop:
+            seen, metrics = mon.counts(workload)
     finally:
         stop(proc)
+    if mon.counts_after_stop:
+        seen, metrics = mon.counts(workload)
     ran = time.monotonic() - started
     cpu_s = (last["ticks"] - first["ticks"]) / TICK
     samples = window / mon.interval_s
@@ -494,6 +510,8 @@ def parse_args(argv=None):
     p.add_argument("--settle", type=float, default=5, help="seconds between monitors")
     args = p.parse_args(argv)
     args.n = [int(x) for x in args.n.split(",") if x]
+    # Monitors run with their scratch directory as working directory.
+    args.fgm_bin, args.cadvisor_bin = os.path.abspath(args.fgm_bin), os.path.abspath(args.cadvisor_bin)
     args.monitors = [m.strip() for m in args.monitors.split(",") if m.strip()]
     for m in args.monitors:
         if m not in MONITORS:
@@ -529,9 +547,22 @@ def host_info():
     }
 
 
+def exclusive_lock():
+    """One run at a time: a second one would remove the first one's cgroups."""
+    import fcntl
+
+    lock = open("/run/fgm-peers.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another bench/peers/run.py is running (lock /run/fgm-peers.lock)")
+    return lock
+
+
 def main(argv=None):
     args = parse_args(argv)
     prerequisites(args)
+    _lock = exclusive_lock()  # noqa: F841 (held until exit)
 
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -557,7 +588,7 @@ def main(argv=None):
                     print(f"  {mon.name}: warm-up {args.warmup:.0f}s, measuring {args.duration:.0f}s ...", flush=True)
                     try:
                         result = run_monitor(mon, workload, args)
-                    except RuntimeError as e:
+                    except (RuntimeError, OSError) as e:
                         result = {"monitor": mon.name, "n": n, "error": str(e)}
                         print(f"    failed: {e}", file=sys.stderr)
                     result["version"] = versions[mon.name]
@@ -580,6 +611,8 @@ def main(argv=None):
         "warmup_s": args.warmup,
         "interval_s": 1.0,
         "host": host_info(),
+        "repo_commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "fgm_bin": args.fgm_bin,
         "versions": versions,
         "runs": runs,
     }

@@ -39,6 +39,8 @@ pub struct AgentRun {
     pub fixture: Arc<CgroupFixture>,
     pub data_dir: PathBuf,
     pub metrics: SelfMetrics,
+    /// The agent's cycles, as the endpoint sees them.
+    pub cycles: fine_grained_monitor::agent::CycleReceiver,
     pub stop: CancellationToken,
     agent: JoinHandle<Result<(), AgentError>>,
     server: JoinHandle<std::io::Result<()>>,
@@ -113,6 +115,7 @@ impl AgentRun {
             fixture,
             data_dir,
             metrics,
+            cycles: handle.cycles,
             stop,
             agent: handle.task,
             server,

@@ -1,13 +1,13 @@
 //! Helpers for the Prometheus endpoint tests and the scrape-load bench: a
 //! plain HTTP/1.1 client over a real loopback socket, and the Go-built
-//! `promtool` (from `tools/envtest/build.sh`).
+//! `promtool` (found with `support::find_bin`, built by `tools/envtest/build.sh`).
 
 #![allow(dead_code)]
 
 pub mod agent_run;
 pub mod fixture;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use std::io::{Read as _, Write as _};
@@ -87,24 +87,9 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-/// The built `promtool`, or a failure naming the command that builds it.
-pub fn promtool() -> PathBuf {
-    let dir = std::env::var_os("FGM_ENVTEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/envtest/bin"));
-    let path = dir.join("promtool");
-    assert!(
-        path.is_file(),
-        "promtool not found at {}: build it with `tools/envtest/build.sh promtool` \
-         (or point FGM_ENVTEST_BIN at a directory holding it)",
-        path.display()
-    );
-    path
-}
-
 /// Runs `promtool args..` with `input` on stdin: (exit code, stdout, stderr).
-pub fn run_promtool(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(promtool())
+pub fn run_promtool(promtool: &Path, args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(promtool)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
