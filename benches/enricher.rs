@@ -145,7 +145,7 @@ fn main() {
             }
             let miss = began.elapsed().as_nanos() as f64 / LOOKUPS as f64;
             println!(
-                "  lookup with {} containers cached: hit {hit:.0} ns (PodInfo cloned), miss {miss:.0} ns (target < 1 us; seed 004 < 100 us)",
+                "  lookup with {} containers cached: hit {hit:.0} ns (Arc<PodInfo> shared), miss {miss:.0} ns (target < 1 us; seed 004 < 100 us)",
                 ids.len()
             );
         }

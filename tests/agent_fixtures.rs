@@ -81,6 +81,11 @@ async fn v2_systemd_containerd() {
     assert_eq!(last.get("memory_oom_kill_events"), Some(1));
     assert_eq!(last.get("pids_current"), Some(3));
     assert_eq!(
+        last.get("pids_processes"),
+        Some(2),
+        "cgroup.procs: 102, 103"
+    );
+    assert_eq!(
         last.get("io_read_bytes"),
         Some(2 * 4096 + 2 * 1000),
         "summed over devices"
@@ -192,6 +197,11 @@ async fn v1_cgroupfs_docker() {
     assert_eq!(r5.get("io_write_bytes"), Some(5 * 8192));
     assert_eq!(r5.get("io_read_ops"), Some(10));
     assert_eq!(r5.get("pids_current"), Some(6));
+    assert_eq!(
+        r5.get("pids_processes"),
+        Some(1),
+        "v1 cgroup.procs: one pid"
+    );
     assert_eq!(
         r5.get("cpu_pressure_some_usec"),
         None,

@@ -298,6 +298,11 @@ async fn busy_loop_and_held_memory_on_real_cgroups() {
                 >= HOLD_BYTES / 2
         );
         assert_eq!(busy_rows.last().unwrap().get("pids_current"), Some(1));
+        assert_eq!(
+            busy_rows.last().unwrap().get("pids_processes"),
+            Some(1),
+            "v1 cgroup.procs of the busy loop: one process"
+        );
         if h.v2.is_some() {
             assert!(
                 busy_rows
@@ -317,6 +322,11 @@ async fn busy_loop_and_held_memory_on_real_cgroups() {
         assert!(
             (cores - expected).abs() <= 0.2 * expected,
             "v2 cpu {cores:.3} cores vs expected {expected:.3}"
+        );
+        assert_eq!(
+            busy_rows.last().unwrap().get("pids_processes"),
+            Some(1),
+            "v2 cgroup.procs of the busy loop: one process"
         );
         if h.is_v1() {
             // Hybrid: the v2 mount has no memory controller; null, not zero.

@@ -52,6 +52,7 @@ const EXPECTED: &[(&str, &str, f64)] = &[
     ),
     ("container_oom_events_total", "memory_oom_kill_events", 1.0),
     ("container_threads", "pids_current", 1.0),
+    ("container_processes", "pids_processes", 1.0),
     ("container_fs_reads_bytes_total", "io_read_bytes", 1.0),
     ("container_fs_writes_bytes_total", "io_write_bytes", 1.0),
     ("container_fs_reads_total", "io_read_ops", 1.0),

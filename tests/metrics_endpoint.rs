@@ -26,14 +26,16 @@ fn promtool() -> std::path::PathBuf {
 struct Pods;
 
 impl PodMetadata for Pods {
-    fn lookup(&self, full_container_id: &str) -> Option<PodInfo> {
-        full_container_id.starts_with("aaaa").then(|| PodInfo {
-            pod_name: "web-0".into(),
-            namespace: "shop".into(),
-            pod_uid: "0b8f-uid".into(),
-            labels: BTreeMap::from([("app".into(), "web".into())]),
-            container_name: "nginx \"edge\"".into(),
-            image: Some("registry.example/nginx:1.27@sha256:abc".into()),
+    fn lookup(&self, full_container_id: &str) -> Option<Arc<PodInfo>> {
+        full_container_id.starts_with("aaaa").then(|| {
+            Arc::new(PodInfo {
+                pod_name: "web-0".into(),
+                namespace: "shop".into(),
+                pod_uid: "0b8f-uid".into(),
+                labels: BTreeMap::from([("app".into(), "web".into())]),
+                container_name: "nginx \"edge\"".into(),
+                image: Some("registry.example/nginx:1.27@sha256:abc".into()),
+            })
         })
     }
 }

@@ -11,6 +11,7 @@
 //! | OOM kill | `memory.oom_control` (`oom_kill`); v1 has no OOM-event counter, so `memory_oom_events` is null |
 //! | IO | `blkio.throttle.io_service_bytes_recursive` / `io_serviced_recursive`, `Read`/`Write` summed |
 //! | pids | `pids.current` |
+//! | processes | `cgroup.procs` of the pids hierarchy (else cpu, memory), as on v2 |
 
 use super::cgroup_v2::{for_each_pair, parse_int};
 use super::slots::{self, Values};

@@ -7,6 +7,7 @@
 //! | anon, file, working set | `memory.stat` (`anon`, `file`; working set = current - `inactive_file`) |
 //! | OOM, OOM kill | `memory.events` (`oom`, `oom_kill`) |
 //! | pids | `pids.current` |
+//! | processes | `cgroup.procs` (one pid a line) |
 //! | IO bytes and ops | `io.stat`, summed over devices |
 //! | pressure | `cpu.pressure`, `memory.pressure`, `io.pressure` (`total=` of `some`/`full`) |
 //!
@@ -27,6 +28,24 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
             return None;
         }
         n = n.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// `cgroup.procs` (v1 and v2): the number of processes, one pid a line.
+/// `None` when a line is not a pid (not the file we expect). No allocation:
+/// counted in place in the caller's read buffer.
+pub fn parse_procs(text: &[u8]) -> Option<i64> {
+    let mut n: i64 = 0;
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        if !line.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        n += 1;
     }
     Some(n)
 }
@@ -136,6 +155,14 @@ mod tests {
         assert_eq!(parse_int(b"99999999999999999999"), None);
         assert_eq!(parse_memory_max(b"max\n"), None);
         assert_eq!(parse_memory_max(b"536870912\n"), Some(536_870_912));
+    }
+
+    #[test]
+    fn procs_are_counted_one_a_line() {
+        assert_eq!(parse_procs(b"101\n102\n4711\n"), Some(3));
+        assert_eq!(parse_procs(b"101\n102"), Some(2), "no final newline");
+        assert_eq!(parse_procs(b""), Some(0), "an empty cgroup has 0, not null");
+        assert_eq!(parse_procs(b"max\n"), None, "not a pid list");
     }
 
     #[test]

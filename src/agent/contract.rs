@@ -50,7 +50,9 @@ pub struct PodInfo {
 /// every container every cycle) and never block on the network.
 pub trait PodMetadata: Send + Sync {
     /// Looks up a container by its full id (runtime prefix already stripped).
-    fn lookup(&self, full_container_id: &str) -> Option<PodInfo>;
+    /// Shared, not cloned: a hit costs a reference-count increment rather than
+    /// copying the names and every label (the agent asks every cycle).
+    fn lookup(&self, full_container_id: &str) -> Option<Arc<PodInfo>>;
 
     /// Whether pods of this namespace are recorded (the NodeMonitor `namespaceSelector`).
     /// `None` when unknown (cache not synced yet): record until known.

@@ -184,18 +184,28 @@ impl Recorder {
             self.index_dirty = true;
         }
         if let Some(info) = info {
-            let labels = Some(info.labels.into_iter().collect());
+            // Compared in place: this runs for every container every cycle and
+            // should allocate only when the identity actually changed.
+            let same_labels = entry.labels.as_ref().is_some_and(|known| {
+                known.len() == info.labels.len()
+                    && info.labels.iter().all(|(k, v)| known.get(k) == Some(v))
+            });
             let changed = entry.pod_name.as_deref() != Some(info.pod_name.as_str())
                 || entry.namespace.as_deref() != Some(info.namespace.as_str())
                 || entry.container_name.as_deref() != Some(info.container_name.as_str())
-                || entry.labels != labels;
+                || !same_labels;
             if changed {
-                entry.pod_name = Some(info.pod_name);
-                entry.namespace = Some(info.namespace);
-                entry.container_name = Some(info.container_name);
-                entry.labels = labels;
+                entry.pod_name = Some(info.pod_name.clone());
+                entry.namespace = Some(info.namespace.clone());
+                entry.container_name = Some(info.container_name.clone());
+                entry.labels = Some(
+                    info.labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
                 if !info.pod_uid.is_empty() {
-                    entry.pod_uid = Some(info.pod_uid);
+                    entry.pod_uid = Some(info.pod_uid.clone());
                 }
                 self.index_dirty = true;
             }
@@ -346,3 +356,7 @@ fn remove_stale_in_progress(data_dir: &Path, node: &str) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "recorder_tests.rs"]
+mod tests;

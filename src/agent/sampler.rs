@@ -26,6 +26,8 @@ pub enum Source {
     V2MemoryEvents,
     V2IoStat,
     Pids,
+    /// `cgroup.procs`, v1 or v2: one pid a line.
+    Procs,
     CpuPressure,
     MemoryPressure,
     IoPressure,
@@ -67,6 +69,19 @@ pub fn plan(h: &Hierarchies) -> Vec<PlannedFile> {
         add(v2, &["memory.events"], Source::V2MemoryEvents);
         add(v2, &["pids.current"], Source::Pids);
         add(v2, &["io.stat"], Source::V2IoStat);
+    }
+    // Processes: v1 lists a cgroup's processes in every controller hierarchy,
+    // so one is enough (as the collector's sandbox check does); else the v2 tree.
+    let procs_root = if h.is_v1() {
+        ["pids", "cpu", "memory", "cpuacct"]
+            .iter()
+            .find_map(|c| h.v1.get(*c))
+            .or_else(|| h.v1.values().next())
+    } else {
+        h.v2.as_ref()
+    };
+    if let Some(root) = procs_root {
+        add(root, &["cgroup.procs"], Source::Procs);
     }
     if let Some(root) = h.v1.get("cpuacct") {
         add(root, &["cpuacct.usage"], Source::V1CpuacctUsage);
@@ -245,6 +260,7 @@ pub fn parse(source: Source, text: &[u8], v: &mut Values) {
         Source::V2MemoryEvents => v2::parse_memory_events(text, v),
         Source::V2IoStat => v2::parse_io_stat(text, v),
         Source::Pids => v.set(slots::PIDS, v2::parse_int(text)),
+        Source::Procs => v.set(slots::PROCESSES, v2::parse_procs(text)),
         Source::CpuPressure => {
             v2::parse_pressure(text, slots::CPU_PRESSURE_SOME, slots::CPU_PRESSURE_FULL, v)
         }
@@ -271,67 +287,5 @@ pub fn parse(source: Source, text: &[u8], v: &mut Values) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn reads_files_null_when_missing_and_gone_when_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let cg = dir.path().join("a");
-        std::fs::create_dir(&cg).unwrap();
-        std::fs::write(cg.join("cgroup.controllers"), "cpu memory").unwrap();
-        std::fs::write(
-            cg.join("cpu.stat"),
-            "usage_usec 7\nuser_usec 5\nsystem_usec 2\n",
-        )
-        .unwrap();
-        std::fs::write(cg.join("memory.current"), "1000\n").unwrap();
-        std::fs::write(
-            cg.join("memory.stat"),
-            "anon 600\nfile 300\ninactive_file 100\n",
-        )
-        .unwrap();
-        std::fs::write(cg.join("memory.max"), "max\n").unwrap();
-        let h = Hierarchies {
-            v2: Some(dir.path().to_path_buf()),
-            v2_has_controllers: true,
-            v1: BTreeMap::new(),
-        };
-        let plan = plan(&h);
-        let mut errors = ReadErrors::default();
-        let files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
-        assert_eq!(files.len(), 4);
-        let (mut buf, mut v) = (Vec::new(), Values::new());
-        files.read(&mut buf, &mut v, &mut errors).unwrap();
-        assert_eq!(v.get(slots::CPU_USAGE), Some(7));
-        assert_eq!(v.get(slots::MEMORY_WORKING_SET), Some(900));
-        assert_eq!(v.get(slots::MEMORY_LIMIT), None, "max = unlimited = null");
-        assert_eq!(v.get(slots::PIDS), None, "missing file = null, not zero");
-        assert_eq!(errors, ReadErrors::default());
-        assert!(ContainerFiles::open(&plan, "missing", &mut errors).is_err());
-        // A file bigger than the scratch buffer is read whole.
-        let big: String = (0..2000).map(|i| format!("k{i} {i}\n")).collect();
-        std::fs::write(cg.join("memory.stat"), format!("{big}anon 5\n")).unwrap();
-        files.read(&mut buf, &mut v, &mut errors).unwrap();
-        assert_eq!(v.get(slots::MEMORY_ANON), Some(5));
-    }
-
-    #[test]
-    fn hybrid_plan_reads_v1_numbers_and_unified_pressure() {
-        let h = Hierarchies {
-            v2: Some(PathBuf::from("/u")),
-            v2_has_controllers: false,
-            v1: BTreeMap::from([
-                ("cpu".to_string(), PathBuf::from("/c")),
-                ("cpuacct".to_string(), PathBuf::from("/c")),
-                ("memory".to_string(), PathBuf::from("/m")),
-            ]),
-        };
-        let sources: Vec<(PathBuf, Source)> =
-            plan(&h).into_iter().map(|p| (p.root, p.source)).collect();
-        assert!(sources.contains(&(PathBuf::from("/c"), Source::V1CpuacctUsage)));
-        assert!(sources.contains(&(PathBuf::from("/u"), Source::CpuPressure)));
-        assert!(!sources.iter().any(|(_, s)| *s == Source::V2CpuStat));
-    }
-}
+#[path = "sampler_tests.rs"]
+mod tests;

@@ -53,6 +53,7 @@ pub const MEMORY_PRESSURE_SOME: usize = pos("memory_pressure_some_usec");
 pub const MEMORY_PRESSURE_FULL: usize = pos("memory_pressure_full_usec");
 pub const IO_PRESSURE_SOME: usize = pos("io_pressure_some_usec");
 pub const IO_PRESSURE_FULL: usize = pos("io_pressure_full_usec");
+pub const PROCESSES: usize = pos("pids_processes");
 
 /// One container's row being filled: values in schema order (null until
 /// read), plus intermediate readings some metrics are derived from.

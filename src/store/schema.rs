@@ -153,6 +153,11 @@ pub const METRICS: &[MetricDef] = &[
         "usec",
         "Time all tasks stalled on IO (PSI)",
     ),
+    gauge(
+        "pids_processes",
+        "count",
+        "Processes (thread-group leaders) in the cgroup",
+    ),
 ];
 
 /// Position of a metric in [`METRICS`] (and in a sample's value slice).

@@ -22,14 +22,16 @@ use super::fixture::CgroupFixture;
 pub struct FirstPod(pub String);
 
 impl PodMetadata for FirstPod {
-    fn lookup(&self, full_container_id: &str) -> Option<PodInfo> {
-        (full_container_id == self.0).then(|| PodInfo {
-            pod_name: "checkout-7d9f".into(),
-            namespace: "shop".into(),
-            pod_uid: "0b8f0000-aaaa-bbbb-cccc-000000000000".into(),
-            labels: BTreeMap::from([("app".into(), "checkout".into())]),
-            container_name: "server".into(),
-            image: Some("registry.example/checkout:2.1".into()),
+    fn lookup(&self, full_container_id: &str) -> Option<Arc<PodInfo>> {
+        (full_container_id == self.0).then(|| {
+            Arc::new(PodInfo {
+                pod_name: "checkout-7d9f".into(),
+                namespace: "shop".into(),
+                pod_uid: "0b8f0000-aaaa-bbbb-cccc-000000000000".into(),
+                labels: BTreeMap::from([("app".into(), "checkout".into())]),
+                container_name: "server".into(),
+                image: Some("registry.example/checkout:2.1".into()),
+            })
         })
     }
 }

@@ -6,6 +6,7 @@
 //! indexed: the cgroup of a container that just died can outlive its status.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
@@ -88,8 +89,9 @@ pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
 /// The container-id map, updated per watch event.
 #[derive(Debug, Default)]
 pub struct PodIndex {
-    /// Container id → (pod key, identity).
-    by_container: HashMap<String, (String, PodInfo)>,
+    /// Container id → (pod key, identity); the identity is shared so a look-up
+    /// hands out a reference count instead of a deep copy.
+    by_container: HashMap<String, (String, Arc<PodInfo>)>,
     /// Container ids each pod contributed, so an update or delete removes stale ones.
     by_pod: HashMap<String, Vec<String>>,
 }
@@ -111,7 +113,7 @@ impl PodIndex {
         let containers = containers_of(pod);
         let ids = containers.iter().map(|(id, _)| id.clone()).collect();
         for (id, info) in containers {
-            self.by_container.insert(id, (key.clone(), info));
+            self.by_container.insert(id, (key.clone(), Arc::new(info)));
         }
         self.by_pod.insert(key, ids);
     }
@@ -135,7 +137,7 @@ impl PodIndex {
     }
 
     /// The identity of a container by its bare id (a runtime prefix is tolerated).
-    pub fn lookup(&self, container_id: &str) -> Option<&PodInfo> {
+    pub fn lookup(&self, container_id: &str) -> Option<&Arc<PodInfo>> {
         self.by_container
             .get(strip_runtime_prefix(container_id))
             .map(|(_, info)| info)

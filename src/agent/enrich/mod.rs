@@ -170,7 +170,7 @@ impl Enricher {
 }
 
 impl PodMetadata for Enricher {
-    fn lookup(&self, full_container_id: &str) -> Option<PodInfo> {
+    fn lookup(&self, full_container_id: &str) -> Option<Arc<PodInfo>> {
         self.index
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -7,12 +7,12 @@
 //! `container_cpu_usage_seconds_total` carries `cpu="total"`, an unlimited
 //! memory limit is `0`, and every sample carries the time it was read.
 //!
-//! What we do not serve, and why: `container_processes` (cAdvisor counts the
-//! pids in `cgroup.procs`; we record tasks, which is `container_threads`), and
-//! the `device` label of the filesystem families (we record the sum over all
-//! block devices, so the label is left out rather than invented).
+//! What we do not serve, and why: the `device` label of the filesystem
+//! families (we record the sum over all block devices, so the label is left
+//! out rather than invented).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::agent::contract::{ContainerSample, Cycle, PodInfo};
 use crate::store::schema::{METRICS, MetricKind, metric_index};
@@ -217,6 +217,14 @@ pub const FAMILIES: &[Family] = &[
         "memory_pressure_some_usec",
         MicrosToSeconds,
     ),
+    // Like cAdvisor: the pids listed in the container's `cgroup.procs`.
+    fam(
+        "container_processes",
+        "Number of processes running inside the container.",
+        Gauge,
+        "pids_processes",
+        Identity,
+    ),
     fam(
         "container_spec_memory_limit_bytes",
         "Memory limit for the container.",
@@ -355,7 +363,7 @@ pub fn container_labels(sample: &ContainerSample, pod: Option<&PodInfo>) -> Stri
 /// Returns how many containers were rendered.
 pub fn render_containers(
     cycle: &Cycle,
-    lookup: &dyn Fn(&str) -> Option<PodInfo>,
+    lookup: &dyn Fn(&str) -> Option<Arc<PodInfo>>,
     filter: Option<&ContainerFilter>,
     format: Format,
     out: &mut String,
@@ -366,7 +374,7 @@ pub fn render_containers(
         .filter(|c| filter.is_none_or(|f| f.matches(c)))
         .map(|c| {
             let pod = lookup(&c.full_id);
-            (c, container_labels(c, pod.as_ref()))
+            (c, container_labels(c, pod.as_deref()))
         })
         .collect();
     let timestamp_ms = cycle.timestamp.map(|t| t.timestamp_millis());

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::DateTime;
 
@@ -25,14 +26,16 @@ fn cycle(containers: Vec<ContainerSample>) -> Cycle {
     }
 }
 
-fn pod(full_id: &str) -> Option<PodInfo> {
-    full_id.starts_with("aaaa").then(|| PodInfo {
-        pod_name: "web-0".into(),
-        namespace: "shop".into(),
-        pod_uid: "uid-1".into(),
-        labels: BTreeMap::new(),
-        container_name: "nginx".into(),
-        image: Some("nginx:1.27".into()),
+fn pod(full_id: &str) -> Option<Arc<PodInfo>> {
+    full_id.starts_with("aaaa").then(|| {
+        Arc::new(PodInfo {
+            pod_name: "web-0".into(),
+            namespace: "shop".into(),
+            pod_uid: "uid-1".into(),
+            labels: BTreeMap::new(),
+            container_name: "nginx".into(),
+            image: Some("nginx:1.27".into()),
+        })
     })
 }
 
@@ -88,6 +91,14 @@ fn renders_labels_values_and_timestamps() {
     ));
     assert!(out.contains("# TYPE container_cpu_usage_seconds_total counter\n"));
     assert!(out.contains("# TYPE container_threads gauge\n"));
+    assert!(out.contains(
+        "# HELP container_processes Number of processes running inside the container.\n"
+    ));
+    let procs = metric_index("pids_processes").unwrap_or_default() as i64;
+    assert!(out.contains(&format!(
+        "container_processes{{{labels}}} {} 1700000000250\n",
+        1_000_000 + procs
+    )));
     // One HELP and one TYPE per family, each family served.
     assert_eq!(out.matches("# TYPE ").count(), FAMILIES.len());
 }
