@@ -23,7 +23,12 @@ pub struct Tracked {
     files: ContainerFiles,
     /// `None` until the process check could tell.
     pub sandbox: Option<bool>,
+    /// Scans that could not tell yet; the check stops after a few.
+    sandbox_attempts: u8,
 }
+
+/// Scans after which an undecided sandbox check is given up (not a sandbox).
+const SANDBOX_ATTEMPTS: u8 = 5;
 
 /// Discovery plus sampling state, kept across cycles.
 #[derive(Debug)]
@@ -84,6 +89,7 @@ impl Collector {
                     container,
                     files,
                     sandbox: None,
+                    sandbox_attempts: 0,
                 },
             );
         }
@@ -92,11 +98,20 @@ impl Collector {
 
     /// The hierarchies walked for containers: the v2 root on a v2 host, else
     /// the v1 controller hierarchies (a hybrid host's unified mount only
-    /// supplies pressure).
+    /// supplies pressure). Kubelet creates the same tree in every v1
+    /// hierarchy, so Kubernetes discovery walks one (the walk is the costly
+    /// part of a scan); `local` walks them all.
     fn walk_roots(&self) -> Vec<&std::path::Path> {
         let h = &self.hierarchies;
         if !h.is_v1() {
             return h.v2.as_deref().into_iter().collect();
+        }
+        if self.mode == DiscoveryMode::Kubernetes
+            && let Some(root) = ["cpuacct", "memory", "pids", "cpu", "blkio"]
+                .iter()
+                .find_map(|c| h.v1.get(*c))
+        {
+            return vec![root.as_path()];
         }
         let mut roots: Vec<&std::path::Path> = Vec::new();
         for root in h.v1.values() {
@@ -120,19 +135,54 @@ impl Collector {
         Some(root.join(cgroup_path))
     }
 
+    /// Decides, for pod containers not decided yet, whether they are the
+    /// pod's sandbox: from `cgroup.procs`, else (pids of another pid
+    /// namespace) from `<proc_root>/*/cgroup`, read once for all of them.
     fn check_sandboxes(&mut self) {
         let unknown: Vec<String> = self
             .tracked
             .iter()
-            .filter(|(_, t)| t.sandbox.is_none() && t.container.pod_uid.is_some())
+            .filter(|(_, t)| {
+                t.sandbox.is_none()
+                    && t.sandbox_attempts < SANDBOX_ATTEMPTS
+                    && t.container.pod_uid.is_some()
+            })
             .map(|(p, _)| p.clone())
             .collect();
+        let mut undecided = Vec::new();
         for path in unknown {
             let verdict = self
                 .procs_dir(&path)
                 .and_then(|dir| discovery::is_sandbox(&dir, &self.proc_root));
-            if let Some(t) = self.tracked.get_mut(&path) {
-                t.sandbox = verdict;
+            match verdict {
+                Some(v) => self.set_sandbox(&path, Some(v)),
+                None => undecided.push(path),
+            }
+        }
+        if undecided.is_empty() {
+            return;
+        }
+        let leaves: Vec<&str> = undecided
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+            .collect();
+        let pids = discovery::pids_by_leaf(&self.proc_root, &leaves);
+        for path in &undecided {
+            let leaf = path.rsplit('/').next().unwrap_or(path);
+            let verdict = pids.get(leaf).and_then(|pids| {
+                let pids: Vec<&str> = pids.iter().map(String::as_str).collect();
+                discovery::sandbox_from_pids(&pids, &self.proc_root)
+            });
+            self.set_sandbox(path, verdict);
+        }
+    }
+
+    fn set_sandbox(&mut self, path: &str, verdict: Option<bool>) {
+        if let Some(t) = self.tracked.get_mut(path) {
+            t.sandbox = verdict;
+            t.sandbox_attempts = t.sandbox_attempts.saturating_add(1);
+            if verdict.is_none() && t.sandbox_attempts >= SANDBOX_ATTEMPTS {
+                tracing::debug!(cgroup = %path, "cannot tell whether this is a sandbox (no visible process); recorded as a container");
             }
         }
     }

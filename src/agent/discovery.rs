@@ -237,8 +237,14 @@ pub fn has_processes(dir: &Path) -> bool {
 /// process yet, or the pids are not visible in `proc_root`).
 pub fn is_sandbox(cgroup_dir: &Path, proc_root: &Path) -> Option<bool> {
     let procs = std::fs::read_to_string(cgroup_dir.join("cgroup.procs")).ok()?;
+    let pids: Vec<&str> = procs.split_whitespace().filter(|p| *p != "0").collect();
+    sandbox_from_pids(&pids, proc_root)
+}
+
+/// The sandbox verdict for a container's pids (at most 8 are checked).
+pub fn sandbox_from_pids(pids: &[&str], proc_root: &Path) -> Option<bool> {
     let mut seen = 0;
-    for pid in procs.split_whitespace().filter(|p| *p != "0").take(8) {
+    for pid in pids.iter().take(8) {
         let comm = std::fs::read_to_string(proc_root.join(pid).join("comm")).ok()?;
         if comm.trim_end() != "pause" {
             return Some(false);
@@ -246,6 +252,39 @@ pub fn is_sandbox(cgroup_dir: &Path, proc_root: &Path) -> Option<bool> {
         seen += 1;
     }
     (seen > 0).then_some(true)
+}
+
+/// Pids of the processes whose cgroup path ends in one of `leaves` (a
+/// container's last path component, unique because it holds the container
+/// id), from `<proc_root>/*/cgroup`. Used when `cgroup.procs` is not usable:
+/// read from another pid namespace (a pod without `hostPID`) it lists the
+/// host's processes as 0. Paths in `/proc/<pid>/cgroup` may be relative to
+/// the reader's cgroup namespace, hence matching by the last component.
+pub fn pids_by_leaf(proc_root: &Path, leaves: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path().join("cgroup")) else {
+            continue;
+        };
+        let leaf = text.lines().find_map(|line| {
+            let path = line.splitn(3, ':').nth(2)?;
+            let last = path.rsplit('/').next()?;
+            leaves.iter().find(|l| **l == last)
+        });
+        if let Some(leaf) = leaf {
+            out.entry(leaf.to_string()).or_default().push(pid);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

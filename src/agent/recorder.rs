@@ -81,6 +81,7 @@ impl Recorder {
             }
         };
         remove_stale_in_progress(&config.data_dir, &config.node);
+        report_foreign(&config.data_dir);
         Self {
             config,
             open: SampleBuffer::new(),
@@ -320,6 +321,15 @@ fn log_write_error(e: &WriteError) {
         tracing::error!(error = %e, "disk full: keeping the samples in memory and retrying at the next rotation");
     } else {
         tracing::error!(error = %e, "cannot write data file; retrying at the next rotation");
+    }
+}
+
+/// Logs what in the data directory is not ours; it is left alone.
+fn report_foreign(data_dir: &Path) {
+    if let Ok(listing) = layout::list_data_files(data_dir, None) {
+        for entry in listing.foreign {
+            tracing::warn!(path = %entry.path.display(), reason = entry.reason, "foreign entry in the data directory; left alone");
+        }
     }
 }
 

@@ -195,6 +195,15 @@ impl ContainerFiles {
         self.files.is_empty()
     }
 
+    /// Reads every file without parsing (the benchmark's floor); returns the
+    /// bytes read.
+    pub fn read_only(&self, buf: &mut Vec<u8>) -> usize {
+        self.files
+            .iter()
+            .map(|(_, file)| read_at_zero(file, buf).unwrap_or(0))
+            .sum()
+    }
+
     /// Reads every file into `out` (reset first). `buf` is scratch space reused across calls.
     pub fn read(
         &self,

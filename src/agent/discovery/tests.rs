@@ -146,3 +146,29 @@ fn sandbox_is_all_pause_processes() {
     std::fs::write(cg.join("cgroup.procs"), "99\n").unwrap();
     assert_eq!(is_sandbox(&cg, &proc_root), None, "pid not visible");
 }
+
+#[test]
+fn pids_found_from_proc_cgroup_files_by_leaf() {
+    let dir = tempfile::tempdir().unwrap();
+    let proc_root = dir.path();
+    let leaf = format!("cri-containerd-{ID}.scope");
+    for (pid, cgroup, comm) in [
+        ("7", format!("0::/../kubepods-pod1.slice/{leaf}\n"), "pause"),
+        ("8", "0::/system.slice/x.service\n".to_string(), "x"),
+        (
+            "9",
+            format!("4:memory:/kubepods/pod1/{ID}\n1:cpu:/kubepods/pod1/{ID}\n"),
+            "app",
+        ),
+    ] {
+        std::fs::create_dir_all(proc_root.join(pid)).unwrap();
+        std::fs::write(proc_root.join(pid).join("cgroup"), cgroup).unwrap();
+        std::fs::write(proc_root.join(pid).join("comm"), format!("{comm}\n")).unwrap();
+    }
+    std::fs::create_dir_all(proc_root.join("self")).unwrap();
+    let found = pids_by_leaf(proc_root, &[leaf.as_str(), ID]);
+    assert_eq!(found[&leaf], vec!["7".to_string()]);
+    assert_eq!(found[ID], vec!["9".to_string()]);
+    assert_eq!(sandbox_from_pids(&["7"], proc_root), Some(true));
+    assert_eq!(sandbox_from_pids(&["9"], proc_root), Some(false));
+}

@@ -1,0 +1,330 @@
+//! `cargo bench --bench agent_cycle` (as root): the whole agent cycle against
+//! the floor of only reading the same cgroup files, on 200 REAL cgroups.
+//!
+//! It creates 200 containers in kubelet's cgroupfs layout
+//! (`kubepods/burstable/pod<uid>/<64-hex id>`) in every hierarchy of this
+//! machine (v1 controllers under this process's own cgroup, plus the v2
+//! mount), each holding one small shell process, then measures on one thread:
+//!
+//! - floor: `pread` of every file the agent reads, nothing else;
+//! - cycle: discovery, read, parse, publish the Cycle, buffer, and every 90
+//!   samples encode + write a Parquet file and index.json (rotation 90 s,
+//!   simulated time so a rotation costs no waiting);
+//!
+//! and prints CPU µs per container per sample for both (thread CPU time from
+//! /proc/thread-self/schedstat), bytes per sample on disk (one metric of one
+//! container for one second) and the process's peak RSS. Targets (issue #2):
+//! cycle ≤ 1.5 × floor, ≤ 1 byte/sample, RSS ≤ 32 MiB. Nothing is asserted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use fine_grained_monitor::agent::collector::Collector;
+use fine_grained_monitor::agent::mountinfo::{self, Hierarchies};
+use fine_grained_monitor::agent::recorder::{Recorder, RecorderConfig};
+use fine_grained_monitor::agent::sampler::{self, ContainerFiles, ReadErrors};
+use fine_grained_monitor::agent::{Cycle, DiscoveryMode, SelfMetrics};
+use fine_grained_monitor::store::retention::Policy;
+use fine_grained_monitor::store::schema::METRICS;
+
+const CONTAINERS: usize = 200;
+const SAMPLES: usize = 450; // five 90 s files
+const ROUNDS: usize = 3;
+
+struct Setup {
+    bases: Vec<PathBuf>,
+    children: Vec<Child>,
+    leaves: Vec<String>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for base in &self.bases {
+            for leaf in &self.leaves {
+                if let Ok(procs) = std::fs::read_to_string(base.join(leaf).join("cgroup.procs")) {
+                    for pid in procs.split_whitespace() {
+                        let _ = Command::new("kill").args(["-9", pid]).status();
+                    }
+                }
+            }
+        }
+        for base in &self.bases {
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            for leaf in &self.leaves {
+                let mut p = PathBuf::from(leaf);
+                while !p.as_os_str().is_empty() {
+                    dirs.push(base.join(&p));
+                    p = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                }
+            }
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            dirs.dedup();
+            dirs.push(base.clone());
+            for dir in dirs {
+                for _ in 0..100 {
+                    if !dir.exists() || std::fs::remove_dir(&dir).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+fn own_cgroup(v1_controller: Option<&str>) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let matches = match v1_controller {
+            Some(c) => controllers.split(',').any(|x| x == c),
+            None => controllers.is_empty(),
+        };
+        if matches {
+            return path.trim_start_matches('/').to_string();
+        }
+    }
+    String::new()
+}
+
+fn setup(h: &Hierarchies, links: &Path) -> Setup {
+    let name = format!("fgm-bench-{}", std::process::id());
+    let leaves: Vec<String> = (0..CONTAINERS)
+        .map(|i| {
+            format!(
+                "kubepods/burstable/pod{i:08x}-0000-4000-8000-{i:012x}/{:064x}",
+                0xc0ffee_u64 * 1000 + i as u64
+            )
+        })
+        .collect();
+    let mut s = Setup {
+        bases: Vec::new(),
+        children: Vec::new(),
+        leaves: leaves.clone(),
+    };
+    let mut seen = Vec::new();
+    for (controller, mount) in &h.v1 {
+        if seen.contains(mount) {
+            continue;
+        }
+        seen.push(mount.clone());
+        let base = mount.join(own_cgroup(Some(controller))).join(&name);
+        std::fs::create_dir(&base).expect("create cgroup (run as root)");
+        s.bases.push(base.clone());
+        std::os::unix::fs::symlink(&base, links.join(mount.file_name().unwrap())).unwrap();
+    }
+    if let Some(v2) = &h.v2 {
+        let base = v2.join(&name);
+        std::fs::create_dir(&base).expect("create v2 cgroup (run as root)");
+        s.bases.push(base.clone());
+        if h.is_v1() {
+            std::os::unix::fs::symlink(&base, links.join("unified")).unwrap();
+        } else {
+            std::fs::remove_dir(links).ok();
+            std::os::unix::fs::symlink(&base, links).unwrap();
+            for c in ["+cpu", "+memory", "+pids", "+io"] {
+                let _ = std::fs::write(base.join("cgroup.subtree_control"), c);
+            }
+        }
+    }
+    for base in s.bases.clone() {
+        for leaf in &leaves {
+            let dir = base.join(leaf);
+            std::fs::create_dir_all(&dir).unwrap();
+            if !h.is_v1() {
+                // Pure v2: enable controllers down the pod path.
+                let mut p = dir.parent();
+                while let Some(parent) = p.filter(|p| p.starts_with(&base) && *p != base) {
+                    for c in ["+cpu", "+memory", "+pids", "+io"] {
+                        let _ = std::fs::write(parent.join("cgroup.subtree_control"), c);
+                    }
+                    p = parent.parent();
+                }
+            }
+        }
+    }
+    for leaf in &leaves {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("for f in \"$@\"; do echo $$ > \"$f\"; done; while kill -0 $PPID 2>/dev/null; do sleep 2; done")
+            .arg("sh");
+        for base in &s.bases {
+            cmd.arg(base.join(leaf).join("cgroup.procs"));
+        }
+        s.children.push(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    s
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns: u64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn per_container_sample_us(cpu: Duration, containers: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / (SAMPLES * containers) as f64
+}
+
+fn floor(h: &Hierarchies, paths: &[String]) -> f64 {
+    let plan = sampler::plan(h);
+    let mut errors = ReadErrors::default();
+    let files: Vec<ContainerFiles> = paths
+        .iter()
+        .filter_map(|p| ContainerFiles::open(&plan, p, &mut errors).ok())
+        .collect();
+    let mut buf = vec![0u8; 16 * 1024];
+    let start = thread_cpu();
+    let mut bytes = 0;
+    for _ in 0..SAMPLES {
+        for f in &files {
+            bytes += f.read_only(&mut buf);
+        }
+    }
+    let cpu = thread_cpu() - start;
+    std::hint::black_box(bytes);
+    per_container_sample_us(cpu, files.len())
+}
+
+struct CycleResult {
+    us: f64,
+    containers: usize,
+    bytes_per_sample: f64,
+    files: usize,
+}
+
+fn whole_cycle(h: &Hierarchies, scan_every: u32) -> CycleResult {
+    let data = tempfile::tempdir().unwrap();
+    let metrics = SelfMetrics::new();
+    let t0 = Utc.timestamp_opt(1_767_225_600, 0).unwrap();
+    let mut collector = Collector::new(
+        h.clone(),
+        DiscoveryMode::Kubernetes,
+        PathBuf::from("/proc"),
+        scan_every,
+    );
+    let mut recorder = Recorder::new(
+        RecorderConfig {
+            data_dir: data.path().to_path_buf(),
+            node: "bench".into(),
+            rotation: Duration::from_secs(90),
+            policy: Policy {
+                max_age: Duration::from_secs(86_400 * 3650),
+                max_bytes: None,
+            },
+        },
+        None,
+        metrics,
+        t0,
+    );
+    let (tx, _rx) = tokio::sync::watch::channel(Arc::new(Cycle::default()));
+    let mut containers = 0;
+    let start = thread_cpu();
+    for i in 0..SAMPLES {
+        let ts = t0 + chrono::Duration::seconds(i as i64);
+        let mut errors = ReadErrors::default();
+        let mut cycle = collector.collect(ts, &mut errors);
+        recorder.filter(&mut cycle);
+        recorder.record(&cycle, collector.tracked());
+        containers = cycle.containers.len();
+        tx.send_replace(Arc::new(cycle));
+    }
+    recorder.finish(t0 + chrono::Duration::seconds(SAMPLES as i64));
+    let cpu = thread_cpu() - start;
+    let listing = fine_grained_monitor::store::layout::list_data_files(data.path(), None).unwrap();
+    let bytes: u64 = listing
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    CycleResult {
+        us: per_container_sample_us(cpu, containers.max(1)),
+        containers,
+        bytes_per_sample: bytes as f64 / (SAMPLES * containers.max(1) * METRICS.len()) as f64,
+        files: listing.files.len(),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let h =
+        mountinfo::from_mountinfo_file(Path::new("/proc/self/mountinfo")).expect("cgroups mounted");
+    let dir = tempfile::tempdir().unwrap();
+    let links = dir.path().join("root");
+    std::fs::create_dir(&links).unwrap();
+    let setup = setup(&h, &links);
+    let root_h = mountinfo::from_root_dir(&links).expect("linked root");
+    let paths = setup.leaves.clone();
+    println!(
+        "agent_cycle: {CONTAINERS} real cgroups, {SAMPLES} samples per run, {ROUNDS} rounds; hierarchies: v1 {:?}, v2 {}",
+        root_h.v1.keys().collect::<Vec<_>>(),
+        root_h.v2.is_some()
+    );
+    let (mut floors, mut cycles, mut cycles_scan1) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..ROUNDS {
+        floors.push(floor(&root_h, &paths));
+        let r = whole_cycle(&root_h, 5);
+        cycles.push(r.us);
+        cycles_scan1.push(whole_cycle(&root_h, 1).us);
+        last = Some(r);
+    }
+    let r = last.unwrap();
+    let (floor_us, cycle_us, scan1_us) = (median(floors), median(cycles), median(cycles_scan1));
+    println!("containers sampled per cycle:        {}", r.containers);
+    println!("floor (read files only):             {floor_us:.2} µs CPU / container / sample");
+    println!(
+        "whole cycle (rescan every 5 cycles): {cycle_us:.2} µs CPU / container / sample  ratio {:.2} (target ≤ 1.5)",
+        cycle_us / floor_us
+    );
+    println!(
+        "whole cycle (rescan every cycle):    {scan1_us:.2} µs CPU / container / sample  ratio {:.2}",
+        scan1_us / floor_us
+    );
+    println!(
+        "on disk:                             {:.3} bytes / sample ({} files) (target ≤ 1)",
+        r.bytes_per_sample, r.files
+    );
+    println!(
+        "peak RSS of this process:            {:.1} MiB (target ≤ 32)",
+        peak_rss_kib() as f64 / 1024.0
+    );
+    drop(setup);
+}
