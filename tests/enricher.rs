@@ -172,16 +172,7 @@ async fn agent_writes_pod_identity_into_the_index_and_honours_the_namespace_sele
     .await;
     set_statuses(&client, &selected, "worker-0", vec![running("work", &c, 0)]).await;
 
-    let index = eventually("pod names in index.json", Duration::from_secs(40), || {
-        read_index(data.path()).filter(|i| {
-            [&a, &c].iter().all(|id| {
-                i.containers
-                    .get(&id[..12])
-                    .is_some_and(|e| e.pod_name.is_some())
-            })
-        })
-    })
-    .await;
+    let index = wait_named("pod names in index.json", data.path(), &[&a, &c]).await;
     let api = &index.containers[&a[..12]];
     assert_eq!(api.pod_name.as_deref(), Some("api-0"));
     assert_eq!(api.namespace.as_deref(), Some(selected.as_str()));

@@ -106,32 +106,12 @@ async fn apiserver_stopped_mid_run_then_restarted() {
     .await;
     add_container(&cgroups, late.metadata.uid.as_deref().unwrap(), &after);
     set_statuses(&client, &ns, "after-0", vec![running("app", &after, 0)]).await;
-    let index = eventually("names after the restart", Duration::from_secs(40), || {
-        read_index(data.path()).filter(|i| {
-            [&before, &after].iter().all(|id| {
-                i.containers
-                    .get(&id[..12])
-                    .is_some_and(|e| e.pod_name.is_some())
-            })
-        })
-    })
-    .await;
+    let index = wait_named("names after the restart", data.path(), &[&before, &after]).await;
     assert_eq!(
         index.containers[&after[..12]].pod_name.as_deref(),
         Some("after-0")
     );
-    assert_eq!(
-        logs.lines_with("pod metadata unavailable").len(),
-        1,
-        "{}",
-        logs.text()
-    );
-    assert_eq!(
-        logs.lines_with("enrichment resumed").len(),
-        1,
-        "{}",
-        logs.text()
-    );
+    assert_one_outage_one_resume(&logs);
     stop.cancel();
     agent.task.await.unwrap().unwrap();
     run.stop().await;

@@ -95,26 +95,8 @@ async fn outage_then_recovery<F, Fut>(
         *h == Health::Synced
     })
     .await;
-    eventually("names after recovery", Duration::from_secs(40), || {
-        read_index(data.path()).filter(|i| {
-            i.containers
-                .get(&id[..12])
-                .is_some_and(|e| e.pod_name.is_some())
-        })
-    })
-    .await;
-    assert_eq!(
-        logs.lines_with("pod metadata unavailable").len(),
-        1,
-        "{}",
-        logs.text()
-    );
-    assert_eq!(
-        logs.lines_with("enrichment resumed").len(),
-        1,
-        "{}",
-        logs.text()
-    );
+    wait_named("names after recovery", data.path(), &[&id]).await;
+    assert_one_outage_one_resume(&logs);
     stop.cancel();
     agent.task.await.unwrap().unwrap();
     run.stop().await;

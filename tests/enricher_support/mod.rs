@@ -243,6 +243,27 @@ pub fn read_index(data_dir: &Path) -> Option<Index> {
     Index::load(&layout::index_path(data_dir)).expect("index.json parses")
 }
 
+/// Waits until index.json names the pod of every container in `ids` (full ids).
+pub async fn wait_named(what: &str, data_dir: &Path, ids: &[&str]) -> Index {
+    eventually(what, Duration::from_secs(40), || {
+        read_index(data_dir).filter(|i| {
+            ids.iter().all(|id| {
+                i.containers
+                    .get(&id[..12])
+                    .is_some_and(|e| e.pod_name.is_some())
+            })
+        })
+    })
+    .await
+}
+
+/// One outage seen: exactly one "unavailable" line and one "resumed" line.
+pub fn assert_one_outage_one_resume(logs: &Logs) {
+    for needle in ["pod metadata unavailable", "enrichment resumed"] {
+        assert_eq!(logs.lines_with(needle).len(), 1, "{}", logs.text());
+    }
+}
+
 /// Log output captured from the current thread (tests run on a current-thread runtime,
 /// so the enricher's task logs here too).
 #[derive(Clone, Default)]
