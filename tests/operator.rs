@@ -82,6 +82,14 @@ fn monitor(name: &str, spec: serde_json::Value) -> NodeMonitor {
     .expect("NodeMonitor object")
 }
 
+/// Creates a NodeMonitor with a host path of its own that selects no node.
+async fn create_on_no_node(api: &Api<NodeMonitor>, ns: &str, name: &str) {
+    let spec = serde_json::json!({"dataHostPath": format!("/var/lib/fgm-{ns}"), "nodeSelector": {"fgm-test": "none"}});
+    api.create(&PostParams::default(), &monitor(name, spec))
+        .await
+        .expect("create");
+}
+
 async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -338,10 +346,7 @@ async fn apply_creates_every_child_as_the_spec_asks() {
 async fn children_deleted_or_edited_by_hand_are_put_back() {
     let (admin, ns) = setup("heal").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
-    let spec = serde_json::json!({"dataHostPath": format!("/var/lib/fgm-{ns}"), "nodeSelector": {"fgm-test": "none"}});
-    api.create(&PostParams::default(), &monitor("heal", spec))
-        .await
-        .expect("create");
+    create_on_no_node(&api, &ns, "heal").await;
     let ds_api: Api<DaemonSet> = Api::namespaced(admin.clone(), &ns);
     let cm_api: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     let roles: Api<ClusterRole> = Api::all(admin.clone());
@@ -411,10 +416,7 @@ async fn children_deleted_or_edited_by_hand_are_put_back() {
 async fn settings_change_rolls_the_pods_and_generation_catches_up() {
     let (admin, ns) = setup("roll").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
-    let spec = serde_json::json!({"dataHostPath": format!("/var/lib/fgm-{ns}"), "nodeSelector": {"fgm-test": "none"}});
-    api.create(&PostParams::default(), &monitor("roll", spec))
-        .await
-        .expect("create");
+    create_on_no_node(&api, &ns, "roll").await;
     let ds_api: Api<DaemonSet> = Api::namespaced(admin.clone(), &ns);
     let before = template_hash(&wait_for("the DaemonSet", WAIT, || get(&ds_api, "roll")).await);
 
@@ -455,10 +457,7 @@ async fn settings_change_rolls_the_pods_and_generation_catches_up() {
 async fn deleting_removes_cluster_rbac_and_releases_the_finalizer() {
     let (admin, ns) = setup("delete").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
-    let spec = serde_json::json!({"dataHostPath": format!("/var/lib/fgm-{ns}"), "nodeSelector": {"fgm-test": "none"}});
-    api.create(&PostParams::default(), &monitor("gone", spec))
-        .await
-        .expect("create");
+    create_on_no_node(&api, &ns, "gone").await;
     let roles: Api<ClusterRole> = Api::all(admin.clone());
     let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
     let name = cluster_name(&ns, "gone");
