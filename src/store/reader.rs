@@ -287,6 +287,32 @@ mod tests {
     }
 
     #[test]
+    fn files_of_earlier_builds_compressed_with_zstd_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics-20251230T000000Z.parquet");
+        let mut buf = SampleBuffer::new();
+        let cpu = schema::metric_index("cpu_usage_usec").unwrap();
+        let mut values = vec![None; schema::METRICS.len()];
+        values[cpu] = Some(42);
+        buf.push(1_767_052_800_000, "aaaaaaaaaaaa", &values);
+        let batch = buf.to_record_batch().unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        let meta = writer.close().unwrap();
+        assert_eq!(
+            meta.row_group(0).column(2).compression(),
+            parquet::basic::Compression::ZSTD(Default::default())
+        );
+        let col = read_metric(&path, "cpu_usage_usec").unwrap();
+        assert_eq!(col.get("aaaaaaaaaaaa").unwrap().values, vec![42]);
+    }
+
+    #[test]
     fn garbage_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics-20251230T000000Z.parquet");
