@@ -35,6 +35,8 @@ use fine_grained_monitor::store::schema::METRICS;
 const CONTAINERS: usize = 200;
 const SAMPLES: usize = 450; // five 90 s files
 const ROUNDS: usize = 3;
+/// The agent's default (`AgentArgs::to_config`).
+const LIMITS_EVERY: u32 = 30;
 
 struct Setup {
     bases: Vec<PathBuf>,
@@ -209,9 +211,11 @@ fn floor(h: &Hierarchies, paths: &[String]) -> f64 {
     let mut buf = vec![0u8; 16 * 1024];
     let start = thread_cpu();
     let mut bytes = 0;
-    for _ in 0..SAMPLES {
+    for i in 0..SAMPLES {
+        // The agent's cadence: limits and peaks every LIMITS_EVERY samples.
+        let refresh = i % LIMITS_EVERY as usize == 0;
         for f in &files {
-            bytes += f.read_only(&mut buf);
+            bytes += f.read_only(&mut buf, refresh);
         }
     }
     let cpu = thread_cpu() - start;
@@ -235,6 +239,7 @@ fn whole_cycle(h: &Hierarchies, scan_every: u32) -> CycleResult {
         DiscoveryMode::Kubernetes,
         PathBuf::from("/proc"),
         scan_every,
+        LIMITS_EVERY,
     );
     let mut recorder = Recorder::new(
         RecorderConfig {

@@ -93,12 +93,60 @@ async fn v2_systemd_containerd() {
     assert_eq!(last.get("io_write_ops"), Some(4));
     assert_eq!(last.get("cpu_pressure_some_usec"), Some(22));
     assert_eq!(last.get("io_pressure_full_usec"), Some(18));
+    // The rest of memory.stat, events, bursts, discards (n = 2 in generate.py).
+    for (column, value) in [
+        ("memory_shmem_bytes", 2048),
+        ("memory_mapped_file_bytes", 4096),
+        ("memory_dirty_bytes", 1024),
+        ("memory_writeback_bytes", 0),
+        ("memory_swap_bytes", 131_072),
+        ("memory_active_file_bytes", 6 * MIB),
+        ("memory_inactive_file_bytes", 2 * MIB),
+        ("memory_anon_thp_bytes", 4 * MIB),
+        ("memory_kernel_bytes", 8192),
+        ("memory_kernel_stack_bytes", 16_384),
+        ("memory_pagetables_bytes", 40_960),
+        ("memory_slab_bytes", 8000),
+        ("memory_sock_bytes", 16_384),
+        ("memory_pgfault", 2000),
+        ("memory_pgmajfault", 6),
+        ("memory_workingset_refault_file", 10),
+        ("memory_pgscan", 200),
+        ("memory_pgsteal", 180),
+        ("memory_high_events", 8),
+        ("memory_max_events", 6),
+        ("cpu_nr_bursts", 4),
+        ("cpu_burst_usec", 80),
+        ("io_discard_bytes", 1024),
+        ("io_discard_ops", 2),
+        // Limits and peaks (re-read every `limits_every` cycles).
+        ("memory_peak_bytes", 24 * MIB),
+        ("memory_high_bytes", 16 * MIB),
+        ("cpu_quota_usec", 100_000),
+        ("cpu_period_usec", 100_000),
+        ("cpu_weight", 20),
+        ("pids_max", 200),
+        ("pids_peak", 7),
+    ] {
+        assert_eq!(last.get(column), Some(value), "{column}");
+    }
+    for v1_only in ["memory_pgpgin", "memory_pgpgout", "cpu_shares"] {
+        assert_eq!(last.get(v1_only), None, "{v1_only} is v1 only");
+    }
     let unlimited = rows[&c1[..12]].last().unwrap();
-    assert_eq!(
-        unlimited.get("memory_limit_bytes"),
-        None,
-        "max = no limit = null"
-    );
+    for column in [
+        "memory_limit_bytes",
+        "memory_high_bytes",
+        "cpu_quota_usec",
+        "pids_max",
+    ] {
+        assert_eq!(
+            unlimited.get(column),
+            None,
+            "{column}: max = no limit = null"
+        );
+    }
+    assert_eq!(unlimited.get("cpu_period_usec"), Some(100_000));
     // Timestamps sit on the interval grid.
     for row in &rows[&c2[..12]] {
         assert_eq!(row.timestamp_ms % 50, 0, "{}", row.timestamp_ms);
@@ -207,8 +255,44 @@ async fn v1_cgroupfs_docker() {
         None,
         "no v2 mount: no PSI"
     );
+    // memory.stat's hierarchical totals win over the cgroup's own lines.
+    for (column, value) in [
+        ("memory_swap_bytes", 327_680),
+        ("memory_pgpgin", 1000),
+        ("memory_pgpgout", 750),
+        ("memory_pgfault", 5000),
+        ("memory_pgmajfault", 15),
+        ("memory_anon_thp_bytes", 10 * MIB),
+        ("memory_shmem_bytes", 5120),
+        ("memory_mapped_file_bytes", 10_240),
+        ("memory_dirty_bytes", 2560),
+        ("cpu_nr_bursts", 5),
+        ("cpu_burst_usec", 35),
+        ("io_discard_bytes", 2560),
+        ("io_discard_ops", 5),
+        ("memory_peak_bytes", 60 * MIB),
+        ("cpu_period_usec", 100_000),
+        ("cpu_shares", 500),
+        ("pids_peak", 10),
+    ] {
+        assert_eq!(r5.get(column), Some(value), "{column}");
+    }
+    for column in [
+        "cpu_quota_usec",
+        "pids_max",
+        "memory_kernel_bytes",
+        "cpu_weight",
+    ] {
+        assert_eq!(r5.get(column), None, "{column}");
+    }
     let r7 = rows[&c7[..12]].last().unwrap();
-    assert_eq!(r7.get("memory_limit_bytes"), Some(1_073_741_824));
+    assert_eq!(
+        r7.get("memory_limit_bytes"),
+        Some(1_073_741_824),
+        "hierarchical_memory_limit"
+    );
+    assert_eq!(r7.get("cpu_quota_usec"), Some(140_000));
+    assert_eq!(r7.get("pids_max"), Some(700));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

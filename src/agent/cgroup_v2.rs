@@ -2,14 +2,15 @@
 //!
 //! | metric | file |
 //! |---|---|
-//! | CPU usage/user/system, throttling | `cpu.stat` |
-//! | memory current, limit | `memory.current`, `memory.max` (`max` = no limit = null) |
-//! | anon, file, working set | `memory.stat` (`anon`, `file`; working set = current - `inactive_file`) |
-//! | OOM, OOM kill | `memory.events` (`oom`, `oom_kill`) |
+//! | CPU usage/user/system, throttling, bursts | `cpu.stat` |
+//! | memory current, swap | `memory.current`, `memory.swap.current` |
+//! | anon, file, LRU lists, kernel, faults, reclaim | `memory.stat` (working set = current - `inactive_file`) |
+//! | OOM, OOM kill, high and max events | `memory.events` |
 //! | pids | `pids.current` |
 //! | processes | `cgroup.procs` (one pid a line) |
-//! | IO bytes and ops | `io.stat`, summed over devices |
+//! | IO bytes and ops, discards | `io.stat`, summed over devices |
 //! | pressure | `cpu.pressure`, `memory.pressure`, `io.pressure` (`total=` of `some`/`full`) |
+//! | limits (read at each rescan) | `memory.max`, `memory.high`, `memory.peak`, `cpu.max`, `cpu.weight`, `pids.max`, `pids.peak` (`max` = no limit = null) |
 //!
 //! The pressure parser is shared with v1 hosts, which read PSI from the
 //! hybrid `unified` mount.
@@ -59,7 +60,7 @@ pub fn for_each_pair(text: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
     }
 }
 
-/// `cpu.stat`: usage/user/system and throttling, all in microseconds or counts.
+/// `cpu.stat`: usage/user/system, throttling and bursts, in microseconds or counts.
 pub fn parse_cpu_stat(text: &[u8], v: &mut Values) {
     for_each_pair(text, |key, value| {
         let slot = match key {
@@ -69,59 +70,116 @@ pub fn parse_cpu_stat(text: &[u8], v: &mut Values) {
             b"nr_periods" => slots::CPU_NR_PERIODS,
             b"nr_throttled" => slots::CPU_NR_THROTTLED,
             b"throttled_usec" => slots::CPU_THROTTLED,
+            b"nr_bursts" => slots::CPU_NR_BURSTS,
+            b"burst_usec" => slots::CPU_BURST_USEC,
             _ => return,
         };
         v.set(slot, parse_int(value));
     });
 }
 
-/// `memory.max`: a byte count, or `max` for no limit (null).
+/// `memory.max`, `memory.high`, `pids.max`: a number, or `max` for no limit (null).
 pub fn parse_memory_max(text: &[u8]) -> Option<i64> {
     parse_int(text)
 }
 
-/// `memory.stat`: anon and file bytes; remembers `inactive_file` for the working set.
+/// Where a v2 `memory.stat` key goes (a `match` on the key: this runs for
+/// ~40 lines of every container every second).
+fn memory_stat_slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"anon" => slots::MEMORY_ANON,
+        b"file" => slots::MEMORY_FILE,
+        b"kernel" => slots::MEMORY_KERNEL,
+        b"kernel_stack" => slots::MEMORY_KERNEL_STACK,
+        b"pagetables" => slots::MEMORY_PAGETABLES,
+        b"sock" => slots::MEMORY_SOCK,
+        b"shmem" => slots::MEMORY_SHMEM,
+        b"file_mapped" => slots::MEMORY_MAPPED_FILE,
+        b"file_dirty" => slots::MEMORY_DIRTY,
+        b"file_writeback" => slots::MEMORY_WRITEBACK,
+        b"anon_thp" => slots::MEMORY_ANON_THP,
+        b"inactive_anon" => slots::MEMORY_INACTIVE_ANON,
+        b"active_anon" => slots::MEMORY_ACTIVE_ANON,
+        b"inactive_file" => slots::MEMORY_INACTIVE_FILE,
+        b"active_file" => slots::MEMORY_ACTIVE_FILE,
+        b"unevictable" => slots::MEMORY_UNEVICTABLE,
+        b"slab" => slots::MEMORY_SLAB,
+        b"pgfault" => slots::MEMORY_PGFAULT,
+        b"pgmajfault" => slots::MEMORY_PGMAJFAULT,
+        b"workingset_refault_anon" => slots::MEMORY_WORKINGSET_REFAULT_ANON,
+        b"workingset_refault_file" => slots::MEMORY_WORKINGSET_REFAULT_FILE,
+        b"pgscan" => slots::MEMORY_PGSCAN,
+        b"pgsteal" => slots::MEMORY_PGSTEAL,
+        _ => return None,
+    })
+}
+
+/// `memory.stat`: the byte and event counts of [`memory_stat_slot`]; the
+/// working set is derived from `inactive_file` afterwards.
 pub fn parse_memory_stat(text: &[u8], v: &mut Values) {
-    for_each_pair(text, |key, value| match key {
-        b"anon" => v.set(slots::MEMORY_ANON, parse_int(value)),
-        b"file" => v.set(slots::MEMORY_FILE, parse_int(value)),
-        b"inactive_file" => v.inactive_file = parse_int(value),
-        _ => {}
+    for_each_pair(text, |key, value| {
+        if let Some(slot) = memory_stat_slot(key) {
+            v.set(slot, parse_int(value));
+        }
     });
 }
 
-/// `memory.events`: `oom` and `oom_kill` counters.
+/// `memory.events`: `oom`, `oom_kill`, `high` and `max` counters.
 pub fn parse_memory_events(text: &[u8], v: &mut Values) {
-    for_each_pair(text, |key, value| match key {
-        b"oom" => v.set(slots::MEMORY_OOM, parse_int(value)),
-        b"oom_kill" => v.set(slots::MEMORY_OOM_KILL, parse_int(value)),
-        _ => {}
+    for_each_pair(text, |key, value| {
+        let slot = match key {
+            b"oom" => slots::MEMORY_OOM,
+            b"oom_kill" => slots::MEMORY_OOM_KILL,
+            b"high" => slots::MEMORY_HIGH_EVENTS,
+            b"max" => slots::MEMORY_MAX_EVENTS,
+            _ => return,
+        };
+        v.set(slot, parse_int(value));
     });
 }
 
-/// `io.stat`: `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..` per device, summed.
-/// An empty file (no IO yet) is zero: the controller is there and counted nothing.
+/// `cpu.max`: `<quota> <period>` in microseconds, quota `max` = unlimited (null).
+pub fn parse_cpu_max(text: &[u8], v: &mut Values) {
+    let mut fields = text.trim_ascii().split(|&b| b == b' ');
+    let quota = fields.next().and_then(parse_int);
+    let period = fields.next().and_then(parse_int);
+    v.set(slots::CPU_QUOTA_USEC, quota);
+    v.set(slots::CPU_PERIOD_USEC, period);
+}
+
+/// `io.stat`: `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..`
+/// per device, summed. An empty file (no IO yet) is zero: the controller is
+/// there and counted nothing. Discards are null on kernels that do not report them.
 pub fn parse_io_stat(text: &[u8], v: &mut Values) {
-    let (mut rbytes, mut wbytes, mut rios, mut wios) = (0i64, 0i64, 0i64, 0i64);
+    // rbytes, wbytes, rios, wios, dbytes, dios
+    let mut sums = [0i64; 6];
+    let mut has_discards = false;
     for line in text.split(|&b| b == b'\n') {
         for field in line.split(|&b| b == b' ').skip(1) {
             let Some(eq) = field.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            let n = parse_int(&field[eq + 1..]).unwrap_or(0);
-            match &field[..eq] {
-                b"rbytes" => rbytes = rbytes.saturating_add(n),
-                b"wbytes" => wbytes = wbytes.saturating_add(n),
-                b"rios" => rios = rios.saturating_add(n),
-                b"wios" => wios = wios.saturating_add(n),
-                _ => {}
-            }
+            let at = match &field[..eq] {
+                b"rbytes" => 0,
+                b"wbytes" => 1,
+                b"rios" => 2,
+                b"wios" => 3,
+                b"dbytes" => 4,
+                b"dios" => 5,
+                _ => continue,
+            };
+            has_discards |= at >= 4;
+            sums[at] = sums[at].saturating_add(parse_int(&field[eq + 1..]).unwrap_or(0));
         }
     }
-    v.set(slots::IO_READ_BYTES, Some(rbytes));
-    v.set(slots::IO_WRITE_BYTES, Some(wbytes));
-    v.set(slots::IO_READ_OPS, Some(rios));
-    v.set(slots::IO_WRITE_OPS, Some(wios));
+    v.set(slots::IO_READ_BYTES, Some(sums[0]));
+    v.set(slots::IO_WRITE_BYTES, Some(sums[1]));
+    v.set(slots::IO_READ_OPS, Some(sums[2]));
+    v.set(slots::IO_WRITE_OPS, Some(sums[3]));
+    // No device at all: zero discards too, like reads and writes.
+    let discards = has_discards || text.trim_ascii().is_empty();
+    v.set(slots::IO_DISCARD_BYTES, discards.then_some(sums[4]));
+    v.set(slots::IO_DISCARD_OPS, discards.then_some(sums[5]));
 }
 
 /// `*.pressure`: the `total=` (microseconds) of the `some` and `full` lines.
@@ -158,6 +216,16 @@ mod tests {
     }
 
     #[test]
+    fn cpu_limits() {
+        let mut v = Values::new();
+        parse_cpu_max(b"max 100000\n", &mut v);
+        assert_eq!(v.get(slots::CPU_QUOTA_USEC), None, "unlimited");
+        assert_eq!(v.get(slots::CPU_PERIOD_USEC), Some(100_000));
+        parse_cpu_max(b"50000 100000\n", &mut v);
+        assert_eq!(v.get(slots::CPU_QUOTA_USEC), Some(50_000));
+    }
+
+    #[test]
     fn procs_are_counted_one_a_line() {
         assert_eq!(parse_procs(b"101\n102\n4711\n"), Some(3));
         assert_eq!(parse_procs(b"101\n102"), Some(2), "no final newline");
@@ -174,24 +242,70 @@ mod tests {
         );
         assert_eq!(v.get(slots::CPU_USAGE), Some(1500));
         assert_eq!(v.get(slots::CPU_THROTTLED), Some(300));
+        assert_eq!(v.get(slots::CPU_NR_BURSTS), Some(0));
+        assert_eq!(v.get(slots::CPU_BURST_USEC), None, "absent key: null");
         parse_memory_stat(
-            b"anon 4096\nfile 8192\nkernel 1\ninactive_file 1000\n",
+            b"anon 4096\nfile 8192\nkernel 1\nkernel_stack 2\npagetables 3\nsec_pagetables 0\npercpu 9\nsock 4\nvmalloc 0\nshmem 5\nfile_mapped 6\nfile_dirty 7\nfile_writeback 8\nswapcached 0\nanon_thp 2097152\ninactive_anon 10\nactive_anon 11\ninactive_file 1000\nactive_file 12\nunevictable 13\nslab_reclaimable 14\nslab 15\nworkingset_refault_anon 16\nworkingset_refault_file 17\npgscan 18\npgsteal 19\npgfault 20\npgmajfault 21\n",
             &mut v,
         );
-        assert_eq!(v.get(slots::MEMORY_ANON), Some(4096));
-        assert_eq!(v.inactive_file, Some(1000));
-        parse_memory_events(b"low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n", &mut v);
+        let expected = [
+            (slots::MEMORY_ANON, 4096),
+            (slots::MEMORY_FILE, 8192),
+            (slots::MEMORY_KERNEL, 1),
+            (slots::MEMORY_KERNEL_STACK, 2),
+            (slots::MEMORY_PAGETABLES, 3),
+            (slots::MEMORY_SOCK, 4),
+            (slots::MEMORY_SHMEM, 5),
+            (slots::MEMORY_MAPPED_FILE, 6),
+            (slots::MEMORY_DIRTY, 7),
+            (slots::MEMORY_WRITEBACK, 8),
+            (slots::MEMORY_ANON_THP, 2_097_152),
+            (slots::MEMORY_INACTIVE_ANON, 10),
+            (slots::MEMORY_ACTIVE_ANON, 11),
+            (slots::MEMORY_INACTIVE_FILE, 1000),
+            (slots::MEMORY_ACTIVE_FILE, 12),
+            (slots::MEMORY_UNEVICTABLE, 13),
+            (slots::MEMORY_SLAB, 15),
+            (slots::MEMORY_WORKINGSET_REFAULT_ANON, 16),
+            (slots::MEMORY_WORKINGSET_REFAULT_FILE, 17),
+            (slots::MEMORY_PGSCAN, 18),
+            (slots::MEMORY_PGSTEAL, 19),
+            (slots::MEMORY_PGFAULT, 20),
+            (slots::MEMORY_PGMAJFAULT, 21),
+        ];
+        for (slot, value) in expected {
+            assert_eq!(
+                v.get(slot),
+                Some(value),
+                "{}",
+                crate::store::schema::METRICS[slot].name
+            );
+        }
+        assert_eq!(v.get(slots::MEMORY_PGPGIN), None, "v1 only");
+        parse_memory_events(b"low 0\nhigh 4\nmax 3\noom 2\noom_kill 1\n", &mut v);
         assert_eq!(v.get(slots::MEMORY_OOM), Some(2));
         assert_eq!(v.get(slots::MEMORY_OOM_KILL), Some(1));
+        assert_eq!(v.get(slots::MEMORY_HIGH_EVENTS), Some(4));
+        assert_eq!(v.get(slots::MEMORY_MAX_EVENTS), Some(3));
         parse_io_stat(
-            b"8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n259:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n",
+            b"8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=4096 dios=1\n259:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n",
             &mut v,
         );
         assert_eq!(v.get(slots::IO_READ_BYTES), Some(101));
         assert_eq!(v.get(slots::IO_WRITE_OPS), Some(6));
+        assert_eq!(v.get(slots::IO_DISCARD_BYTES), Some(4096));
+        assert_eq!(v.get(slots::IO_DISCARD_OPS), Some(1));
         let mut empty = Values::new();
         parse_io_stat(b"", &mut empty);
         assert_eq!(empty.get(slots::IO_READ_BYTES), Some(0));
+        assert_eq!(empty.get(slots::IO_DISCARD_OPS), Some(0));
+        let mut old_kernel = Values::new();
+        parse_io_stat(b"8:0 rbytes=1 wbytes=2 rios=3 wios=4\n", &mut old_kernel);
+        assert_eq!(
+            old_kernel.get(slots::IO_DISCARD_BYTES),
+            None,
+            "no dbytes field: null"
+        );
         parse_pressure(
             b"some avg10=0.00 avg60=0.00 avg300=0.00 total=42\n",
             slots::CPU_PRESSURE_SOME,

@@ -14,7 +14,7 @@ use super::contract::{ContainerSample, Cycle};
 use super::discovery::{self, ContainerRef, DiscoveryMode};
 use super::mountinfo::Hierarchies;
 use super::sampler::{self, ContainerFiles, Gone, PlannedFile, ReadErrors};
-use super::slots::Values;
+use super::slots::{self, Values};
 
 /// A container being sampled.
 #[derive(Debug)]
@@ -25,6 +25,9 @@ pub struct Tracked {
     pub sandbox: Option<bool>,
     /// Scans that could not tell yet; the check stops after a few.
     sandbox_attempts: u8,
+    /// Processes in the last sample (`cgroup.procs`): `local` discovery
+    /// trusts it instead of re-reading the file at each scan.
+    processes: Option<i64>,
 }
 
 /// Scans after which an undecided sandbox check is given up (not a sandbox).
@@ -41,6 +44,9 @@ pub struct Collector {
     /// Rescan the tree every this many cycles (1 = every cycle).
     scan_every: u32,
     cycles_since_scan: u32,
+    /// Re-read limits and peaks every this many cycles (1 = every cycle).
+    limits_every: u32,
+    cycles_since_limits: u32,
     buf: Vec<u8>,
     row: Values,
 }
@@ -51,6 +57,7 @@ impl Collector {
         mode: DiscoveryMode,
         proc_root: PathBuf,
         scan_every: u32,
+        limits_every: u32,
     ) -> Self {
         Self {
             plan: sampler::plan(&hierarchies),
@@ -60,6 +67,8 @@ impl Collector {
             tracked: BTreeMap::new(),
             scan_every: scan_every.max(1),
             cycles_since_scan: u32::MAX,
+            limits_every: limits_every.max(1),
+            cycles_since_limits: u32::MAX,
             buf: vec![0; 16 * 1024],
             row: Values::new(),
         }
@@ -73,7 +82,12 @@ impl Collector {
     /// Walks the tree: opens new containers, forgets vanished ones.
     pub fn scan(&mut self, errors: &mut ReadErrors) {
         let roots = self.walk_roots();
-        let found = discovery::discover(&roots, self.mode);
+        let populated = |path: &str| {
+            self.tracked
+                .get(path)
+                .is_some_and(|t| t.processes.is_some_and(|n| n > 0))
+        };
+        let found = discovery::discover(&roots, self.mode, &populated);
         self.tracked.retain(|path, _| found.contains_key(path));
         for (path, container) in found {
             if self.tracked.contains_key(&path) {
@@ -90,6 +104,7 @@ impl Collector {
                     files,
                     sandbox: None,
                     sandbox_attempts: 0,
+                    processes: None,
                 },
             );
         }
@@ -187,23 +202,35 @@ impl Collector {
         }
     }
 
-    /// One cycle at `timestamp`: rescan when due, then read every container.
+    /// One cycle at `timestamp`: rescan when due, then read every container
+    /// (limits and peaks too when due).
     pub fn collect(&mut self, timestamp: DateTime<Utc>, errors: &mut ReadErrors) -> Cycle {
         self.cycles_since_scan = self.cycles_since_scan.saturating_add(1);
         if self.cycles_since_scan >= self.scan_every {
             self.cycles_since_scan = 0;
             self.scan(errors);
         }
+        self.cycles_since_limits = self.cycles_since_limits.saturating_add(1);
+        let refresh_limits = self.cycles_since_limits >= self.limits_every;
+        if refresh_limits {
+            self.cycles_since_limits = 0;
+        }
         let mut containers = Vec::with_capacity(self.tracked.len());
         let mut gone = Vec::new();
-        for (path, t) in &self.tracked {
-            match t.files.read(&mut self.buf, &mut self.row, errors) {
-                Ok(()) => containers.push(ContainerSample {
-                    short_id: t.container.short_id.clone(),
-                    full_id: t.container.full_id.clone(),
-                    cgroup_path: path.clone(),
-                    values: self.row.values.clone(),
-                }),
+        for (path, t) in &mut self.tracked {
+            match t
+                .files
+                .read(&mut self.buf, &mut self.row, errors, refresh_limits)
+            {
+                Ok(()) => {
+                    t.processes = self.row.get(slots::PROCESSES);
+                    containers.push(ContainerSample {
+                        short_id: t.container.short_id.clone(),
+                        full_id: t.container.full_id.clone(),
+                        cgroup_path: path.clone(),
+                        values: self.row.values.clone(),
+                    })
+                }
                 Err(Gone) => gone.push(path.clone()),
             }
         }

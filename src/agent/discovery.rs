@@ -170,11 +170,17 @@ fn valid_uid(uid: &str) -> bool {
 
 /// Walks every hierarchy root and returns the containers, keyed by cgroup path
 /// (v1 hierarchies share paths, so a container is found once). A directory
-/// that vanishes during the walk is skipped.
-pub fn discover(roots: &[&Path], mode: DiscoveryMode) -> BTreeMap<String, ContainerRef> {
+/// that vanishes during the walk is skipped. In `local` mode `populated(path)`
+/// says a leaf is already known to hold processes, so its `cgroup.procs` is
+/// not read again.
+pub fn discover(
+    roots: &[&Path],
+    mode: DiscoveryMode,
+    populated: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, ContainerRef> {
     let mut found = BTreeMap::new();
     for root in roots {
-        walk(root, String::new(), 0, mode, &mut found);
+        walk(root, String::new(), 0, mode, populated, &mut found);
     }
     found
 }
@@ -184,21 +190,13 @@ fn walk(
     rel: String,
     depth: usize,
     mode: DiscoveryMode,
+    populated: &dyn Fn(&str) -> bool,
     found: &mut BTreeMap<String, ContainerRef>,
 ) {
-    if !rel.is_empty() {
-        match classify(&rel) {
-            Class::Container(c) => {
-                found.insert(rel, c);
-                return;
-            }
-            Class::Skip => return,
-            Class::Other => {}
-        }
-    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
+    let local = mode == DiscoveryMode::Local;
     let mut children = 0;
     for entry in entries.flatten() {
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -214,15 +212,42 @@ fn walk(
         } else {
             format!("{rel}/{name}")
         };
-        walk(&entry.path(), child_rel, depth + 1, mode, found);
+        match classify(&child_rel) {
+            Class::Container(c) => {
+                found.insert(child_rel, c);
+                continue;
+            }
+            Class::Skip => continue,
+            Class::Other => {}
+        }
+        // Most cgroups are leaves: a link count of 2 says so without listing
+        // the directory's dozens of control files (the costly part of a scan).
+        if has_no_subdirectories(&entry) {
+            if local && !found.contains_key(&child_rel) {
+                let path = entry.path();
+                if populated(&child_rel) || has_processes(&path) {
+                    found.insert(child_rel.clone(), plain_container(&child_rel));
+                }
+            }
+            continue;
+        }
+        walk(&entry.path(), child_rel, depth + 1, mode, populated, found);
     }
-    if mode == DiscoveryMode::Local
+    if local
         && children == 0
         && !found.contains_key(&rel)
-        && has_processes(dir)
+        && (populated(&rel) || has_processes(dir))
     {
         found.insert(rel.clone(), plain_container(&rel));
     }
+}
+
+/// True when the directory's link count says it has no subdirectory
+/// (cgroupfs, ext4, tmpfs, xfs count `2 + subdirectories`). Filesystems that
+/// report another count (btrfs: 1) are listed instead.
+fn has_no_subdirectories(entry: &std::fs::DirEntry) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    entry.metadata().is_ok_and(|m| m.nlink() == 2)
 }
 
 /// Whether `cgroup.procs` lists at least one process.

@@ -133,6 +133,9 @@ impl AgentArgs {
             // A full walk costs about as much as reading every container once
             // (benches/agent_cycle.rs): every 5 cycles keeps the cycle near the floor.
             scan_every: 5,
+            // Limits and peaks (memory.max, cpu.max, memory.peak, ...) are
+            // re-read every 30 cycles: they rarely change or are maxima already.
+            limits_every: 30,
         })
     }
 }

@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub discovery: DiscoveryMode,
     /// Rescan the cgroup tree every this many cycles.
     pub scan_every: u32,
+    /// Re-read limits and peaks every this many cycles.
+    pub limits_every: u32,
 }
 
 /// Why the agent could not start or stopped with an error.
@@ -119,6 +121,7 @@ impl Agent {
             config.discovery,
             config.proc_root.clone(),
             config.scan_every,
+            config.limits_every,
         );
         let recorder = Recorder::new(
             RecorderConfig {

@@ -6,6 +6,11 @@
 //! path lookups. A cgroup that is removed makes its open files fail with
 //! `ENODEV` (or `ENOENT`): the container is reported gone, not as an error;
 //! if it comes back, discovery opens its files again.
+//!
+//! Limits and high-water marks (`memory.max`, `cpu.max`, `memory.peak`, ...)
+//! change rarely or are maxima already: they are re-read only when the caller
+//! asks (every `limits_every` cycles) and carried forward in between, which
+//! keeps the per-second cost at the files whose values move.
 
 use std::fs::File;
 use std::io;
@@ -23,8 +28,15 @@ pub enum Source {
     V2MemoryCurrent,
     V2MemoryStat,
     V2MemoryMax,
+    V2MemoryHigh,
+    V2MemoryPeak,
+    V2MemorySwap,
     V2MemoryEvents,
     V2IoStat,
+    V2CpuMax,
+    V2CpuWeight,
+    PidsMax,
+    PidsPeak,
     Pids,
     /// `cgroup.procs`, v1 or v2: one pid a line.
     Procs,
@@ -36,10 +48,37 @@ pub enum Source {
     V1CpuStat,
     V1MemoryUsage,
     V1MemoryStat,
-    V1MemoryLimit,
+    V1MemoryMaxUsage,
     V1OomControl,
     V1BlkioBytes,
     V1BlkioOps,
+    V1CfsQuota,
+    V1CfsPeriod,
+    V1CpuShares,
+}
+
+impl Source {
+    /// The slots a slow source fills (limits and peaks, re-read only on
+    /// request); empty for the sources read every sample.
+    pub fn slow_slots(self) -> &'static [usize] {
+        match self {
+            Source::V2MemoryMax => &[slots::MEMORY_LIMIT],
+            Source::V2MemoryHigh => &[slots::MEMORY_HIGH],
+            Source::V2MemoryPeak | Source::V1MemoryMaxUsage => &[slots::MEMORY_PEAK],
+            Source::V2CpuMax => &[slots::CPU_QUOTA_USEC, slots::CPU_PERIOD_USEC],
+            Source::V2CpuWeight => &[slots::CPU_WEIGHT],
+            Source::PidsMax => &[slots::PIDS_MAX],
+            Source::PidsPeak => &[slots::PIDS_PEAK],
+            Source::V1CfsQuota => &[slots::CPU_QUOTA_USEC],
+            Source::V1CfsPeriod => &[slots::CPU_PERIOD_USEC],
+            Source::V1CpuShares => &[slots::CPU_SHARES],
+            _ => &[],
+        }
+    }
+
+    pub fn is_slow(self) -> bool {
+        !self.slow_slots().is_empty()
+    }
 }
 
 /// One file to open per container: hierarchy root, candidate names (first
@@ -65,10 +104,17 @@ pub fn plan(h: &Hierarchies) -> Vec<PlannedFile> {
         add(v2, &["cpu.stat"], Source::V2CpuStat);
         add(v2, &["memory.current"], Source::V2MemoryCurrent);
         add(v2, &["memory.stat"], Source::V2MemoryStat);
-        add(v2, &["memory.max"], Source::V2MemoryMax);
+        add(v2, &["memory.swap.current"], Source::V2MemorySwap);
         add(v2, &["memory.events"], Source::V2MemoryEvents);
         add(v2, &["pids.current"], Source::Pids);
         add(v2, &["io.stat"], Source::V2IoStat);
+        add(v2, &["memory.max"], Source::V2MemoryMax);
+        add(v2, &["memory.high"], Source::V2MemoryHigh);
+        add(v2, &["memory.peak"], Source::V2MemoryPeak);
+        add(v2, &["cpu.max"], Source::V2CpuMax);
+        add(v2, &["cpu.weight"], Source::V2CpuWeight);
+        add(v2, &["pids.max"], Source::PidsMax);
+        add(v2, &["pids.peak"], Source::PidsPeak);
     }
     // Processes: v1 lists a cgroup's processes in every controller hierarchy,
     // so one is enough (as the collector's sandbox check does); else the v2 tree.
@@ -89,12 +135,20 @@ pub fn plan(h: &Hierarchies) -> Vec<PlannedFile> {
     }
     if let Some(root) = h.v1.get("cpu") {
         add(root, &["cpu.stat"], Source::V1CpuStat);
+        add(root, &["cpu.cfs_quota_us"], Source::V1CfsQuota);
+        add(root, &["cpu.cfs_period_us"], Source::V1CfsPeriod);
+        add(root, &["cpu.shares"], Source::V1CpuShares);
     }
     if let Some(root) = h.v1.get("memory") {
         add(root, &["memory.usage_in_bytes"], Source::V1MemoryUsage);
+        // Also the effective limit (`hierarchical_memory_limit`): no limit file.
         add(root, &["memory.stat"], Source::V1MemoryStat);
-        add(root, &["memory.limit_in_bytes"], Source::V1MemoryLimit);
         add(root, &["memory.oom_control"], Source::V1OomControl);
+        add(
+            root,
+            &["memory.max_usage_in_bytes"],
+            Source::V1MemoryMaxUsage,
+        );
     }
     if let Some(root) = h.v1.get("blkio") {
         let bytes = &[
@@ -110,6 +164,8 @@ pub fn plan(h: &Hierarchies) -> Vec<PlannedFile> {
     }
     if let Some(root) = h.v1.get("pids") {
         add(root, &["pids.current"], Source::Pids);
+        add(root, &["pids.max"], Source::PidsMax);
+        add(root, &["pids.peak"], Source::PidsPeak);
     }
     // Pressure lives in v2 only: the pure v2 root, or a hybrid host's unified mount.
     if let Some(v2) = &h.v2 {
@@ -140,10 +196,14 @@ impl ReadErrors {
     }
 }
 
-/// A container's files, open.
+/// A container's files, open: the ones read every sample, the slow ones
+/// (limits, peaks), and the slow ones' last values.
 #[derive(Debug)]
 pub struct ContainerFiles {
     files: Vec<(Source, File)>,
+    slow: Vec<(Source, File)>,
+    /// `None` until the slow files were read once.
+    slow_values: Option<Vec<(usize, Option<i64>)>>,
 }
 
 /// The container's cgroup is gone (removed between scan and read).
@@ -158,7 +218,7 @@ impl ContainerFiles {
     /// Opens the planned files of cgroup `rel`. Files the kernel lacks are
     /// left out (their metrics are null). `Err(Gone)` when none exists.
     pub fn open(plan: &[PlannedFile], rel: &str, errors: &mut ReadErrors) -> Result<Self, Gone> {
-        let mut files = Vec::with_capacity(plan.len());
+        let (mut files, mut slow) = (Vec::with_capacity(plan.len()), Vec::new());
         for planned in plan {
             let dir = if rel.is_empty() {
                 planned.root.clone()
@@ -167,6 +227,10 @@ impl ContainerFiles {
             };
             for name in planned.names {
                 match File::open(dir.join(name)) {
+                    Ok(file) if planned.source.is_slow() => {
+                        slow.push((planned.source, file));
+                        break;
+                    }
                     Ok(file) => {
                         files.push((planned.source, file));
                         break;
@@ -180,54 +244,91 @@ impl ContainerFiles {
                 }
             }
         }
-        if files.is_empty() {
+        if files.is_empty() && slow.is_empty() {
             return Err(Gone);
         }
-        Ok(Self { files })
+        files.shrink_to_fit();
+        Ok(Self {
+            files,
+            slow,
+            slow_values: None,
+        })
     }
 
     /// Number of open files.
     pub fn len(&self) -> usize {
-        self.files.len()
+        self.files.len() + self.slow.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.len() == 0
     }
 
-    /// Reads every file without parsing (the benchmark's floor); returns the
-    /// bytes read.
-    pub fn read_only(&self, buf: &mut Vec<u8>) -> usize {
+    /// Reads the files of one sample without parsing (the benchmark's
+    /// floor); the slow ones too when `refresh_slow`. Returns the bytes read.
+    pub fn read_only(&self, buf: &mut Vec<u8>, refresh_slow: bool) -> usize {
+        let slow = self.slow.iter().filter(|_| refresh_slow);
         self.files
             .iter()
+            .chain(slow)
             .map(|(_, file)| read_at_zero(file, buf).unwrap_or(0))
             .sum()
     }
 
-    /// Reads every file into `out` (reset first). `buf` is scratch space reused across calls.
+    /// Reads one sample into `out` (reset first). The slow files are read
+    /// when `refresh_slow` or never read before; otherwise their last values
+    /// are carried forward. `buf` is scratch space reused across calls.
     pub fn read(
-        &self,
+        &mut self,
         buf: &mut Vec<u8>,
         out: &mut Values,
         errors: &mut ReadErrors,
+        refresh_slow: bool,
     ) -> Result<(), Gone> {
         out.values.iter_mut().for_each(|v| *v = None);
-        out.inactive_file = None;
-        for (source, file) in &self.files {
-            let text = match read_at_zero(file, buf) {
-                Ok(len) => &buf[..len],
-                Err(e) if is_gone(&e) => return Err(Gone),
-                Err(e) => {
-                    errors.count(&e);
-                    tracing::debug!(error = %e, ?source, "cgroup file read failed");
-                    continue;
+        read_into(&self.files, buf, out, errors)?;
+        match &self.slow_values {
+            Some(values) if !refresh_slow => {
+                for &(slot, value) in values {
+                    out.set(slot, value);
                 }
-            };
-            parse(*source, text, out);
+            }
+            _ => {
+                read_into(&self.slow, buf, out, errors)?;
+                let values = self
+                    .slow
+                    .iter()
+                    .flat_map(|(source, _)| source.slow_slots())
+                    .map(|&slot| (slot, out.get(slot)))
+                    .collect();
+                self.slow_values = Some(values);
+            }
         }
         out.finish();
         Ok(())
     }
+}
+
+/// Reads and parses `files` into `out`; a failing file leaves its metrics null.
+fn read_into(
+    files: &[(Source, File)],
+    buf: &mut Vec<u8>,
+    out: &mut Values,
+    errors: &mut ReadErrors,
+) -> Result<(), Gone> {
+    for (source, file) in files {
+        let text = match read_at_zero(file, buf) {
+            Ok(len) => &buf[..len],
+            Err(e) if is_gone(&e) => return Err(Gone),
+            Err(e) => {
+                errors.count(&e);
+                tracing::debug!(error = %e, ?source, "cgroup file read failed");
+                continue;
+            }
+        };
+        parse(*source, text, out);
+    }
+    Ok(())
 }
 
 /// Reads a whole cgroup file from offset 0. A read shorter than the buffer is
@@ -257,6 +358,18 @@ pub fn parse(source: Source, text: &[u8], v: &mut Values) {
         }
         Source::V2MemoryStat => v2::parse_memory_stat(text, v),
         Source::V2MemoryMax => v.set(slots::MEMORY_LIMIT, v2::parse_memory_max(text)),
+        Source::V2MemoryHigh => v.set(slots::MEMORY_HIGH, v2::parse_memory_max(text)),
+        Source::V2MemoryPeak | Source::V1MemoryMaxUsage => {
+            v.set(slots::MEMORY_PEAK, v2::parse_int(text))
+        }
+        Source::V2MemorySwap => v.set(slots::MEMORY_SWAP, v2::parse_int(text)),
+        Source::V2CpuMax => v2::parse_cpu_max(text, v),
+        Source::V2CpuWeight => v.set(slots::CPU_WEIGHT, v2::parse_int(text)),
+        Source::PidsMax => v.set(slots::PIDS_MAX, v2::parse_int(text)),
+        Source::PidsPeak => v.set(slots::PIDS_PEAK, v2::parse_int(text)),
+        Source::V1CfsQuota => v.set(slots::CPU_QUOTA_USEC, v1::parse_cfs_quota(text)),
+        Source::V1CfsPeriod => v.set(slots::CPU_PERIOD_USEC, v2::parse_int(text)),
+        Source::V1CpuShares => v.set(slots::CPU_SHARES, v2::parse_int(text)),
         Source::V2MemoryEvents => v2::parse_memory_events(text, v),
         Source::V2IoStat => v2::parse_io_stat(text, v),
         Source::Pids => v.set(slots::PIDS, v2::parse_int(text)),
@@ -277,12 +390,25 @@ pub fn parse(source: Source, text: &[u8], v: &mut Values) {
         Source::V1CpuacctStat => v1::parse_cpuacct_stat(text, v),
         Source::V1CpuStat => v1::parse_cpu_stat(text, v),
         Source::V1MemoryStat => v1::parse_memory_stat(text, v),
-        Source::V1MemoryLimit => v.set(slots::MEMORY_LIMIT, v1::parse_memory_limit(text)),
         Source::V1OomControl => v1::parse_oom_control(text, v),
-        Source::V1BlkioBytes => {
-            v1::parse_blkio(text, slots::IO_READ_BYTES, slots::IO_WRITE_BYTES, v)
-        }
-        Source::V1BlkioOps => v1::parse_blkio(text, slots::IO_READ_OPS, slots::IO_WRITE_OPS, v),
+        Source::V1BlkioBytes => v1::parse_blkio(
+            text,
+            [
+                slots::IO_READ_BYTES,
+                slots::IO_WRITE_BYTES,
+                slots::IO_DISCARD_BYTES,
+            ],
+            v,
+        ),
+        Source::V1BlkioOps => v1::parse_blkio(
+            text,
+            [
+                slots::IO_READ_OPS,
+                slots::IO_WRITE_OPS,
+                slots::IO_DISCARD_OPS,
+            ],
+            v,
+        ),
     }
 }
 

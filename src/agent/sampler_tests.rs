@@ -27,10 +27,10 @@ fn reads_files_null_when_missing_and_gone_when_removed() {
     };
     let plan = plan(&h);
     let mut errors = ReadErrors::default();
-    let files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
+    let mut files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
     assert_eq!(files.len(), 5);
     let (mut buf, mut v) = (Vec::new(), Values::new());
-    files.read(&mut buf, &mut v, &mut errors).unwrap();
+    files.read(&mut buf, &mut v, &mut errors, true).unwrap();
     assert_eq!(v.get(slots::CPU_USAGE), Some(7));
     assert_eq!(v.get(slots::MEMORY_WORKING_SET), Some(900));
     assert_eq!(v.get(slots::MEMORY_LIMIT), None, "max = unlimited = null");
@@ -41,7 +41,7 @@ fn reads_files_null_when_missing_and_gone_when_removed() {
     // A file bigger than the scratch buffer is read whole.
     let big: String = (0..2000).map(|i| format!("k{i} {i}\n")).collect();
     std::fs::write(cg.join("memory.stat"), format!("{big}anon 5\n")).unwrap();
-    files.read(&mut buf, &mut v, &mut errors).unwrap();
+    files.read(&mut buf, &mut v, &mut errors, true).unwrap();
     assert_eq!(v.get(slots::MEMORY_ANON), Some(5));
 }
 
@@ -83,13 +83,54 @@ fn unreadable_procs_is_null_and_other_metrics_stay() {
     };
     let plan = plan(&h);
     let mut errors = ReadErrors::default();
-    let files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
+    let mut files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
     let (mut buf, mut v) = (Vec::new(), Values::new());
-    files.read(&mut buf, &mut v, &mut errors).unwrap();
+    files.read(&mut buf, &mut v, &mut errors, true).unwrap();
     assert_eq!(v.get(slots::PROCESSES), Some(3));
     // Content that is not a pid list (the file cannot be read as one): null.
     std::fs::write(cg.join("cgroup.procs"), "garbage\n").unwrap();
-    files.read(&mut buf, &mut v, &mut errors).unwrap();
+    files.read(&mut buf, &mut v, &mut errors, true).unwrap();
     assert_eq!(v.get(slots::PROCESSES), None);
     assert_eq!(v.get(slots::MEMORY_CURRENT), Some(1000));
+}
+
+#[test]
+fn limits_are_read_on_request_and_carried_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let cg = dir.path().join("a");
+    std::fs::create_dir(&cg).unwrap();
+    std::fs::write(cg.join("memory.current"), "1000\n").unwrap();
+    std::fs::write(cg.join("memory.max"), "4096\n").unwrap();
+    std::fs::write(cg.join("cpu.max"), "max 100000\n").unwrap();
+    let h = Hierarchies {
+        v2: Some(dir.path().to_path_buf()),
+        v2_has_controllers: true,
+        v1: BTreeMap::new(),
+    };
+    let plan = plan(&h);
+    let mut errors = ReadErrors::default();
+    let mut files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
+    let (mut buf, mut v) = (Vec::new(), Values::new());
+    // The first sample reads the limits even when not asked to.
+    files.read(&mut buf, &mut v, &mut errors, false).unwrap();
+    assert_eq!(v.get(slots::MEMORY_LIMIT), Some(4096));
+    assert_eq!(v.get(slots::CPU_PERIOD_USEC), Some(100_000));
+    assert_eq!(v.get(slots::CPU_QUOTA_USEC), None);
+    std::fs::write(cg.join("memory.max"), "8192\n").unwrap();
+    std::fs::write(cg.join("memory.current"), "2000\n").unwrap();
+    files.read(&mut buf, &mut v, &mut errors, false).unwrap();
+    assert_eq!(
+        v.get(slots::MEMORY_CURRENT),
+        Some(2000),
+        "read every sample"
+    );
+    assert_eq!(v.get(slots::MEMORY_LIMIT), Some(4096), "carried forward");
+    assert_eq!(
+        v.get(slots::CPU_PERIOD_USEC),
+        Some(100_000),
+        "carried forward"
+    );
+    files.read(&mut buf, &mut v, &mut errors, true).unwrap();
+    assert_eq!(v.get(slots::MEMORY_LIMIT), Some(8192), "re-read on request");
+    assert_eq!(errors, ReadErrors::default());
 }

@@ -17,6 +17,12 @@ const fn same(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
+// Parsers keep per-slot flags in a u128 (cgroup_v1::parse_memory_stat).
+const _: () = assert!(
+    METRICS.len() <= 128,
+    "more than 128 metrics: widen the slot masks"
+);
+
 /// Position of `name` in [`METRICS`]; a misspelt name fails the build.
 const fn pos(name: &str) -> usize {
     let mut i = 0;
@@ -54,14 +60,49 @@ pub const MEMORY_PRESSURE_FULL: usize = pos("memory_pressure_full_usec");
 pub const IO_PRESSURE_SOME: usize = pos("io_pressure_some_usec");
 pub const IO_PRESSURE_FULL: usize = pos("io_pressure_full_usec");
 pub const PROCESSES: usize = pos("pids_processes");
+pub const MEMORY_SHMEM: usize = pos("memory_shmem_bytes");
+pub const MEMORY_MAPPED_FILE: usize = pos("memory_mapped_file_bytes");
+pub const MEMORY_DIRTY: usize = pos("memory_dirty_bytes");
+pub const MEMORY_WRITEBACK: usize = pos("memory_writeback_bytes");
+pub const MEMORY_SWAP: usize = pos("memory_swap_bytes");
+pub const MEMORY_ACTIVE_ANON: usize = pos("memory_active_anon_bytes");
+pub const MEMORY_INACTIVE_ANON: usize = pos("memory_inactive_anon_bytes");
+pub const MEMORY_ACTIVE_FILE: usize = pos("memory_active_file_bytes");
+pub const MEMORY_INACTIVE_FILE: usize = pos("memory_inactive_file_bytes");
+pub const MEMORY_UNEVICTABLE: usize = pos("memory_unevictable_bytes");
+pub const MEMORY_ANON_THP: usize = pos("memory_anon_thp_bytes");
+pub const MEMORY_KERNEL: usize = pos("memory_kernel_bytes");
+pub const MEMORY_KERNEL_STACK: usize = pos("memory_kernel_stack_bytes");
+pub const MEMORY_PAGETABLES: usize = pos("memory_pagetables_bytes");
+pub const MEMORY_SLAB: usize = pos("memory_slab_bytes");
+pub const MEMORY_SOCK: usize = pos("memory_sock_bytes");
+pub const MEMORY_PGFAULT: usize = pos("memory_pgfault");
+pub const MEMORY_PGMAJFAULT: usize = pos("memory_pgmajfault");
+pub const MEMORY_WORKINGSET_REFAULT_ANON: usize = pos("memory_workingset_refault_anon");
+pub const MEMORY_WORKINGSET_REFAULT_FILE: usize = pos("memory_workingset_refault_file");
+pub const MEMORY_PGSCAN: usize = pos("memory_pgscan");
+pub const MEMORY_PGSTEAL: usize = pos("memory_pgsteal");
+pub const MEMORY_PGPGIN: usize = pos("memory_pgpgin");
+pub const MEMORY_PGPGOUT: usize = pos("memory_pgpgout");
+pub const MEMORY_HIGH_EVENTS: usize = pos("memory_high_events");
+pub const MEMORY_MAX_EVENTS: usize = pos("memory_max_events");
+pub const CPU_NR_BURSTS: usize = pos("cpu_nr_bursts");
+pub const CPU_BURST_USEC: usize = pos("cpu_burst_usec");
+pub const IO_DISCARD_BYTES: usize = pos("io_discard_bytes");
+pub const IO_DISCARD_OPS: usize = pos("io_discard_ops");
+pub const MEMORY_PEAK: usize = pos("memory_peak_bytes");
+pub const MEMORY_HIGH: usize = pos("memory_high_bytes");
+pub const CPU_QUOTA_USEC: usize = pos("cpu_quota_usec");
+pub const CPU_PERIOD_USEC: usize = pos("cpu_period_usec");
+pub const CPU_SHARES: usize = pos("cpu_shares");
+pub const CPU_WEIGHT: usize = pos("cpu_weight");
+pub const PIDS_MAX: usize = pos("pids_max");
+pub const PIDS_PEAK: usize = pos("pids_peak");
 
-/// One container's row being filled: values in schema order (null until
-/// read), plus intermediate readings some metrics are derived from.
+/// One container's row being filled: values in schema order, null until read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Values {
     pub values: Vec<Option<i64>>,
-    /// `inactive_file` from memory.stat, for the working set.
-    pub inactive_file: Option<i64>,
 }
 
 impl Default for Values {
@@ -74,7 +115,6 @@ impl Values {
     pub fn new() -> Self {
         Self {
             values: vec![None; METRICS.len()],
-            inactive_file: None,
         }
     }
 
@@ -90,7 +130,7 @@ impl Values {
 
     /// Derived values: working set = current - inactive file (never below zero).
     pub fn finish(&mut self) {
-        let working_set = match (self.get(MEMORY_CURRENT), self.inactive_file) {
+        let working_set = match (self.get(MEMORY_CURRENT), self.get(MEMORY_INACTIVE_FILE)) {
             (Some(current), Some(inactive)) => Some((current - inactive).max(0)),
             (Some(current), None) => Some(current),
             _ => None,
@@ -109,7 +149,7 @@ mod tests {
         assert_eq!(METRICS[IO_PRESSURE_FULL].name, "io_pressure_full_usec");
         let mut v = Values::new();
         v.set(MEMORY_CURRENT, Some(100));
-        v.inactive_file = Some(130);
+        v.set(MEMORY_INACTIVE_FILE, Some(130));
         v.finish();
         assert_eq!(v.get(MEMORY_WORKING_SET), Some(0));
     }

@@ -158,6 +158,174 @@ pub const METRICS: &[MetricDef] = &[
         "count",
         "Processes (thread-group leaders) in the cgroup",
     ),
+    // Added with the peers benchmark (issue #9): the rest of memory.stat,
+    // burst and discard counters, v2 memory events, and the cgroup's limits.
+    gauge(
+        "memory_shmem_bytes",
+        "bytes",
+        "Shared memory and tmpfs pages",
+    ),
+    gauge(
+        "memory_mapped_file_bytes",
+        "bytes",
+        "Page cache mapped into processes",
+    ),
+    gauge(
+        "memory_dirty_bytes",
+        "bytes",
+        "Page cache waiting to be written back",
+    ),
+    gauge(
+        "memory_writeback_bytes",
+        "bytes",
+        "Page cache being written back",
+    ),
+    gauge("memory_swap_bytes", "bytes", "Swap used"),
+    gauge(
+        "memory_active_anon_bytes",
+        "bytes",
+        "Anonymous memory on the active LRU list",
+    ),
+    gauge(
+        "memory_inactive_anon_bytes",
+        "bytes",
+        "Anonymous memory on the inactive LRU list",
+    ),
+    gauge(
+        "memory_active_file_bytes",
+        "bytes",
+        "Page cache on the active LRU list",
+    ),
+    gauge(
+        "memory_inactive_file_bytes",
+        "bytes",
+        "Page cache on the inactive LRU list (reclaimable first)",
+    ),
+    gauge(
+        "memory_unevictable_bytes",
+        "bytes",
+        "Memory that cannot be reclaimed (mlocked, ramfs)",
+    ),
+    gauge(
+        "memory_anon_thp_bytes",
+        "bytes",
+        "Anonymous memory backed by transparent huge pages",
+    ),
+    gauge(
+        "memory_kernel_bytes",
+        "bytes",
+        "Kernel memory charged to the cgroup (v2)",
+    ),
+    gauge(
+        "memory_kernel_stack_bytes",
+        "bytes",
+        "Kernel stacks of the cgroup's tasks (v2)",
+    ),
+    gauge(
+        "memory_pagetables_bytes",
+        "bytes",
+        "Page tables of the cgroup's processes (v2)",
+    ),
+    gauge(
+        "memory_slab_bytes",
+        "bytes",
+        "Kernel slab objects (dentries, inodes, ...) charged to the cgroup (v2)",
+    ),
+    gauge("memory_sock_bytes", "bytes", "Network socket buffers (v2)"),
+    counter("memory_pgfault", "count", "Page faults"),
+    counter(
+        "memory_pgmajfault",
+        "count",
+        "Major page faults (read from disk or swap)",
+    ),
+    counter(
+        "memory_workingset_refault_anon",
+        "count",
+        "Evicted anonymous pages faulted back in (thrashing)",
+    ),
+    counter(
+        "memory_workingset_refault_file",
+        "count",
+        "Evicted page cache faulted back in (thrashing)",
+    ),
+    counter("memory_pgscan", "count", "Pages scanned by reclaim (v2)"),
+    counter("memory_pgsteal", "count", "Pages reclaimed (v2)"),
+    counter("memory_pgpgin", "count", "Pages charged to the cgroup (v1)"),
+    counter(
+        "memory_pgpgout",
+        "count",
+        "Pages uncharged from the cgroup (v1)",
+    ),
+    counter(
+        "memory_high_events",
+        "count",
+        "Times usage went over memory.high and was throttled (v2)",
+    ),
+    counter(
+        "memory_max_events",
+        "count",
+        "Times usage was about to go over the memory limit (v2)",
+    ),
+    counter(
+        "cpu_nr_bursts",
+        "count",
+        "CFS periods in which the cgroup used its burst allowance",
+    ),
+    counter(
+        "cpu_burst_usec",
+        "usec",
+        "CPU time used beyond the quota from the burst allowance",
+    ),
+    counter(
+        "io_discard_bytes",
+        "bytes",
+        "Bytes discarded (TRIM) on block devices",
+    ),
+    counter(
+        "io_discard_ops",
+        "count",
+        "Discard operations on block devices",
+    ),
+    gauge(
+        "memory_peak_bytes",
+        "bytes",
+        "Highest memory usage since the cgroup was created (refreshed at each rescan)",
+    ),
+    gauge(
+        "memory_high_bytes",
+        "bytes",
+        "memory.high throttling threshold, null when unset (v2; refreshed at each rescan)",
+    ),
+    gauge(
+        "cpu_quota_usec",
+        "usec",
+        "CFS quota per period, null when unlimited (refreshed at each rescan)",
+    ),
+    gauge(
+        "cpu_period_usec",
+        "usec",
+        "CFS enforcement period (refreshed at each rescan)",
+    ),
+    gauge(
+        "cpu_shares",
+        "count",
+        "CPU shares, the v1 weight (v1; refreshed at each rescan)",
+    ),
+    gauge(
+        "cpu_weight",
+        "count",
+        "CPU weight, 1 to 10000 (v2; refreshed at each rescan)",
+    ),
+    gauge(
+        "pids_max",
+        "count",
+        "Task limit, null when unlimited (refreshed at each rescan)",
+    ),
+    gauge(
+        "pids_peak",
+        "count",
+        "Highest task count since the cgroup was created (refreshed at each rescan)",
+    ),
 ];
 
 /// Position of a metric in [`METRICS`] (and in a sample's value slice).

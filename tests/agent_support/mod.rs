@@ -26,6 +26,7 @@ pub fn config(data_dir: &Path, cgroup_root: &Path, mode: DiscoveryMode) -> Agent
         retention_max_bytes: None,
         discovery: mode,
         scan_every: 1,
+        limits_every: 1,
     }
 }
 

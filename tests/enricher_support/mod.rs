@@ -234,6 +234,7 @@ pub fn start_agent(
         retention_max_bytes: None,
         discovery: DiscoveryMode::Kubernetes,
         scan_every: 1,
+        limits_every: 1,
     };
     Agent::start(config, pods, metrics, stop).expect("agent starts")
 }

@@ -92,6 +92,7 @@ impl AgentRun {
             retention_max_bytes: None,
             discovery: DiscoveryMode::Kubernetes,
             scan_every: 1,
+            limits_every: 1,
         };
         let stop = CancellationToken::new();
         let metrics = SelfMetrics::new();

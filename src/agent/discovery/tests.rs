@@ -113,18 +113,44 @@ fn walk_finds_containers_and_local_leaves() {
     std::fs::write(root.join("system.slice/busy.service/cgroup.procs"), "42\n").unwrap();
     std::fs::write(root.join("system.slice/idle.service/cgroup.procs"), "").unwrap();
 
-    let k8s = discover(&[root], DiscoveryMode::Kubernetes);
+    let nobody = |_: &str| false;
+    let k8s = discover(&[root], DiscoveryMode::Kubernetes, &nobody);
     assert_eq!(k8s.len(), 1, "{k8s:?}");
     let key = format!("kubepods/burstable/pod12/{ID}");
     assert_eq!(k8s[&key].full_id, ID, "not descending into a container");
 
-    let local = discover(&[root], DiscoveryMode::Local);
+    let local = discover(&[root], DiscoveryMode::Local, &nobody);
     let keys: Vec<&str> = local.keys().map(String::as_str).collect();
     assert_eq!(keys, vec![key.as_str(), "system.slice/busy.service"]);
     assert_eq!(
         local["system.slice/busy.service"].full_id,
         "/system.slice/busy.service"
     );
+
+    // A leaf the sampler already saw with processes is kept without reading
+    // its cgroup.procs again (here the file says empty, the callback wins).
+    let known = |path: &str| path == "system.slice/idle.service";
+    let local = discover(&[root], DiscoveryMode::Local, &known);
+    assert!(local.contains_key("system.slice/idle.service"), "{local:?}");
+    // The callback only speaks for leaves: a parent with children is never a container.
+    let parent = |path: &str| path == "system.slice";
+    assert!(!discover(&[root], DiscoveryMode::Local, &parent).contains_key("system.slice"));
+}
+
+#[test]
+fn leaves_are_found_at_every_depth_and_in_every_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (root, leaf) in [(&a, "x.slice/y.slice/deep.scope"), (&b, "only-in-b.scope")] {
+        std::fs::create_dir_all(root.join(leaf)).unwrap();
+        std::fs::write(root.join(leaf).join("cgroup.procs"), "7\n").unwrap();
+        // A control file next to the cgroups, as cgroupfs has dozens of.
+        std::fs::write(root.join("cgroup.procs"), "1\n").unwrap();
+    }
+    std::fs::create_dir_all(a.join("x.slice/empty.scope")).unwrap();
+    let found = discover(&[&a, &b], DiscoveryMode::Local, &|_| false);
+    let keys: Vec<&str> = found.keys().map(String::as_str).collect();
+    assert_eq!(keys, vec!["only-in-b.scope", "x.slice/y.slice/deep.scope"]);
 }
 
 #[test]
