@@ -87,6 +87,60 @@ const EXPECTED: &[(&str, &str, f64)] = &[
         "io_pressure_full_usec",
         1e-6,
     ),
+    (
+        "container_memory_mapped_file",
+        "memory_mapped_file_bytes",
+        1.0,
+    ),
+    ("container_memory_swap", "memory_swap_bytes", 1.0),
+    ("container_memory_max_usage_bytes", "memory_peak_bytes", 1.0),
+    ("container_memory_kernel_usage", "memory_kernel_bytes", 1.0),
+    (
+        "container_memory_file_dirty_bytes",
+        "memory_dirty_bytes",
+        1.0,
+    ),
+    (
+        "container_memory_file_writeback_bytes",
+        "memory_writeback_bytes",
+        1.0,
+    ),
+    (
+        "container_memory_total_active_file_bytes",
+        "memory_active_file_bytes",
+        1.0,
+    ),
+    (
+        "container_memory_total_inactive_file_bytes",
+        "memory_inactive_file_bytes",
+        1.0,
+    ),
+    (
+        "container_memory_workingset_refault_anon_total",
+        "memory_workingset_refault_anon",
+        1.0,
+    ),
+    (
+        "container_memory_workingset_refault_file_total",
+        "memory_workingset_refault_file",
+        1.0,
+    ),
+    ("container_memory_pgscan_total", "memory_pgscan", 1.0),
+    ("container_memory_pgsteal_total", "memory_pgsteal", 1.0),
+    (
+        "container_memory_events_high_total",
+        "memory_high_events",
+        1.0,
+    ),
+    (
+        "container_memory_events_max_total",
+        "memory_max_events",
+        1.0,
+    ),
+    ("container_spec_cpu_period", "cpu_period_usec", 1.0),
+    ("container_spec_cpu_quota", "cpu_quota_usec", 1.0),
+    ("container_spec_cpu_shares", "cpu_shares", 1.0),
+    ("container_threads_max", "pids_max", 1.0),
 ];
 
 type Rows = HashMap<(i64, String), Vec<Option<i64>>>;
@@ -211,9 +265,15 @@ async fn scraped_values_match_the_parquet_rows_of_the_same_sample() {
             .find(|(name, _, _)| *name == s.name)
             .unwrap_or_else(|| panic!("unexpected family {}", s.name));
         let stored = row[metric_index(column).unwrap_or_else(|| panic!("column {column}"))];
+        let weight = row[metric_index("cpu_weight").unwrap_or_else(|| panic!("cpu_weight"))];
         let expected = match (stored, *column) {
             (Some(v), _) => v as f64 * factor,
-            (None, "memory_limit_bytes") => 0.0,
+            (None, "memory_limit_bytes" | "pids_max") => 0.0,
+            // v2: cAdvisor's conversion of cpu.weight to shares.
+            (None, "cpu_shares") => match weight {
+                Some(w) => (2 + ((w - 1) * 262_142) / 9_999) as f64,
+                None => panic!("{} served without cpu_shares or cpu_weight", s.name),
+            },
             (None, _) => panic!("{} served but {column} is null in Parquet", s.name),
         };
         let got: f64 = s

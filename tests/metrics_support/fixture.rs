@@ -88,12 +88,36 @@ impl CgroupFixture {
         write_atomic(
             &dir.join("memory.stat"),
             &format!(
-                "anon {}\nfile {file}\nkernel 0\nactive_file {}\ninactive_file {}\n",
+                "anon {}\nfile {file}\nkernel {}\nfile_mapped {}\nfile_dirty {}\nfile_writeback {}\nactive_file {}\ninactive_file {}\nworkingset_refault_anon {}\nworkingset_refault_file {}\npgscan {}\npgsteal {}\n",
                 current - file,
+                4096 * k,
+                file / 8,
+                512 * g,
+                256 * k,
                 file / 2,
-                file / 4
+                file / 4,
+                k + g,
+                2 * k + g,
+                100 * k + g,
+                90 * k + g
             ),
         );
+        write_atomic(
+            &dir.join("memory.swap.current"),
+            &format!("{}\n", 65_536 * k),
+        );
+        write_atomic(
+            &dir.join("memory.peak"),
+            &format!("{}\n", current + 1_048_576),
+        );
+        write_atomic(&dir.join("cpu.max"), &format!("{} 100000\n", 50_000 * k));
+        write_atomic(&dir.join("cpu.weight"), &format!("{}\n", 39 * k));
+        let pids_max = if i.is_multiple_of(2) {
+            format!("{}\n", 1000 * k)
+        } else {
+            "max\n".into()
+        };
+        write_atomic(&dir.join("pids.max"), &pids_max);
         // Every other container is unlimited.
         let max = if i.is_multiple_of(2) {
             format!("{}\n", 512 * 1024 * 1024 * k)
@@ -104,7 +128,8 @@ impl CgroupFixture {
         write_atomic(
             &dir.join("memory.events"),
             &format!(
-                "low 0\nhigh 0\nmax {k}\noom {k}\noom_kill {}\noom_group_kill 0\n",
+                "low 0\nhigh {}\nmax {k}\noom {k}\noom_kill {}\noom_group_kill 0\n",
+                2 * k,
                 k / 2
             ),
         );

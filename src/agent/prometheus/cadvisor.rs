@@ -28,6 +28,9 @@ pub enum Convert {
     MicrosToSeconds,
     /// A limit where null means unlimited: exposed as 0, as cAdvisor does.
     LimitOrZero,
+    /// v1 `cpu_shares`, else v2 `cpu_weight` converted to shares the way
+    /// cAdvisor does (`2 + (weight - 1) * 262142 / 9999`).
+    SharesOrWeight,
 }
 
 /// One exposed family and the store column it comes from.
@@ -61,7 +64,7 @@ const fn fam(
     }
 }
 
-use Convert::{Identity, LimitOrZero, MicrosToSeconds};
+use Convert::{Identity, LimitOrZero, MicrosToSeconds, SharesOrWeight};
 use MetricKind::{Counter, Gauge};
 
 /// Every family served, sorted by name (the order the Go client writes them).
@@ -147,10 +150,94 @@ pub const FAMILIES: &[Family] = &[
         Identity,
     ),
     fam(
+        "container_memory_events_high_total",
+        "Cumulative count of memory.high throttle events for the container",
+        Counter,
+        "memory_high_events",
+        Identity,
+    ),
+    fam(
+        "container_memory_events_max_total",
+        "Cumulative count of memory.max limit hit events for the container",
+        Counter,
+        "memory_max_events",
+        Identity,
+    ),
+    fam(
+        "container_memory_file_dirty_bytes",
+        "Number of bytes of file cache that has been modified but not yet written back to disk.",
+        Gauge,
+        "memory_dirty_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_file_writeback_bytes",
+        "Number of bytes of file cache that is currently being written back to disk.",
+        Gauge,
+        "memory_writeback_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_kernel_usage",
+        "Size of kernel memory allocated in bytes.",
+        Gauge,
+        "memory_kernel_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_mapped_file",
+        "Size of memory mapped files in bytes.",
+        Gauge,
+        "memory_mapped_file_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_max_usage_bytes",
+        "Maximum memory usage recorded in bytes",
+        Gauge,
+        "memory_peak_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_pgscan_total",
+        "Cumulative number of pages scanned by the page reclaim algorithm.",
+        Counter,
+        "memory_pgscan",
+        Identity,
+    ),
+    fam(
+        "container_memory_pgsteal_total",
+        "Cumulative number of pages reclaimed by the page reclaim algorithm.",
+        Counter,
+        "memory_pgsteal",
+        Identity,
+    ),
+    fam(
         "container_memory_rss",
         "Size of RSS in bytes.",
         Gauge,
         "memory_anon_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_swap",
+        "Container swap usage in bytes.",
+        Gauge,
+        "memory_swap_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_total_active_file_bytes",
+        "Current total active file in bytes.",
+        Gauge,
+        "memory_active_file_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_total_inactive_file_bytes",
+        "Current total inactive file in bytes.",
+        Gauge,
+        "memory_inactive_file_bytes",
         Identity,
     ),
     fam(
@@ -165,6 +252,20 @@ pub const FAMILIES: &[Family] = &[
         "Current working set in bytes.",
         Gauge,
         "memory_working_set_bytes",
+        Identity,
+    ),
+    fam(
+        "container_memory_workingset_refault_anon_total",
+        "Cumulative number of refaults of previously evicted anonymous pages.",
+        Counter,
+        "memory_workingset_refault_anon",
+        Identity,
+    ),
+    fam(
+        "container_memory_workingset_refault_file_total",
+        "Cumulative number of refaults of previously evicted file pages.",
+        Counter,
+        "memory_workingset_refault_file",
         Identity,
     ),
     // cAdvisor counts OOM kills seen in the kernel log; memory.events `oom_kill` is that count.
@@ -226,6 +327,27 @@ pub const FAMILIES: &[Family] = &[
         Identity,
     ),
     fam(
+        "container_spec_cpu_period",
+        "CPU period of the container.",
+        Gauge,
+        "cpu_period_usec",
+        Identity,
+    ),
+    fam(
+        "container_spec_cpu_quota",
+        "CPU quota of the container.",
+        Gauge,
+        "cpu_quota_usec",
+        Identity,
+    ),
+    fam(
+        "container_spec_cpu_shares",
+        "CPU share of the container.",
+        Gauge,
+        "cpu_shares",
+        SharesOrWeight,
+    ),
+    fam(
         "container_spec_memory_limit_bytes",
         "Memory limit for the container.",
         Gauge,
@@ -239,6 +361,13 @@ pub const FAMILIES: &[Family] = &[
         Gauge,
         "pids_current",
         Identity,
+    ),
+    fam(
+        "container_threads_max",
+        "Maximum number of threads allowed inside the container, infinity if value is zero",
+        Gauge,
+        "pids_max",
+        LimitOrZero,
     ),
 ];
 
@@ -257,7 +386,16 @@ impl Family {
         match (self.convert, raw) {
             (Convert::Identity, Some(v)) => Some(Value::Int(v)),
             (Convert::MicrosToSeconds, Some(v)) => Some(Value::Float(v as f64 / 1e6)),
-            (Convert::LimitOrZero, Some(v)) => Some(Value::Int(v)),
+            (Convert::LimitOrZero, Some(v)) | (Convert::SharesOrWeight, Some(v)) => {
+                Some(Value::Int(v))
+            }
+            (Convert::SharesOrWeight, None) => {
+                let weight = metric_index("cpu_weight")?;
+                let w = sample.values.get(weight).copied().flatten()?;
+                (1..=10_000)
+                    .contains(&w)
+                    .then(|| Value::Int(2 + ((w - 1) * 262_142) / 9_999))
+            }
             // Unlimited, but only for a container whose memory we could read at all.
             (Convert::LimitOrZero, None) => {
                 let usage = metric_index("memory_current_bytes")?;

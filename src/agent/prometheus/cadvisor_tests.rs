@@ -62,7 +62,18 @@ fn families_are_sorted_unique_and_backed_by_the_schema() {
             f.name
         );
         let seconds = f.name.contains("_seconds");
-        assert_eq!(seconds, def.unit == "usec", "{}: unit {}", f.name, def.unit);
+        // cAdvisor's CPU period and quota keep the kernel's microseconds.
+        let raw_micros = matches!(
+            f.name,
+            "container_spec_cpu_period" | "container_spec_cpu_quota"
+        );
+        assert_eq!(
+            seconds,
+            def.unit == "usec" && !raw_micros,
+            "{}: unit {}",
+            f.name,
+            def.unit
+        );
         assert_eq!(seconds, f.convert == Convert::MicrosToSeconds, "{}", f.name);
     }
 }
@@ -195,4 +206,30 @@ fn label_values_are_escaped() {
 fn empty_cycle_renders_nothing() {
     let out = render(&Cycle::default(), None, Format::Text);
     assert!(out.is_empty());
+}
+
+#[test]
+fn v2_weight_is_served_as_cadvisor_shares() {
+    let family = FAMILIES
+        .iter()
+        .find(|f| f.name == "container_spec_cpu_shares")
+        .unwrap_or_else(|| panic!("no shares family"));
+    let source = metric_index(family.source).unwrap_or_default();
+    let weight = metric_index("cpu_weight").unwrap_or_default();
+    let mut s = sample("aaaa11112222", 1);
+    s.values[source] = None;
+    s.values[weight] = Some(39);
+    assert_eq!(
+        family.value(&s, source),
+        Some(Value::Int(998)),
+        "kubelet's 1 CPU"
+    );
+    s.values[weight] = Some(0);
+    assert_eq!(family.value(&s, source), None, "out of range: not served");
+    s.values[source] = Some(1024);
+    assert_eq!(
+        family.value(&s, source),
+        Some(Value::Int(1024)),
+        "v1 shares as read"
+    );
 }
