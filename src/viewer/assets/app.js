@@ -156,16 +156,31 @@
       fgm.metricsSelected = DEFAULT_METRICS.filter((n) => names.includes(n)).slice(0, 2);
       if (!fgm.metricsSelected.length && names.length) fgm.metricsSelected = [names[0]];
     }
-    $("metrics").replaceChildren(...fgm.metrics.map((x) =>
-      el("label", { title: x.help || x.name },
-        el("input", { type: "checkbox", value: x.name, checked: fgm.metricsSelected.includes(x.name),
-          onchange: (e) => {
-            if (e.target.checked) fgm.metricsSelected.push(x.name);
-            else fgm.metricsSelected = fgm.metricsSelected.filter((n) => n !== x.name);
-            saveHash();
-            refresh();
-          } }),
-        x.name, el("span", { class: "unit" }, x.display_unit))));
+    // Grouped by the name's first word (cpu, memory, io, pids), file order within a group.
+    const groups = new Map();
+    for (const x of fgm.metrics) {
+      const g = x.name.split("_")[0];
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(x);
+    }
+    const rows = [];
+    for (const [g, list] of groups) {
+      rows.push(el("div", { class: "metric-group" }, g));
+      for (const x of list) rows.push(metricCheckbox(x));
+    }
+    $("metrics").replaceChildren(...rows);
+  }
+
+  function metricCheckbox(x) {
+    return el("label", { title: x.help || x.name },
+      el("input", { type: "checkbox", value: x.name, checked: fgm.metricsSelected.includes(x.name),
+        onchange: (e) => {
+          if (e.target.checked) fgm.metricsSelected.push(x.name);
+          else fgm.metricsSelected = fgm.metricsSelected.filter((n) => n !== x.name);
+          saveHash();
+          refresh();
+        } }),
+      x.name, el("span", { class: "unit" }, x.display_unit));
   }
 
   // ---- range ------------------------------------------------------------
