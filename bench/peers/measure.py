@@ -158,6 +158,93 @@ def netdata_counts(charts_json, container_suffix):
     return len(groups), dims, count
 
 
+# ------------------------------------------------ varying metrics (fair count)
+#
+# Raw counts flatter whoever emits placeholders: cAdvisor serves, for every
+# container, series its build never fills on this host (load averages and
+# task states without its load reader, v2-only pressure and memory events on
+# a v1 host) as constant zeros, and we keep columns the kernel answers with a
+# constant (a CFS period, a zero OOM count). The fair count, applied to all
+# three monitors alike: a metric counts when its values over the sampled
+# containers and the samples taken vary, i.e. it carried a measurement.
+
+# cAdvisor labels that name the container rather than the measurement.
+IDENTITY_LABELS = {"id", "name", "image", "container", "namespace", "pod"}
+
+
+def varying(observations):
+    """Sorted keys of `{key: [values]}` that took at least two distinct values
+    (None, the monitor's "no value", is ignored)."""
+    out = []
+    for key, values in observations.items():
+        if len({v for v in values if v is not None}) >= 2:
+            out.append(key)
+    return sorted(out)
+
+
+def cadvisor_observations(texts, container_ids):
+    """`{series key: [values]}` from several cAdvisor /metrics scrapes, for the
+    containers whose `id` label is in `container_ids`; the key is the metric
+    name plus its labels other than the container's identity."""
+    obs = {}
+    wanted = set(container_ids)
+    for text in texts:
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = _PROM_LINE.match(line)
+            if not m or not m.group(1).startswith("container_"):
+                continue
+            labels = dict(_PROM_LABEL.findall(m.group(3) or ""))
+            if labels.get("id") not in wanted:
+                continue
+            rest = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in IDENTITY_LABELS)
+            key = m.group(1) + (f"{{{rest}}}" if rest else "")
+            value = line[m.end(2) if m.group(2) else m.end(1):].split()[0]
+            obs.setdefault(key, []).append(float(value))
+    return obs
+
+
+def netdata_observations(chart_data):
+    """`{chart.dimension: [values]}` from Netdata `/api/v1/data` answers keyed
+    by chart id (`cgroup_<name>.<chart>`): the chart part without the cgroup,
+    so the same chart of different containers shares a key."""
+    obs = {}
+    for chart_id, answer in chart_data.items():
+        chart = chart_id.split(".", 1)[1] if "." in chart_id else chart_id
+        labels = answer.get("labels", [])
+        for row in answer.get("data", []):
+            for label, value in zip(labels[1:], row[1:]):
+                obs.setdefault(f"{chart}.{label}", []).append(value)
+    return obs
+
+
+def column_observations(rows, columns):
+    """`{column: [values]}` of our Parquet rows (dicts), for the given columns."""
+    return {c: [r.get(c) for r in rows] for c in columns}
+
+
+def median_runs(runs):
+    """One row per (monitor, N): the median of each figure over the rounds
+    that did not fail, with `rounds` the number of rounds it summarises."""
+    groups = {}
+    for r in runs:
+        if not r.get("error"):
+            groups.setdefault((r["monitor"], r["n"]), []).append(r)
+    out = []
+    for (monitor, n), rs in groups.items():
+        row = dict(rs[0])
+        for key in (
+            "cpu_pct_core", "cpu_us_per_container_sample", "peak_rss_bytes", "peak_anon_bytes",
+            "disk_bytes_per_container_sample", "loadavg_1m",
+        ):
+            values = sorted(r[key] for r in rs if r.get(key) is not None)
+            row[key] = values[len(values) // 2] if values else None
+        row["rounds"] = len(rs)
+        out.append(row)
+    return out
+
+
 # ---------------------------------------------------------------- table
 
 
@@ -178,21 +265,24 @@ def _num(value, fmt):
 def render_table(runs):
     """The markdown results table, one row per (monitor, N) run."""
     head = (
-        "| monitor | N | CPU % of one core | CPU µs / container / sample | peak RSS "
-        "| disk bytes / container / sample | metrics / container | containers seen | load 1m |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| monitor | N | CPU % of one core | CPU µs / container / sample | peak RSS | peak anon RSS "
+        "| disk bytes / container / sample | metrics / container (raw) | varying metrics "
+        "| containers seen | load 1m |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     for r in runs:
         if r.get("error"):
-            rows.append(f"| {r['monitor']} | {r['n']} | failed: {r['error']} | | | | | | |")
+            rows.append(f"| {r['monitor']} | {r['n']} | failed: {r['error']} | | | | | | | | |")
             continue
         disk = r.get("disk_bytes_per_container_sample")
         disk_cell = "no storage" if disk is None else _num(disk, ".1f")
         rows.append(
             f"| {r['monitor']} | {r['n']} | {_num(r['cpu_pct_core'], '.2f')} "
             f"| {_num(r['cpu_us_per_container_sample'], '.2f')} | {human_bytes(r['peak_rss_bytes'])} "
+            f"| {human_bytes(r.get('peak_anon_bytes'))} "
             f"| {disk_cell} | {_num(r.get('metrics_per_container'), 'd')} "
+            f"| {_num(r.get('metrics_varying'), 'd')} "
             f"| {_num(r.get('containers_seen'), 'd')} | {_num(r.get('loadavg_1m'), '.2f')} |"
         )
     return head + "\n".join(rows) + "\n"
@@ -214,6 +304,7 @@ def ratios(runs, ours="fine-grained-monitor"):
         out[(n, monitor)] = {
             "cpu": div("cpu_pct_core"),
             "rss": div("peak_rss_bytes"),
+            "anon": div("peak_anon_bytes"),
             "disk": div("disk_bytes_per_container_sample"),
         }
     return out
@@ -221,11 +312,11 @@ def ratios(runs, ours="fine-grained-monitor"):
 
 def render_ratios(ratio_map, ours="fine-grained-monitor"):
     head = (
-        f"| N | peer | {ours} CPU / peer | peak RSS / peer | disk / peer |\n"
-        "|---:|---|---:|---:|---:|\n"
+        f"| N | peer | {ours} CPU / peer | peak RSS / peer | peak anon RSS / peer | disk / peer |\n"
+        "|---:|---|---:|---:|---:|---:|\n"
     )
     rows = []
     for (n, peer), r in ratio_map.items():
-        cells = ["—" if r[k] is None else f"{r[k]:.2f}×" for k in ("cpu", "rss", "disk")]
+        cells = ["—" if r.get(k) is None else f"{r[k]:.2f}×" for k in ("cpu", "rss", "anon", "disk")]
         rows.append(f"| {n} | {peer} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"

@@ -94,6 +94,11 @@ class Workload:
         self.procs = []
         self.names = [f"c{i:04d}" for i in range(1, n + 1)]
 
+    def sampled(self):
+        """The containers whose metrics are compared (the memory grower, the
+        busy ones, then idle ones): the first 20."""
+        return self.names[:20]
+
     def dirs(self, name=None):
         for m in self.mounts:
             base = os.path.join(m["path"], GROUP)
@@ -203,6 +208,11 @@ class Monitor:
         """(containers seen, metrics recorded for one of the workload's containers)."""
         return None, None
 
+    def observations(self, workload):
+        """`{metric: [values]}` over the sampled containers (measure.varying
+        counts the ones that varied), or None when the monitor cannot tell."""
+        return None
+
     def ready(self):
         return True
 
@@ -240,12 +250,16 @@ class Ours(Monitor):
         containers = index.get("containers", {})
         return len(containers), self._metric_columns(workload, containers)
 
-    def _metric_columns(self, workload, containers):
-        """Metric columns with a value for the workload's first container, read
-        with pyarrow when it is installed; otherwise the schema's column count."""
+    def _rows(self, paths):
+        """Our Parquet rows (dicts) of the containers at cgroup `paths`, and the
+        metric column names; None without pyarrow or files."""
         files = []
         for base, _, names in os.walk(self.data):
             files += [os.path.join(base, n) for n in names if n.endswith(".parquet")]
+        try:
+            index = json.loads(read(os.path.join(self.data, "index.json")))
+        except (OSError, ValueError):
+            return None
         if not files:
             return None
         try:
@@ -253,14 +267,32 @@ class Ours(Monitor):
         except ImportError:
             print("note: `pip install pyarrow` to count our metrics per container", file=sys.stderr)
             return None
-        table = pq.read_table(sorted(files)[-1])
-        target = f"{GROUP}/c0002"
-        ids = {k for k, v in containers.items() if str(v.get("cgroup_path") or v.get("full_id") or "").strip("/") == target}
-        mine = [r for r in table.to_pylist() if r.get("container_id") in ids]
-        if not mine:
+        wanted = set(paths)
+        ids = {
+            k for k, v in index.get("containers", {}).items()
+            if str(v.get("cgroup_path") or v.get("full_id") or "").strip("/") in wanted
+        }
+        rows, cols = [], []
+        for path in sorted(files):
+            table = pq.read_table(path)
+            cols = [c for c in table.column_names if c not in ("timestamp", "container_id")]
+            rows += [r for r in table.to_pylist() if r.get("container_id") in ids]
+        return rows, cols
+
+    def _metric_columns(self, workload, containers):
+        """Metric columns with a value for the workload's busy container c0002."""
+        got = self._rows([f"{GROUP}/c0002"])
+        if not got or not got[0]:
             return None
-        cols = [c for c in table.column_names if c not in ("timestamp", "container_id")]
-        return sum(1 for c in cols if any(r.get(c) is not None for r in mine))
+        rows, cols = got
+        return sum(1 for c in cols if any(r.get(c) is not None for r in rows))
+
+    def observations(self, workload):
+        got = self._rows([f"{GROUP}/{name}" for name in workload.sampled()])
+        if not got or not got[0]:
+            return None
+        rows, cols = got
+        return measure.column_observations(rows, cols)
 
 
 class CAdvisor(Monitor):
@@ -280,8 +312,18 @@ class CAdvisor(Monitor):
             return False
 
     def counts(self, workload):
-        seen, series, _ = measure.cadvisor_counts(http_get(f"http://127.0.0.1:{self.port}/metrics", 30), f"/{GROUP}/c0002")
+        self.scrapes = [http_get(f"http://127.0.0.1:{self.port}/metrics", 60)]
+        seen, series, _ = measure.cadvisor_counts(self.scrapes[0], f"/{GROUP}/c0002")
         return seen, series
+
+    def observations(self, workload):
+        # After the window (its CPU is measured already): two more scrapes, a
+        # few housekeeping intervals apart, so values can vary over time too.
+        for _ in range(2):
+            time.sleep(3)
+            self.scrapes.append(http_get(f"http://127.0.0.1:{self.port}/metrics", 60))
+        ids = [f"/{GROUP}/{name}" for name in workload.sampled()]
+        return measure.cadvisor_observations(self.scrapes, ids)
 
 
 NETDATA_CONF = """\
@@ -379,15 +421,36 @@ class Netdata(Monitor):
             return False
 
     def counts(self, workload):
-        seen, dims, _ = measure.netdata_counts(http_get(f"http://127.0.0.1:{self.port}/api/v1/charts", 30), "c0002")
+        self.charts = http_get(f"http://127.0.0.1:{self.port}/api/v1/charts", 60)
+        seen, dims, _ = measure.netdata_counts(self.charts, "c0002")
         return seen, dims
+
+    def charted(self):
+        """How many of the benchmark's cgroups Netdata charts now."""
+        try:
+            charts = http_get(f"http://127.0.0.1:{self.port}/api/v1/charts", 30)
+        except OSError:
+            return 0
+        return measure.netdata_counts(charts, "c0002")[0]
+
+    def observations(self, workload):
+        charts = json.loads(self.charts).get("charts", {})
+        suffixes = tuple(f"_{name}" for name in workload.sampled())
+        data = {}
+        for chart_id, chart in charts.items():
+            if chart.get("type", "").endswith(suffixes):
+                url = f"http://127.0.0.1:{self.port}/api/v1/data?chart={chart_id}&after=-60&format=json"
+                data[chart_id] = json.loads(http_get(url, 30))
+        return measure.netdata_observations(data)
 
 
 # ---------------------------------------------------------------- measuring
 
 
 def tree_snapshot(root):
-    """CPU ticks, summed VmRSS and VmHWM of `root` and its live descendants."""
+    """CPU ticks, summed VmRSS, VmHWM and RssAnon (private memory: heap,
+    stacks, written pages; VmRSS adds the mapped pages of the program file)
+    of `root` and its live descendants."""
     ppids = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -395,7 +458,7 @@ def tree_snapshot(root):
                 ppids[int(entry)] = measure.parse_stat(read(f"/proc/{entry}/stat"))["ppid"]
             except (OSError, ValueError, IndexError):
                 pass
-    ticks = rss = hwm = 0
+    ticks = rss = hwm = anon = 0
     for pid in [root] + measure.descendants(ppids, root):
         try:
             ticks += measure.cpu_ticks(measure.parse_stat(read(f"/proc/{pid}/stat")))
@@ -404,7 +467,8 @@ def tree_snapshot(root):
             continue
         rss += measure.parse_status_bytes(status, "VmRSS")
         hwm += measure.parse_status_bytes(status, "VmHWM")
-    return {"ticks": ticks, "rss": rss, "hwm": hwm}
+        anon += measure.parse_status_bytes(status, "RssAnon")
+    return {"ticks": ticks, "rss": rss, "hwm": hwm, "anon": anon}
 
 
 def stop(proc, timeout=60):
@@ -434,15 +498,17 @@ def run_monitor(mon, workload, args):
             time.sleep(0.5)
         if not mon.ready():
             raise RuntimeError(f"not ready after {args.warmup}s warm-up; log: {tail(log_path)}")
+        settled_after = settle(mon, proc, args)
         load0 = os.getloadavg()
         first = tree_snapshot(proc.pid)
         t0 = time.monotonic()
-        peak_rss = first["rss"]
+        peak_rss, peak_anon = first["rss"], first["anon"]
         while time.monotonic() - t0 < args.duration:
             time.sleep(min(1.0, max(0.0, args.duration - (time.monotonic() - t0))))
             if proc.poll() is not None:
                 raise RuntimeError(f"exited with {proc.returncode} while measured; log: {tail(log_path)}")
-            peak_rss = max(peak_rss, tree_snapshot(proc.pid)["rss"])
+            snap = tree_snapshot(proc.pid)
+            peak_rss, peak_anon = max(peak_rss, snap["rss"]), max(peak_anon, snap["anon"])
         last = tree_snapshot(proc.pid)
         window = time.monotonic() - t0
         load1 = os.getloadavg()
@@ -450,12 +516,16 @@ def run_monitor(mon, workload, args):
             io = measure.parse_io(read(f"/proc/{proc.pid}/io"))
         except OSError:
             io = {}
+        observations = None
         if not mon.counts_after_stop:
             seen, metrics = mon.counts(workload)
+            observations = mon.observations(workload)
     finally:
         stop(proc)
     if mon.counts_after_stop:
         seen, metrics = mon.counts(workload)
+        observations = mon.observations(workload)
+    varying = None if observations is None else measure.varying(observations)
     ran = time.monotonic() - started
     cpu_s = (last["ticks"] - first["ticks"]) / TICK
     samples = window / mon.interval_s
@@ -471,6 +541,7 @@ def run_monitor(mon, workload, args):
         "cpu_pct_core": 100.0 * cpu_s / window,
         "cpu_us_per_container_sample": cpu_s * 1e6 / (samples * workload.n),
         "peak_rss_bytes": max(last["hwm"], peak_rss),
+        "peak_anon_bytes": max(last["anon"], peak_anon),
         "rss_end_bytes": last["rss"],
         "disk_bytes": disk,
         "disk_bytes_all": dir_bytes(storage) if storage else None,
@@ -478,10 +549,31 @@ def run_monitor(mon, workload, args):
         "proc_io_write_bytes": io.get("write_bytes"),
         "containers_seen": seen,
         "metrics_per_container": metrics,
+        "metrics_varying": None if varying is None else len(varying),
+        "metrics_varying_names": varying,
+        "warmup_extra_s": settled_after,
         "loadavg_1m": round((load0[0] + load1[0]) / 2, 2),
         "loadavg_start": load0,
         "loadavg_end": load1,
     }
+
+
+def settle(mon, proc, args):
+    """Extra warm-up for a monitor that charts new cgroups gradually (Netdata
+    discovers them every 10 s): wait until the count stops growing for 20 s,
+    at most --settle-max seconds. Returns the seconds waited."""
+    if not hasattr(mon, "charted"):
+        return 0.0
+    start = last_change = time.monotonic()
+    last = mon.charted()
+    while time.monotonic() - last_change < 20 and time.monotonic() - start < args.settle_max:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode} while settling")
+        time.sleep(5)
+        now = mon.charted()
+        if now != last:
+            last, last_change = now, time.monotonic()
+    return round(time.monotonic() - start, 1)
 
 
 def tail(path, lines=5):
@@ -508,6 +600,8 @@ def parse_args(argv=None):
     p.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` and build-cadvisor.sh")
     p.add_argument("--out", default=os.path.join(HERE, "results.json"))
     p.add_argument("--settle", type=float, default=5, help="seconds between monitors")
+    p.add_argument("--settle-max", type=float, default=180, help="longest extra warm-up while Netdata is still charting new cgroups (default 180)")
+    p.add_argument("--rounds", type=int, default=1, help="measure each monitor this many times per N, interleaved; the table shows medians (default 1)")
     args = p.parse_args(argv)
     args.n = [int(x) for x in args.n.split(",") if x]
     # Monitors run with their scratch directory as working directory.
@@ -582,20 +676,26 @@ def main(argv=None):
             try:
                 mix = workload.setup()
                 print(f"\nN={n}: {mix['idle']} idle, {mix['busy']} busy (10% duty), 1 growing memory, in {len(workload.mounts)} hierarchies")
-                for key in args.monitors:
-                    workdir = tempfile.mkdtemp(prefix=f"{key}-{n}-", dir=scratch)
-                    mon = MONITORS[key](args, workdir)
-                    print(f"  {mon.name}: warm-up {args.warmup:.0f}s, measuring {args.duration:.0f}s ...", flush=True)
-                    try:
-                        result = run_monitor(mon, workload, args)
-                    except (RuntimeError, OSError) as e:
-                        result = {"monitor": mon.name, "n": n, "error": str(e)}
-                        print(f"    failed: {e}", file=sys.stderr)
-                    result["version"] = versions[mon.name]
-                    runs.append(result)
-                    if "error" not in result:
-                        print(f"    CPU {result['cpu_pct_core']:.2f}% of a core, peak RSS {measure.human_bytes(result['peak_rss_bytes'])}")
-                    time.sleep(args.settle)
+                for rnd in range(1, args.rounds + 1):
+                    for key in args.monitors:
+                        workdir = tempfile.mkdtemp(prefix=f"{key}-{n}-{rnd}-", dir=scratch)
+                        mon = MONITORS[key](args, workdir)
+                        label = f" (round {rnd}/{args.rounds})" if args.rounds > 1 else ""
+                        print(f"  {mon.name}{label}: warm-up {args.warmup:.0f}s, measuring {args.duration:.0f}s ...", flush=True)
+                        try:
+                            result = run_monitor(mon, workload, args)
+                        except (RuntimeError, OSError, ValueError) as e:
+                            result = {"monitor": mon.name, "n": n, "error": str(e)}
+                            print(f"    failed: {e}", file=sys.stderr)
+                        result["version"] = versions[mon.name]
+                        result["round"] = rnd
+                        runs.append(result)
+                        if "error" not in result:
+                            print(
+                                f"    CPU {result['cpu_pct_core']:.2f}% of a core, peak RSS {measure.human_bytes(result['peak_rss_bytes'])}, "
+                                f"metrics {result['metrics_per_container']} raw / {result['metrics_varying']} varying"
+                            )
+                        time.sleep(args.settle)
             finally:
                 workload.cleanup()
     except KeyboardInterrupt:
@@ -604,24 +704,27 @@ def main(argv=None):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    summary = measure.median_runs(runs)
     report = {
         "command": "python3 bench/peers/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_s": args.duration,
         "warmup_s": args.warmup,
+        "rounds": args.rounds,
         "interval_s": 1.0,
         "host": host_info(),
         "repo_commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "fgm_bin": args.fgm_bin,
         "versions": versions,
         "runs": runs,
+        "summary": summary,
     }
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
     print()
-    print(measure.render_table(runs))
-    print(measure.render_ratios(measure.ratios(runs, OURS), OURS))
+    print(measure.render_table(summary))
+    print(measure.render_ratios(measure.ratios(summary, OURS), OURS))
     print(f"written: {args.out}")
     return 0
 

@@ -86,11 +86,49 @@ class MetricCountTests(unittest.TestCase):
         self.assertEqual(measure.netdata_counts(json.dumps(charts), "c0002"), (2, 3, 2))
 
 
+
+class VaryingMetricTests(unittest.TestCase):
+    def test_constant_and_empty_metrics_do_not_count(self):
+        obs = {"cpu": [1, 2, 2], "period": [100000, 100000], "oom": [0, None, 0], "none": [None], "reset": [5, None, 3]}
+        self.assertEqual(measure.varying(obs), ["cpu", "reset"])
+
+    def test_cadvisor_series_keyed_without_identity_labels_over_scrapes(self):
+        first = (
+            'container_cpu_usage_seconds_total{cpu="cpu00",id="/g/c1",image="",name=""} 1.5 1700000000000\n'
+            'container_cpu_usage_seconds_total{cpu="cpu00",id="/g/c2",image="",name=""} 2.5\n'
+            'container_tasks_state{id="/g/c1",state="running"} 0\n'
+            'container_tasks_state{id="/g/c2",state="running"} 0\n'
+            'container_memory_rss{id="/g/other"} 7\n'
+            'machine_cpu_cores 2\n'
+        )
+        second = 'container_tasks_state{id="/g/c1",state="running"} 0\ncontainer_last_seen{id="/g/c1"} NaN\n'
+        obs = measure.cadvisor_observations([first, second], ["/g/c1", "/g/c2"])
+        self.assertEqual(obs["container_cpu_usage_seconds_total{cpu=cpu00}"], [1.5, 2.5])
+        self.assertEqual(obs["container_tasks_state{state=running}"], [0.0, 0.0, 0.0])
+        self.assertNotIn("container_memory_rss", obs, "not a sampled container")
+        self.assertEqual(measure.varying(obs), ["container_cpu_usage_seconds_total{cpu=cpu00}"])
+
+    def test_netdata_dimensions_keyed_by_chart_without_the_cgroup(self):
+        data = {
+            "cgroup_g_c1.cpu": {"labels": ["time", "user", "system"], "data": [[2, 1.0, 0.0], [1, 3.0, 0.0]]},
+            "cgroup_g_c2.cpu": {"labels": ["time", "user", "system"], "data": [[2, 1.0, 0.0]]},
+            "cgroup_g_c2.mem": {"labels": ["time", "rss"], "data": [[2, 10.0]]},
+        }
+        obs = measure.netdata_observations(data)
+        self.assertEqual(obs["cpu.user"], [1.0, 3.0, 1.0])
+        self.assertEqual(measure.varying(obs), ["cpu.user"])
+        self.assertEqual(obs["mem.rss"], [10.0])
+
+    def test_our_columns(self):
+        rows = [{"cpu": 1, "lim": None}, {"cpu": 2, "lim": None}]
+        self.assertEqual(measure.column_observations(rows, ["cpu", "lim"]), {"cpu": [1, 2], "lim": [None, None]})
+
+
 def run(monitor, n, cpu, rss, disk, **extra):
     r = {
         "monitor": monitor, "n": n, "cpu_pct_core": cpu, "cpu_us_per_container_sample": cpu * 10,
-        "peak_rss_bytes": rss, "disk_bytes_per_container_sample": disk, "metrics_per_container": 30,
-        "containers_seen": n + 2, "loadavg_1m": 1.5,
+        "peak_rss_bytes": rss, "peak_anon_bytes": rss // 2, "disk_bytes_per_container_sample": disk, "metrics_per_container": 30,
+        "metrics_varying": 12, "containers_seen": n + 2, "loadavg_1m": 1.5,
     }
     r.update(extra)
     return r
@@ -101,7 +139,7 @@ class TableTests(unittest.TestCase):
         table = measure.render_table([run("fine-grained-monitor", 200, 1.0, 10 << 20, 12.5), run("cAdvisor", 200, 10.0, 100 << 20, None)])
         lines = table.strip().splitlines()
         self.assertEqual(len(lines), 4)
-        self.assertIn("| fine-grained-monitor | 200 | 1.00 | 10.00 | 10.0 MiB | 12.5 | 30 | 202 | 1.50 |", lines)
+        self.assertIn("| fine-grained-monitor | 200 | 1.00 | 10.00 | 10.0 MiB | 5.0 MiB | 12.5 | 30 | 12 | 202 | 1.50 |", lines)
         self.assertIn("no storage", lines[3])
 
     def test_failed_run_is_shown_not_dropped(self):
@@ -117,9 +155,24 @@ class TableTests(unittest.TestCase):
         ]
         r = measure.ratios(runs)
         self.assertEqual(set(r), {(200, "cAdvisor"), (200, "Netdata")})
-        self.assertEqual(r[(200, "cAdvisor")], {"cpu": 0.1, "rss": 0.1, "disk": None})
-        self.assertEqual(r[(200, "Netdata")], {"cpu": 0.5, "rss": 0.5, "disk": 0.5})
-        self.assertIn("| 200 | cAdvisor | 0.10× | 0.10× | — |", measure.render_ratios(r))
+        self.assertEqual(r[(200, "cAdvisor")], {"cpu": 0.1, "rss": 0.1, "anon": 0.1, "disk": None})
+        self.assertEqual(r[(200, "Netdata")], {"cpu": 0.5, "rss": 0.5, "anon": 0.5, "disk": 0.5})
+        self.assertIn("| 200 | cAdvisor | 0.10× | 0.10× | 0.10× | — |", measure.render_ratios(r))
+
+    def test_rounds_summarised_by_their_median_failed_ones_left_out(self):
+        runs = [
+            run("cAdvisor", 200, 7.0, 50, None),
+            run("cAdvisor", 200, 14.0, 52, None),
+            run("cAdvisor", 200, 9.0, 51, None),
+            {"monitor": "cAdvisor", "n": 200, "error": "boom"},
+            run("Netdata", 200, 1.5, 40, 12.0),
+        ]
+        summary = {(r["monitor"], r["n"]): r for r in measure.median_runs(runs)}
+        self.assertEqual(summary[("cAdvisor", 200)]["cpu_pct_core"], 9.0)
+        self.assertEqual(summary[("cAdvisor", 200)]["peak_rss_bytes"], 51)
+        self.assertEqual(summary[("cAdvisor", 200)]["rounds"], 3)
+        self.assertIsNone(summary[("cAdvisor", 200)]["disk_bytes_per_container_sample"])
+        self.assertEqual(summary[("Netdata", 200)]["rounds"], 1)
 
 
 if __name__ == "__main__":
