@@ -226,7 +226,8 @@ def column_observations(rows, columns):
 
 def median_runs(runs):
     """One row per (monitor, N): the median of each figure over the rounds
-    that did not fail, with `rounds` the number of rounds it summarises."""
+    that did not fail (the mean of the middle two for an even count), with
+    `rounds` the number of rounds it summarises."""
     groups = {}
     for r in runs:
         if not r.get("error"):
@@ -239,7 +240,13 @@ def median_runs(runs):
             "disk_bytes_per_container_sample", "loadavg_1m",
         ):
             values = sorted(r[key] for r in rs if r.get(key) is not None)
-            row[key] = values[len(values) // 2] if values else None
+            mid = len(values) // 2
+            if not values:
+                row[key] = None
+            elif len(values) % 2:
+                row[key] = values[mid]
+            else:
+                row[key] = (values[mid - 1] + values[mid]) / 2
         row["rounds"] = len(rs)
         out.append(row)
     return out

@@ -173,6 +173,8 @@ class TableTests(unittest.TestCase):
         self.assertEqual(summary[("cAdvisor", 200)]["rounds"], 3)
         self.assertIsNone(summary[("cAdvisor", 200)]["disk_bytes_per_container_sample"])
         self.assertEqual(summary[("Netdata", 200)]["rounds"], 1)
+        two = measure.median_runs([run("x", 50, 2.0, 10, 1.0), run("x", 50, 4.0, 30, 3.0)])[0]
+        self.assertEqual((two["cpu_pct_core"], two["peak_rss_bytes"]), (3.0, 20))
 
 
 if __name__ == "__main__":
