@@ -7,7 +7,8 @@ As root:  python3 bench/peers/run.py [--n 50,200,500] [--duration 120]
 For each N it creates N cgroups named /fgm-peers/cNNNN in every cgroup
 hierarchy of the machine (each v1 controller and the v2 mount, so all three
 monitors see the same containers), puts a process in each (most `sleep`, a
-few duty-cycled busy loops, one growing its memory), then runs each monitor
+few duty-cycled busy loops, every other one under a CPU quota, one writing
+to disk, one growing its memory), then runs each monitor
 ALONE: start, warm-up, a measured window of --duration seconds, clean stop.
 It measures the monitor's CPU time (user+sys of it and its children from
 /proc/<pid>/stat), peak RSS (VmHWM), and what it left on disk per container
@@ -75,6 +76,17 @@ def dir_bytes(path):
 # ---------------------------------------------------------------- workload
 
 BUSY = "import time\nwhile True:\n    t = time.monotonic() + 0.01\n    while time.monotonic() < t: pass\n    time.sleep(0.09)\n"
+# Writes and syncs 256 KiB a second: dirty and writeback page cache, IO
+# pressure, and block IO where the kernel accounts it per cgroup.
+WRITE = (
+    "import os, sys, time\npath = sys.argv[1]\nwhile True:\n"
+    "    with open(path, 'wb') as f:\n"
+    "        f.write(os.urandom(256 << 10)); f.flush(); os.fsync(f.fileno())\n"
+    "    time.sleep(1)\n"
+)
+# CFS quota of the throttled busy cgroups: 5 ms per 100 ms period, half of
+# what their 10 % duty loop wants, so every monitor has throttling to count.
+QUOTA_US, PERIOD_US = 5000, 100000
 GROW = (
     "import time\nblocks = []\nwhile True:\n"
     "    blocks.append(bytearray(4 << 20))\n"
@@ -96,7 +108,7 @@ class Workload:
 
     def sampled(self):
         """The containers whose metrics are compared (the memory grower, the
-        busy ones, then idle ones): the first 20."""
+        busy ones, the disk writer, then idle ones): the first 20."""
         return self.names[:20]
 
     def dirs(self, name=None):
@@ -111,11 +123,15 @@ class Workload:
             if "cpuset" in m["controllers"]:
                 self._cpuset_inherit(base)
         busy = max(2, self.n // 100)
+        self.io_dir = tempfile.mkdtemp(prefix="fgm-peers-io-", dir="/var/tmp")
+        throttled = 0
         for i, name in enumerate(self.names):
             if i == 0:
                 cmd = [sys.executable, "-c", GROW]
             elif i <= busy:
                 cmd = [sys.executable, "-c", BUSY]
+            elif i == busy + 1:
+                cmd = [sys.executable, "-c", WRITE, os.path.join(self.io_dir, "data")]
             else:
                 cmd = ["sleep", "infinity"]
             p = subprocess.Popen(cmd, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
@@ -124,9 +140,28 @@ class Workload:
                 os.makedirs(d, exist_ok=True)
                 if "cpuset" in m["controllers"]:
                     self._cpuset_inherit(d)
+                # Every other busy cgroup gets a CPU quota (before the process joins).
+                if 1 <= i <= busy and i % 2 == 1:
+                    throttled += self._limit_cpu(m, d)
                 with open(os.path.join(d, "cgroup.procs"), "w") as f:
                     f.write(str(p.pid))
-        return {"busy": busy, "memory_grower": 1, "idle": self.n - busy - 1}
+        return {"busy": busy, "throttled": (busy + 1) // 2 if throttled else 0, "io_writer": 1,
+                "memory_grower": 1, "idle": self.n - busy - 2}
+
+    @staticmethod
+    def _limit_cpu(m, d):
+        """Sets the CFS quota in hierarchy `m` if it has the cpu controller; 1 if set."""
+        if m["version"] == 1 and "cpu" in m["controllers"]:
+            with open(os.path.join(d, "cpu.cfs_period_us"), "w") as f:
+                f.write(str(PERIOD_US))
+            with open(os.path.join(d, "cpu.cfs_quota_us"), "w") as f:
+                f.write(str(QUOTA_US))
+            return 1
+        if m["version"] == 2 and os.path.exists(os.path.join(d, "cpu.max")):
+            with open(os.path.join(d, "cpu.max"), "w") as f:
+                f.write(f"{QUOTA_US} {PERIOD_US}")
+            return 1
+        return 0
 
     @staticmethod
     def _cpuset_inherit(d):
@@ -146,6 +181,9 @@ class Workload:
             except subprocess.TimeoutExpired:
                 pass
         self.procs = []
+        if getattr(self, "io_dir", None):
+            shutil.rmtree(self.io_dir, ignore_errors=True)
+            self.io_dir = None
         for _, base in self.dirs():
             if not os.path.isdir(base):
                 continue
@@ -675,7 +713,10 @@ def main(argv=None):
             workload = Workload(n)
             try:
                 mix = workload.setup()
-                print(f"\nN={n}: {mix['idle']} idle, {mix['busy']} busy (10% duty), 1 growing memory, in {len(workload.mounts)} hierarchies")
+                print(
+                    f"\nN={n}: {mix['idle']} idle, {mix['busy']} busy (10% duty; {mix['throttled']} with a CPU quota), "
+                    f"1 writing to disk, 1 growing memory, in {len(workload.mounts)} hierarchies"
+                )
                 for rnd in range(1, args.rounds + 1):
                     for key in args.monitors:
                         workdir = tempfile.mkdtemp(prefix=f"{key}-{n}-{rnd}-", dir=scratch)
