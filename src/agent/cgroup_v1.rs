@@ -128,12 +128,14 @@ pub fn parse_oom_control(text: &[u8], v: &mut Values) {
 /// (`[read, write, discard]`; discard is null on kernels before 4.19).
 pub fn parse_blkio(text: &[u8], slots: [usize; 3], v: &mut Values) {
     let (mut read, mut write, mut discard) = (0i64, 0i64, None::<i64>);
+    let mut devices = false;
     for line in text.split(|&b| b == b'\n') {
         let mut fields = line.split(|&b| b == b' ');
         let (Some(_device), Some(op), Some(n)) = (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
+        devices = true;
         let n = parse_int(n).unwrap_or(0);
         match op {
             b"Read" => read = read.saturating_add(n),
@@ -142,13 +144,10 @@ pub fn parse_blkio(text: &[u8], slots: [usize; 3], v: &mut Values) {
             _ => {}
         }
     }
-    // No device listed at all (only `Total 0`): nothing happened, discards included.
-    let no_devices = !text
-        .split(|&b| b == b'\n')
-        .any(|l| l.contains(&b' ') && !l.starts_with(b"Total"));
     v.set(slots[0], Some(read));
     v.set(slots[1], Some(write));
-    v.set(slots[2], discard.or(no_devices.then_some(0)));
+    // No device listed at all (only `Total 0`): nothing happened, discards included.
+    v.set(slots[2], discard.or((!devices).then_some(0)));
 }
 
 #[cfg(test)]
@@ -221,14 +220,7 @@ mod tests {
             (slots::MEMORY_UNEVICTABLE, 9_695_232),
             (slots::MEMORY_LIMIT, 536_870_912),
         ];
-        for (slot, value) in expected {
-            assert_eq!(
-                v.get(slot),
-                Some(value),
-                "{}",
-                crate::store::schema::METRICS[slot].name
-            );
-        }
+        slots::assert_values(&v, &expected);
         assert_eq!(v.get(slots::MEMORY_KERNEL), None, "v2 only");
     }
 

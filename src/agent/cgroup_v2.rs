@@ -273,14 +273,7 @@ mod tests {
             (slots::MEMORY_PGFAULT, 20),
             (slots::MEMORY_PGMAJFAULT, 21),
         ];
-        for (slot, value) in expected {
-            assert_eq!(
-                v.get(slot),
-                Some(value),
-                "{}",
-                crate::store::schema::METRICS[slot].name
-            );
-        }
+        slots::assert_values(&v, &expected);
         assert_eq!(v.get(slots::MEMORY_PGPGIN), None, "v1 only");
         parse_memory_events(b"low 0\nhigh 4\nmax 3\noom 2\noom_kill 1\n", &mut v);
         assert_eq!(v.get(slots::MEMORY_OOM), Some(2));

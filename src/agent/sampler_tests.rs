@@ -1,31 +1,32 @@
 use super::*;
 use std::collections::BTreeMap;
 
-#[test]
-fn reads_files_null_when_missing_and_gone_when_removed() {
+/// A v2 hierarchy in a temp dir with one cgroup `a` holding `files`, and its plan.
+fn v2_cgroup(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, Vec<PlannedFile>) {
     let dir = tempfile::tempdir().unwrap();
     let cg = dir.path().join("a");
     std::fs::create_dir(&cg).unwrap();
-    std::fs::write(cg.join("cgroup.controllers"), "cpu memory").unwrap();
-    std::fs::write(
-        cg.join("cpu.stat"),
-        "usage_usec 7\nuser_usec 5\nsystem_usec 2\n",
-    )
-    .unwrap();
-    std::fs::write(cg.join("memory.current"), "1000\n").unwrap();
-    std::fs::write(
-        cg.join("memory.stat"),
-        "anon 600\nfile 300\ninactive_file 100\n",
-    )
-    .unwrap();
-    std::fs::write(cg.join("memory.max"), "max\n").unwrap();
-    std::fs::write(cg.join("cgroup.procs"), "11\n12\n").unwrap();
+    for (name, text) in files {
+        std::fs::write(cg.join(name), text).unwrap();
+    }
     let h = Hierarchies {
         v2: Some(dir.path().to_path_buf()),
         v2_has_controllers: true,
         v1: BTreeMap::new(),
     };
-    let plan = plan(&h);
+    (dir, cg, plan(&h))
+}
+
+#[test]
+fn reads_files_null_when_missing_and_gone_when_removed() {
+    let (_dir, cg, plan) = v2_cgroup(&[
+        ("cgroup.controllers", "cpu memory"),
+        ("cpu.stat", "usage_usec 7\nuser_usec 5\nsystem_usec 2\n"),
+        ("memory.current", "1000\n"),
+        ("memory.stat", "anon 600\nfile 300\ninactive_file 100\n"),
+        ("memory.max", "max\n"),
+        ("cgroup.procs", "11\n12\n"),
+    ]);
     let mut errors = ReadErrors::default();
     let mut files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
     assert_eq!(files.len(), 5);
@@ -71,17 +72,8 @@ fn hybrid_plan_reads_v1_numbers_and_unified_pressure() {
 
 #[test]
 fn unreadable_procs_is_null_and_other_metrics_stay() {
-    let dir = tempfile::tempdir().unwrap();
-    let cg = dir.path().join("a");
-    std::fs::create_dir(&cg).unwrap();
-    std::fs::write(cg.join("memory.current"), "1000\n").unwrap();
-    std::fs::write(cg.join("cgroup.procs"), "1\n2\n3\n").unwrap();
-    let h = Hierarchies {
-        v2: Some(dir.path().to_path_buf()),
-        v2_has_controllers: true,
-        v1: BTreeMap::new(),
-    };
-    let plan = plan(&h);
+    let (_dir, cg, plan) =
+        v2_cgroup(&[("memory.current", "1000\n"), ("cgroup.procs", "1\n2\n3\n")]);
     let mut errors = ReadErrors::default();
     let mut files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
     let (mut buf, mut v) = (Vec::new(), Values::new());
@@ -96,18 +88,11 @@ fn unreadable_procs_is_null_and_other_metrics_stay() {
 
 #[test]
 fn limits_are_read_on_request_and_carried_forward() {
-    let dir = tempfile::tempdir().unwrap();
-    let cg = dir.path().join("a");
-    std::fs::create_dir(&cg).unwrap();
-    std::fs::write(cg.join("memory.current"), "1000\n").unwrap();
-    std::fs::write(cg.join("memory.max"), "4096\n").unwrap();
-    std::fs::write(cg.join("cpu.max"), "max 100000\n").unwrap();
-    let h = Hierarchies {
-        v2: Some(dir.path().to_path_buf()),
-        v2_has_controllers: true,
-        v1: BTreeMap::new(),
-    };
-    let plan = plan(&h);
+    let (_dir, cg, plan) = v2_cgroup(&[
+        ("memory.current", "1000\n"),
+        ("memory.max", "4096\n"),
+        ("cpu.max", "max 100000\n"),
+    ]);
     let mut errors = ReadErrors::default();
     let mut files = ContainerFiles::open(&plan, "a", &mut errors).unwrap();
     let (mut buf, mut v) = (Vec::new(), Values::new());

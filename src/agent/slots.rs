@@ -139,6 +139,14 @@ impl Values {
     }
 }
 
+/// Test helper: each `(slot, value)` was read, named by its column on failure.
+#[cfg(test)]
+pub fn assert_values(v: &Values, expected: &[(usize, i64)]) {
+    for &(slot, value) in expected {
+        assert_eq!(v.get(slot), Some(value), "{}", METRICS[slot].name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
