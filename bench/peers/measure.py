@@ -273,14 +273,14 @@ def render_table(runs):
     """The markdown results table, one row per (monitor, N) run."""
     head = (
         "| monitor | N | CPU % of one core | CPU µs / container / sample | peak RSS | peak anon RSS "
-        "| disk bytes / container / sample | metrics / container (raw) | varying metrics "
+        "| disk bytes / container / sample | series / container | metric names | varying metrics "
         "| containers seen | load 1m |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     for r in runs:
         if r.get("error"):
-            rows.append(f"| {r['monitor']} | {r['n']} | failed: {r['error']} | | | | | | | | |")
+            rows.append(f"| {r['monitor']} | {r['n']} | failed: {r['error']} | | | | | | | | | |")
             continue
         disk = r.get("disk_bytes_per_container_sample")
         disk_cell = "no storage" if disk is None else _num(disk, ".1f")
@@ -289,6 +289,7 @@ def render_table(runs):
             f"| {_num(r['cpu_us_per_container_sample'], '.2f')} | {human_bytes(r['peak_rss_bytes'])} "
             f"| {human_bytes(r.get('peak_anon_bytes'))} "
             f"| {disk_cell} | {_num(r.get('metrics_per_container'), 'd')} "
+            f"| {_num(r.get('metric_names_per_container'), 'd')} "
             f"| {_num(r.get('metrics_varying'), 'd')} "
             f"| {_num(r.get('containers_seen'), 'd')} | {_num(r.get('loadavg_1m'), '.2f')} |"
         )

@@ -243,8 +243,9 @@ class Monitor:
         return None
 
     def counts(self, workload):
-        """(containers seen, metrics recorded for one of the workload's containers)."""
-        return None, None
+        """(containers seen, series and distinct metric names recorded for one
+        of the workload's containers)."""
+        return None, None, None
 
     def observations(self, workload):
         """`{metric: [values]}` over the sampled containers (measure.varying
@@ -284,9 +285,11 @@ class Ours(Monitor):
         try:
             index = json.loads(read(os.path.join(self.data, "index.json")))
         except (OSError, ValueError):
-            return None, None
+            return None, None, None
         containers = index.get("containers", {})
-        return len(containers), self._metric_columns(workload, containers)
+        columns = self._metric_columns(workload, containers)
+        # One Parquet column per metric: series and names are the same count.
+        return len(containers), columns, columns
 
     def _rows(self, paths):
         """Our Parquet rows (dicts) of the containers at cgroup `paths`, and the
@@ -351,8 +354,7 @@ class CAdvisor(Monitor):
 
     def counts(self, workload):
         self.scrapes = [http_get(f"http://127.0.0.1:{self.port}/metrics", 60)]
-        seen, series, _ = measure.cadvisor_counts(self.scrapes[0], f"/{GROUP}/c0002")
-        return seen, series
+        return measure.cadvisor_counts(self.scrapes[0], f"/{GROUP}/c0002")
 
     def observations(self, workload):
         # After the window (its CPU is measured already): two more scrapes, a
@@ -461,7 +463,8 @@ class Netdata(Monitor):
     def counts(self, workload):
         self.charts = http_get(f"http://127.0.0.1:{self.port}/api/v1/charts", 60)
         seen, dims, _ = measure.netdata_counts(self.charts, "c0002")
-        return seen, dims
+        # Each chart dimension is one metric (a chart only groups them).
+        return seen, dims, dims
 
     def charted(self):
         """How many of the benchmark's cgroups Netdata charts now."""
@@ -556,12 +559,12 @@ def run_monitor(mon, workload, args):
             io = {}
         observations = None
         if not mon.counts_after_stop:
-            seen, metrics = mon.counts(workload)
+            seen, metrics, names = mon.counts(workload)
             observations = mon.observations(workload)
     finally:
         stop(proc)
     if mon.counts_after_stop:
-        seen, metrics = mon.counts(workload)
+        seen, metrics, names = mon.counts(workload)
         observations = mon.observations(workload)
     varying = None if observations is None else measure.varying(observations)
     ran = time.monotonic() - started
@@ -587,6 +590,7 @@ def run_monitor(mon, workload, args):
         "proc_io_write_bytes": io.get("write_bytes"),
         "containers_seen": seen,
         "metrics_per_container": metrics,
+        "metric_names_per_container": names,
         "metrics_varying": None if varying is None else len(varying),
         "metrics_varying_names": varying,
         "warmup_extra_s": settled_after,
@@ -734,7 +738,8 @@ def main(argv=None):
                         if "error" not in result:
                             print(
                                 f"    CPU {result['cpu_pct_core']:.2f}% of a core, peak RSS {measure.human_bytes(result['peak_rss_bytes'])}, "
-                                f"metrics {result['metrics_per_container']} raw / {result['metrics_varying']} varying"
+                                f"metrics {result['metrics_per_container']} series / "
+                                f"{result['metric_names_per_container']} names / {result['metrics_varying']} varying"
                             )
                         time.sleep(args.settle)
             finally:

@@ -128,7 +128,7 @@ def run(monitor, n, cpu, rss, disk, **extra):
     r = {
         "monitor": monitor, "n": n, "cpu_pct_core": cpu, "cpu_us_per_container_sample": cpu * 10,
         "peak_rss_bytes": rss, "peak_anon_bytes": rss // 2, "disk_bytes_per_container_sample": disk, "metrics_per_container": 30,
-        "metrics_varying": 12, "containers_seen": n + 2, "loadavg_1m": 1.5,
+        "metric_names_per_container": 25, "metrics_varying": 12, "containers_seen": n + 2, "loadavg_1m": 1.5,
     }
     r.update(extra)
     return r
@@ -139,7 +139,7 @@ class TableTests(unittest.TestCase):
         table = measure.render_table([run("fine-grained-monitor", 200, 1.0, 10 << 20, 12.5), run("cAdvisor", 200, 10.0, 100 << 20, None)])
         lines = table.strip().splitlines()
         self.assertEqual(len(lines), 4)
-        self.assertIn("| fine-grained-monitor | 200 | 1.00 | 10.00 | 10.0 MiB | 5.0 MiB | 12.5 | 30 | 12 | 202 | 1.50 |", lines)
+        self.assertIn("| fine-grained-monitor | 200 | 1.00 | 10.00 | 10.0 MiB | 5.0 MiB | 12.5 | 30 | 25 | 12 | 202 | 1.50 |", lines)
         self.assertIn("no storage", lines[3])
 
     def test_failed_run_is_shown_not_dropped(self):
