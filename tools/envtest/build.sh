@@ -2,7 +2,8 @@
 # Builds the upstream binaries the integration tests run as a real control plane (issue #3) and a
 # real node (issue #16): kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
 # kubelet, kube-proxy, etcd, kwok, helm, promtool, containerd (with its runc shim and ctr), runc
-# and the CNI plugins bridge, host-local, loopback and portmap, from their Go modules (Go module
+# and the CNI plugins bridge, host-local, loopback and portmap, and SeaweedFS's `weed` (the
+# S3-compatible server of the export tests, issue #19), from their Go modules (Go module
 # proxy only), into target/envtest/bin (or $FGM_ENVTEST_BIN; CNI plugins in its cni/ folder).
 #
 # Each Go module lives in its own folder under tools/envtest/ so their dependency graphs never
@@ -12,7 +13,7 @@
 #
 # runc links libseccomp through cgo (Debian: libseccomp-dev, pkg-config), as release runc does.
 #
-# Usage: tools/envtest/build.sh [all|kubernetes,etcd,kwok,helm,promtool,containerd,runc,cni]
+# Usage: tools/envtest/build.sh [all|kubernetes,etcd,kwok,helm,promtool,containerd,runc,cni,seaweedfs]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,8 @@ PROMETHEUS_RELEASE=3.16.0
 CONTAINERD_VERSION=v2.4.2
 RUNC_VERSION=v1.5.3
 CNI_PLUGINS_VERSION=v1.10.0
+# SeaweedFS publishes no module versions; this pseudo-version is its 2026-11-09 main.
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 # Two build jobs: the machine has 2 cores shared with cargo.
 JOBS=${FGM_ENVTEST_JOBS:-2}
 # Every module builds with the machine's Go (1.26); never fetch another toolchain unasked.
@@ -127,6 +130,8 @@ fi
 want cni && build cni cni \
   "github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/main/loopback github.com/containernetworking/plugins/plugins/meta/portmap" \
   "$CNI_PLUGINS_VERSION" "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" "$BIN/cni"
+# SeaweedFS (Apache-2.0): a real S3 API with IAM and STS in one `weed` binary (issue #19).
+want seaweedfs && build seaweedfs seaweedfs "github.com/seaweedfs/seaweedfs/weed" "$SEAWEEDFS_VERSION"
 
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "envtest: binaries in $BIN; built: ${built[*]:-none}; reused: ${reused[*]:-none};" \
