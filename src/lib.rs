@@ -19,6 +19,7 @@ pub mod cli;
 pub mod crd;
 pub mod local;
 pub mod operator;
+pub mod s3;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
