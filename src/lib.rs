@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod cli;
 pub mod crd;
+pub mod export;
 pub mod local;
 pub mod operator;
 pub mod s3;

@@ -20,8 +20,30 @@ pub async fn run(args: LocalArgs, stop: CancellationToken) -> anyhow::Result<()>
     let viewer_options = viewer::Options::with_tuning(config.data_dir.clone(), &args.viewer);
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     // No Prometheus endpoint here: `local` listens on loopback only, for the viewer.
-    let agent = Agent::start(config, None, SelfMetrics::new(), stop.clone())?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let export = crate::export::start(
+        &args.agent.export,
+        config.data_dir.clone(),
+        &config.node_name,
+        &mut registry,
+        stop.clone(),
+    );
+    // The recorder holds the only sender: the queue closes when the agent stops.
+    let (published, export_task) = match export {
+        Some(e) => (Some(e.published), Some(e.task)),
+        None => (None, None),
+    };
+    let agent = Agent::start_publishing(
+        config,
+        None,
+        SelfMetrics::with_registry(registry),
+        stop.clone(),
+        published,
+    )?;
     parts.spawn(async move { Ok(agent.task.await??) });
+    if let Some(task) = export_task {
+        parts.spawn(async move { Ok(task.await?) });
+    }
     let viewer_stop = stop.clone();
     parts.spawn(async move { Ok(viewer::serve(listener, viewer_options, viewer_stop).await?) });
     tracing::info!(%url, "viewer listening (data appears after the first rotation)");

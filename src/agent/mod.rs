@@ -105,6 +105,9 @@ pub struct AgentArgs {
     /// Longest wait between attempts to reach the API while it is unavailable.
     #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
     pub enrichment_retry_max: HumanDuration,
+
+    #[command(flatten)]
+    pub export: crate::export::ExportArgs,
 }
 
 impl AgentArgs {
@@ -173,10 +176,28 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
         .map_err(|e| {
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
-    let metrics = SelfMetrics::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let export = crate::export::start(
+        &args.export,
+        config.data_dir.clone(),
+        &config.node_name,
+        &mut registry,
+        stop.clone(),
+    );
+    let metrics = SelfMetrics::with_registry(registry);
     let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop).await;
     let interval = config.interval;
-    let handle = Agent::start(config, pods.clone(), metrics.clone(), stop.clone())?;
+    let (published, export_task, export_metrics) = match export {
+        Some(e) => (Some(e.published), Some(e.task), Some(e.metrics)),
+        None => (None, None, None),
+    };
+    let handle = Agent::start_publishing(
+        config,
+        pods.clone(),
+        metrics.clone(),
+        stop.clone(),
+        published,
+    )?;
     let state = prometheus::MetricsState {
         cycles: handle.cycles.clone(),
         pods,
@@ -185,10 +206,17 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
         started: chrono::Utc::now(),
     };
     let server_stop = stop.clone();
-    let server = tokio::spawn(async move { prometheus::serve(listener, state, server_stop).await });
+    let router = crate::export::status::with_status_route(prometheus::app(state), export_metrics);
+    let server =
+        tokio::spawn(async move { prometheus::serve_router(listener, router, server_stop).await });
     let agent_result = handle.task.await;
     // The agent finished (stop or failure): the endpoint goes with it.
     stop.cancel();
+    if let Some(task) = export_task
+        && let Err(e) = task.await
+    {
+        tracing::warn!(error = %e, "export uploader ended abnormally");
+    }
     let server_result = server.await;
     if let Some(task) = enricher_task {
         // Never fails by design; a panic in it should not hide the agent's result.

@@ -44,6 +44,8 @@ pub struct Recorder {
     last_index_save: Option<DateTime<Utc>>,
     pod_metadata: Option<Arc<dyn PodMetadata>>,
     metrics: SelfMetrics,
+    /// Told the path of every data file written (the export uploader).
+    published: Option<tokio::sync::mpsc::UnboundedSender<PathBuf>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -92,7 +94,13 @@ impl Recorder {
             last_index_save: None,
             pod_metadata,
             metrics,
+            published: None,
         }
+    }
+
+    /// Announces every data file written from now on to `published`.
+    pub fn publish_to(&mut self, published: tokio::sync::mpsc::UnboundedSender<PathBuf>) {
+        self.published = Some(published);
     }
 
     pub fn index(&self) -> &Index {
@@ -246,6 +254,10 @@ impl Recorder {
                 self.index.extend_range(file.first, file.last);
                 self.index_dirty = true;
                 tracing::debug!(path = %file.path.display(), bytes = file.bytes, rows = file.rows, "data file written");
+                if let Some(published) = &self.published {
+                    // A closed queue (export stopped) only loses the hint: its rescans find the file.
+                    let _ = published.send(file.path.clone());
+                }
                 Ok(())
             }
             Ok(None) => Ok(()),

@@ -91,6 +91,18 @@ impl Agent {
         metrics: SelfMetrics,
         stop: CancellationToken,
     ) -> Result<AgentHandle, AgentError> {
+        Self::start_publishing(config, pod_metadata, metrics, stop, None)
+    }
+
+    /// [`Agent::start`], announcing every data file it completes on `published`
+    /// (the export uploader's queue). The sender is dropped when the agent stops.
+    pub fn start_publishing(
+        config: AgentConfig,
+        pod_metadata: Option<Arc<dyn PodMetadata>>,
+        metrics: SelfMetrics,
+        stop: CancellationToken,
+        published: Option<tokio::sync::mpsc::UnboundedSender<PathBuf>>,
+    ) -> Result<AgentHandle, AgentError> {
         if config.interval < Duration::from_millis(10)
             || config.rotation < config.interval
             || config.rotation < Duration::from_secs(1)
@@ -123,7 +135,7 @@ impl Agent {
             config.scan_every,
             config.limits_every,
         );
-        let recorder = Recorder::new(
+        let mut recorder = Recorder::new(
             RecorderConfig {
                 data_dir: config.data_dir.clone(),
                 node: config.node_name.clone(),
@@ -137,6 +149,9 @@ impl Agent {
             metrics.clone(),
             Utc::now(),
         );
+        if let Some(published) = published {
+            recorder.publish_to(published);
+        }
         let task = tokio::spawn(run_loop(
             config.interval,
             State {

@@ -242,7 +242,7 @@ pub fn newest_data_file(data_dir: &Path) -> std::io::Result<Option<DataFile>> {
 
 /// Files the agent itself keeps at the top of the data directory besides the index.
 fn is_own_auxiliary_file(name: &str) -> bool {
-    name.starts_with("events") || name.starts_with('.')
+    name.starts_with("events") || name.starts_with('.') || name == "export"
 }
 
 /// Data files that may hold samples in `[from, to]`: listed from the day

@@ -20,7 +20,7 @@ pub mod self_metrics;
 pub mod server;
 
 pub use self_metrics::{EnrichmentState, EnrichmentStatus, SelfMetrics};
-pub use server::{MetricsState, app, serve};
+pub use server::{MetricsState, app, serve, serve_router};
 
 /// Default `--metrics-addr`.
 pub const DEFAULT_ADDR: &str = "0.0.0.0:9810";

@@ -56,10 +56,19 @@ pub async fn serve(
     state: MetricsState,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_router(listener, app(state), stop).await
+}
+
+/// Serves `router` ([`app`] plus routes of other parts, e.g. `/export`).
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
-    axum::serve(listener, app(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
 }

@@ -1,0 +1,1 @@
+//! Compaction (placeholder, filled in below).

@@ -1,0 +1,1 @@
+//! Mirror (placeholder, filled in below).
