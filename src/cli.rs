@@ -1,4 +1,4 @@
-//! Command line: one binary, five modes (`operator`, `agent`, `viewer`, `crd`,
+//! Command line: one binary, six modes (`operator`, `agent`, `viewer`, `crd`, `compact`,
 //! `local`), plus the `fgm-viewer` alias. Every flag has an `FGM_<FLAG>`
 //! environment twin. A settings file (`--config`, e.g. the ConfigMap the
 //! operator mounts) fills in flags that neither the command line nor the
@@ -43,6 +43,8 @@ pub enum Mode {
     Crd,
     /// Record this machine's cgroups and serve the viewer: no cluster needed.
     Local(LocalArgs),
+    /// Merge the small files agents exported to object storage into hourly ones (one run).
+    Compact(crate::export::compact::CompactArgs),
 }
 
 /// `local` = agent + viewer on this machine, with a data directory in the user's home.

@@ -1,7 +1,7 @@
 //! `fine-grained-monitor`: parse the command line, start logging, run the mode.
 
 use fine_grained_monitor::cli::{self, Mode};
-use fine_grained_monitor::{agent, local, operator, shutdown, telemetry, viewer};
+use fine_grained_monitor::{agent, export, local, operator, shutdown, telemetry, viewer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,6 +20,10 @@ async fn main() -> anyhow::Result<()> {
         Mode::Agent(args) => agent::run(args, stop).await?,
         Mode::Viewer(args) => viewer::run(args, stop).await?,
         Mode::Local(args) => local::run(args, stop).await?,
+        Mode::Compact(args) => tokio::select! {
+            result = export::compact::run(args) => result?,
+            _ = stop.cancelled() => anyhow::bail!("compaction interrupted; run it again (runs are idempotent)"),
+        },
         Mode::Crd => {}
     }
     Ok(())

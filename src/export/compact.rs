@@ -1,1 +1,0 @@
-//! Compaction (placeholder, filled in below).
