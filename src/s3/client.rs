@@ -291,6 +291,26 @@ impl Client {
         Ok(all)
     }
 
+    /// Creates the bucket (tests and first-time set-up; the agent never does).
+    pub async fn create_bucket(&self) -> Result<(), S3Error> {
+        match self
+            .execute(
+                "CreateBucket",
+                "PUT",
+                None,
+                Vec::new(),
+                Vec::new(),
+                Bytes::new(),
+                EMPTY_SHA256,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(S3Error::Status { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes `key`; a key that is already gone is not an error.
     pub async fn delete_object(&self, key: &str) -> Result<(), S3Error> {
         match self

@@ -109,12 +109,22 @@ impl Report {
 /// Largest input file read into memory.
 const MAX_INPUT: usize = 512 << 20;
 
-/// One compaction run at `now` over the days of `args.lookback`.
+/// One compaction run at `now` over the days of `args.lookback`, with
+/// credentials from the environment.
 pub async fn run_once(args: &CompactArgs, now: DateTime<Utc>) -> Result<Report, CompactError> {
-    if 86_400 % args.span.get().as_secs().max(1) != 0 || args.span.get().as_secs() == 0 {
+    let client = args.bucket.client(&args.export_bucket, "fgm-compact")?;
+    run_with(&client, args, now).await
+}
+
+/// [`run_once`] with a given client.
+pub async fn run_with(
+    client: &s3::Client,
+    args: &CompactArgs,
+    now: DateTime<Utc>,
+) -> Result<Report, CompactError> {
+    if args.span.get().as_secs() == 0 || 86_400 % args.span.get().as_secs() != 0 {
         return Err(CompactError::Span(args.span));
     }
-    let client = args.bucket.client(&args.export_bucket, "fgm-compact")?;
     let prefix = keys::normalize_prefix(&args.export_prefix);
     let rules = plan::Rules {
         span: args.span.get(),
@@ -153,7 +163,7 @@ pub async fn run_once(args: &CompactArgs, now: DateTime<Utc>) -> Result<Report, 
         }
         report.late.extend(work.late);
         for group in &work.merges {
-            merge_group(&client, group, &mut report).await?;
+            merge_group(client, group, &mut report).await?;
         }
         for key in &work.deletions {
             client.delete_object(key).await?;

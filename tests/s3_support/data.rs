@@ -1,0 +1,133 @@
+//! Data for the bucket tests: files made by the project's own writer, and a
+//! per-container checksum of what a query over the bucket would read.
+
+use std::collections::BTreeMap;
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMillisecondType};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use fine_grained_monitor::export::compact::CompactArgs;
+use fine_grained_monitor::export::{BucketArgs, keys};
+use fine_grained_monitor::s3;
+use fine_grained_monitor::store::schema::METRICS;
+use fine_grained_monitor::store::writer::SampleBuffer;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::{REGION, S3Server};
+
+/// `count` consecutive files of `node` from `start`, each `span_secs` one-second
+/// samples of `containers` containers, encoded by the agent's writer.
+pub fn write_files(
+    node: &str,
+    start: DateTime<Utc>,
+    count: usize,
+    span_secs: i64,
+    containers: usize,
+) -> Vec<(DateTime<Utc>, Vec<u8>)> {
+    let ids: Vec<String> = (0..containers)
+        .map(|c| format!("{:012x}", 0xabc000 + c as u64 * 7919 + node.len() as u64))
+        .collect();
+    let mut out = Vec::with_capacity(count);
+    let mut values = vec![Some(0i64); METRICS.len()];
+    for f in 0..count {
+        let file_start = start + chrono::Duration::seconds(f as i64 * span_secs);
+        let mut buf = SampleBuffer::new();
+        for s in 0..span_secs {
+            let t = file_start.timestamp_millis() + s * 1000;
+            for (c, id) in ids.iter().enumerate() {
+                for (m, v) in values.iter_mut().enumerate() {
+                    // Counters climb, gauges wander: distinct values per container and metric.
+                    *v = Some((t / 1000) * (m as i64 + 1) + (c as i64) * 1_000 + (s % 17));
+                }
+                buf.push(t, id, &values);
+            }
+        }
+        let mut bytes = Vec::new();
+        buf.encode(&mut bytes, node).expect("encode");
+        out.push((file_start, bytes));
+    }
+    out
+}
+
+/// Rows and value sums of one container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checksum {
+    pub rows: u64,
+    pub timestamp_sum: i64,
+    pub value_sum: i64,
+}
+
+/// Per (node, container) checksum of every Parquet object a query reads under
+/// `prefix` (one listing, [`keys::visible`]).
+pub async fn visible_checksums(
+    client: &s3::Client,
+    prefix: &str,
+) -> BTreeMap<(String, String), Checksum> {
+    let listing = client
+        .list(&format!("{prefix}/"), None)
+        .await
+        .expect("list");
+    let parsed: Vec<keys::ParsedKey> = listing
+        .objects
+        .iter()
+        .filter_map(|o| keys::parse_key(prefix, &o.key))
+        .collect();
+    let mut sums: BTreeMap<(String, String), Checksum> = BTreeMap::new();
+    for key in keys::visible(&parsed) {
+        let body: Bytes = client.get_object(&key.key, 256 << 20).await.expect("get");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(body)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let ids = batch
+                .column_by_name("container_id")
+                .unwrap()
+                .as_string::<i32>();
+            let ts = batch
+                .column_by_name("timestamp")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>();
+            for i in 0..batch.num_rows() {
+                let entry = sums
+                    .entry((key.node.clone(), ids.value(i).to_string()))
+                    .or_default();
+                entry.rows += 1;
+                entry.timestamp_sum = entry.timestamp_sum.wrapping_add(ts.value(i));
+                for m in METRICS {
+                    if let Some(col) = batch.column_by_name(m.name) {
+                        let col = col.as_primitive::<Int64Type>();
+                        if col.is_valid(i) {
+                            entry.value_sum = entry.value_sum.wrapping_add(col.value(i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    sums
+}
+
+/// `compact` settings for `bucket` on `server` (hourly, 15 min settle, 30 min grace).
+pub fn compact_args(server: &S3Server, bucket: &str, prefix: &str) -> CompactArgs {
+    CompactArgs {
+        export_bucket: bucket.into(),
+        export_prefix: prefix.into(),
+        bucket: BucketArgs {
+            export_endpoint: Some(server.endpoint.clone()),
+            export_region: REGION.into(),
+            export_path_style: true,
+            export_ca_file: None,
+            export_sts_endpoint: None,
+            export_timeout: "30s".parse().unwrap(),
+        },
+        span: "1h".parse().unwrap(),
+        settle: "15m".parse().unwrap(),
+        delete_after: "30m".parse().unwrap(),
+        lookback: "8d".parse().unwrap(),
+        node: None,
+    }
+}

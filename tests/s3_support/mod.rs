@@ -1,0 +1,356 @@
+//! A real S3-compatible server for the export tests (issue #19): SeaweedFS's
+//! `weed server` (master, volume, filer and S3 gateway in one process) built
+//! by `tools/envtest/build.sh seaweedfs` into `$FGM_ENVTEST_BIN`, on 127.0.0.1
+//! with free ports, its data in a scratch directory. It can be stopped and
+//! started again on the same ports and data (outage tests).
+//!
+//! Use it with `mod support; mod s3_support;`.
+
+#![allow(dead_code)]
+
+pub mod data;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fine_grained_monitor::s3;
+
+use crate::support::process::{self, free_port, on_supervisor, spawn, wait_until};
+
+pub const ACCESS_KEY: &str = "AKIAFGMTEST0000000001";
+pub const SECRET_KEY: &str = "fgm-test-secret-key-0000000000000000000001";
+pub const REGION: &str = "us-east-1";
+
+/// A running (or stopped) server.
+pub struct S3Server {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    pub dir: PathBuf,
+    pub metrics_port: u16,
+    args: Vec<String>,
+    pid: Mutex<Option<u32>>,
+    starts: Mutex<u32>,
+}
+
+/// The `-s3.config` identities file: one admin identity with static keys.
+pub fn identities_json() -> serde_json::Value {
+    serde_json::json!({
+        "identities": [{
+            "name": "fgm-test",
+            "credentials": [{ "accessKey": ACCESS_KEY, "secretKey": SECRET_KEY }],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]
+        }]
+    })
+}
+
+impl S3Server {
+    /// Starts a server named `name`; `iam` is an advanced IAM config (STS,
+    /// OIDC providers, roles) merged into the identities file.
+    pub fn start(name: &str, iam: Option<serde_json::Value>) -> S3Server {
+        let weed = crate::support::find_bin("weed")
+            .unwrap_or_else(|e| panic!("{e}; it is built by `tools/envtest/build.sh seaweedfs`"));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("s3")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).expect("create the server's data directory");
+        let mut config = identities_json();
+        if let Some(serde_json::Value::Object(extra)) = iam.clone() {
+            for (k, v) in extra {
+                config[k] = v;
+            }
+        }
+        let config_path = dir.join("s3.json");
+        std::fs::write(&config_path, config.to_string()).expect("write s3.json");
+        let port = || free_port().expect("free port");
+        let (s3, metrics) = (port(), port());
+        let mut args = vec![
+            "server".to_string(),
+            format!("-dir={}", dir.join("data").display()),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            format!("-master.port={}", port()),
+            format!("-master.port.grpc={}", port()),
+            format!("-volume.port={}", port()),
+            format!("-volume.port.grpc={}", port()),
+            format!("-filer.port={}", port()),
+            format!("-filer.port.grpc={}", port()),
+            "-s3".into(),
+            format!("-s3.port={s3}"),
+            format!("-s3.port.grpc={}", port()),
+            format!("-s3.config={}", config_path.display()),
+            // Small volumes: the test machine's disk is shared.
+            "-master.volumeSizeLimitMB=64".into(),
+            "-volume.max=0".into(),
+            format!("-metricsPort={metrics}"),
+        ];
+        if iam.is_some() {
+            args.push(format!("-s3.iam.config={}", config_path.display()));
+        }
+        args.insert(0, weed.display().to_string());
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{s3}"),
+            dir,
+            metrics_port: metrics,
+            args,
+            pid: Mutex::new(None),
+            starts: Mutex::new(0),
+        };
+        server.launch();
+        server
+    }
+
+    /// Starts the process and waits until the S3 API answers a signed listing.
+    fn launch(&self) {
+        let n = {
+            let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+            *starts += 1;
+            *starts
+        };
+        let log = self.dir.join(format!("weed-{n}.log"));
+        let (bin, args) = (PathBuf::from(&self.args[0]), self.args[1..].to_vec());
+        let mut proc =
+            on_supervisor(move || spawn(&bin, &args, log)).unwrap_or_else(|e| panic!("{e}"));
+        *self.pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(proc.child.id());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let client = self.admin_client("fgm-probe");
+        let began = Instant::now();
+        wait_until(
+            "SeaweedFS S3 API",
+            Duration::from_secs(120),
+            &mut [&mut proc],
+            || {
+                // A missing bucket answers once the gateway, filer and master are up.
+                runtime.block_on(async {
+                    matches!(client.list("", None).await, Err(e) if e.reason() == "NoSuchBucket")
+                })
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        eprintln!(
+            "s3: SeaweedFS ready at {} in {:.1?} ({})",
+            self.endpoint,
+            began.elapsed(),
+            self.dir.display()
+        );
+        drop(proc);
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 5 s); the data stays.
+    pub fn stop(&self) {
+        let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let kill = |signal: &str| {
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+        };
+        kill("-TERM");
+        let began = Instant::now();
+        while process::pid_alive(pid) {
+            if began.elapsed() > Duration::from_secs(5) {
+                kill("-KILL");
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(30),
+                "weed {pid} does not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts it again on the same ports and data.
+    pub fn restart(&self) {
+        self.launch();
+    }
+
+    /// A client with the admin's static keys.
+    pub fn admin_client(&self, bucket: &str) -> s3::Client {
+        let config = s3::BucketConfig::new(Some(&self.endpoint), bucket, REGION, true)
+            .expect("bucket config");
+        let http = s3::transport::HttpClient::new(None, Duration::from_secs(30)).expect("http");
+        let creds = s3::Source::Static(s3::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None));
+        s3::Client::new(
+            http.clone(),
+            config,
+            Arc::new(s3::Provider::new(creds, http)),
+        )
+    }
+
+    /// Creates `bucket` and returns an admin client for it.
+    pub async fn bucket(&self, bucket: &str) -> s3::Client {
+        let client = self.admin_client(bucket);
+        client
+            .create_bucket()
+            .await
+            .unwrap_or_else(|e| panic!("create bucket {bucket}: {e}"));
+        client
+    }
+
+    /// Successful PUT requests the server counted for `bucket` (its own metric).
+    pub fn put_count(&self, bucket: &str) -> u64 {
+        let text = http_get(self.metrics_port, "/metrics").unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("SeaweedFS_s3_request_total{")
+                    && l.contains(&format!("bucket=\"{bucket}\""))
+                    && l.contains("type=\"PUT\"")
+                    && l.contains("code=\"200\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Environment of an agent that uses the admin's static keys.
+pub fn static_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+    ]
+}
+
+/// GET `path` from 127.0.0.1:`port` (HTTP/1.0, whole body); `None` when unreachable.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+}
+
+/// The fine-grained-monitor agent binary exporting to a bucket, on a fixture cgroup tree.
+pub struct ExportingAgent {
+    pub child: std::process::Child,
+    pub metrics_port: u16,
+}
+
+/// Starts `fine-grained-monitor agent` (100 ms samples, 1 s rotation, fixture
+/// cgroups, no API) writing `data` and exporting to `bucket` on `server`.
+pub fn start_agent(
+    server: &S3Server,
+    data: &Path,
+    node: &str,
+    bucket: &str,
+    env: &[(&str, String)],
+    extra: &[&str],
+) -> ExportingAgent {
+    let metrics_port = free_port().expect("free port");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup/v1-cgroupfs-docker");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"));
+    cmd.args([
+        "agent",
+        "--interval",
+        "100ms",
+        "--rotation",
+        "1s",
+        "--enrichment=false",
+    ])
+    .arg("--data-dir")
+    .arg(data)
+    .arg("--cgroup-root")
+    .arg(&fixture)
+    .args(["--node-name", node])
+    .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+    .arg(format!("--export-endpoint={}", server.endpoint))
+    .arg(format!("--export-bucket={bucket}"))
+    .args([
+        "--export-prefix",
+        "fgm/test",
+        "--export-path-style=true",
+        "--export-retry-max=2s",
+    ])
+    .args(extra)
+    .env("FGM_LOG_LEVEL", "info")
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(
+        std::fs::File::create(data.with_extension(format!("{node}.log")))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null()),
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("agent binary starts");
+    ExportingAgent {
+        child,
+        metrics_port,
+    }
+}
+
+impl ExportingAgent {
+    /// The agent's `GET /export` status.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&http_get(self.metrics_port, "/export")?).ok()
+    }
+
+    /// Polls the status until `ready` holds (panics after `timeout`, with the last status).
+    pub fn wait_status(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let began = Instant::now();
+        let mut last = None;
+        while began.elapsed() < timeout {
+            if let Some(s) = self.status() {
+                if ready(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("agent export status: {what} not reached within {timeout:?}; last: {last:?}");
+    }
+
+    /// SIGTERM and wait: the agent writes its open interval and uploads what it can.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("wait for the agent");
+        assert!(
+            status.success(),
+            "agent exits cleanly on SIGTERM: {status:?}"
+        );
+    }
+
+    /// SIGKILL: no clean-up at all.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ExportingAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
