@@ -59,7 +59,10 @@ fn a_stopped_server_loses_nothing() {
         .into_iter()
         .map(|o| o.key)
         .collect();
-    assert_eq!(listed, expected, "every file written during the outage arrived");
+    assert_eq!(
+        listed, expected,
+        "every file written during the outage arrived"
+    );
     // No file was sent twice: the upload record has one line per data file
     // (a second upload of a file would append a second line).
     let mut lines = Vec::new();
