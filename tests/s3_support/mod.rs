@@ -288,9 +288,15 @@ pub fn start_agent(
     .stdin(std::process::Stdio::null())
     .stdout(std::process::Stdio::null())
     .stderr(
-        std::fs::File::create(data.with_extension(format!("{node}.log")))
-            .map(std::process::Stdio::from)
-            .unwrap_or_else(|_| std::process::Stdio::null()),
+        std::fs::File::create(server.dir.join(format!(
+                "agent-{node}-{}.log",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0)
+            )))
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null()),
     );
     for (k, v) in env {
         cmd.env(k, v);
