@@ -173,8 +173,7 @@ fn a_projected_service_account_token_is_traded_at_sts_for_upload_keys() {
     assert!(
         status["message"]
             .as_str()
-            .unwrap()
-            .contains("AssumeRoleWithWebIdentity"),
+            .is_some_and(|m| m.contains("AssumeRoleWithWebIdentity") && m.contains("trust policy")),
         "{status}"
     );
     agent.stop();
