@@ -704,6 +704,63 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
         }
     });
     phase(began, "uninstalled, nothing left behind");
+
+    // 7. A NodeMonitor the chart creates, then `helm uninstall` alone: its pre-delete hook
+    // deletes the NodeMonitor while the operator still runs, so nothing is left stuck.
+    run_ok(
+        world,
+        world
+            .cp
+            .helm()
+            .args(&install[1..])
+            .args(["--set", "nodeMonitor.create=true", "--wait"]),
+    );
+    ready_monitor_pod(world, "the chart's NodeMonitor's pod Ready");
+    run_ok(world, world.cp.helm().args(&words[1..]).arg("--wait"));
+    eventually(
+        world,
+        "nothing left after helm uninstall",
+        Duration::from_secs(120),
+        || {
+            let left = run_ok(
+            world,
+            world.cp.kubectl().args([
+                "get",
+                "nodemonitors,daemonsets,configmaps,serviceaccounts,roles,rolebindings,jobs,pods",
+                "-n",
+                NS,
+                "-o",
+                "name",
+            ]),
+        );
+            let cluster = run_ok(
+                world,
+                world.cp.kubectl().args([
+                    "get",
+                    "clusterroles,clusterrolebindings",
+                    "-l",
+                    "app.kubernetes.io/managed-by=fine-grained-monitor-operator",
+                    "-o",
+                    "name",
+                ]),
+            );
+            let left: Vec<&str> = left
+                .lines()
+                .chain(cluster.lines())
+                // The namespace's own ServiceAccount and CA bundle are not ours.
+                .filter(|l| *l != "serviceaccount/default" && *l != "configmap/kube-root-ca.crt")
+                .collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    );
+    phase(
+        began,
+        "chart-created NodeMonitor removed by helm uninstall alone",
+    );
     run_ok(
         world,
         world.cp.kubectl().args(["delete", "node", FAKE_NODE]),
