@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
             result = export::compact::run(args) => result?,
             _ = stop.cancelled() => anyhow::bail!("compaction interrupted; run it again (runs are idempotent)"),
         },
+        Mode::Uninstall(args) => operator::uninstall::run(args, stop).await?,
         Mode::Crd => {}
     }
     Ok(())

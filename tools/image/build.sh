@@ -16,6 +16,8 @@
 # build the product image where a container engine runs.
 #
 # Usage: tools/image/build.sh [all|product|test] [--no-cargo-build]
+#   FGM_IMAGE_BINARIES=DIR  take the two binaries from DIR instead of building the release
+#                           (e.g. target/debug, to iterate on the real-node test quickly)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,10 +45,10 @@ if [[ $what == all || $what == test ]]; then
 fi
 
 if [[ $what == all || $what == product ]]; then
-  if [[ $cargo_build == 1 ]]; then
+  release=${FGM_IMAGE_BINARIES:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+  if [[ $cargo_build == 1 && -z ${FGM_IMAGE_BINARIES:-} ]]; then
     (cd "$ROOT" && cargo build --release --locked --bins)
   fi
-  release=${CARGO_TARGET_DIR:-$ROOT/target}/release
   for bin in fine-grained-monitor fgm-viewer; do
     [[ -x $release/$bin ]] || { echo "image: $release/$bin missing: cargo build --release --bins" >&2; exit 1; }
   done
