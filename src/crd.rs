@@ -22,6 +22,11 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod export;
+pub use export::{
+    CompactionSpec, ExportCredentials, ExportSpec, ExportStatusSummary, WebIdentitySpec,
+};
+
 /// API group of the custom resource.
 pub const GROUP: &str = "fgm.dev";
 /// Default host directory of the data (mounted at `/data` in the pod).
@@ -33,7 +38,7 @@ pub const DEFAULT_METRICS_PORT: i32 = 9810;
 
 /// A duration as the agent's flags take it: one `<n>d`, or `<n>h`, `<n>m`, `<n>s`,
 /// `<n>ms` parts (the subset both our parser and CEL's `duration()` read).
-const DURATION_PATTERN: &str = r"^([0-9]+d|([0-9]+(h|m|s|ms))+)$";
+pub(crate) const DURATION_PATTERN: &str = r"^([0-9]+d|([0-9]+(h|m|s|ms))+)$";
 /// A byte size as the agent's flags take it (`10Gi`, `500M`, `1048576`).
 const SIZE_PATTERN: &str = r"^[0-9]+(k|K|M|G|T|Ki|Mi|Gi|Ti)?$";
 
@@ -177,6 +182,10 @@ pub struct NodeMonitorSpec {
     /// How the DaemonSet replaces pods when the spec changes [default: RollingUpdate, one node at a time].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_strategy: Option<DaemonSetUpdateStrategy>,
+
+    /// Upload every node's history to S3-compatible object storage [default: off].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportSpec>,
 }
 
 /// Image pull policy of the monitor containers.
@@ -364,6 +373,10 @@ pub struct NodeMonitorStatus {
     /// Nodes whose monitor pod has been ready long enough to count as available.
     #[serde(default)]
     pub number_available: i32,
+
+    /// The export to object storage, as the agents report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportStatusSummary>,
 }
 
 fn yes() -> bool {
@@ -436,6 +449,7 @@ impl Default for NodeMonitorSpec {
             tolerations: default_tolerations(),
             priority_class_name: None,
             update_strategy: None,
+            export: None,
         }
     }
 }

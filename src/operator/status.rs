@@ -161,6 +161,8 @@ pub fn compute(
         number_ready: ready,
         updated_number_scheduled: updated,
         number_available: available,
+        // Filled by the reconcile from the agents (issue #19); kept until then.
+        export: previous.and_then(|p| p.export.clone()),
     }
 }
 

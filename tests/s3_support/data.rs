@@ -114,7 +114,7 @@ pub async fn visible_checksums(
 /// `compact` settings for `bucket` on `server` (hourly, 15 min settle, 30 min grace).
 pub fn compact_args(server: &S3Server, bucket: &str, prefix: &str) -> CompactArgs {
     CompactArgs {
-        export_bucket: bucket.into(),
+        export_bucket: Some(bucket.into()),
         export_prefix: prefix.into(),
         bucket: BucketArgs {
             export_endpoint: Some(server.endpoint.clone()),

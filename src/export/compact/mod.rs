@@ -31,9 +31,9 @@ use crate::units::HumanDuration;
 /// Flags of `compact`.
 #[derive(Debug, Clone, Args)]
 pub struct CompactArgs {
-    /// Bucket the agents export to.
+    /// Bucket the agents export to (required; may come from the settings file).
     #[arg(long, env = "FGM_EXPORT_BUCKET")]
-    pub export_bucket: String,
+    pub export_bucket: Option<String>,
 
     /// Key prefix the agents export under.
     #[arg(long, env = "FGM_EXPORT_PREFIX", default_value = "")]
@@ -71,6 +71,8 @@ pub enum CompactError {
     Span(HumanDuration),
     #[error(transparent)]
     S3(#[from] S3Error),
+    #[error("--export-bucket (FGM_EXPORT_BUCKET, or `export-bucket` in --config) is required")]
+    NoBucket,
     #[error("the merge task panicked: {0}")]
     Panicked(String),
     #[error("merging {key}: {source}")]
@@ -112,7 +114,11 @@ const MAX_INPUT: usize = 512 << 20;
 /// One compaction run at `now` over the days of `args.lookback`, with
 /// credentials from the environment.
 pub async fn run_once(args: &CompactArgs, now: DateTime<Utc>) -> Result<Report, CompactError> {
-    let client = args.bucket.client(&args.export_bucket, "fgm-compact")?;
+    let bucket = args
+        .export_bucket
+        .as_deref()
+        .ok_or(CompactError::NoBucket)?;
+    let client = args.bucket.client(bucket, "fgm-compact")?;
     run_with(&client, args, now).await
 }
 

@@ -60,7 +60,7 @@ fn host_path(name: &str, path: &str, kind: &str) -> Volume {
     }
 }
 
-fn locked_down(run_as_user: i64) -> SecurityContext {
+pub(super) fn locked_down(run_as_user: i64) -> SecurityContext {
     SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
@@ -96,17 +96,21 @@ fn agent_container(nm: &NodeMonitor, image: &str) -> Container {
             "--proc-root",
             "/host/proc",
         ]),
-        env: Some(vec![EnvVar {
-            name: "NODE_NAME".into(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "spec.nodeName".into(),
-                    ..ObjectFieldSelector::default()
+        env: Some(
+            std::iter::once(EnvVar {
+                name: "NODE_NAME".into(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "spec.nodeName".into(),
+                        ..ObjectFieldSelector::default()
+                    }),
+                    ..EnvVarSource::default()
                 }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        }]),
+                ..EnvVar::default()
+            })
+            .chain(spec.export.iter().flat_map(super::export::credential_env))
+            .collect(),
+        ),
         // The named port is what PodMonitors and scrape configs select.
         ports: spec.metrics.enabled.then(|| {
             vec![ContainerPort {
@@ -132,12 +136,22 @@ fn agent_container(nm: &NodeMonitor, image: &str) -> Container {
         }),
         resources: Some(spec.resources.agent.clone()),
         security_context: Some(locked_down(0)),
-        volume_mounts: Some(vec![
-            mount(DATA, "/data", false),
-            mount(CGROUP, "/host/sys/fs/cgroup", true),
-            mount(PROC, "/host/proc", true),
-            mount(SETTINGS, SETTINGS_DIR, true),
-        ]),
+        volume_mounts: Some(
+            vec![
+                mount(DATA, "/data", false),
+                mount(CGROUP, "/host/sys/fs/cgroup", true),
+                mount(PROC, "/host/proc", true),
+                mount(SETTINGS, SETTINGS_DIR, true),
+            ]
+            .into_iter()
+            .chain(
+                spec.export
+                    .as_ref()
+                    .and_then(super::export::token_volume)
+                    .map(|(_, m)| m),
+            )
+            .collect(),
+        ),
         ..Container::default()
     }
 }
@@ -208,19 +222,29 @@ pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, default_image: &str) ->
         priority_class_name: spec.priority_class_name.clone(),
         // Time for the agent to complete its open data file on SIGTERM.
         termination_grace_period_seconds: Some(30),
-        volumes: Some(vec![
-            host_path(DATA, &spec.data_host_path, "DirectoryOrCreate"),
-            host_path(CGROUP, "/sys/fs/cgroup", "Directory"),
-            host_path(PROC, "/proc", "Directory"),
-            Volume {
-                name: SETTINGS.into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: nm.name_any(),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-        ]),
+        volumes: Some(
+            vec![
+                host_path(DATA, &spec.data_host_path, "DirectoryOrCreate"),
+                host_path(CGROUP, "/sys/fs/cgroup", "Directory"),
+                host_path(PROC, "/proc", "Directory"),
+                Volume {
+                    name: SETTINGS.into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: nm.name_any(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+            ]
+            .into_iter()
+            .chain(
+                spec.export
+                    .as_ref()
+                    .and_then(super::export::token_volume)
+                    .map(|(v, _)| v),
+            )
+            .collect(),
+        ),
         ..PodSpec::default()
     };
     DaemonSet {

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod daemonset;
+pub mod export;
 pub mod rbac;
 pub mod settings;
 

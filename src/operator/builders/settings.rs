@@ -47,6 +47,8 @@ pub enum SpecError {
         "spec.namespaceSelector: operator {operator:?} of key {key:?} is not In, NotIn, Exists or DoesNotExist (or its values do not fit it)"
     )]
     Selector { key: String, operator: String },
+    #[error("{0}")]
+    Export(String),
 }
 
 impl SpecError {
@@ -68,6 +70,8 @@ pub struct AgentSettings {
     pub namespace_selector: Option<String>,
     /// Port of the agent's Prometheus endpoint; `None` for the agent's default.
     pub metrics_port: Option<i32>,
+    /// Object storage export (`spec.export`).
+    pub export: Option<super::export::ExportSettings>,
 }
 
 fn duration(field: &'static str, text: &str) -> Result<HumanDuration, SpecError> {
@@ -116,6 +120,11 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
         // Only a changed port is written, so the default settings file (and hash) stay as they were.
         metrics_port: (spec.metrics.port != crate::crd::DEFAULT_METRICS_PORT)
             .then_some(spec.metrics.port),
+        export: spec
+            .export
+            .as_ref()
+            .map(super::export::export_settings)
+            .transpose()?,
     })
 }
 
@@ -163,6 +172,9 @@ pub fn settings_yaml(settings: &AgentSettings) -> String {
     if let Some(port) = settings.metrics_port {
         map.insert("metrics-addr", format!("0.0.0.0:{port}"));
     }
+    if let Some(export) = &settings.export {
+        map.extend(export.bucket_flags.clone());
+    }
     let mut out =
         String::from("# Written by the fine-grained-monitor operator from the NodeMonitor spec.\n");
     for (key, value) in map {
@@ -184,14 +196,23 @@ pub fn settings_hash(yaml: &str) -> String {
     format!("{hash:016x}")
 }
 
-/// The ConfigMap holding the settings file.
+/// The ConfigMap holding the settings file (and the compaction job's, with `spec.export`).
 pub fn config_map(nm: &NodeMonitor, yaml: &str) -> ConfigMap {
+    let mut data = BTreeMap::from([(SETTINGS_KEY.to_string(), yaml.to_string())]);
+    if let Some(export) = nm
+        .spec
+        .export
+        .as_ref()
+        .and_then(|e| super::export::export_settings(e).ok())
+    {
+        data.insert(
+            super::export::COMPACT_SETTINGS_KEY.to_string(),
+            super::export::compact_yaml(&export),
+        );
+    }
     ConfigMap {
         metadata: owned_meta(nm),
-        data: Some(BTreeMap::from([(
-            SETTINGS_KEY.to_string(),
-            yaml.to_string(),
-        )])),
+        data: Some(data),
         ..ConfigMap::default()
     }
 }
