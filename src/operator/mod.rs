@@ -16,6 +16,7 @@
 pub mod builders;
 pub mod conflict;
 pub mod error;
+pub mod export_status;
 pub mod metrics;
 pub mod reconcile;
 pub mod server;

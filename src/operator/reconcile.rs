@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -31,9 +32,10 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::builders::{daemonset, rbac, settings};
+use super::builders::{daemonset, export, rbac, settings};
 use super::conflict::host_path_conflict;
 use super::error::{Error, Result};
+use super::export_status;
 use super::metrics::Metrics;
 use super::status::{self, Blocked, Observed};
 use crate::crd::{NodeMonitor, NodeMonitorStatus};
@@ -44,6 +46,8 @@ pub const FIELD_MANAGER: &str = "fine-grained-monitor";
 pub const FINALIZER: &str = "fgm.dev/cleanup";
 /// Re-check a healthy NodeMonitor this often even without events.
 const RESYNC: Duration = Duration::from_secs(300);
+/// Re-read the agents' export progress this often when `spec.export` is set.
+const EXPORT_RESYNC: Duration = Duration::from_secs(60);
 const INVALID_SPEC: &str = "InvalidSpec";
 const HOST_PATH_CONFLICT: &str = "HostPathConflict";
 
@@ -254,6 +258,7 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
                 "DaemonSet",
             )
             .await?;
+            reconcile_compaction(nm, ctx).await?;
             (None, Some(ds))
         }
     };
@@ -264,12 +269,96 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
         blocked: blocked.clone(),
     };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let new_status = status::compute(nm.status.as_ref(), &observed, now);
+    let mut new_status = status::compute(nm.status.as_ref(), &observed, now.clone());
+    refresh_export_status(nm, &mut new_status, blocked.is_some(), ctx, now).await;
     publish_changes(nm, nm.status.as_ref(), &new_status, blocked.as_ref(), ctx).await;
     if nm.status.as_ref() != Some(&new_status) {
         write_status(nm, &new_status, ctx).await?;
     }
-    Ok(Action::requeue(RESYNC))
+    // With export, the agents' progress is polled: resync more often.
+    Ok(Action::requeue(if nm.spec.export.is_some() {
+        EXPORT_RESYNC
+    } else {
+        RESYNC
+    }))
+}
+
+/// The compaction CronJob: applied while `spec.export.compaction` is on,
+/// removed (when it is ours) otherwise.
+async fn reconcile_compaction(nm: &NodeMonitor, ctx: &Context) -> Result<()> {
+    let api: Api<CronJob> =
+        Api::namespaced(ctx.client.clone(), &nm.namespace().unwrap_or_default());
+    let name = export::cron_job_name(nm);
+    let image = nm.spec.image.as_deref().unwrap_or(&ctx.default_image);
+    match nm.spec.export.as_ref().filter(|e| e.compaction.enabled) {
+        Some(spec) => {
+            apply_object(&api, &export::cron_job(nm, spec, image), "CronJob").await?;
+        }
+        None => {
+            let existing =
+                api.get_opt(&name)
+                    .await
+                    .map_err(Error::kube("get", "CronJob", name.clone()))?;
+            let ours = existing.is_some_and(|cj| {
+                cj.owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == nm.metadata.uid.as_ref())
+            });
+            if ours {
+                delete_object(&api, &name, "CronJob").await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `status.export` and the `ExportHealthy` condition from the agents' reports.
+async fn refresh_export_status(
+    nm: &NodeMonitor,
+    status: &mut NodeMonitorStatus,
+    blocked: bool,
+    ctx: &Context,
+    now: Time,
+) {
+    let export = match (&nm.spec.export, blocked) {
+        (Some(export), false) => export,
+        _ => {
+            export_status::apply_to(
+                status,
+                nm.status.as_ref(),
+                None,
+                None,
+                nm.metadata.generation,
+                now,
+            );
+            return;
+        }
+    };
+    let prefix = crate::export::keys::normalize_prefix(&export.prefix);
+    let destination = if prefix.is_empty() {
+        format!("s3://{}", export.bucket)
+    } else {
+        format!("s3://{}/{prefix}", export.bucket)
+    };
+    let reports = export_status::collect(&ctx.client, nm).await;
+    let cron_jobs: Api<CronJob> =
+        Api::namespaced(ctx.client.clone(), &nm.namespace().unwrap_or_default());
+    let last_compaction = cron_jobs
+        .get_opt(&export::cron_job_name(nm))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|cj| cj.status?.last_successful_time)
+        .map(|t| t.0.to_string());
+    let (summary, condition) = export_status::summarize(&destination, &reports, last_compaction);
+    export_status::apply_to(
+        status,
+        nm.status.as_ref(),
+        Some(summary),
+        Some(condition),
+        nm.metadata.generation,
+        now,
+    );
 }
 
 fn condition<'a>(s: Option<&'a NodeMonitorStatus>, type_: &str) -> Option<(&'a str, &'a str)> {

@@ -71,6 +71,7 @@ pub const OPERATOR_NAME: &str = "fine-grained-monitor-operator";
 /// - DaemonSets, ConfigMaps, ServiceAccounts: server-side apply (create/patch); a
 ///   DaemonSet is deleted when a host-path conflict disables its monitor;
 /// - ClusterRoles/Bindings: apply and delete (the finalizer);
+/// - CronJobs: the compaction job of `spec.export`, applied and removed;
 /// - pods get/list/watch and namespaces list/watch: held so that it may grant them
 ///   (RBAC refuses to grant what the granter lacks; no `escalate`/`bind` needed);
 /// - events: record what it does.
@@ -86,6 +87,8 @@ pub fn operator_cluster_rules() -> Vec<PolicyRule> {
         rule("fgm.dev", &["nodemonitors/status"], &["get", "patch"]),
         rule("fgm.dev", &["nodemonitors/finalizers"], &["update"]),
         rule("apps", &["daemonsets"], &apply_delete),
+        // The compaction CronJob of `spec.export` (issue #19).
+        rule("batch", &["cronjobs"], &apply_delete),
         rule("", &["configmaps", "serviceaccounts"], &apply),
         rule(
             "rbac.authorization.k8s.io",
