@@ -254,7 +254,27 @@ pub fn start_agent(
     env: &[(&str, String)],
     extra: &[&str],
 ) -> ExportingAgent {
-    let metrics_port = free_port().expect("free port");
+    start_agent_on(
+        free_port().expect("free port"),
+        server,
+        data,
+        node,
+        bucket,
+        env,
+        extra,
+    )
+}
+
+/// [`start_agent`] with its metrics endpoint on `metrics_port`.
+pub fn start_agent_on(
+    metrics_port: u16,
+    server: &S3Server,
+    data: &Path,
+    node: &str,
+    bucket: &str,
+    env: &[(&str, String)],
+    extra: &[&str],
+) -> ExportingAgent {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup/v1-cgroupfs-docker");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"));
