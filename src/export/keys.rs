@@ -4,6 +4,7 @@
 //! <prefix>/dt=YYYY-MM-DD/node=<node>/metrics-YYYYMMDDTHHMMSSZ.parquet      a rotated file, as the agent wrote it
 //! <prefix>/dt=YYYY-MM-DD/node=<node>/merged-<first>-<last>.parquet         compaction of the files starting first..=last
 //! <prefix>/dt=YYYY-MM-DD/node=<node>/events.jsonl                          the node's pod events of that day
+//! <prefix>/dt=YYYY-MM-DD/node=<node>/containers.jsonl                      names of the day's containers
 //! ```
 //!
 //! Day first, then node (both hive partitions): the common question is "a
@@ -67,6 +68,15 @@ pub fn merged_key(prefix: &str, node: &str, first: DateTime<Utc>, last: DateTime
     )
 }
 
+/// Key of `node`'s container names of `day`.
+pub fn containers_key(prefix: &str, node: &str, day: NaiveDate) -> String {
+    format!(
+        "{}{}",
+        node_day_prefix(prefix, day, node),
+        super::containers::CONTAINERS_OBJECT
+    )
+}
+
 /// What a key under the prefix is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectKind {
@@ -78,6 +88,7 @@ pub enum ObjectKind {
         last: DateTime<Utc>,
     },
     Events,
+    Containers,
 }
 
 /// A key of ours, parsed.
@@ -112,6 +123,8 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<ParsedKey> {
     }
     let kind = if name == EVENTS_OBJECT {
         ObjectKind::Events
+    } else if name == super::containers::CONTAINERS_OBJECT {
+        ObjectKind::Containers
     } else if let Some(start) = layout::parse_data_file_name(name) {
         ObjectKind::Raw { start }
     } else {
@@ -151,7 +164,7 @@ pub fn visible(keys: &[ParsedKey]) -> Vec<&ParsedKey> {
         .filter(|k| match k.kind {
             ObjectKind::Merged { .. } => true,
             ObjectKind::Raw { start } => !covered(&merged, &k.node, start),
-            ObjectKind::Events => false,
+            ObjectKind::Events | ObjectKind::Containers => false,
         })
         .collect()
 }

@@ -10,6 +10,7 @@
 //! ```
 //!
 //! - [`keys`]: object keys and the visibility rule (merged files hide what they replace).
+//! - [`containers`]: the day's container names (`containers.jsonl`) beside the data.
 //! - [`record`]: what is uploaded, durable across restarts.
 //! - [`uploader`]: the task: queue, HEAD-before-PUT when unsure, backoff, drops.
 //! - [`status`]: metrics and the JSON status.
@@ -17,6 +18,7 @@
 //! - [`mirror`]: a node's objects copied into a local data directory for the viewer.
 
 pub mod compact;
+pub mod containers;
 pub mod keys;
 pub mod mirror;
 pub mod record;

@@ -50,7 +50,13 @@ pub struct UploaderConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Data,
-    Events { day: NaiveDate },
+    Events {
+        day: NaiveDate,
+    },
+    /// `containers.jsonl` of the day, made from index.json at upload time.
+    Containers {
+        day: NaiveDate,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +158,7 @@ impl Uploader {
                     Some(path) => {
                         self.add_data_file(&path, false);
                         self.scan_events();
+                        self.add_containers(Utc::now().date_naive());
                     }
                     // The agent is gone (it drops the sender when it stops).
                     None => break,
@@ -170,6 +177,7 @@ impl Uploader {
             self.add_data_file(&path, false);
         }
         self.scan_events();
+        self.add_containers(Utc::now().date_naive());
         if !self.pending.is_empty() && self.failures == 0 {
             let last_round = CancellationToken::new();
             let _ = tokio::time::timeout_at(
@@ -200,9 +208,14 @@ impl Uploader {
         match layout::list_data_files(&self.config.data_dir, None) {
             Ok(listing) => {
                 let node = self.config.node.clone();
+                let mut days = std::collections::BTreeSet::new();
                 for file in listing.files.into_iter().filter(|f| f.node == node) {
                     // Not attempted by this process: an earlier one may have sent it.
                     self.add_data_file(&file.path, true);
+                    days.insert(file.start.date_naive());
+                }
+                for day in days {
+                    self.add_containers(day);
                 }
             }
             Err(e) => {
@@ -259,6 +272,24 @@ impl Uploader {
                 unsure,
             });
         self.report_backlog();
+    }
+
+    /// Queues the day's `containers.jsonl` (uploaded only when its bytes changed).
+    fn add_containers(&mut self, day: NaiveDate) {
+        let rel = format!("containers/{day}");
+        let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        let unsure = self.record.get(&rel).is_none();
+        self.pending
+            .entry((start, 2, rel.clone()))
+            .or_insert(Pending {
+                path: layout::index_path(&self.config.data_dir),
+                key: keys::containers_key(&self.config.prefix, &self.config.node, day),
+                rel,
+                day,
+                kind: Kind::Containers { day },
+                bytes: 0,
+                unsure,
+            });
     }
 
     /// Queues every events file whose size differs from its last upload.
@@ -368,6 +399,7 @@ impl Uploader {
         let kind = match file.kind {
             Kind::Data => "data",
             Kind::Events { .. } => "events",
+            Kind::Containers { .. } => "containers",
         };
         match outcome {
             Outcome::Uploaded(bytes) => {
@@ -395,7 +427,23 @@ async fn upload_one(
     file: &Pending,
     record: &Record,
 ) -> Result<(Outcome, Option<Entry>), S3Error> {
-    let body = match tokio::fs::read(&file.path).await {
+    let read = match file.kind {
+        Kind::Containers { day } => {
+            let path = file.path.clone();
+            tokio::task::spawn_blocking(move || match crate::store::index::Index::load(&path) {
+                Ok(Some(index)) => Ok(super::containers::day_file(&index, day)),
+                Ok(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        }
+        _ => tokio::fs::read(&file.path).await,
+    };
+    let body = match read {
+        Ok(body) if matches!(file.kind, Kind::Containers { .. }) && body.is_empty() => {
+            return Ok((Outcome::Unchanged, None));
+        }
         Ok(body) => Bytes::from(body),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Outcome::Vanished, None)),
         Err(source) => {
@@ -406,8 +454,7 @@ async fn upload_one(
         }
     };
     let sha256 = s3::sigv4::sha256_hex(&body);
-    if matches!(file.kind, Kind::Events { .. })
-        && record.get(&file.rel).is_some_and(|e| e.sha256 == sha256)
+    if !matches!(file.kind, Kind::Data) && record.get(&file.rel).is_some_and(|e| e.sha256 == sha256)
     {
         return Ok((Outcome::Unchanged, None));
     }
@@ -427,7 +474,7 @@ async fn upload_one(
     }
     let content_type = match file.kind {
         Kind::Data => "application/vnd.apache.parquet",
-        Kind::Events { .. } => "application/x-ndjson",
+        Kind::Events { .. } | Kind::Containers { .. } => "application/x-ndjson",
     };
     let bytes = body.len() as u64;
     client.put_object(&file.key, body, content_type).await?;
