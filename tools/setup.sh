@@ -5,7 +5,8 @@
 #   Debian packages  openssl, util-linux (setpriv, nsenter, flock), iproute2, iptables, conntrack,
 #                    libseccomp-dev + pkg-config (runc), chromium, nodejs/npm when missing
 #   npm              playwright-core for the viewer's browser test (tests/browser)
-#   Go-built tools   control plane and real node (tools/envtest/build.sh)
+#   Go-built tools   control plane and real node, SeaweedFS (tools/envtest/build.sh)
+#   PyPI             DuckDB + httpfs for the query examples, in target/py
 #   images           product, pause and workload OCI archives (tools/image/build.sh)
 #
 # Prints how long each step took. Usage: tools/setup.sh [--no-images]
@@ -54,6 +55,17 @@ step "npm packages"
 
 tools/envtest/build.sh
 step "Go-built tools"
+
+# DuckDB and its S3 extension from PyPI for the query examples' tests (issue #19), in a venv
+# of their own (target/py); reinstalled only when examples/queries/requirements.txt changes.
+py_stamp=target/py/.requirements
+if ! cmp -s examples/queries/requirements.txt "$py_stamp" 2>/dev/null; then
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  python3 -m venv target/py
+  target/py/bin/pip install -q --disable-pip-version-check -r examples/queries/requirements.txt
+  cp examples/queries/requirements.txt "$py_stamp"
+fi
+step "Python packages (DuckDB)"
 
 if [[ ${1:-} != --no-images ]]; then
   tools/image/build.sh

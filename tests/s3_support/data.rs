@@ -131,3 +131,50 @@ pub fn compact_args(server: &S3Server, bucket: &str, prefix: &str) -> CompactArg
         node: None,
     }
 }
+
+/// `count` files of `span_secs` one-second samples from `start`, each container's
+/// values from `values(container index, seconds since start)` (METRICS order).
+pub fn files_with(
+    node: &str,
+    start: DateTime<Utc>,
+    count: usize,
+    span_secs: i64,
+    ids: &[&str],
+    values: impl Fn(usize, i64) -> Vec<Option<i64>>,
+) -> Vec<(DateTime<Utc>, Vec<u8>)> {
+    let mut out = Vec::with_capacity(count);
+    for f in 0..count {
+        let file_start = start + chrono::Duration::seconds(f as i64 * span_secs);
+        let mut buf = SampleBuffer::new();
+        for s in 0..span_secs {
+            let since = f as i64 * span_secs + s;
+            let t = start.timestamp_millis() + since * 1000;
+            for (c, id) in ids.iter().enumerate() {
+                buf.push(t, id, &values(c, since));
+            }
+        }
+        let mut bytes = Vec::new();
+        buf.encode(&mut bytes, node).expect("encode");
+        out.push((file_start, bytes));
+    }
+    out
+}
+
+/// Uploads `files` of `node` under `prefix` as the agent names them.
+pub async fn upload(
+    client: &s3::Client,
+    prefix: &str,
+    node: &str,
+    files: Vec<(DateTime<Utc>, Vec<u8>)>,
+) {
+    for (start, bytes) in files {
+        client
+            .put_object(
+                &keys::data_key(prefix, node, start),
+                bytes.into(),
+                "application/vnd.apache.parquet",
+            )
+            .await
+            .expect("upload");
+    }
+}

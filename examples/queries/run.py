@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Run a cluster-wide query over the exported bucket with DuckDB.
+
+    python examples/queries/run.py examples/queries/duckdb/top_cpu_p99.sql \\
+        --bucket fgm-history --prefix prod/eu --endpoint https://s3.eu-west-1.amazonaws.com \\
+        --from 2026-12-01T14:00:00Z --to 2026-12-01T14:05:00Z
+
+Keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN).
+Prints one JSON object per row (--format json, default) or CSV. Needs the pip
+packages in requirements.txt (duckdb and its httpfs extension; nothing is
+downloaded at run time).
+"""
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import pathlib
+import sys
+import time
+import urllib.parse
+
+import duckdb
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
+    """httpfs from the duckdb-extension-httpfs package when installed, else DuckDB's own install."""
+    try:
+        import duckdb_extension_httpfs  # type: ignore
+
+        base = pathlib.Path(duckdb_extension_httpfs.__file__).parent / "extensions"
+        files = sorted(base.glob(f"v{duckdb.__version__}/httpfs.duckdb_extension"))
+        if files:
+            con.execute(f"LOAD {quote(str(files[0]))}")
+            return
+    except ImportError:
+        pass
+    con.execute("INSTALL httpfs")
+    con.execute("LOAD httpfs")
+
+
+def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: str,
+            path_style: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    # Timestamps are UTC everywhere (the files, the keys, the agents).
+    con.execute("SET TimeZone = 'UTC'")
+    load_httpfs(con)
+    options = [
+        "TYPE s3",
+        f"KEY_ID {quote(os.environ.get('AWS_ACCESS_KEY_ID', ''))}",
+        f"SECRET {quote(os.environ.get('AWS_SECRET_ACCESS_KEY', ''))}",
+        f"REGION {quote(region)}",
+    ]
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        options.append(f"SESSION_TOKEN {quote(os.environ['AWS_SESSION_TOKEN'])}")
+    if endpoint:
+        url = urllib.parse.urlsplit(endpoint)
+        options.append(f"ENDPOINT {quote(url.netloc + url.path.rstrip('/'))}")
+        options.append(f"USE_SSL {'true' if url.scheme == 'https' else 'false'}")
+    if path_style:
+        options.append("URL_STYLE 'path'")
+    con.execute(f"CREATE SECRET fgm ({', '.join(options)})")
+    root = f"s3://{bucket}" + (f"/{prefix.strip('/')}" if prefix.strip("/") else "")
+    con.execute(f"SET VARIABLE fgm_root = {quote(root)}")
+    con.execute(f"SET VARIABLE fgm_days = {quote(days)}")
+    con.execute((HERE / "duckdb" / "fgm.sql").read_text())
+    return con
+
+
+def parse_time(s: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def days_glob(frm: dt.datetime, to: dt.datetime) -> str:
+    """The dt= directories of the range (and the day before): '*' when they span months."""
+    first, last = (frm - dt.timedelta(days=1)).date(), to.date()
+    if first == last:
+        return first.isoformat()
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first:%Y-%m}-*"
+    return "*"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("query", type=pathlib.Path, help="a .sql file (see examples/queries/duckdb)")
+    ap.add_argument("--bucket", required=True)
+    ap.add_argument("--prefix", default="")
+    ap.add_argument("--endpoint", help="S3-compatible endpoint URL [default: AWS]")
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--path-style", action="store_true")
+    ap.add_argument("--from", dest="frm", required=True, help="RFC 3339 start of the range")
+    ap.add_argument("--to", required=True, help="RFC 3339 end of the range")
+    ap.add_argument("--format", choices=["json", "csv"], default="json")
+    ap.add_argument("--timing", action="store_true", help="print the query time to stderr")
+    args = ap.parse_args()
+    frm, to = parse_time(args.frm), parse_time(args.to)
+    con = connect(args.bucket, args.prefix, args.endpoint, args.region, days_glob(frm, to), args.path_style)
+    con.execute(f"SET VARIABLE fgm_from = TIMESTAMPTZ {quote(frm.isoformat())}")
+    con.execute(f"SET VARIABLE fgm_to = TIMESTAMPTZ {quote(to.isoformat())}")
+    began = time.perf_counter()
+    cur = con.execute(args.query.read_text())
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    if args.timing:
+        print(f"query {args.query.name}: {time.perf_counter() - began:.3f}s, {len(rows)} rows", file=sys.stderr)
+    if args.format == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerow(names)
+        out.writerows(rows)
+    else:
+        for row in rows:
+            print(json.dumps(dict(zip(names, row)), default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

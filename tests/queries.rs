@@ -1,0 +1,253 @@
+//! The shipped DuckDB queries (examples/queries) against data in a real S3
+//! server (SeaweedFS), made by the agent's own writer and laid out as the
+//! agent uploads it: each answers the question it is for, and gives the same
+//! answer after compaction (merged files replacing raw ones).
+//!
+//! Needs DuckDB and its httpfs extension from PyPI in `target/py`
+//! (`tools/setup.sh` installs examples/queries/requirements.txt there; or
+//! point FGM_PYTHON at a Python that has them).
+
+// Test crate: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod s3_support;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{DateTime, Utc};
+use fine_grained_monitor::export::keys;
+use fine_grained_monitor::store::schema::{METRICS, metric_index};
+use s3_support::{ACCESS_KEY, S3Server, SECRET_KEY, data};
+
+const PREFIX: &str = "fgm/prod";
+const BUCKET: &str = "queries";
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("FGM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python"));
+    let ok = Command::new(&path)
+        .args(["-c", "import duckdb, duckdb_extension_httpfs"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} lacks duckdb and duckdb-extension-httpfs: run tools/setup.sh (or pip install -r \
+         examples/queries/requirements.txt and set FGM_PYTHON)",
+        path.display()
+    );
+    path
+}
+
+/// Runs a shipped query; its rows as JSON objects.
+fn query(server: &S3Server, file: &str, from: &str, to: &str) -> Vec<serde_json::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries");
+    let out = Command::new(python())
+        .arg(root.join("run.py"))
+        .arg(root.join("duckdb").join(file))
+        .args(["--bucket", BUCKET, "--prefix", PREFIX, "--path-style"])
+        .args(["--endpoint", &server.endpoint, "--from", from, "--to", to])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{file}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const LIMIT: i64 = 512 << 20;
+
+/// Five containers a node: `hot` burns 2 cores, `throttled` is throttled every
+/// second, `leaky` climbs to its memory limit and is OOM-killed at the end, the
+/// rest idle at 0.1 core.
+fn values(c: usize, since: i64, node_bias: i64) -> Vec<Option<i64>> {
+    let mut v = vec![Some(0i64); METRICS.len()];
+    let set =
+        |v: &mut Vec<Option<i64>>, name: &str, x: i64| v[metric_index(name).unwrap()] = Some(x);
+    let cores_milli = match c {
+        0 => 2000 + node_bias,
+        _ => 100 + c as i64,
+    };
+    set(&mut v, "cpu_usage_usec", since * cores_milli * 1000);
+    set(&mut v, "cpu_nr_throttled", if c == 1 { since } else { 0 });
+    set(
+        &mut v,
+        "cpu_throttled_usec",
+        if c == 1 { since * 50_000 } else { 0 },
+    );
+    let ws = if c == 2 {
+        100 * (1 << 20) + since * (LIMIT - (100 << 20)) / 1800
+    } else {
+        64 << 20
+    };
+    set(&mut v, "memory_working_set_bytes", ws);
+    set(&mut v, "memory_limit_bytes", LIMIT);
+    v
+}
+
+fn ids(node: &str) -> Vec<String> {
+    (0..5)
+        .map(|c| format!("{:x}{c:011x}", node.len() + 10))
+        .collect()
+}
+
+async fn load_day(server: &S3Server, start: DateTime<Utc>) -> s3_support::data::Checksum {
+    let client = server.bucket(BUCKET).await;
+    let names = ["hot", "throttled", "leaky", "idle-a", "idle-b"];
+    for (bias, node) in [(0, "node-1"), (50, "node-22")] {
+        let ids = ids(node);
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let files = data::files_with(node, start, 20, 90, &id_refs, |c, s| values(c, s, bias));
+        data::upload(&client, PREFIX, node, files).await;
+        let day = start.date_naive();
+        let containers: String = ids
+            .iter()
+            .zip(names)
+            .map(|(id, name)| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"container_id": id, "namespace": "shop",
+                        "pod_name": format!("{name}-{node}"), "container_name": name,
+                        "qos_class": "Burstable", "labels": {"app": name},
+                        "first_seen": start})
+                )
+            })
+            .collect();
+        client
+            .put_object(
+                &keys::containers_key(PREFIX, node, day),
+                containers.into(),
+                "application/x-ndjson",
+            )
+            .await
+            .unwrap();
+        let kill = serde_json::json!({"time": start + chrono::Duration::seconds(1799), "kind": "oom_killed",
+            "namespace": "shop", "pod": format!("leaky-{node}"), "container": "leaky",
+            "container_id": ids[2], "restart_count": 1, "reason": "OOMKilled", "exit_code": 137});
+        client
+            .put_object(
+                &keys::events_key(PREFIX, node, day),
+                format!("{kill}\n").into(),
+                "application/x-ndjson",
+            )
+            .await
+            .unwrap();
+    }
+    data::visible_checksums(&client, PREFIX)
+        .await
+        .values()
+        .fold(Default::default(), |acc: data::Checksum, c| {
+            data::Checksum {
+                rows: acc.rows + c.rows,
+                timestamp_sum: acc.timestamp_sum.wrapping_add(c.timestamp_sum),
+                value_sum: acc.value_sum.wrapping_add(c.value_sum),
+            }
+        })
+}
+
+fn check_answers(
+    server: &S3Server,
+    from: &str,
+    to: &str,
+    kill_window: (&str, &str),
+) -> Vec<Vec<serde_json::Value>> {
+    let top = query(server, "top_cpu_p99.sql", from, to);
+    assert_eq!(top.len(), 10, "{top:?}");
+    assert_eq!(
+        top[0]["pod_name"], "hot-node-22",
+        "the hottest container of all nodes first: {top:?}"
+    );
+    assert_eq!(top[0]["node"], "node-22");
+    let p99 = top[0]["p99_cores"].as_f64().unwrap();
+    assert!((p99 - 2.05).abs() < 0.01, "{p99}");
+    assert_eq!(top[1]["pod_name"], "hot-node-1");
+
+    let climb = query(server, "oom_memory_climb.sql", kill_window.0, kill_window.1);
+    let kills: std::collections::BTreeSet<String> = climb
+        .iter()
+        .map(|r| r["node"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kills.len(),
+        2,
+        "one kill per node, found from any node: {climb:?}"
+    );
+    let one: Vec<&serde_json::Value> = climb.iter().filter(|r| r["node"] == "node-1").collect();
+    assert!(
+        one.len() >= 30,
+        "5 minutes in 10-second steps: {}",
+        one.len()
+    );
+    let ws: Vec<i64> = one
+        .iter()
+        .map(|r| r["working_set_bytes"].as_i64().unwrap())
+        .collect();
+    assert!(ws.windows(2).all(|w| w[0] <= w[1]), "memory climbs: {ws:?}");
+    assert!(
+        *ws.last().unwrap() > LIMIT * 99 / 100,
+        "up to the limit: {ws:?}"
+    );
+    assert_eq!(one[0]["limit_bytes"].as_i64(), Some(LIMIT));
+
+    let throttled = query(server, "throttled_pods.sql", from, to);
+    assert_eq!(throttled.len(), 2, "{throttled:?}");
+    assert!(throttled.iter().all(|r| r["container_name"] == "throttled"));
+    vec![top, climb, throttled]
+}
+
+#[test]
+fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
+    python();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = S3Server::start("queries", None);
+    let start = (Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(14, 0, 0)
+        .unwrap()
+        .and_utc();
+    let before_sums = rt.block_on(load_day(&server, start));
+    assert_eq!(before_sums.rows, 2 * 5 * 1800);
+    let t = |secs: i64| (start + chrono::Duration::seconds(secs)).to_rfc3339();
+    let (from, to) = (t(0), t(1799));
+    let window = (t(1700), t(1800));
+    let before = check_answers(&server, &from, &to, (&window.0, &window.1));
+
+    // Compaction: merged files written, raw ones still there (grace period), then gone.
+    let client = server.admin_client(BUCKET);
+    let args = data::compact_args(&server, BUCKET, PREFIX);
+    let report = rt
+        .block_on(fine_grained_monitor::export::compact::run_with(
+            &client,
+            &args,
+            Utc::now(),
+        ))
+        .unwrap();
+    assert_eq!(report.input_files, 40, "{report:?}");
+    let during = check_answers(&server, &from, &to, (&window.0, &window.1));
+    assert_eq!(
+        during, before,
+        "same answers while merged and raw files coexist"
+    );
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let report = rt
+        .block_on(fine_grained_monitor::export::compact::run_with(
+            &client, &args, later,
+        ))
+        .unwrap();
+    assert_eq!(report.deleted, 40);
+    let after = check_answers(&server, &from, &to, (&window.0, &window.1));
+    assert_eq!(after, before, "same answers from merged files only");
+}
