@@ -34,9 +34,13 @@ pub use state::Viewer;
 /// Flags of `viewer` and `fgm-viewer`.
 #[derive(Debug, Clone, Args)]
 pub struct ViewerArgs {
-    /// Data directory written by the agent.
+    /// Data directory written by the agent, or `s3://bucket/prefix` of an export
+    /// (a node's history is copied into --cache-dir and served from there).
     #[arg(env = "FGM_DATA_DIR", default_value = "/data", value_name = "DATA_DIR")]
     pub data_dir: PathBuf,
+
+    #[command(flatten)]
+    pub bucket: crate::export::mirror::MirrorArgs,
 
     /// Port to listen on.
     #[arg(long, env = "FGM_PORT", default_value_t = 8050)]
@@ -101,7 +105,11 @@ impl Options {
 }
 
 /// Serves the viewer until `stop` is cancelled.
-pub async fn run(args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(mut args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()> {
+    // `s3://bucket/prefix`: serve a node's exported history from a local copy.
+    if let Some(url) = args.data_dir.to_str().filter(|d| d.starts_with("s3://")) {
+        args.data_dir = args.bucket.prepare(url).await?;
+    }
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = bind(addr).await?;
     let url = browser_url(listener.local_addr()?);
