@@ -250,4 +250,12 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
     assert_eq!(report.deleted, 40);
     let after = check_answers(&server, &from, &to, (&window.0, &window.1));
     assert_eq!(after, before, "same answers from merged files only");
+
+    // A bucket where no pod ever failed has no events.jsonl: the views still exist.
+    for node in ["node-1", "node-22"] {
+        rt.block_on(client.delete_object(&keys::events_key(PREFIX, node, start.date_naive())))
+            .unwrap();
+    }
+    assert!(query(&server, "oom_memory_climb.sql", &window.0, &window.1).is_empty());
+    assert_eq!(query(&server, "top_cpu_p99.sql", &from, &to), before[0]);
 }

@@ -70,6 +70,16 @@ def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: s
     con.execute(f"SET VARIABLE fgm_root = {quote(root)}")
     con.execute(f"SET VARIABLE fgm_days = {quote(days)}")
     con.execute((HERE / "duckdb" / "fgm.sql").read_text())
+    if not con.execute("SELECT len(getvariable('fgm_files'))").fetchone()[0]:
+        raise SystemExit(f"no data files under {root}/dt={days}/ (check --bucket, --prefix and the range)")
+    # The JSON views, or empty ones when the bucket holds no such file (no pod ever failed, say).
+    for name in ("containers", "events"):
+        pattern = f"{root}/dt={days}/node=*/{name}.jsonl"
+        found = con.execute(f"SELECT count(*) FROM glob({quote(pattern)})").fetchone()[0]
+        with_files, without = (HERE / "duckdb" / f"fgm_{name}.sql").read_text().split(
+            "-- when there are no files:"
+        )
+        con.execute(with_files if found else without)
     return con
 
 

@@ -6,8 +6,12 @@
 --                also while compaction runs: from ONE listing, every merged file, and each
 --                raw file that no merged file of its node covers (merged-<first>-<last>.parquet
 --                replaces that node's raw metrics-<start>.parquet with first <= start <= last).
--- fgm_containers names of the containers (namespace, pod_name, container_name, labels) by (node, container_id).
--- fgm_events     pod failures (oom_killed, terminated, crash_loop_back_off, restart) by node.
+-- fgm_containers names of the containers (namespace, pod_name, container_name, labels) by
+--                (node, container_id): fgm_containers.sql
+-- fgm_events     pod failures (oom_killed, terminated, crash_loop_back_off, restart) by node:
+--                fgm_events.sql
+-- run.py runs the part of each file after "-- when there are no files:" when the glob matches
+-- nothing (a bucket without events, say), so the views exist either way.
 
 CREATE OR REPLACE TEMP TABLE fgm_objects AS
 SELECT file,
@@ -28,25 +32,3 @@ SET VARIABLE fgm_files = (
 
 CREATE OR REPLACE TEMP VIEW fgm_metrics AS
 SELECT * FROM read_parquet(getvariable('fgm_files'), hive_partitioning = true, union_by_name = true);
-
-CREATE OR REPLACE TEMP VIEW fgm_containers AS
-SELECT node, container_id,
-       arg_max(namespace, dt) AS namespace,
-       arg_max(pod_name, dt) AS pod_name,
-       arg_max(container_name, dt) AS container_name,
-       arg_max(qos_class, dt) AS qos_class,
-       arg_max(labels, dt) AS labels
-FROM read_json(getvariable('fgm_root') || '/dt=' || getvariable('fgm_days') || '/node=*/containers.jsonl',
-               hive_partitioning = true, format = 'newline_delimited',
-               columns = {container_id: 'VARCHAR', namespace: 'VARCHAR', pod_name: 'VARCHAR',
-                          container_name: 'VARCHAR', qos_class: 'VARCHAR', labels: 'JSON'})
-GROUP BY node, container_id;
-
-CREATE OR REPLACE TEMP VIEW fgm_events AS
-SELECT node, "time"::TIMESTAMPTZ AS "time", kind, namespace, pod, container, container_id,
-       restart_count, reason, exit_code
-FROM read_json(getvariable('fgm_root') || '/dt=' || getvariable('fgm_days') || '/node=*/events.jsonl',
-               hive_partitioning = true, format = 'newline_delimited',
-               columns = {"time": 'VARCHAR', kind: 'VARCHAR', namespace: 'VARCHAR', pod: 'VARCHAR',
-                          container: 'VARCHAR', container_id: 'VARCHAR', restart_count: 'INTEGER',
-                          reason: 'VARCHAR', exit_code: 'INTEGER'});
