@@ -259,3 +259,87 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
     assert!(query(&server, "oom_memory_climb.sql", &window.0, &window.1).is_empty());
     assert_eq!(query(&server, "top_cpu_p99.sql", &from, &to), before[0]);
 }
+
+/// Spark (PySpark + S3A) over the same bucket, mid-compaction: the shipped
+/// Spark query gives DuckDB's answer. Needs pyspark in target/py and the S3A
+/// jars in target/spark-jars (tools/setup.sh), and Java 17+.
+#[test]
+fn the_shipped_spark_query_reads_the_same_bucket() {
+    let python = python();
+    let has_pyspark = Command::new(&python)
+        .args(["-c", "import pyspark"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let jars = std::env::var_os("FGM_SPARK_JARS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/spark-jars"));
+    let has_jars = std::fs::read_dir(&jars).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("hadoop-aws-"))
+    });
+    assert!(
+        has_pyspark && has_jars,
+        "Spark needs pyspark in {} and the S3A jars in {} (hadoop-aws, the AWS SDK bundle): run tools/setup.sh",
+        python.display(),
+        jars.display()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = S3Server::start("spark", None);
+    let start = (Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(14, 0, 0)
+        .unwrap()
+        .and_utc();
+    rt.block_on(load_day(&server, start));
+    let client = server.admin_client(BUCKET);
+    let args = data::compact_args(&server, BUCKET, PREFIX);
+    rt.block_on(fine_grained_monitor::export::compact::run_with(
+        &client,
+        &args,
+        Utc::now(),
+    ))
+    .unwrap();
+    let (from, to) = (
+        start.to_rfc3339(),
+        (start + chrono::Duration::seconds(1799)).to_rfc3339(),
+    );
+    let duck = query(&server, "top_cpu_p99.sql", &from, &to);
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries/spark/top_cpu_p99.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .args(["--bucket", BUCKET, "--prefix", PREFIX, "--path-style"])
+        .args(["--endpoint", &server.endpoint, "--from", &from, "--to", &to])
+        .arg("--jars-dir")
+        .arg(&jars)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spark: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spark: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let key = |r: &serde_json::Value| {
+        (
+            r["node"].as_str().unwrap().to_string(),
+            r["container_id"].as_str().unwrap().to_string(),
+            (r["p99_cores"].as_f64().unwrap() * 1000.0).round() as i64,
+            r["samples"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(
+        spark.iter().map(key).collect::<Vec<_>>(),
+        duck.iter().map(key).collect::<Vec<_>>(),
+        "Spark and DuckDB agree"
+    );
+}

@@ -6,7 +6,8 @@
 #                    libseccomp-dev + pkg-config (runc), chromium, nodejs/npm when missing
 #   npm              playwright-core for the viewer's browser test (tests/browser)
 #   Go-built tools   control plane and real node, SeaweedFS (tools/envtest/build.sh)
-#   PyPI             DuckDB + httpfs for the query examples, in target/py
+#   PyPI             DuckDB + httpfs and pyspark for the query examples, in target/py
+#   Maven Central    the S3A jars of the Spark example, in target/spark-jars
 #   images           product, pause and workload OCI archives (tools/image/build.sh)
 #
 # Prints how long each step took. Usage: tools/setup.sh [--no-images]
@@ -59,13 +60,27 @@ step "Go-built tools"
 # DuckDB and its S3 extension from PyPI for the query examples' tests (issue #19), in a venv
 # of their own (target/py); reinstalled only when examples/queries/requirements.txt changes.
 py_stamp=target/py/.requirements
-if ! cmp -s examples/queries/requirements.txt "$py_stamp" 2>/dev/null; then
+if ! cat examples/queries/requirements.txt examples/queries/spark/requirements.txt | cmp -s - "$py_stamp" 2>/dev/null; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
   python3 -m venv target/py
-  target/py/bin/pip install -q --disable-pip-version-check -r examples/queries/requirements.txt
-  cp examples/queries/requirements.txt "$py_stamp"
+  target/py/bin/pip install -q --disable-pip-version-check -r examples/queries/requirements.txt \
+    -r examples/queries/spark/requirements.txt
+  cat examples/queries/requirements.txt examples/queries/spark/requirements.txt >"$py_stamp"
 fi
-step "Python packages (DuckDB)"
+step "Python packages (DuckDB, pyspark)"
+
+# The S3A jars of the Spark example, matching pyspark's Hadoop (examples/queries/spark).
+spark_jars=(org.apache.hadoop:hadoop-aws:3.5.0 software.amazon.awssdk:bundle:2.35.4
+  software.amazon.s3.analyticsaccelerator:analyticsaccelerator-s3:1.3.1)
+for artifact in "${spark_jars[@]}"; do
+  IFS=: read -r _ name version <<<"$artifact"
+  if [ ! -f "target/spark-jars/$name-$version.jar" ]; then
+    command -v mvn >/dev/null || apt_install maven
+    mvn -q dependency:copy -Dartifact="$artifact" -DoutputDirectory=target/spark-jars
+  fi
+done
+command -v java >/dev/null || apt_install openjdk-17-jre-headless
+step "Spark S3A jars"
 
 if [[ ${1:-} != --no-images ]]; then
   tools/image/build.sh
