@@ -85,11 +85,11 @@ pub async fn visible_checksums(
             let batch = batch.expect("batch");
             let ids = batch
                 .column_by_name("container_id")
-                .unwrap()
+                .expect("container_id column")
                 .as_string::<i32>();
             let ts = batch
                 .column_by_name("timestamp")
-                .unwrap()
+                .expect("timestamp column")
                 .as_primitive::<TimestampMillisecondType>();
             for i in 0..batch.num_rows() {
                 let entry = sums
@@ -122,12 +122,12 @@ pub fn compact_args(server: &S3Server, bucket: &str, prefix: &str) -> CompactArg
             export_path_style: true,
             export_ca_file: None,
             export_sts_endpoint: None,
-            export_timeout: "30s".parse().unwrap(),
+            export_timeout: "30s".parse().expect("a duration"),
         },
-        span: "1h".parse().unwrap(),
-        settle: "15m".parse().unwrap(),
-        delete_after: "30m".parse().unwrap(),
-        lookback: "8d".parse().unwrap(),
+        span: "1h".parse().expect("a duration"),
+        settle: "15m".parse().expect("a duration"),
+        delete_after: "30m".parse().expect("a duration"),
+        lookback: "8d".parse().expect("a duration"),
         node: None,
     }
 }

@@ -208,15 +208,12 @@ pub fn merge(inputs: &[(String, Bytes)], node: &str) -> Result<Merged, MergeErro
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, target.clone(), Some(props))?;
     let mut rows = 0usize;
-    loop {
-        let Some(next) = readers
-            .iter()
-            .filter_map(|r| r.head())
-            .min()
-            .map(str::to_string)
-        else {
-            break;
-        };
+    while let Some(next) = readers
+        .iter()
+        .filter_map(|r| r.head())
+        .min()
+        .map(str::to_string)
+    {
         for input in readers.iter_mut() {
             while input.head() == Some(next.as_str()) {
                 let end = input.run_end(&next);
