@@ -200,7 +200,10 @@ fn claim_data_dir() -> Result<(), String> {
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {DATA_DIR}: {e}"))?;
-    write(&dir.join(DATA_MARK), "made by tests/support/node; removed with the test world\n")
+    write(
+        &dir.join(DATA_MARK),
+        "made by tests/support/node; removed with the test world\n",
+    )
 }
 
 /// Creates the cgroup root in every hierarchy (kubelet refuses to start without it), with the
