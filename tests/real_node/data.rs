@@ -6,7 +6,7 @@ use fine_grained_monitor::store::reader::{ContainerSeries, NULL_VALUE, read_metr
 use serde_json::Value;
 
 /// The default host data directory (the README's NodeMonitor uses it).
-pub const DATA_DIR: &str = "/var/lib/fine-grained-monitor";
+pub use crate::support::node::DATA_DIR;
 
 /// index.json, or None while it does not exist (or is being replaced).
 pub fn index() -> Option<Value> {

@@ -166,3 +166,19 @@ pub fn apply(world: &World, yaml: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `kubectl get ARGS -o name`, one name per element.
+pub fn names(world: &World, args: &[&str]) -> Vec<String> {
+    run_ok(
+        world,
+        world
+            .cp
+            .kubectl()
+            .arg("get")
+            .args(args)
+            .args(["-o", "name"]),
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}

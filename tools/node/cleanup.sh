@@ -85,5 +85,13 @@ if [[ $keep_images == 1 ]]; then
 else
   rm -rf "$LIB_DIR"
 fi
-for d in $DATA_DIRS; do rm -rf "$d"; done
+# Only data directories the test world made (tests/support/node marks them): never a
+# directory holding someone's real data.
+for d in $DATA_DIRS; do
+  if [[ -f $d/.fgm-test-node ]]; then
+    rm -rf "$d"
+  elif [[ -e $d ]]; then
+    log "left $d alone: it was not made by the test world (no .fgm-test-node mark)"
+  fi
+done
 exit 0

@@ -50,6 +50,10 @@ pub const PRODUCT_IMAGE: &str = concat!(
 );
 /// The test workload image: `--cpu CORES`, `--memory SIZE`, `--memory-step SIZE`.
 pub const STRESS_IMAGE: &str = "localhost/fgm-stress:test";
+/// The monitor's default host data directory: the README's NodeMonitor writes there.
+pub const DATA_DIR: &str = "/var/lib/fine-grained-monitor";
+/// Marks [`DATA_DIR`] as the test world's, so tools/node/cleanup.sh may remove it.
+const DATA_MARK: &str = ".fgm-test-node";
 /// Archives `make images` writes, imported at start.
 pub const IMAGE_ARCHIVES: [&str; 3] = [
     "fgm-pause.tar",
@@ -183,6 +187,23 @@ fn cleanup_leftovers() -> Result<(), String> {
     } else {
         Err(format!("{} failed: {said}", script.display()))
     }
+}
+
+/// Creates the monitor's host data directory with the test world's mark. A directory there
+/// without the mark holds data the test world did not write: refused, never removed.
+fn claim_data_dir() -> Result<(), String> {
+    let dir = Path::new(DATA_DIR);
+    if dir.exists() {
+        return Err(format!(
+            "{DATA_DIR} exists and was not made by the test world (no {DATA_MARK}): the real \
+             node's monitor would write there and the janitor would not remove it; move it away"
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {DATA_DIR}: {e}"))?;
+    write(
+        &dir.join(DATA_MARK),
+        "made by tests/support/node; removed with the test world\n",
+    )
 }
 
 /// Creates the cgroup root in every hierarchy (kubelet refuses to start without it), with the
@@ -321,6 +342,7 @@ fn start() -> Result<World, String> {
     check_prerequisites()?;
     let lock = take_lock()?;
     cleanup_leftovers()?;
+    claim_data_dir()?;
     network::create()?;
     let listen = Listen {
         address: network::HOST_IP,
