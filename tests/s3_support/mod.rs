@@ -35,6 +35,24 @@ pub struct S3Server {
     starts: Mutex<u32>,
 }
 
+/// Removes the directories of earlier test processes that are gone (`<name>-<pid>`).
+fn remove_stale_dirs(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !process::pid_alive(pid));
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The `-s3.config` identities file: one admin identity with static keys.
 pub fn identities_json() -> serde_json::Value {
     serde_json::json!({
@@ -52,9 +70,9 @@ impl S3Server {
     pub fn start(name: &str, iam: Option<serde_json::Value>) -> S3Server {
         let weed = crate::support::find_bin("weed")
             .unwrap_or_else(|e| panic!("{e}; it is built by `tools/envtest/build.sh seaweedfs`"));
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("s3")
-            .join(format!("{name}-{}", std::process::id()));
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("s3");
+        remove_stale_dirs(&parent);
+        let dir = parent.join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("create the server's data directory");
         let mut config = identities_json();
