@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::page;
 use super::series::{self, SeriesRequest};
 use super::state::{Source, Viewer};
-use crate::store::events;
+use crate::store::{events, schema};
 
 /// Most containers one time-series request may name (bounds the response).
 pub const MAX_CONTAINERS: usize = 50;
@@ -227,16 +227,22 @@ async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
         .metrics
         .iter()
         .map(|m| {
-            let (display_unit, _) = series::display_unit(m);
+            let (display_unit, _) = m.display_unit();
+            let group = m.group();
             json!({
                 "name": m.name,
+                "title": m.title(),
+                "group": group.as_str(),
+                "group_title": group.title(),
                 "kind": m.kind.as_str(),
                 "unit": m.unit,
                 "display_unit": display_unit,
-                "help": crate::store::schema::METRICS
-                    .iter()
-                    .find(|d| d.name == m.name)
-                    .map(|d| d.help),
+                "help": m.def().map(|d| d.help),
+                "limits": schema::limit_lines(&m.name).iter().map(|l| l.label()).collect::<Vec<_>>(),
+                "request": schema::request_of(&m.name).map(|r| match r {
+                    schema::RequestKind::Cpu => "cpu",
+                    schema::RequestKind::Memory => "memory",
+                }),
             })
         })
         .collect();

@@ -26,23 +26,6 @@ pub struct SeriesRequest {
     pub max_points: usize,
 }
 
-/// The unit values are sent in, and the divisor from the raw rate or level.
-/// Counters become per-second rates; CPU time per second is cores, pressure
-/// stall time per second is the percentage of time stalled.
-pub fn display_unit(metric: &ColumnInfo) -> (String, f64) {
-    match (metric.kind, metric.unit.as_str()) {
-        (MetricKind::Counter, "usec") if metric.name.contains("pressure") => {
-            ("% time stalled".into(), 1e4)
-        }
-        (MetricKind::Counter, "usec") if metric.name.starts_with("cpu_") => ("cores".into(), 1e6),
-        (MetricKind::Counter, "usec") => ("s/s".into(), 1e6),
-        (MetricKind::Counter, "count") => ("/s".into(), 1.0),
-        (MetricKind::Counter, "") => ("/s".into(), 1.0),
-        (MetricKind::Counter, unit) => (format!("{unit}/s"), 1.0),
-        (MetricKind::Gauge, unit) => (unit.to_string(), 1.0),
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct Series {
     container: String,
@@ -87,7 +70,7 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
-    let (display_unit, divisor) = display_unit(&req.metric);
+    let (display_unit, divisor) = req.metric.display_unit();
     let is_counter = req.metric.kind == MetricKind::Counter;
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
     let mut streams: Vec<Stream> = req
