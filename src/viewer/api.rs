@@ -4,31 +4,32 @@
 //! value ever becomes a path: data files are found from the clock range, and
 //! assets from a fixed table.
 
-use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Request;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
+use chrono::Duration;
+use futures::FutureExt;
 use serde_json::{Value, json};
 
 use super::page;
+use super::params::{
+    BadParam, MAX_CONTAINERS, Params, parse_bool, parse_containers, parse_count, parse_range,
+};
 use super::series::{self, SeriesRequest};
 use super::state::{Source, Viewer};
 use crate::store::{events, schema};
 
-/// Most containers one time-series request may name (bounds the response).
-pub const MAX_CONTAINERS: usize = 50;
 /// Most points per series a request may ask for.
 pub const MAX_POINTS: usize = 10_000;
 pub const DEFAULT_POINTS: usize = 1_000;
-/// Longest range a request may cover.
-pub const MAX_RANGE_DAYS: i64 = 400;
 /// Most events one request returns (the newest are kept).
 pub const MAX_EVENTS: usize = 5_000;
 
@@ -41,6 +42,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<BadParam> for AppError {
+    fn from(e: BadParam) -> Self {
+        AppError::BadRequest(e.0)
+    }
 }
 
 impl IntoResponse for AppError {
@@ -71,7 +78,21 @@ pub fn app(viewer: Shared) -> Router {
         .route("/api/timeseries", get(timeseries))
         .route("/api/events", get(events_handler))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .layer(middleware::from_fn(catch_panic))
         .with_state(viewer)
+}
+
+/// Answers 500 when a handler panics, so a bug in one request is that
+/// request's error: the connection gets an answer and the viewer goes on.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => AppError::Internal(format!(
+            "the request failed unexpectedly: {}",
+            super::state::panic_message(panic.as_ref())
+        ))
+        .into_response(),
+    }
 }
 
 /// `ready`, `waiting` or `error`, with the explanation shown to users.
@@ -164,16 +185,9 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ContainersQuery {
-    q: Option<String>,
-    #[serde(default)]
-    include_sandbox: Option<String>,
-}
-
 async fn containers(
     State(viewer): State<Shared>,
-    Query(query): Query<ContainersQuery>,
+    Query(query): Query<Params>,
 ) -> Result<Json<Value>, AppError> {
     let include_sandbox = parse_bool("include_sandbox", query.include_sandbox.as_deref())?;
     let q = query.q.unwrap_or_default();
@@ -211,16 +225,6 @@ async fn containers(
     ))
 }
 
-fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, AppError> {
-    match value {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(AppError::BadRequest(format!(
-            "{name} must be true or false, not {other:?}"
-        ))),
-    }
-}
-
 async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
     let snapshot = viewer.snapshot();
     let list: Vec<Value> = snapshot
@@ -252,81 +256,12 @@ async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
     }))
 }
 
-/// Raw query-string parameters; validated by [`parse_range`] and friends.
-#[derive(Debug, Default, Deserialize)]
-struct RangeQuery {
-    from: Option<String>,
-    to: Option<String>,
-    containers: Option<String>,
-    metric: Option<String>,
-    points: Option<String>,
-}
-
-/// `[from, to]` from the query, defaulting to the last hour of data.
-fn parse_range(
-    q: &RangeQuery,
-    latest: Option<DateTime<Utc>>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
-    let time = |name: &str, v: &Option<String>| -> Result<Option<DateTime<Utc>>, AppError> {
-        match v.as_deref() {
-            None | Some("") => Ok(None),
-            Some(text) => super::query::parse_time(text).map(Some).ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "{name}={text:?} is not a time: use RFC 3339 (2025-12-30T16:00:00Z) or milliseconds since the epoch"
-                ))
-            }),
-        }
-    };
-    let to = time("to", &q.to)?.or(latest).unwrap_or_else(Utc::now);
-    let from = time("from", &q.from)?.unwrap_or(to - Duration::hours(1));
-    if from > to {
-        return Err(AppError::BadRequest(format!(
-            "from ({from}) is after to ({to})"
-        )));
-    }
-    if to - from > Duration::days(MAX_RANGE_DAYS) {
-        return Err(AppError::BadRequest(format!(
-            "range from {from} to {to} is longer than {MAX_RANGE_DAYS} days"
-        )));
-    }
-    Ok((from, to))
-}
-
-fn parse_containers(q: &RangeQuery, required: bool) -> Result<Vec<String>, AppError> {
-    let ids: BTreeSet<String> = q
-        .containers
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if required && ids.is_empty() {
-        return Err(AppError::BadRequest(
-            "containers is required: a comma-separated list of container ids".into(),
-        ));
-    }
-    if ids.len() > MAX_CONTAINERS {
-        return Err(AppError::BadRequest(format!(
-            "{} containers requested; at most {MAX_CONTAINERS} per request",
-            ids.len()
-        )));
-    }
-    if let Some(bad) = ids.iter().find(|id| !super::query::valid_container_id(id)) {
-        return Err(AppError::BadRequest(format!(
-            "{bad:?} is not a container id"
-        )));
-    }
-    Ok(ids.into_iter().collect())
-}
-
 async fn timeseries(
     State(viewer): State<Shared>,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<Params>,
 ) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
-    let containers = parse_containers(&q, true)?;
+    let containers = parse_containers(q.containers.as_deref(), true, MAX_CONTAINERS)?;
     let metric_name = q
         .metric
         .as_deref()
@@ -342,20 +277,14 @@ async fn timeseries(
                 "unknown metric {metric_name:?}; GET /api/metrics lists them"
             ))
         })?;
-    let points = match q.points.as_deref() {
-        None | Some("") => DEFAULT_POINTS,
-        Some(p) => p
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (2..=MAX_POINTS).contains(n))
-            .ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "points={p:?} must be a number from 2 to {MAX_POINTS}"
-                ))
-            })?,
-    };
+    let points = parse_count(
+        "points",
+        q.points.as_deref(),
+        DEFAULT_POINTS,
+        2..=MAX_POINTS,
+    )?;
     let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
-    let (from, to) = parse_range(&q, latest)?;
+    let (from, to) = parse_range(&q, latest, Duration::hours(1))?;
     let request = SeriesRequest {
         containers,
         metric,
@@ -388,12 +317,12 @@ impl PodContainer {
 
 async fn events_handler(
     State(viewer): State<Shared>,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<Params>,
 ) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
-    let containers = parse_containers(&q, false)?;
+    let containers = parse_containers(q.containers.as_deref(), false, MAX_CONTAINERS)?;
     let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
-    let (from, to) = parse_range(&q, latest)?;
+    let (from, to) = parse_range(&q, latest, Duration::hours(1))?;
     let dir = viewer.opts.data_dir.clone();
     let read = tokio::task::spawn_blocking(move || events::read_range(&dir, from, to))
         .await

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod page;
+pub mod params;
 pub mod query;
 pub mod series;
 pub mod state;
@@ -147,9 +148,9 @@ pub async fn serve(
     }
     let viewer = Arc::new(Viewer::new(opts));
     let first = viewer.clone();
-    tokio::task::spawn_blocking(move || first.refresh())
-        .await
-        .map_err(std::io::Error::other)?;
+    if let Err(e) = tokio::task::spawn_blocking(move || first.refresh()).await {
+        tracing::error!(error = %e, "loading the data directory failed; serving what there is");
+    }
     let poller = tokio::spawn(poll(viewer.clone(), stop.clone()));
     let result = axum::serve(listener, app(viewer))
         .with_graceful_shutdown(stop.clone().cancelled_owned())

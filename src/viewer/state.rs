@@ -5,8 +5,9 @@
 //! directory.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -94,15 +95,14 @@ impl Viewer {
     }
 
     pub fn corrupt_files(&self) -> BTreeMap<String, String> {
-        self.corrupt.lock().map(|c| c.clone()).unwrap_or_default()
+        lock(&self.corrupt).clone()
     }
 
     /// Remembers (and logs once) a file that could not be read.
     pub fn report_corrupt(&self, path: &Path, error: &ReadError) {
         let rel = self.relative(path);
-        if let Ok(mut corrupt) = self.corrupt.lock()
-            && !corrupt.contains_key(&rel)
-        {
+        let mut corrupt = lock(&self.corrupt);
+        if !corrupt.contains_key(&rel) {
             tracing::warn!(file = %rel, error = %error, "skipping unreadable data file");
             corrupt.insert(rel, error.to_string());
         }
@@ -118,9 +118,21 @@ impl Viewer {
 
     /// Brings the snapshot up to date with the data directory. Cheap when
     /// nothing changed: one `stat` of index.json.
+    /// A panic while refreshing (a bug, or a decoder tripping on a file) is
+    /// logged and the previous snapshot kept: the viewer goes on serving.
     pub fn refresh(&self) {
         let current = self.snapshot();
-        let next = self.next_snapshot(&current);
+        let next = match std::panic::catch_unwind(AssertUnwindSafe(|| self.next_snapshot(&current)))
+        {
+            Ok(next) => next,
+            Err(panic) => {
+                tracing::error!(
+                    panic = panic_message(panic.as_ref()),
+                    "refreshing the data directory panicked; keeping the previous state"
+                );
+                return;
+            }
+        };
         if let Some(next) = next {
             if next.source != current.source {
                 match &next.source {
@@ -213,7 +225,7 @@ impl Viewer {
             if current.metrics_from.as_ref() == Some(&file.path) {
                 return (current.metrics.clone(), current.metrics_from.clone());
             }
-            match reader::read_schema(&file.path) {
+            match guarded(&file.path, || reader::read_schema(&file.path)) {
                 Ok(schema) => {
                     return (schema::metric_columns(&schema), Some(file.path.clone()));
                 }
@@ -228,7 +240,7 @@ impl Viewer {
     fn rebuild_index(&self, files: &[DataFile]) -> Index {
         let mut index = Index::empty(Utc::now(), 0);
         for file in files {
-            let spans = match reader::read_container_spans(&file.path) {
+            let spans = match guarded(&file.path, || reader::read_container_spans(&file.path)) {
                 Ok(s) => s,
                 Err(e) => {
                     self.report_corrupt(&file.path, &e);
@@ -265,15 +277,48 @@ impl Viewer {
     /// One metric column of one file, from the cache or decoded (and cached).
     pub fn column(&self, path: &Path, metric: &str) -> Result<Arc<MetricColumn>, ReadError> {
         let key = (path.to_path_buf(), metric.to_string());
-        if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key)) {
+        if let Some(hit) = lock(&self.cache).get(&key) {
             return Ok(hit);
         }
-        let column = Arc::new(reader::read_metric(path, metric)?);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(key, column.clone());
-        }
+        let column = Arc::new(guarded(path, || reader::read_metric(path, metric))?);
+        lock(&self.cache).put(key, column.clone());
         Ok(column)
     }
+}
+
+/// Locks `mutex`, recovering it if a thread panicked while holding it (the
+/// data guarded here stays consistent between statements).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a reader on one file, turning a panic into a read error for that
+/// file: the Parquet decoder asserts on some corrupt footers (a negative
+/// column offset, for one), and one bad file must not fail the rest.
+pub fn guarded<T>(
+    path: &Path,
+    read: impl FnOnce() -> Result<T, ReadError>,
+) -> Result<T, ReadError> {
+    std::panic::catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        Err(ReadError::Layout {
+            path: path.to_path_buf(),
+            message: format!(
+                "the Parquet decoder failed on it ({})",
+                panic_message(panic.as_ref())
+            ),
+        })
+    })
+}
+
+/// The text of a panic payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }
 
 fn millis(ms: i64) -> DateTime<Utc> {

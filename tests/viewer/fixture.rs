@@ -172,3 +172,66 @@ pub fn series(json: &Value, container: &str) -> (Vec<i64>, Vec<Option<f64>>) {
 pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
+
+/// Corrupts `path` in place so that the Parquet decoder *panics* on it (not
+/// just errors): one column chunk's page offset in the footer becomes
+/// negative, which parquet's reader asserts against. Candidates are tried
+/// until reading the file panics; fails when no corruption does (then the
+/// decoder no longer panics and the tests using this need another file).
+pub fn make_decoder_panic(path: &Path) {
+    use fine_grained_monitor::store::reader;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let original = std::fs::read(path).unwrap();
+    let meta = SerializedFileReader::new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .metadata()
+        .clone();
+    let footer_len = u32::from_le_bytes(
+        original[original.len() - 8..original.len() - 4]
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let footer_start = original.len() - 8 - footer_len;
+    let mut offsets = Vec::new();
+    for rg in meta.row_groups() {
+        for col in rg.columns() {
+            offsets.push(col.data_page_offset());
+            offsets.extend(col.dictionary_page_offset());
+        }
+    }
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut done = false;
+    'search: for offset in offsets {
+        // Thrift compact i64: zigzag, then LEB128.
+        let mut v = (offset << 1) as u64;
+        let mut bytes = Vec::new();
+        while v >= 0x80 {
+            bytes.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        bytes.push(v as u8);
+        for at in footer_start..original.len() - 8 - bytes.len() {
+            if original[at..at + bytes.len()] != bytes[..] || original[at - 1] & 0x0f != 6 {
+                continue;
+            }
+            let mut poisoned = original.clone();
+            poisoned[at] |= 1; // odd zigzag: a negative offset
+            std::fs::write(path, &poisoned).unwrap();
+            let panics = std::panic::catch_unwind(|| {
+                let _ = reader::read_container_spans(path);
+            })
+            .is_err();
+            if panics {
+                done = true;
+                break 'search;
+            }
+        }
+    }
+    std::panic::set_hook(quiet);
+    assert!(
+        done,
+        "no footer corruption of {} makes the Parquet decoder panic any more: the panic tests need another panicking file",
+        path.display()
+    );
+}

@@ -8,4 +8,5 @@
 mod api;
 mod fixture;
 mod loading;
+mod robust;
 mod server;
