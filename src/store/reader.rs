@@ -116,20 +116,66 @@ impl MetricColumn {
 /// Reads `metric` of every container in a data file. A file without that
 /// column (written before the metric existed) gives an empty column.
 pub fn read_metric(path: &Path, metric: &str) -> Result<MetricColumn, ReadError> {
+    let columns = read_metrics(path, &[metric])?;
+    if !columns.present[0] {
+        return Ok(MetricColumn::default());
+    }
+    let series = columns
+        .series
+        .into_iter()
+        .map(|(id, rows)| {
+            let values = rows.values.into_iter().next().unwrap_or_default();
+            (
+                id,
+                ContainerSeries {
+                    timestamps: rows.timestamps,
+                    values,
+                },
+            )
+        })
+        .collect();
+    Ok(MetricColumn { series })
+}
+
+/// Several metric columns of one file, grouped per container (sorted by id).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricColumns {
+    /// Per requested metric: whether the file has the column (absent ones read as nulls).
+    pub present: Vec<bool>,
+    pub series: Vec<(String, ContainerRows)>,
+}
+
+/// One container's rows of several metrics, in time order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerRows {
+    pub timestamps: Vec<i64>,
+    /// Per requested metric, one raw value per timestamp ([`NULL_VALUE`] for none).
+    pub values: Vec<Vec<i64>>,
+}
+
+/// Reads `metrics` of every container in a data file in one pass (one open,
+/// one footer). A metric the file lacks reads as nulls.
+pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, ReadError> {
     let layout = |message: String| ReadError::Layout {
         path: path.to_path_buf(),
         message,
     };
     let builder = open(path)?;
-    if builder.schema().field_with_name(metric).is_err() {
-        return Ok(MetricColumn::default());
-    }
-    let batches = read_with(
-        builder,
-        path,
-        Some(&[schema::TIMESTAMP, schema::CONTAINER_ID, metric]),
-    )?;
-    let mut groups: std::collections::HashMap<String, ContainerSeries> = Default::default();
+    let present: Vec<bool> = metrics
+        .iter()
+        .map(|m| builder.schema().field_with_name(m).is_ok())
+        .collect();
+    let mut wanted = vec![schema::TIMESTAMP, schema::CONTAINER_ID];
+    wanted.extend(
+        metrics
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| **p)
+            .map(|(m, _)| *m),
+    );
+    let batches = read_with(builder, path, Some(&wanted))?;
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    let mut groups: Vec<(String, ContainerRows)> = Vec::new();
     for batch in &batches {
         let ts = batch
             .column_by_name(schema::TIMESTAMP)
@@ -146,68 +192,96 @@ pub fn read_metric(path: &Path, metric: &str) -> Result<MetricColumn, ReadError>
         let ids = ids
             .as_string_opt::<i32>()
             .ok_or_else(|| layout(format!("container_id column is {}", ids.data_type())))?;
-        let col = batch
-            .column_by_name(metric)
-            .ok_or_else(|| layout(format!("no {metric} column")))?;
-        let value_at: Box<dyn Fn(usize) -> i64> = match col.data_type() {
-            DataType::Int64 => {
-                let a = col.as_primitive::<Int64Type>();
-                Box::new(move |i| if a.is_null(i) { NULL_VALUE } else { a.value(i) })
-            }
-            DataType::UInt64 => {
-                let a = col.as_primitive::<UInt64Type>();
-                Box::new(move |i| {
-                    if a.is_null(i) {
-                        NULL_VALUE
-                    } else {
-                        i64::try_from(a.value(i)).unwrap_or(i64::MAX)
-                    }
-                })
-            }
-            DataType::Float64 => {
-                let a = col.as_primitive::<Float64Type>();
-                Box::new(move |i| {
-                    if a.is_null(i) || !a.value(i).is_finite() {
-                        NULL_VALUE
-                    } else {
-                        a.value(i).round() as i64
-                    }
-                })
-            }
-            other => return Err(layout(format!("{metric} column is {other}"))),
-        };
+        let columns: Vec<Option<Vec<i64>>> = metrics
+            .iter()
+            .zip(&present)
+            .map(|(m, p)| match p {
+                false => Ok(None),
+                true => batch
+                    .column_by_name(m)
+                    .ok_or_else(|| layout(format!("no {m} column")))
+                    .and_then(|c| raw_values(c).map_err(|e| layout(format!("{m} {e}"))))
+                    .map(Some),
+            })
+            .collect::<Result<_, _>>()?;
         // Rows are sorted by container, so consecutive rows usually share a group.
-        let mut current: Option<(&str, &mut ContainerSeries)> = None;
+        let mut current: Option<(&str, usize)> = None;
         for row in 0..batch.num_rows() {
             if ts.is_null(row) || ids.is_null(row) {
                 continue;
             }
             let id = ids.value(row);
-            if current.as_ref().is_none_or(|(cur, _)| *cur != id) {
-                let entry = groups.entry(id.to_string()).or_default();
-                current = Some((id, entry));
-            }
-            if let Some((_, series)) = current.as_mut() {
-                series.timestamps.push(ts.value(row));
-                series.values.push(value_at(row));
+            let group = match current {
+                Some((cur, g)) if cur == id => g,
+                _ => {
+                    let g = match index.get(id) {
+                        Some(&g) => g,
+                        None => {
+                            index.insert(id.to_string(), groups.len());
+                            groups.push((
+                                id.to_string(),
+                                ContainerRows {
+                                    timestamps: Vec::new(),
+                                    values: vec![Vec::new(); metrics.len()],
+                                },
+                            ));
+                            groups.len() - 1
+                        }
+                    };
+                    current = Some((id, g));
+                    g
+                }
+            };
+            let rows = &mut groups[group].1;
+            rows.timestamps.push(ts.value(row));
+            for (out, column) in rows.values.iter_mut().zip(&columns) {
+                out.push(column.as_ref().map_or(NULL_VALUE, |c| c[row]));
             }
         }
     }
-    let mut series: Vec<(String, ContainerSeries)> = groups.into_iter().collect();
-    series.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, s) in &mut series {
-        if !s.timestamps.is_sorted() {
-            let mut rows: Vec<(i64, i64)> = s
-                .timestamps
-                .iter()
-                .copied()
-                .zip(s.values.iter().copied())
-                .collect();
-            rows.sort_by_key(|r| r.0);
-            (s.timestamps, s.values) = rows.into_iter().unzip();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, rows) in &mut groups {
+        if !rows.timestamps.is_sorted() {
+            let mut order: Vec<usize> = (0..rows.timestamps.len()).collect();
+            order.sort_by_key(|&i| rows.timestamps[i]);
+            rows.timestamps = order.iter().map(|&i| rows.timestamps[i]).collect();
+            for values in &mut rows.values {
+                *values = order.iter().map(|&i| values[i]).collect();
+            }
         }
     }
-    Ok(MetricColumn { series })
+    Ok(MetricColumns {
+        present,
+        series: groups,
+    })
+}
+
+/// A metric column's values as raw `i64`, nulls as [`NULL_VALUE`].
+fn raw_values(col: &dyn Array) -> Result<Vec<i64>, String> {
+    Ok(match col.data_type() {
+        DataType::Int64 => {
+            let a = col.as_primitive::<Int64Type>();
+            if a.null_count() == 0 {
+                a.values().to_vec()
+            } else {
+                a.iter().map(|v| v.unwrap_or(NULL_VALUE)).collect()
+            }
+        }
+        DataType::UInt64 => col
+            .as_primitive::<UInt64Type>()
+            .iter()
+            .map(|v| v.map_or(NULL_VALUE, |v| i64::try_from(v).unwrap_or(i64::MAX)))
+            .collect(),
+        DataType::Float64 => col
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| match v {
+                Some(v) if v.is_finite() => v.round() as i64,
+                _ => NULL_VALUE,
+            })
+            .collect(),
+        other => return Err(format!("column is {other}")),
+    })
 }
 
 /// What a file says about its containers: per container, first and last sample.
@@ -247,79 +321,4 @@ pub fn read_container_spans(path: &Path) -> Result<Vec<(String, i64, i64)>, Read
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::writer::{SampleBuffer, write_data_file};
-    use chrono::{TimeZone, Utc};
-
-    #[test]
-    fn metric_column_groups_rows_per_container() {
-        let dir = tempfile::tempdir().unwrap();
-        let start = Utc.with_ymd_and_hms(2025, 12, 30, 0, 0, 0).unwrap();
-        let mut buf = SampleBuffer::new();
-        let cpu = schema::metric_index("cpu_usage_usec").unwrap();
-        for t in 0..3i64 {
-            for (n, id) in ["bbbbbbbbbbbb", "aaaaaaaaaaaa"].iter().enumerate() {
-                let mut values = vec![None; schema::METRICS.len()];
-                values[cpu] = (t != 1 || n == 0).then_some(t * 100 + n as i64);
-                buf.push(start.timestamp_millis() + t * 1000, id, &values);
-            }
-        }
-        let file = write_data_file(dir.path(), "n", start, &buf)
-            .unwrap()
-            .unwrap();
-        let col = read_metric(&file.path, "cpu_usage_usec").unwrap();
-        assert_eq!(col.series.len(), 2);
-        let b = col.get("bbbbbbbbbbbb").unwrap();
-        assert_eq!(b.values, vec![0, 100, 200]);
-        let a = col.get("aaaaaaaaaaaa").unwrap();
-        assert_eq!(a.values, vec![1, NULL_VALUE, 201]);
-        assert_eq!(a.timestamps[2] - a.timestamps[0], 2000);
-        assert!(
-            read_metric(&file.path, "no_such_metric")
-                .unwrap()
-                .series
-                .is_empty()
-        );
-        let spans = read_container_spans(&file.path).unwrap();
-        assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0].2 - spans[0].1, 2000);
-    }
-
-    #[test]
-    fn files_of_earlier_builds_compressed_with_zstd_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metrics-20251230T000000Z.parquet");
-        let mut buf = SampleBuffer::new();
-        let cpu = schema::metric_index("cpu_usage_usec").unwrap();
-        let mut values = vec![None; schema::METRICS.len()];
-        values[cpu] = Some(42);
-        buf.push(1_767_052_800_000, "aaaaaaaaaaaa", &values);
-        let batch = buf.to_record_batch().unwrap();
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-            .build();
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
-        writer.write(&batch).unwrap();
-        let meta = writer.close().unwrap();
-        assert_eq!(
-            meta.row_group(0).column(2).compression(),
-            parquet::basic::Compression::ZSTD(Default::default())
-        );
-        let col = read_metric(&path, "cpu_usage_usec").unwrap();
-        assert_eq!(col.get("aaaaaaaaaaaa").unwrap().values, vec![42]);
-    }
-
-    #[test]
-    fn garbage_is_an_error_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metrics-20251230T000000Z.parquet");
-        std::fs::write(&path, b"PAR1 not really").unwrap();
-        let err = read_metric(&path, "cpu_usage_usec")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("metrics-20251230T000000Z.parquet"), "{err}");
-    }
-}
+mod tests;
