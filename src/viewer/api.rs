@@ -19,6 +19,7 @@ use chrono::Duration;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
+use super::overview::{self, OverviewRequest};
 use super::page;
 use super::params::{
     BadParam, MAX_CONTAINERS, Params, parse_bool, parse_containers, parse_count, parse_range,
@@ -77,6 +78,7 @@ pub fn app(viewer: Shared) -> Router {
         .route("/api/metrics", get(metrics))
         .route("/api/timeseries", get(timeseries))
         .route("/api/events", get(events_handler))
+        .route("/api/overview", get(overview_handler))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .layer(middleware::from_fn(catch_panic))
         .with_state(viewer)
@@ -300,21 +302,6 @@ async fn timeseries(
     Ok(Json(result))
 }
 
-/// A selected container named the way events name it.
-struct PodContainer {
-    namespace: Option<String>,
-    pod: Option<String>,
-    container: Option<String>,
-}
-
-impl PodContainer {
-    fn is(&self, e: &events::PodEvent) -> bool {
-        self.namespace.as_deref() == Some(e.namespace.as_str())
-            && self.pod.as_deref() == Some(e.pod.as_str())
-            && self.container.as_deref() == Some(e.container.as_str())
-    }
-}
-
 async fn events_handler(
     State(viewer): State<Shared>,
     Query(q): Query<Params>,
@@ -330,25 +317,15 @@ async fn events_handler(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     // An event belongs to a selected container by id, or by pod and
     // container name (a restarted container has a new id).
-    let wanted: Vec<PodContainer> = snapshot
-        .index
-        .iter()
-        .flat_map(|i| containers.iter().filter_map(|id| i.containers.get(id)))
-        .map(|c| PodContainer {
-            namespace: c.namespace.clone(),
-            pod: c.pod_name.clone(),
-            container: c.container_name.clone(),
-        })
-        .collect();
+    let index = snapshot.index.as_ref();
     let mut list: Vec<&events::PodEvent> = read
         .events
         .iter()
         .filter(|e| {
             containers.is_empty()
-                || e.container_id
-                    .as_deref()
-                    .is_some_and(|id| containers.iter().any(|c| c == id))
-                || wanted.iter().any(|w| w.is(e))
+                || containers.iter().any(|id| {
+                    overview::event_concerns(e, id, index.and_then(|i| i.containers.get(id)))
+                })
         })
         .collect();
     let truncated = list.len() > MAX_EVENTS;
@@ -362,4 +339,31 @@ async fn events_handler(
         "truncated": truncated,
         "skipped_lines": read.skipped_lines,
     })))
+}
+
+async fn overview_handler(
+    State(viewer): State<Shared>,
+    Query(q): Query<Params>,
+) -> Result<Json<Value>, AppError> {
+    let snapshot = viewer.snapshot();
+    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
+    let (from, to) = parse_range(&q, latest, Duration::minutes(15))?;
+    let request = OverviewRequest {
+        from,
+        to,
+        top: parse_count(
+            "top",
+            q.top.as_deref(),
+            overview::DEFAULT_TOP,
+            1..=overview::MAX_TOP,
+        )?,
+        q: q.q.clone().unwrap_or_default(),
+        include_sandbox: parse_bool("include_sandbox", q.include_sandbox.as_deref())?,
+    };
+    let worker = viewer.clone();
+    let result = tokio::task::spawn_blocking(move || overview::query(&worker, &request))
+        .await
+        .map_err(|e| AppError::Internal(format!("overview task failed: {e}")))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Json(result))
 }

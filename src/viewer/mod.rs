@@ -12,7 +12,10 @@
 //! waiting, and the state is rebuilt from the data files when they exist.
 
 pub mod api;
+pub mod cache;
+pub mod overview;
 pub mod page;
+pub mod parallel;
 pub mod params;
 pub mod query;
 pub mod series;

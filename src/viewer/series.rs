@@ -83,7 +83,7 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
         .collect();
     let mut skipped = Vec::new();
     let mut files_read = 0;
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let workers = super::parallel::workers();
     for chunk in files.chunks(workers * 4) {
         let columns = read_chunk(
             viewer,
@@ -163,36 +163,15 @@ fn read_chunk(
     metric: &str,
     workers: usize,
 ) -> Vec<Result<Arc<MetricColumn>, ReadError>> {
-    if paths.len() <= 1 || workers <= 1 {
-        return paths.iter().map(|p| viewer.column(p, metric)).collect();
-    }
-    let per_worker = paths.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(per_worker)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|p| viewer.column(p, metric))
-                        .collect::<Vec<_>>()
-                })
+    super::parallel::map(
+        &paths,
+        workers,
+        |p| viewer.column(p, metric),
+        |p| {
+            Err(ReadError::Layout {
+                path: p.clone(),
+                message: "decoder thread panicked".into(),
             })
-            .collect();
-        handles
-            .into_iter()
-            .zip(paths.chunks(per_worker))
-            .flat_map(|(h, part)| {
-                h.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|p| {
-                            Err(ReadError::Layout {
-                                path: p.clone(),
-                                message: "decoder thread panicked".into(),
-                            })
-                        })
-                        .collect()
-                })
-            })
-            .collect()
-    })
+        },
+    )
 }

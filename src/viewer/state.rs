@@ -4,7 +4,7 @@
 //! decoded metric columns. Everything here reads; nothing writes the data
 //! directory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -13,6 +13,8 @@ use std::time::{Instant, SystemTime};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::Options;
+use super::cache::{Cache, Eviction};
+use super::overview::summary::FileSummary;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout::{self, DataFile};
 use crate::store::reader::{self, MetricColumn, ReadError};
@@ -64,18 +66,23 @@ pub struct Viewer {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Unreadable data files: path relative to the data directory → error.
     corrupt: Mutex<BTreeMap<String, String>>,
-    cache: Mutex<ColumnCache>,
+    cache: Mutex<Cache<(PathBuf, String), Arc<MetricColumn>>>,
+    /// Per-file overview summaries, keyed by file and sparkline slot width.
+    summaries: Mutex<Cache<(PathBuf, i64), Arc<FileSummary>>>,
 }
 
 impl Viewer {
     pub fn new(opts: Options) -> Self {
-        let cache = ColumnCache::new(opts.cache_bytes);
+        // Half the memory for decoded columns (charts), half for overview summaries.
+        let cache = Cache::new(opts.cache_bytes / 2, Eviction::LeastRecentlyUsed);
+        let summaries = Cache::new(opts.cache_bytes / 2, Eviction::OldestFirst);
         Self {
             opts,
             started: Instant::now(),
             snapshot: RwLock::new(Arc::new(Snapshot::nothing())),
             corrupt: Mutex::new(BTreeMap::new()),
             cache: Mutex::new(cache),
+            summaries: Mutex::new(summaries),
         }
     }
 
@@ -101,10 +108,9 @@ impl Viewer {
     /// Remembers (and logs once) a file that could not be read.
     pub fn report_corrupt(&self, path: &Path, error: &ReadError) {
         let rel = self.relative(path);
-        let mut corrupt = lock(&self.corrupt);
-        if !corrupt.contains_key(&rel) {
-            tracing::warn!(file = %rel, error = %error, "skipping unreadable data file");
-            corrupt.insert(rel, error.to_string());
+        if let std::collections::btree_map::Entry::Vacant(slot) = lock(&self.corrupt).entry(rel) {
+            tracing::warn!(file = %slot.key(), error = %error, "skipping unreadable data file");
+            slot.insert(error.to_string());
         }
     }
 
@@ -281,8 +287,27 @@ impl Viewer {
             return Ok(hit);
         }
         let column = Arc::new(guarded(path, || reader::read_metric(path, metric))?);
-        lock(&self.cache).put(key, column.clone());
+        let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
+        lock(&self.cache).put(key, column.clone(), size, 0);
         Ok(column)
+    }
+
+    /// The cached overview summary of a file, if any.
+    pub fn cached_summary(&self, path: &Path, slot_ms: i64) -> Option<Arc<FileSummary>> {
+        lock(&self.summaries).get(&(path.to_path_buf(), slot_ms))
+    }
+
+    /// Keeps a file's overview summary; the oldest files give way first, so a
+    /// range larger than the cache keeps its newest part rather than thrashing.
+    pub fn keep_summary(
+        &self,
+        path: &Path,
+        slot_ms: i64,
+        start_ms: i64,
+        summary: Arc<FileSummary>,
+    ) {
+        let size = summary.heap_bytes() + path.as_os_str().len() + 64;
+        lock(&self.summaries).put((path.to_path_buf(), slot_ms), summary, size, start_ms);
     }
 }
 
@@ -333,73 +358,3 @@ fn file_stamp(meta: &std::fs::Metadata) -> (SystemTime, u64, u64) {
         meta.ino(),
     )
 }
-
-type CacheKey = (PathBuf, String);
-
-/// Least-recently-used cache of decoded columns, bounded in bytes. Data files
-/// never change once renamed, so an entry never goes stale; a file removed by
-/// retention simply stops being asked for and ages out.
-pub struct ColumnCache {
-    max_bytes: usize,
-    bytes: usize,
-    tick: u64,
-    entries: HashMap<CacheKey, (Arc<MetricColumn>, usize, u64)>,
-}
-
-impl ColumnCache {
-    pub fn new(max_bytes: usize) -> Self {
-        Self {
-            max_bytes,
-            bytes: 0,
-            tick: 0,
-            entries: HashMap::new(),
-        }
-    }
-
-    pub fn get(&mut self, key: &CacheKey) -> Option<Arc<MetricColumn>> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.entries.get_mut(key).map(|(col, _, used)| {
-            *used = tick;
-            col.clone()
-        })
-    }
-
-    pub fn put(&mut self, key: CacheKey, column: Arc<MetricColumn>) {
-        let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
-        if size > self.max_bytes {
-            return;
-        }
-        self.tick += 1;
-        if let Some((_, old, _)) = self.entries.insert(key, (column, size, self.tick)) {
-            self.bytes -= old;
-        }
-        self.bytes += size;
-        while self.bytes > self.max_bytes {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, _, used))| *used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some((_, size, _)) = self.entries.remove(&oldest) {
-                self.bytes -= size;
-            }
-        }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-#[cfg(test)]
-mod tests;

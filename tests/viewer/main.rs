@@ -8,5 +8,6 @@
 mod api;
 mod fixture;
 mod loading;
+mod overview;
 mod robust;
 mod server;

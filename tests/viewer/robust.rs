@@ -181,7 +181,10 @@ async fn out_of_range_parameters_are_400_not_a_crash() {
             format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&to=-8334601228800000"),
             "out of range",
         ),
-        (format!("/api/events?to=-8334601228800000"), "out of range"),
+        (
+            "/api/events?to=-8334601228800000".to_string(),
+            "out of range",
+        ),
         (
             format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&from=253402300800001"),
             "out of range",
