@@ -49,6 +49,7 @@ fn index_for(ids: &[String], earliest: DateTime<Utc>, latest: DateTime<Utc>) -> 
                 cgroup_path: None,
                 runtime: Some("containerd".into()),
                 sandbox: false,
+                requests: None,
             },
         );
     }

@@ -35,6 +35,7 @@ impl PodMetadata for Pods {
                 labels: BTreeMap::from([("app".into(), "web".into())]),
                 container_name: "nginx \"edge\"".into(),
                 image: Some("registry.example/nginx:1.27@sha256:abc".into()),
+                requests: None,
             })
         })
     }

@@ -173,6 +173,7 @@ impl Recorder {
                         cgroup_path: Some(sample.cgroup_path.clone()),
                         runtime: c.and_then(|c| c.runtime).map(str::to_string),
                         sandbox: false,
+                        requests: None,
                     })
             }
         };
@@ -193,6 +194,7 @@ impl Recorder {
             let changed = entry.pod_name.as_deref() != Some(info.pod_name.as_str())
                 || entry.namespace.as_deref() != Some(info.namespace.as_str())
                 || entry.container_name.as_deref() != Some(info.container_name.as_str())
+                || entry.requests != info.requests
                 || !same_labels;
             if changed {
                 entry.pod_name = Some(info.pod_name.clone());
@@ -207,6 +209,7 @@ impl Recorder {
                 if !info.pod_uid.is_empty() {
                     entry.pod_uid = Some(info.pod_uid.clone());
                 }
+                entry.requests = info.requests;
                 self.index_dirty = true;
             }
         }

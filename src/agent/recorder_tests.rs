@@ -23,6 +23,7 @@ impl PodMetadata for Pods {
                 labels: self.0.lock().unwrap().clone(),
                 container_name: "nginx".into(),
                 image: None,
+                requests: None,
             })
         })
     }

@@ -54,6 +54,21 @@ pub struct ContainerEntry {
     /// True for a pod's sandbox (pause) container.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sandbox: bool,
+    /// The pod spec's resource requests for this container, when it has any
+    /// (cgroups hold limits, not requests). Added after version 2 was
+    /// defined: optional, so indexes without it load, and older readers
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Requests>,
+}
+
+/// A container's resource requests, as the pod spec gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requests {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_millicores: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 /// Time covered by finished data files.
@@ -206,6 +221,10 @@ mod tests {
         let entry = index.containers.get_mut("abc123def456").unwrap();
         entry.labels = Some(HashMap::from([("app".into(), "dns".into())]));
         entry.container_name = Some("coredns".into());
+        entry.requests = Some(Requests {
+            cpu_millicores: Some(100),
+            memory_bytes: None,
+        });
         index.save(&path).unwrap();
         let back = Index::load(&path).unwrap().unwrap();
         assert_eq!(back.schema_version, 2);

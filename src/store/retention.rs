@@ -262,6 +262,7 @@ mod tests {
                     cgroup_path: None,
                     runtime: None,
                     sandbox: false,
+                    requests: None,
                 },
             );
         }

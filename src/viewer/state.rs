@@ -272,6 +272,7 @@ impl Viewer {
                         cgroup_path: None,
                         runtime: None,
                         sandbox: false,
+                        requests: None,
                     });
                 entry.first_seen = entry.first_seen.min(first);
                 entry.last_seen = entry.last_seen.max(last);

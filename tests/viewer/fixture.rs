@@ -91,6 +91,7 @@ pub fn entry(pod: &str, ns: &str, name: &str, labels: &[(&str, &str)]) -> Contai
         cgroup_path: None,
         runtime: Some("containerd".into()),
         sandbox: false,
+        requests: None,
     }
 }
 

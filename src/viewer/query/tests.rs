@@ -74,6 +74,7 @@ fn search_terms_all_match() {
         cgroup_path: None,
         runtime: None,
         sandbox: false,
+        requests: None,
     };
     assert!(container_matches("abc123def456", &entry, ""));
     assert!(container_matches("abc123def456", &entry, "WEB shop"));
