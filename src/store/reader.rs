@@ -145,6 +145,25 @@ pub struct MetricColumns {
     pub series: Vec<(String, ContainerRows)>,
 }
 
+impl MetricColumns {
+    pub fn get(&self, container: &str) -> Option<&ContainerRows> {
+        self.series
+            .binary_search_by(|(id, _)| id.as_str().cmp(container))
+            .ok()
+            .map(|i| &self.series[i].1)
+    }
+
+    /// Approximate heap size, for cache accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.series
+            .iter()
+            .map(|(id, r)| {
+                id.len() + 64 + r.timestamps.len() * 8 * (1 + r.values.len()) + r.values.len() * 24
+            })
+            .sum()
+    }
+}
+
 /// One container's rows of several metrics, in time order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerRows {

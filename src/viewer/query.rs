@@ -171,6 +171,40 @@ impl Downsampler {
     }
 }
 
+/// A level that changes rarely (a limit) as the points where it changes:
+/// each run of equal values keeps its first and last sample, so a line
+/// drawn through them steps where the value changed.
+#[derive(Debug, Default)]
+pub struct Steps {
+    points: Points,
+    /// The latest sample of the current run, when it is not its first.
+    run_end: Option<(i64, Option<f64>)>,
+}
+
+impl Steps {
+    /// Adds the next sample (in time order).
+    pub fn push(&mut self, t: i64, v: Option<f64>) {
+        if self.points.v.last().is_some_and(|last| *last == v) {
+            self.run_end = Some((t, v));
+            return;
+        }
+        if let Some((t_end, v_end)) = self.run_end.take() {
+            self.points.t.push(t_end);
+            self.points.v.push(v_end);
+        }
+        self.points.t.push(t);
+        self.points.v.push(v);
+    }
+
+    pub fn finish(mut self) -> Points {
+        if let Some((t, v)) = self.run_end.take() {
+            self.points.t.push(t);
+            self.points.v.push(v);
+        }
+        self.points
+    }
+}
+
 /// Turns a raw counter stream into per-second rates, one sample at a time
 /// (the streaming twin of [`counter_rates`]).
 #[derive(Debug, Default)]

@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::query::{Downsampler, RateState};
+use super::query::{Downsampler, RateState, Steps};
 use super::state::Viewer;
+use crate::store::index::ContainerEntry;
 use crate::store::layout;
-use crate::store::reader::{MetricColumn, NULL_VALUE, ReadError};
-use crate::store::schema::{ColumnInfo, MetricKind};
+use crate::store::reader::{ContainerRows, MetricColumns, NULL_VALUE, ReadError};
+use crate::store::schema::{self, ColumnInfo, LimitLine, MetricKind, RequestKind};
 
 /// One validated request.
 #[derive(Debug, Clone)]
@@ -34,6 +35,17 @@ struct Series {
     /// Samples in the range before downsampling.
     raw_points: usize,
     downsampled: bool,
+    /// The container's limits over the range, in the series' unit, as steps.
+    limits: Vec<LimitSeries>,
+    /// The pod spec's request, in the series' unit.
+    request: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct LimitSeries {
+    label: &'static str,
+    t: Vec<i64>,
+    v: Vec<Option<f64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,11 +72,63 @@ struct Response {
 struct Stream {
     rate: RateState,
     points: Downsampler,
+    limits: Vec<Steps>,
+}
+
+/// The columns a chart of `metric` reads from each file: the metric, then
+/// the columns of each of its limit lines in [`schema::limit_lines`] order.
+pub fn chart_columns(metric: &str) -> Vec<&str> {
+    let mut columns = vec![metric];
+    for line in schema::limit_lines(metric) {
+        columns.extend(line.columns());
+    }
+    columns
+}
+
+/// Position of each limit line's first column in [`chart_columns`].
+fn limit_offsets(lines: &[LimitLine]) -> Vec<usize> {
+    let mut at = 1;
+    lines
+        .iter()
+        .map(|line| {
+            let here = at;
+            at += line.columns().len();
+            here
+        })
+        .collect()
+}
+
+/// The limit `line`, whose columns start at `offset`, at `row`, in the chart's unit.
+fn limit_at(line: &LimitLine, rows: &ContainerRows, offset: usize, row: usize) -> Option<f64> {
+    let value = |i: usize| {
+        rows.values
+            .get(i)
+            .map(|c| c[row])
+            .filter(|&v| v != NULL_VALUE)
+    };
+    match line {
+        LimitLine::Column { .. } => value(offset).map(|v| v as f64),
+        LimitLine::CpuQuota => match (value(offset), value(offset + 1)) {
+            (Some(q), Some(p)) if q > 0 && p > 0 => Some(q as f64 / p as f64),
+            _ => None,
+        },
+    }
+}
+
+/// The container's request for `metric`, in the chart's unit.
+fn request_in_unit(metric: &str, entry: Option<&ContainerEntry>) -> Option<f64> {
+    let requests = entry?.requests?;
+    match schema::request_of(metric)? {
+        RequestKind::Cpu => requests.cpu_millicores.map(|m| m as f64 / 1000.0),
+        RequestKind::Memory => requests.memory_bytes.map(|b| b as f64),
+    }
 }
 
 /// Runs a request (blocking: call from the blocking pool).
 pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let dir = &viewer.opts.data_dir;
+    let snapshot = viewer.snapshot();
+    let index = snapshot.index.as_ref();
     let files = match layout::files_for_range(dir, req.from, req.to) {
         Ok(listing) => listing.files,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -73,12 +137,15 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let (display_unit, divisor) = req.metric.display_unit();
     let is_counter = req.metric.kind == MetricKind::Counter;
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
+    let limit_lines = schema::limit_lines(&req.metric.name);
+    let offsets = limit_offsets(limit_lines);
     let mut streams: Vec<Stream> = req
         .containers
         .iter()
         .map(|_| Stream {
             rate: RateState::default(),
             points: Downsampler::new(from_ms, to_ms, req.max_points),
+            limits: limit_lines.iter().map(|_| Steps::default()).collect(),
         })
         .collect();
     let mut skipped = Vec::new();
@@ -104,9 +171,24 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                 }
             };
             files_read += 1;
+            if !column.present.first().copied().unwrap_or(false) {
+                // Written before the metric existed: nothing to show, not a gap.
+                continue;
+            }
             for (id, stream) in req.containers.iter().zip(streams.iter_mut()) {
                 let Some(s) = column.get(id) else { continue };
-                for (&t, &raw) in s.timestamps.iter().zip(&s.values) {
+                let first = s.timestamps.partition_point(|&t| t < from_ms);
+                let end = s.timestamps.partition_point(|&t| t <= to_ms);
+                for ((line, &offset), steps) in limit_lines
+                    .iter()
+                    .zip(&offsets)
+                    .zip(stream.limits.iter_mut())
+                {
+                    for row in first..end {
+                        steps.push(s.timestamps[row], limit_at(line, s, offset, row));
+                    }
+                }
+                for (&t, &raw) in s.timestamps.iter().zip(&s.values[0]) {
                     let value = if is_counter {
                         // The very first sample has no rate yet: no point rather than a gap.
                         if !stream.rate.started() {
@@ -131,12 +213,26 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
         .map(|(id, stream)| {
             let raw_points = stream.points.raw_count();
             let points = stream.points.finish();
+            let entry = index.and_then(|i| i.containers.get(id));
             Series {
                 container: id.clone(),
                 downsampled: points.len() < raw_points,
                 raw_points,
                 t: points.t,
                 v: points.v,
+                limits: limit_lines
+                    .iter()
+                    .zip(stream.limits)
+                    .filter_map(|(line, steps)| {
+                        let p = steps.finish();
+                        p.v.iter().any(Option::is_some).then(|| LimitSeries {
+                            label: line.label(),
+                            t: p.t,
+                            v: p.v,
+                        })
+                    })
+                    .collect(),
+                request: request_in_unit(&req.metric.name, entry),
             }
         })
         .collect();
@@ -162,11 +258,11 @@ fn read_chunk(
     paths: Vec<PathBuf>,
     metric: &str,
     workers: usize,
-) -> Vec<Result<Arc<MetricColumn>, ReadError>> {
+) -> Vec<Result<Arc<MetricColumns>, ReadError>> {
     super::parallel::map(
         &paths,
         workers,
-        |p| viewer.column(p, metric),
+        |p| viewer.chart_columns(p, metric),
         |p| {
             Err(ReadError::Layout {
                 path: p.clone(),

@@ -17,7 +17,7 @@ use super::cache::{Cache, Eviction};
 use super::overview::summary::FileSummary;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout::{self, DataFile};
-use crate::store::reader::{self, MetricColumn, ReadError};
+use crate::store::reader::{self, MetricColumns, ReadError};
 use crate::store::schema::{self, ColumnInfo};
 
 /// Where the current index came from.
@@ -66,7 +66,7 @@ pub struct Viewer {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Unreadable data files: path relative to the data directory → error.
     corrupt: Mutex<BTreeMap<String, String>>,
-    cache: Mutex<Cache<(PathBuf, String), Arc<MetricColumn>>>,
+    cache: Mutex<Cache<(PathBuf, String), Arc<MetricColumns>>>,
     /// Per-file overview summaries, keyed by file and sparkline slot width.
     summaries: Mutex<Cache<(PathBuf, i64), Arc<FileSummary>>>,
 }
@@ -281,13 +281,20 @@ impl Viewer {
         index
     }
 
-    /// One metric column of one file, from the cache or decoded (and cached).
-    pub fn column(&self, path: &Path, metric: &str) -> Result<Arc<MetricColumn>, ReadError> {
+    /// The columns a chart of `metric` needs from one file (the metric and
+    /// its limits, see [`super::series::chart_columns`]), from the cache or
+    /// decoded in one pass (and cached).
+    pub fn chart_columns(
+        &self,
+        path: &Path,
+        metric: &str,
+    ) -> Result<Arc<MetricColumns>, ReadError> {
         let key = (path.to_path_buf(), metric.to_string());
         if let Some(hit) = lock(&self.cache).get(&key) {
             return Ok(hit);
         }
-        let column = Arc::new(guarded(path, || reader::read_metric(path, metric))?);
+        let columns = super::series::chart_columns(metric);
+        let column = Arc::new(guarded(path, || reader::read_metrics(path, &columns))?);
         let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
         lock(&self.cache).put(key, column.clone(), size, 0);
         Ok(column)
