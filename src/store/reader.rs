@@ -5,9 +5,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType, UInt64Type};
+use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, SchemaRef, TimeUnit};
+use arrow_schema::SchemaRef;
 
 use super::schema;
 use parquet::arrow::ProjectionMask;
@@ -113,6 +113,9 @@ impl MetricColumn {
     }
 }
 
+mod columns;
+pub use columns::{ContainerRows, MetricColumns, read_metrics};
+
 /// Reads `metric` of every container in a data file. A file without that
 /// column (written before the metric existed) gives an empty column.
 pub fn read_metric(path: &Path, metric: &str) -> Result<MetricColumn, ReadError> {
@@ -135,172 +138,6 @@ pub fn read_metric(path: &Path, metric: &str) -> Result<MetricColumn, ReadError>
         })
         .collect();
     Ok(MetricColumn { series })
-}
-
-/// Several metric columns of one file, grouped per container (sorted by id).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetricColumns {
-    /// Per requested metric: whether the file has the column (absent ones read as nulls).
-    pub present: Vec<bool>,
-    pub series: Vec<(String, ContainerRows)>,
-}
-
-impl MetricColumns {
-    pub fn get(&self, container: &str) -> Option<&ContainerRows> {
-        self.series
-            .binary_search_by(|(id, _)| id.as_str().cmp(container))
-            .ok()
-            .map(|i| &self.series[i].1)
-    }
-
-    /// Approximate heap size, for cache accounting.
-    pub fn heap_bytes(&self) -> usize {
-        self.series
-            .iter()
-            .map(|(id, r)| {
-                id.len() + 64 + r.timestamps.len() * 8 * (1 + r.values.len()) + r.values.len() * 24
-            })
-            .sum()
-    }
-}
-
-/// One container's rows of several metrics, in time order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ContainerRows {
-    pub timestamps: Vec<i64>,
-    /// Per requested metric, one raw value per timestamp ([`NULL_VALUE`] for none).
-    pub values: Vec<Vec<i64>>,
-}
-
-/// Reads `metrics` of every container in a data file in one pass (one open,
-/// one footer). A metric the file lacks reads as nulls.
-pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, ReadError> {
-    let layout = |message: String| ReadError::Layout {
-        path: path.to_path_buf(),
-        message,
-    };
-    let builder = open(path)?;
-    let present: Vec<bool> = metrics
-        .iter()
-        .map(|m| builder.schema().field_with_name(m).is_ok())
-        .collect();
-    let mut wanted = vec![schema::TIMESTAMP, schema::CONTAINER_ID];
-    wanted.extend(
-        metrics
-            .iter()
-            .zip(&present)
-            .filter(|(_, p)| **p)
-            .map(|(m, _)| *m),
-    );
-    let batches = read_with(builder, path, Some(&wanted))?;
-    let mut index: std::collections::HashMap<String, usize> = Default::default();
-    let mut groups: Vec<(String, ContainerRows)> = Vec::new();
-    for batch in &batches {
-        let ts = batch
-            .column_by_name(schema::TIMESTAMP)
-            .ok_or_else(|| layout("no timestamp column".into()))?;
-        let ts = match ts.data_type() {
-            DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                ts.as_primitive::<TimestampMillisecondType>()
-            }
-            other => return Err(layout(format!("timestamp column is {other}, not ms"))),
-        };
-        let ids = batch
-            .column_by_name(schema::CONTAINER_ID)
-            .ok_or_else(|| layout("no container_id column".into()))?;
-        let ids = ids
-            .as_string_opt::<i32>()
-            .ok_or_else(|| layout(format!("container_id column is {}", ids.data_type())))?;
-        let columns: Vec<Option<Vec<i64>>> = metrics
-            .iter()
-            .zip(&present)
-            .map(|(m, p)| match p {
-                false => Ok(None),
-                true => batch
-                    .column_by_name(m)
-                    .ok_or_else(|| layout(format!("no {m} column")))
-                    .and_then(|c| raw_values(c).map_err(|e| layout(format!("{m} {e}"))))
-                    .map(Some),
-            })
-            .collect::<Result<_, _>>()?;
-        // Rows are sorted by container, so consecutive rows usually share a group.
-        let mut current: Option<(&str, usize)> = None;
-        for row in 0..batch.num_rows() {
-            if ts.is_null(row) || ids.is_null(row) {
-                continue;
-            }
-            let id = ids.value(row);
-            let group = match current {
-                Some((cur, g)) if cur == id => g,
-                _ => {
-                    let g = match index.get(id) {
-                        Some(&g) => g,
-                        None => {
-                            index.insert(id.to_string(), groups.len());
-                            groups.push((
-                                id.to_string(),
-                                ContainerRows {
-                                    timestamps: Vec::new(),
-                                    values: vec![Vec::new(); metrics.len()],
-                                },
-                            ));
-                            groups.len() - 1
-                        }
-                    };
-                    current = Some((id, g));
-                    g
-                }
-            };
-            let rows = &mut groups[group].1;
-            rows.timestamps.push(ts.value(row));
-            for (out, column) in rows.values.iter_mut().zip(&columns) {
-                out.push(column.as_ref().map_or(NULL_VALUE, |c| c[row]));
-            }
-        }
-    }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, rows) in &mut groups {
-        if !rows.timestamps.is_sorted() {
-            let mut order: Vec<usize> = (0..rows.timestamps.len()).collect();
-            order.sort_by_key(|&i| rows.timestamps[i]);
-            rows.timestamps = order.iter().map(|&i| rows.timestamps[i]).collect();
-            for values in &mut rows.values {
-                *values = order.iter().map(|&i| values[i]).collect();
-            }
-        }
-    }
-    Ok(MetricColumns {
-        present,
-        series: groups,
-    })
-}
-
-/// A metric column's values as raw `i64`, nulls as [`NULL_VALUE`].
-fn raw_values(col: &dyn Array) -> Result<Vec<i64>, String> {
-    Ok(match col.data_type() {
-        DataType::Int64 => {
-            let a = col.as_primitive::<Int64Type>();
-            if a.null_count() == 0 {
-                a.values().to_vec()
-            } else {
-                a.iter().map(|v| v.unwrap_or(NULL_VALUE)).collect()
-            }
-        }
-        DataType::UInt64 => col
-            .as_primitive::<UInt64Type>()
-            .iter()
-            .map(|v| v.map_or(NULL_VALUE, |v| i64::try_from(v).unwrap_or(i64::MAX)))
-            .collect(),
-        DataType::Float64 => col
-            .as_primitive::<Float64Type>()
-            .iter()
-            .map(|v| match v {
-                Some(v) if v.is_finite() => v.round() as i64,
-                _ => NULL_VALUE,
-            })
-            .collect(),
-        other => return Err(format!("column is {other}")),
-    })
 }
 
 /// What a file says about its containers: per container, first and last sample.

@@ -3,9 +3,6 @@
 //! parallel), stream each container's samples through rate and downsampling
 //! so memory follows the number of points sent, not the samples read.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -14,7 +11,7 @@ use super::query::{Downsampler, RateState, Steps};
 use super::state::Viewer;
 use crate::store::index::ContainerEntry;
 use crate::store::layout;
-use crate::store::reader::{ContainerRows, MetricColumns, NULL_VALUE, ReadError};
+use crate::store::reader::{ContainerRows, NULL_VALUE, ReadError};
 use crate::store::schema::{self, ColumnInfo, LimitLine, MetricKind, RequestKind};
 
 /// One validated request.
@@ -151,14 +148,19 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let mut skipped = Vec::new();
     let mut files_read = 0;
     let workers = super::parallel::workers();
-    for chunk in files.chunks(workers * 4) {
-        let columns = read_chunk(
-            viewer,
-            chunk.iter().map(|f| f.path.clone()).collect(),
-            &req.metric.name,
-            workers,
-        );
-        for (path, column) in chunk.iter().map(|f| &f.path).zip(columns) {
+    super::parallel::for_each_ordered(
+        &files,
+        workers,
+        workers * 4,
+        |f| viewer.chart_columns(&f.path, &req.metric.name),
+        |f| {
+            Err(ReadError::Layout {
+                path: f.path.clone(),
+                message: "decoder thread panicked".into(),
+            })
+        },
+        |file, column| {
+            let path = &file.path;
             let column = match column {
                 Ok(c) => c,
                 Err(e) => {
@@ -167,13 +169,13 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                         path: viewer.relative(path),
                         error: e.to_string(),
                     });
-                    continue;
+                    return;
                 }
             };
             files_read += 1;
             if !column.present.first().copied().unwrap_or(false) {
                 // Written before the metric existed: nothing to show, not a gap.
-                continue;
+                return;
             }
             for (id, stream) in req.containers.iter().zip(streams.iter_mut()) {
                 let Some(s) = column.get(id) else { continue };
@@ -204,8 +206,8 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                     }
                 }
             }
-        }
-    }
+        },
+    );
     let series = req
         .containers
         .iter()
@@ -250,24 +252,4 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
         skipped_files: skipped,
     };
     serde_json::to_value(response).map_err(std::io::Error::other)
-}
-
-/// Decodes the metric column of `paths` on up to `workers` threads, results in input order.
-fn read_chunk(
-    viewer: &Viewer,
-    paths: Vec<PathBuf>,
-    metric: &str,
-    workers: usize,
-) -> Vec<Result<Arc<MetricColumns>, ReadError>> {
-    super::parallel::map(
-        &paths,
-        workers,
-        |p| viewer.chart_columns(p, metric),
-        |p| {
-            Err(ReadError::Layout {
-                path: p.clone(),
-                message: "decoder thread panicked".into(),
-            })
-        },
-    )
 }

@@ -105,3 +105,62 @@ fn several_metrics_are_read_in_one_pass_and_missing_ones_are_null() {
     assert_eq!(a.values[1], vec![NULL_VALUE; 4]);
     assert_eq!(a.values[2], vec![1, 11, 21, 31]);
 }
+
+#[test]
+fn files_of_other_writers_read_with_their_types() {
+    use arrow_array::{ArrayRef, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics-20251230T000000Z.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("container_id", DataType::Utf8, true),
+        Field::new("cpu_usage_usec", DataType::Float64, true),
+        Field::new("pids_current", DataType::Int32, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMicrosecondArray::from(vec![
+            3_000_000, 1_000_000, 2_000_000, 4_000_000,
+        ])),
+        Arc::new(StringArray::from(vec![
+            Some("a"),
+            Some("a"),
+            None,
+            Some("b"),
+        ])),
+        Arc::new(Float64Array::from(vec![
+            Some(2.6),
+            None,
+            Some(9.0),
+            Some(f64::NAN),
+        ])),
+        Arc::new(Int32Array::from(vec![3, 1, 2, 4])),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
+            .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let cols = read_metrics(&path, &["cpu_usage_usec", "pids_current"]).unwrap();
+    let ids: Vec<&str> = cols.series.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, vec!["a", "b"], "the row without an id is skipped");
+    let a = cols.get("a").unwrap();
+    assert_eq!(a.timestamps, vec![1_000, 3_000], "µs to ms, sorted");
+    assert_eq!(
+        a.values[0],
+        vec![NULL_VALUE, 3],
+        "doubles rounded, nulls kept"
+    );
+    assert_eq!(a.values[1], vec![1, 3]);
+    assert_eq!(
+        cols.get("b").unwrap().values[0],
+        vec![NULL_VALUE],
+        "NaN is no value"
+    );
+}
