@@ -20,6 +20,7 @@ pub mod params;
 pub mod query;
 pub mod series;
 pub mod state;
+pub mod study;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
