@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod chart;
 pub mod overview;
 pub mod page;
 pub mod parallel;

@@ -11,8 +11,8 @@ use super::query::{Downsampler, RateState, Steps};
 use super::state::Viewer;
 use crate::store::index::ContainerEntry;
 use crate::store::layout;
-use crate::store::reader::{ContainerRows, NULL_VALUE, ReadError};
-use crate::store::schema::{self, ColumnInfo, LimitLine, MetricKind, RequestKind};
+use crate::store::reader::{NULL_VALUE, ReadError};
+use crate::store::schema::{self, ColumnInfo, MetricKind, RequestKind};
 
 /// One validated request.
 #[derive(Debug, Clone)]
@@ -72,46 +72,6 @@ struct Stream {
     limits: Vec<Steps>,
 }
 
-/// The columns a chart of `metric` reads from each file: the metric, then
-/// the columns of each of its limit lines in [`schema::limit_lines`] order.
-pub fn chart_columns(metric: &str) -> Vec<&str> {
-    let mut columns = vec![metric];
-    for line in schema::limit_lines(metric) {
-        columns.extend(line.columns());
-    }
-    columns
-}
-
-/// Position of each limit line's first column in [`chart_columns`].
-fn limit_offsets(lines: &[LimitLine]) -> Vec<usize> {
-    let mut at = 1;
-    lines
-        .iter()
-        .map(|line| {
-            let here = at;
-            at += line.columns().len();
-            here
-        })
-        .collect()
-}
-
-/// The limit `line`, whose columns start at `offset`, at `row`, in the chart's unit.
-fn limit_at(line: &LimitLine, rows: &ContainerRows, offset: usize, row: usize) -> Option<f64> {
-    let value = |i: usize| {
-        rows.values
-            .get(i)
-            .map(|c| c[row])
-            .filter(|&v| v != NULL_VALUE)
-    };
-    match line {
-        LimitLine::Column { .. } => value(offset).map(|v| v as f64),
-        LimitLine::CpuQuota => match (value(offset), value(offset + 1)) {
-            (Some(q), Some(p)) if q > 0 && p > 0 => Some(q as f64 / p as f64),
-            _ => None,
-        },
-    }
-}
-
 /// The container's request for `metric`, in the chart's unit.
 fn request_in_unit(metric: &str, entry: Option<&ContainerEntry>) -> Option<f64> {
     let requests = entry?.requests?;
@@ -135,7 +95,6 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let is_counter = req.metric.kind == MetricKind::Counter;
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
     let limit_lines = schema::limit_lines(&req.metric.name);
-    let offsets = limit_offsets(limit_lines);
     let mut streams: Vec<Stream> = req
         .containers
         .iter()
@@ -173,7 +132,7 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                 }
             };
             files_read += 1;
-            if !column.present.first().copied().unwrap_or(false) {
+            if !column.present {
                 // Written before the metric existed: nothing to show, not a gap.
                 return;
             }
@@ -181,16 +140,12 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                 let Some(s) = column.get(id) else { continue };
                 let first = s.timestamps.partition_point(|&t| t < from_ms);
                 let end = s.timestamps.partition_point(|&t| t <= to_ms);
-                for ((line, &offset), steps) in limit_lines
-                    .iter()
-                    .zip(&offsets)
-                    .zip(stream.limits.iter_mut())
-                {
-                    for row in first..end {
-                        steps.push(s.timestamps[row], limit_at(line, s, offset, row));
+                for (line, steps) in stream.limits.iter_mut().enumerate() {
+                    for (t, v) in s.limit_steps(line, first, end) {
+                        steps.push(t, v);
                     }
                 }
-                for (&t, &raw) in s.timestamps.iter().zip(&s.values[0]) {
+                for (&t, &raw) in s.timestamps.iter().zip(&s.values) {
                     let value = if is_counter {
                         // The very first sample has no rate yet: no point rather than a gap.
                         if !stream.rate.started() {

@@ -14,10 +14,11 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::Options;
 use super::cache::{Cache, Eviction};
+use super::chart::{self, ChartColumns};
 use super::overview::summary::FileSummary;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout::{self, DataFile};
-use crate::store::reader::{self, MetricColumns, ReadError};
+use crate::store::reader::{self, ReadError};
 use crate::store::schema::{self, ColumnInfo};
 
 /// Where the current index came from.
@@ -66,16 +67,17 @@ pub struct Viewer {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Unreadable data files: path relative to the data directory → error.
     corrupt: Mutex<BTreeMap<String, String>>,
-    cache: Mutex<Cache<(PathBuf, String), Arc<MetricColumns>>>,
+    cache: Mutex<Cache<(PathBuf, String), Arc<ChartColumns>>>,
     /// Per-file overview summaries, keyed by file and sparkline slot width.
     summaries: Mutex<Cache<(PathBuf, i64), Arc<FileSummary>>>,
 }
 
 impl Viewer {
     pub fn new(opts: Options) -> Self {
-        // Half the memory for decoded columns (charts), half for overview summaries.
-        let cache = Cache::new(opts.cache_bytes / 2, Eviction::LeastRecentlyUsed);
-        let summaries = Cache::new(opts.cache_bytes / 2, Eviction::OldestFirst);
+        // Three quarters of the memory for decoded columns (charts), a quarter
+        // for overview summaries.
+        let cache = Cache::new(opts.cache_bytes / 4 * 3, Eviction::LeastRecentlyUsed);
+        let summaries = Cache::new(opts.cache_bytes / 4, Eviction::OldestFirst);
         Self {
             opts,
             started: Instant::now(),
@@ -282,19 +284,16 @@ impl Viewer {
     }
 
     /// The columns a chart of `metric` needs from one file (the metric and
-    /// its limits, see [`super::series::chart_columns`]), from the cache or
-    /// decoded in one pass (and cached).
-    pub fn chart_columns(
-        &self,
-        path: &Path,
-        metric: &str,
-    ) -> Result<Arc<MetricColumns>, ReadError> {
+    /// its limits, see [`chart::columns`]), from the cache or decoded in one
+    /// pass (and cached).
+    pub fn chart_columns(&self, path: &Path, metric: &str) -> Result<Arc<ChartColumns>, ReadError> {
         let key = (path.to_path_buf(), metric.to_string());
         if let Some(hit) = lock(&self.cache).get(&key) {
             return Ok(hit);
         }
-        let columns = super::series::chart_columns(metric);
-        let column = Arc::new(guarded(path, || reader::read_metrics(path, &columns))?);
+        let columns = chart::columns(metric);
+        let read = guarded(path, || reader::read_metrics(path, &columns))?;
+        let column = Arc::new(ChartColumns::new(metric, read));
         let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
         lock(&self.cache).put(key, column.clone(), size, 0);
         Ok(column)

@@ -48,6 +48,9 @@ pub struct Changepoints {
     pub noise: f64,
 }
 
+/// A qualifying split of a stretch: (index, gain).
+type Split = (usize, f64);
+
 /// The level shifts of `y` (in sample order), at most `max_changes`.
 pub fn changepoints(y: &[f64], max_changes: usize) -> Changepoints {
     let n = y.len();
@@ -62,7 +65,7 @@ pub fn changepoints(y: &[f64], max_changes: usize) -> Changepoints {
             (gain > threshold && shift.abs() >= MIN_SHIFT * noise).then_some((k, gain))
         };
         // Stretches still to look at, with their best qualifying split.
-        let mut open: Vec<(usize, usize, Option<(usize, f64)>)> =
+        let mut open: Vec<(usize, usize, Option<Split>)> =
             vec![(0, n, best_split(&prefix, 0, n, min_len).and_then(qualifies))];
         while cuts.len() < max_changes {
             let Some(at) = open
