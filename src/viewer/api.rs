@@ -22,10 +22,12 @@ use serde_json::{Value, json};
 use super::overview::{self, OverviewRequest};
 use super::page;
 use super::params::{
-    BadParam, MAX_CONTAINERS, Params, parse_bool, parse_containers, parse_count, parse_range,
+    BadParam, MAX_CONTAINERS, Params, parse_bool, parse_choice, parse_containers, parse_count,
+    parse_range,
 };
 use super::series::{self, SeriesRequest};
 use super::state::{Source, Viewer};
+use super::study;
 use crate::store::{events, schema};
 
 /// Most points per series a request may ask for.
@@ -79,6 +81,7 @@ pub fn app(viewer: Shared) -> Router {
         .route("/api/timeseries", get(timeseries))
         .route("/api/events", get(events_handler))
         .route("/api/overview", get(overview_handler))
+        .route("/api/study", get(study_handler))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .layer(middleware::from_fn(catch_panic))
         .with_state(viewer)
@@ -264,21 +267,7 @@ async fn timeseries(
 ) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
     let containers = parse_containers(q.containers.as_deref(), true, MAX_CONTAINERS)?;
-    let metric_name = q
-        .metric
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| AppError::BadRequest("metric is required".into()))?;
-    let metric = snapshot
-        .metrics
-        .iter()
-        .find(|m| m.name == metric_name)
-        .cloned()
-        .ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "unknown metric {metric_name:?}; GET /api/metrics lists them"
-            ))
-        })?;
+    let metric = known_metric(&snapshot, q.metric.as_deref())?;
     let points = parse_count(
         "points",
         q.points.as_deref(),
@@ -366,4 +355,60 @@ async fn overview_handler(
         .map_err(|e| AppError::Internal(format!("overview task failed: {e}")))?
         .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Json(result))
+}
+
+async fn study_handler(
+    State(viewer): State<Shared>,
+    Query(q): Query<Params>,
+) -> Result<Json<Value>, AppError> {
+    let snapshot = viewer.snapshot();
+    let kind = parse_choice("kind", q.kind.as_deref(), &study::Kind::NAMES)?;
+    let container = parse_containers(q.container.as_deref(), true, 1)?
+        .pop()
+        .ok_or_else(|| AppError::BadRequest("container is required".into()))?;
+    let metric = known_metric(&snapshot, q.metric.as_deref())?;
+    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
+    let (from, to) = parse_range(&q, latest, Duration::hours(1))?;
+    if to - from > Duration::days(study::MAX_DAYS) {
+        return Err(AppError::BadRequest(format!(
+            "a study covers at most {} days; the range from {from} to {to} is longer",
+            study::MAX_DAYS
+        )));
+    }
+    let request = study::StudyRequest {
+        kind: study::Kind::parse(kind).unwrap_or(study::Kind::Periodicity),
+        container,
+        metric,
+        from,
+        to,
+    };
+    let worker = viewer.clone();
+    match tokio::task::spawn_blocking(move || study::query(&worker, &request))
+        .await
+        .map_err(|e| AppError::Internal(format!("study task failed: {e}")))?
+    {
+        Ok(json) => Ok(Json(json)),
+        Err(e @ study::StudyError::TooManySamples) => Err(AppError::BadRequest(e.to_string())),
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+/// The metric named by `name`, from the newest file's columns.
+fn known_metric(
+    snapshot: &super::state::Snapshot,
+    name: Option<&str>,
+) -> Result<schema::ColumnInfo, AppError> {
+    let name = name
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| AppError::BadRequest("metric is required".into()))?;
+    snapshot
+        .metrics
+        .iter()
+        .find(|m| m.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "unknown metric {name:?}; GET /api/metrics lists them"
+            ))
+        })
 }

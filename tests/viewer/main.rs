@@ -11,3 +11,4 @@ mod loading;
 mod overview;
 mod robust;
 mod server;
+mod study;
