@@ -19,6 +19,7 @@ use chrono::Duration;
 use futures::FutureExt;
 use serde_json::{Value, json};
 
+use super::export;
 use super::overview::{self, OverviewRequest};
 use super::page;
 use super::params::{
@@ -69,6 +70,22 @@ impl IntoResponse for AppError {
 
 type Shared = Arc<Viewer>;
 
+/// The query string as [`Params`]; a malformed one (a repeated parameter,
+/// say) is a 400 with a JSON message like any other bad parameter.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Query::<Params>::from_request_parts(parts, state)
+            .await
+            .map(|Query(p)| p)
+            .map_err(|e| AppError::BadRequest(format!("bad query string: {}", e.body_text())))
+    }
+}
+
 /// The whole app over one viewer state.
 pub fn app(viewer: Shared) -> Router {
     Router::new()
@@ -82,6 +99,7 @@ pub fn app(viewer: Shared) -> Router {
         .route("/api/events", get(events_handler))
         .route("/api/overview", get(overview_handler))
         .route("/api/study", get(study_handler))
+        .route("/api/export", get(export_handler))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .layer(middleware::from_fn(catch_panic))
         .with_state(viewer)
@@ -190,10 +208,7 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-async fn containers(
-    State(viewer): State<Shared>,
-    Query(query): Query<Params>,
-) -> Result<Json<Value>, AppError> {
+async fn containers(State(viewer): State<Shared>, query: Params) -> Result<Json<Value>, AppError> {
     let include_sandbox = parse_bool("include_sandbox", query.include_sandbox.as_deref())?;
     let q = query.q.unwrap_or_default();
     let snapshot = viewer.snapshot();
@@ -261,10 +276,7 @@ async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
     }))
 }
 
-async fn timeseries(
-    State(viewer): State<Shared>,
-    Query(q): Query<Params>,
-) -> Result<Json<Value>, AppError> {
+async fn timeseries(State(viewer): State<Shared>, q: Params) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
     let containers = parse_containers(q.containers.as_deref(), true, MAX_CONTAINERS)?;
     let metric = known_metric(&snapshot, q.metric.as_deref())?;
@@ -291,10 +303,7 @@ async fn timeseries(
     Ok(Json(result))
 }
 
-async fn events_handler(
-    State(viewer): State<Shared>,
-    Query(q): Query<Params>,
-) -> Result<Json<Value>, AppError> {
+async fn events_handler(State(viewer): State<Shared>, q: Params) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
     let containers = parse_containers(q.containers.as_deref(), false, MAX_CONTAINERS)?;
     let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
@@ -332,7 +341,7 @@ async fn events_handler(
 
 async fn overview_handler(
     State(viewer): State<Shared>,
-    Query(q): Query<Params>,
+    q: Params,
 ) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
     let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
@@ -357,10 +366,7 @@ async fn overview_handler(
     Ok(Json(result))
 }
 
-async fn study_handler(
-    State(viewer): State<Shared>,
-    Query(q): Query<Params>,
-) -> Result<Json<Value>, AppError> {
+async fn study_handler(State(viewer): State<Shared>, q: Params) -> Result<Json<Value>, AppError> {
     let snapshot = viewer.snapshot();
     let kind = parse_choice("kind", q.kind.as_deref(), &study::Kind::NAMES)?;
     let container = parse_containers(q.container.as_deref(), true, 1)?
@@ -411,4 +417,91 @@ fn known_metric(
                 "unknown metric {name:?}; GET /api/metrics lists them"
             ))
         })
+}
+
+/// Sends export chunks into the response body; `false` once the client left.
+struct BodySink(tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>);
+
+impl export::Sink for BodySink {
+    fn send(&mut self, bytes: Vec<u8>) -> bool {
+        self.0.blocking_send(Ok(bytes.into())).is_ok()
+    }
+}
+
+async fn export_handler(State(viewer): State<Shared>, q: Params) -> Result<Response, AppError> {
+    let snapshot = viewer.snapshot();
+    let containers = parse_containers(q.containers.as_deref(), true, MAX_CONTAINERS)?;
+    let metrics = match q.metrics.as_deref().map(str::trim) {
+        None | Some("") => snapshot.metrics.clone(),
+        Some(list) => list
+            .split(',')
+            .map(|name| known_metric(&snapshot, Some(name.trim())))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let format = parse_choice("format", q.format.as_deref(), &export::Format::NAMES)?;
+    let max_rows = parse_count(
+        "max_rows",
+        q.max_rows.as_deref(),
+        export::DEFAULT_MAX_ROWS,
+        1..=export::MAX_ROWS,
+    )?;
+    let check = parse_bool("check", q.check.as_deref())?;
+    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
+    let (from, to) = parse_range(&q, latest, Duration::hours(1))?;
+    let request = export::ExportRequest {
+        containers,
+        metrics,
+        from,
+        to,
+        format: export::Format::parse(format).unwrap_or(export::Format::Csv),
+        max_rows,
+    };
+    let (worker, req) = (viewer.clone(), request.clone());
+    let plan = tokio::task::spawn_blocking(move || export::plan(&worker, &req))
+        .await
+        .map_err(|e| AppError::Internal(format!("export task failed: {e}")))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    if plan.rows > max_rows {
+        return Err(AppError::BadRequest(format!(
+            "the selection holds {} rows, more than the export cap of {max_rows}: narrow the \
+             range, the containers or the metrics (max_rows goes up to {})",
+            plan.rows,
+            export::MAX_ROWS
+        )));
+    }
+    if check {
+        return Ok(Json(json!({
+            "rows": plan.rows,
+            "max_rows": max_rows,
+            "files": plan.files.len(),
+            "file_name": request.file_name(),
+            "skipped_files": plan.skipped.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
+        }))
+        .into_response());
+    }
+    let (send, receive) = tokio::sync::mpsc::channel(4);
+    let file_name = request.file_name();
+    let content_type = request.format.content_type();
+    let rows = plan.rows;
+    tokio::task::spawn_blocking(move || {
+        export::write(&viewer, &request, &plan, &mut BodySink(send));
+    });
+    let stream = futures::stream::unfold(receive, |mut receive| async move {
+        receive.recv().await.map(|chunk| (chunk, receive))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (
+                header::HeaderName::from_static("x-fgm-rows"),
+                rows.to_string(),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

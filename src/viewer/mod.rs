@@ -14,6 +14,7 @@
 pub mod api;
 pub mod cache;
 pub mod chart;
+pub mod export;
 pub mod overview;
 pub mod page;
 pub mod parallel;

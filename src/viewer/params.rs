@@ -39,6 +39,7 @@ pub struct Params {
     pub kind: Option<String>,
     pub q: Option<String>,
     pub include_sandbox: Option<String>,
+    pub check: Option<String>,
 }
 
 /// Earliest and latest time a request may name: data files are named by
