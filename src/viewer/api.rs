@@ -439,12 +439,9 @@ async fn export_handler(State(viewer): State<Shared>, q: Params) -> Result<Respo
             .collect::<Result<Vec<_>, _>>()?,
     };
     let format = parse_choice("format", q.format.as_deref(), &export::Format::NAMES)?;
-    let max_rows = parse_count(
-        "max_rows",
-        q.max_rows.as_deref(),
-        export::DEFAULT_MAX_ROWS,
-        1..=export::MAX_ROWS,
-    )?;
+    // The viewer's cap (--export-max-rows); a request may only lower it.
+    let cap = viewer.opts.export_max_rows;
+    let max_rows = parse_count("max_rows", q.max_rows.as_deref(), cap, 1..=cap)?;
     let check = parse_bool("check", q.check.as_deref())?;
     let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
     let (from, to) = parse_range(&q, latest, Duration::hours(1))?;
@@ -464,9 +461,9 @@ async fn export_handler(State(viewer): State<Shared>, q: Params) -> Result<Respo
     if plan.rows > max_rows {
         return Err(AppError::BadRequest(format!(
             "the selection holds {} rows, more than the export cap of {max_rows}: narrow the \
-             range, the containers or the metrics (max_rows goes up to {})",
-            plan.rows,
-            export::MAX_ROWS
+             range, the containers or the metrics (this viewer allows up to {cap}, see \
+             --export-max-rows)",
+            plan.rows
         )));
     }
     if check {

@@ -24,9 +24,10 @@ use crate::store::layout::{self, DataFile};
 use crate::store::reader::{self, ContainerRows, NULL_VALUE, ReadError};
 use crate::store::schema::{self, ColumnInfo};
 
-/// Most rows one export may hold.
+/// Highest export cap the viewer may be given (`--export-max-rows`).
 pub const MAX_ROWS: usize = 1_000_000;
-pub const DEFAULT_MAX_ROWS: usize = 200_000;
+/// Default export cap.
+pub const DEFAULT_MAX_ROWS: u64 = 200_000;
 /// Rows per Parquet row group (bounds what the encoder holds).
 const ROW_GROUP_ROWS: usize = 65_536;
 

@@ -75,6 +75,11 @@ pub struct TuningArgs {
     /// How often the data directory is checked for a new index.
     #[arg(long, env = "FGM_POLL_INTERVAL", default_value = "5s", hide = true)]
     pub poll_interval: HumanDuration,
+
+    /// Most rows one export (CSV or Parquet) may hold; a larger selection is refused with a message.
+    #[arg(long, env = "FGM_EXPORT_MAX_ROWS", default_value_t = export::DEFAULT_MAX_ROWS,
+          value_parser = clap::value_parser!(u64).range(1..=export::MAX_ROWS as u64))]
+    pub export_max_rows: u64,
 }
 
 /// What [`serve`] needs.
@@ -84,16 +89,19 @@ pub struct Options {
     pub waiting_timeout: Duration,
     pub cache_bytes: usize,
     pub poll_interval: Duration,
+    /// Most rows one export may hold.
+    pub export_max_rows: usize,
 }
 
 impl Options {
-    /// Defaults: wait 3 minutes, 64 MiB cache, poll every 5 s.
+    /// Defaults: wait 3 minutes, 64 MiB cache, poll every 5 s, 200,000 rows per export.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
             waiting_timeout: Duration::from_secs(180),
             cache_bytes: 64 << 20,
             poll_interval: Duration::from_secs(5),
+            export_max_rows: export::DEFAULT_MAX_ROWS as usize,
         }
     }
 
@@ -103,6 +111,7 @@ impl Options {
             waiting_timeout: tuning.waiting_timeout.get(),
             cache_bytes: usize::try_from(tuning.cache_size.0).unwrap_or(usize::MAX),
             poll_interval: tuning.poll_interval.get().max(Duration::from_millis(10)),
+            export_max_rows: usize::try_from(tuning.export_max_rows).unwrap_or(usize::MAX),
         }
     }
 }

@@ -123,7 +123,7 @@ async fn past_the_row_cap_the_export_is_refused_with_a_message() {
     for (bad, expected) in [
         ("&format=xml", "format="),
         ("&max_rows=0", "max_rows="),
-        ("&max_rows=1000001", "max_rows="),
+        ("&max_rows=200001", "from 1 to 200000"),
         (
             "&metrics=cpu_usage_usec&metrics=io_read_bytes",
             "duplicate field `metrics`",
@@ -145,4 +145,31 @@ async fn past_the_row_cap_the_export_is_refused_with_a_message() {
     );
     let (status, body) = get(&app, "/api/export?metrics=cpu_usage_usec").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn the_viewer_s_cap_is_the_default_and_the_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = t(2025, 12, 30, 0, 0, 0);
+    write_samples(dir.path(), &[WEB, DB], start, 300, 90, &default_values);
+    write_index(dir.path(), start, start + Duration::seconds(299));
+    let mut opts = options(dir.path());
+    opts.export_max_rows = 300;
+    let (_, app) = app_with(opts);
+    let uri = format!("/api/export?containers={WEB},{DB}&metrics=cpu_usage_usec&{RANGE}");
+    let (status, body) = get(&app, &uri).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("more than the export cap of 300"), "{body}");
+    let (status, _) = get(&app, &format!("{uri}&max_rows=301")).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a request cannot raise the cap"
+    );
+    let ok = get_json(
+        &app,
+        &format!("/api/export?containers={WEB}&metrics=cpu_usage_usec&{RANGE}&check=true"),
+    )
+    .await;
+    assert_eq!(ok["rows"], 180);
 }
