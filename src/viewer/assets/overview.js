@@ -138,7 +138,8 @@
     const throttled = json.rankings.throttling.rows.length;
     const top = (k) => {
       const r = json.rankings[k].rows[0];
-      return r ? label(rowsById.get(r.id)) + " (" + fmt(r.value, json.rankings[k].unit) + ")" : "–";
+      const unit = json.rankings[k].unit;
+      return r ? label(rowsById.get(r.id)) + " (" + fmt(r.value, unit) + (unit === "cores" ? " cores" : "") + ")" : "–";
     };
     const summary = el("div", { id: "overview-summary", class: "summary" },
       el("span", {}, json.containers + " containers"),
