@@ -125,9 +125,15 @@ impl Downsampler {
         } else if !self.raw.is_empty() {
             self.raw = Points::default();
         }
-        let n = self.buckets.len() as i128;
-        let offset = (t - self.from_ms).clamp(0, self.span - 1) as i128;
-        let b = &mut self.buckets[(offset * n / self.span as i128) as usize];
+        let n = self.buckets.len() as i64;
+        let offset = t.saturating_sub(self.from_ms).clamp(0, self.span - 1);
+        // i64 suffices for any range the API allows (400 days x 5,000 buckets);
+        // i128 (a library call per point) only beyond.
+        let at = match offset.checked_mul(n) {
+            Some(x) => x / self.span,
+            None => (offset as i128 * n as i128 / self.span as i128) as i64,
+        };
+        let b = &mut self.buckets[at as usize];
         b.first_t.get_or_insert(t);
         if let Some(v) = v {
             if b.min.is_none_or(|(_, m)| v < m) {

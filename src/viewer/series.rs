@@ -110,7 +110,7 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     super::parallel::for_each_ordered(
         &files,
         workers,
-        workers * 4,
+        workers * 8,
         |f| viewer.chart_columns(&f.path, &req.metric.name),
         |f| {
             Err(ReadError::Layout {
