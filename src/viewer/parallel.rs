@@ -40,9 +40,10 @@ pub fn map<T: Sync, R: Send>(
 
 /// Runs `work` on every item on up to `workers` threads while the calling
 /// thread hands each result to `consume` in input order, so decoding the next
-/// files overlaps with using the previous ones. At most `window` items are
-/// ahead of `consume` at any time, which bounds the memory held. An item whose
-/// `work` panics gets `on_panic(item)` instead.
+/// files overlaps with using the previous ones. Workers take items in runs of
+/// `batch` (one wake-up per run, not per item); at most `window` items are
+/// ahead of `consume` at any time, which bounds the memory held. An item
+/// whose `work` panics gets `on_panic(item)` instead.
 pub fn for_each_ordered<T: Sync, R: Send>(
     items: &[T],
     workers: usize,
@@ -61,27 +62,31 @@ pub fn for_each_ordered<T: Sync, R: Send>(
         }
         return;
     }
-    let window = window.max(1);
+    let window = window.max(2);
+    // Small runs keep the workers busy; at most half a window each.
+    let batch = (items.len() / (workers * 8)).clamp(1, window / 2);
     let next = AtomicUsize::new(0);
     let consumed = (Mutex::new(0usize), Condvar::new());
-    let (send, receive) = std::sync::mpsc::channel::<(usize, R)>();
+    let (send, receive) = std::sync::mpsc::channel::<(usize, Vec<R>)>();
     std::thread::scope(|scope| {
         for _ in 0..workers.min(items.len()) {
             let send = send.clone();
             let (next, consumed, guarded) = (&next, &consumed, &guarded);
             scope.spawn(move || {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= items.len() {
+                    let first = next.fetch_add(batch, Ordering::Relaxed);
+                    if first >= items.len() {
                         return;
                     }
+                    let end = (first + batch).min(items.len());
                     let (done, wake) = consumed;
                     let mut done_now = lock(done);
-                    while i >= *done_now + window {
+                    while end > *done_now + window {
                         done_now = wake.wait(done_now).unwrap_or_else(|p| p.into_inner());
                     }
                     drop(done_now);
-                    if send.send((i, guarded(&items[i]))).is_err() {
+                    let results = items[first..end].iter().map(guarded).collect();
+                    if send.send((first, results)).is_err() {
                         return;
                     }
                 }
@@ -91,13 +96,15 @@ pub fn for_each_ordered<T: Sync, R: Send>(
         let mut waiting = std::collections::BTreeMap::new();
         let mut expected = 0;
         while expected < items.len() {
-            let Ok((i, result)) = receive.recv() else {
+            let Ok((first, results)) = receive.recv() else {
                 break;
             };
-            waiting.insert(i, result);
-            while let Some(result) = waiting.remove(&expected) {
-                consume(&items[expected], result);
-                expected += 1;
+            waiting.insert(first, results);
+            while let Some(results) = waiting.remove(&expected) {
+                for result in results {
+                    consume(&items[expected], result);
+                    expected += 1;
+                }
             }
             let (done, wake) = &consumed;
             *lock(done) = expected;
@@ -146,7 +153,7 @@ mod tests {
             |x| {
                 // Never more than the window past what was consumed.
                 let started = ahead.fetch_add(1, Ordering::SeqCst);
-                assert!(started < consumed.load(Ordering::SeqCst) + 8 + 3);
+                assert!(started < consumed.load(Ordering::SeqCst) + 8 + 3 * 4);
                 // Uneven work so results finish out of order.
                 std::thread::sleep(std::time::Duration::from_micros((x * 7919) % 300));
                 if *x == 150 {

@@ -113,7 +113,7 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
                 continue;
             };
             let mut end = start + 1;
-            while end < rows && ids[end].as_ref() == Some(id) {
+            while end < rows && ids[end].as_ref().is_some_and(|next| same_id(next, id)) {
                 end += 1;
             }
             let g = match index.get(id.data()) {
@@ -169,6 +169,13 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         present: metric_at.iter().map(Option::is_some).collect(),
         series: groups,
     })
+}
+
+/// Equal ids. Values of one dictionary page share their bytes, so the
+/// pointer comparison settles most rows without comparing the text.
+fn same_id(a: &ByteArray, b: &ByteArray) -> bool {
+    let (a, b) = (a.data(), b.data());
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// The top-level column named `name`.
