@@ -124,15 +124,13 @@ pub fn read_metric(path: &Path, metric: &str) -> Result<MetricColumn, ReadError>
         return Ok(MetricColumn::default());
     }
     let series = columns
-        .series
-        .into_iter()
+        .iter()
         .map(|(id, rows)| {
-            let values = rows.values.into_iter().next().unwrap_or_default();
             (
-                id,
+                id.to_string(),
                 ContainerSeries {
-                    timestamps: rows.timestamps,
-                    values,
+                    timestamps: rows.timestamps.to_vec(),
+                    values: rows.values(0).to_vec(),
                 },
             )
         })

@@ -99,14 +99,13 @@ fn rows_in<'a>(
     containers: &'a HashSet<&str>,
     from_ms: i64,
     to_ms: i64,
-) -> impl Iterator<Item = (&'a str, &'a ContainerRows, usize, usize)> + 'a {
-    read.series
-        .iter()
-        .filter(|(id, _)| containers.contains(id.as_str()))
+) -> impl Iterator<Item = (&'a str, ContainerRows<'a>, usize, usize)> + 'a {
+    read.iter()
+        .filter(|(id, _)| containers.contains(id))
         .map(move |(id, rows)| {
             let first = rows.timestamps.partition_point(|&t| t < from_ms);
             let end = rows.timestamps.partition_point(|&t| t <= to_ms);
-            (id.as_str(), rows, first, end)
+            (id, rows, first, end)
         })
 }
 
@@ -335,7 +334,7 @@ fn csv_rows(
             line.push_str(&csv_time(rows.timestamps[row]));
             line.push(',');
             line.push_str(id);
-            for column in &rows.values {
+            for column in (0..read.values.len()).map(|m| rows.values(m)) {
                 line.push(',');
                 if column[row] != NULL_VALUE {
                     line.push_str(&column[row].to_string());
@@ -365,7 +364,8 @@ fn batch(
         for _ in first..end {
             ids.append_value(id);
         }
-        for (builder, column) in values.iter_mut().zip(&rows.values) {
+        for (m, builder) in values.iter_mut().enumerate() {
+            let column = rows.values(m);
             for &v in &column[first..end] {
                 builder.append_option((v != NULL_VALUE).then_some(v));
             }

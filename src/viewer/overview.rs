@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use self::rank::{Category, Stats};
-use self::summary::{FileSummary, Summary, columns, summarize};
+use self::summary::{COUNTERS, FileSummary, GAUGES, Summary, columns, summarize};
 use super::state::{Viewer, guarded};
 use crate::store::events::{self, EventKind, PodEvent};
 use crate::store::index::ContainerEntry;
@@ -62,14 +62,14 @@ fn file_summary(
     let read = guarded(path, || reader::read_metrics(path, &columns()))?;
     let summarise = |clip| FileSummary {
         containers: read
-            .series
             .iter()
             .filter_map(|(id, rows)| {
-                summarize(&rows.timestamps, &rows.values, clip, slot_ms).map(|s| (id.clone(), s))
+                let columns: [&[i64]; COUNTERS.len() + GAUGES.len()] =
+                    std::array::from_fn(|m| rows.values(m));
+                summarize(rows.timestamps, &columns, clip, slot_ms).map(|s| (id.to_string(), s))
             })
             .collect(),
         span: read
-            .series
             .iter()
             .filter_map(|(_, r)| Some((*r.timestamps.first()?, *r.timestamps.last()?)))
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
@@ -134,9 +134,16 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
         Err(e) => return Err(e),
     };
     files.sort_by_key(|f| f.start);
-    let summaries = super::parallel::map(
+    // Joined in file order as the summaries arrive: memory holds one summary
+    // per container plus the few files being read, whatever the range.
+    let mut joined: BTreeMap<String, Summary> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let mut files_read = 0;
+    let workers = super::parallel::workers();
+    super::parallel::for_each_ordered(
         &files,
-        super::parallel::workers(),
+        workers,
+        workers * 8,
         |f| file_summary(viewer, f, from_ms, to_ms, slot_ms),
         |f| {
             Err(ReadError::Layout {
@@ -144,12 +151,7 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
                 message: "summary thread panicked".into(),
             })
         },
-    );
-    let mut joined: BTreeMap<String, Summary> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    let mut files_read = 0;
-    for (file, result) in files.iter().zip(summaries) {
-        match result {
+        |file, result| match result {
             Ok(fs) => {
                 files_read += 1;
                 for (id, s) in &fs.containers {
@@ -166,8 +168,8 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
                 skipped
                     .push(json!({ "path": viewer.relative(&file.path), "error": e.to_string() }));
             }
-        }
-    }
+        },
+    );
     let index = snapshot.index.as_ref();
     let entry_of = |id: &str| index.and_then(|i| i.containers.get(id));
     // Keep the containers the request asks for.

@@ -145,7 +145,7 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                         steps.push(t, v);
                     }
                 }
-                for (&t, &raw) in s.timestamps.iter().zip(&s.values) {
+                for (&t, &raw) in s.timestamps.iter().zip(s.values) {
                     let value = if is_counter {
                         // The very first sample has no rate yet: no point rather than a gap.
                         if !stream.rate.started() {

@@ -107,7 +107,7 @@ fn samples(viewer: &Viewer, req: &StudyRequest) -> Result<Samples, StudyError> {
             let Some(rows) = column.get(&req.container) else {
                 return;
             };
-            for (&t, &raw) in rows.timestamps.iter().zip(&rows.values) {
+            for (&t, &raw) in rows.timestamps.iter().zip(rows.values) {
                 let value = if counter {
                     rate.next(t, raw)
                 } else {

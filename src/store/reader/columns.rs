@@ -5,6 +5,7 @@
 //! vectors, and container ids are compared as bytes of the dictionary page.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 
 use parquet::basic::{LogicalType, TimeUnit, Type as PhysicalType};
@@ -17,39 +18,78 @@ use parquet::schema::types::SchemaDescriptor;
 
 use super::{NULL_VALUE, ReadError, schema};
 
-/// Several metric columns of one file, grouped per container (sorted by id).
+/// Several metric columns of one file: whole-file columns with the rows
+/// grouped by container and in time order within a container (as the agent
+/// writes them, so usually without moving a value), and each container's
+/// range of rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricColumns {
     /// Per requested metric: whether the file has the column (absent ones read as nulls).
     pub present: Vec<bool>,
-    pub series: Vec<(String, ContainerRows)>,
+    /// Milliseconds since the epoch.
+    pub timestamps: Vec<i64>,
+    /// Per requested metric, one raw value per row ([`NULL_VALUE`] for none).
+    pub values: Vec<Vec<i64>>,
+    /// Container id and its rows, sorted by id.
+    pub series: Vec<(String, Range<usize>)>,
+}
+
+/// One container's rows of several metrics, in time order (borrowed).
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRows<'a> {
+    pub timestamps: &'a [i64],
+    columns: &'a [Vec<i64>],
+    range: (usize, usize),
+}
+
+impl<'a> ContainerRows<'a> {
+    /// The container's values of the `m`-th requested metric.
+    pub fn values(&self, m: usize) -> &'a [i64] {
+        self.columns
+            .get(m)
+            .and_then(|c| c.get(self.range.0..self.range.1))
+            .unwrap_or(&[])
+    }
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
 }
 
 impl MetricColumns {
-    pub fn get(&self, container: &str) -> Option<&ContainerRows> {
+    fn rows(&self, range: &Range<usize>) -> ContainerRows<'_> {
+        ContainerRows {
+            timestamps: &self.timestamps[range.clone()],
+            columns: &self.values,
+            range: (range.start, range.end),
+        }
+    }
+
+    pub fn get(&self, container: &str) -> Option<ContainerRows<'_>> {
         self.series
             .binary_search_by(|(id, _)| id.as_str().cmp(container))
             .ok()
-            .map(|i| &self.series[i].1)
+            .map(|i| self.rows(&self.series[i].1))
+    }
+
+    /// Every container with its rows, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, ContainerRows<'_>)> {
+        self.series
+            .iter()
+            .map(|(id, range)| (id.as_str(), self.rows(range)))
     }
 
     /// Approximate heap size, for cache accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.series
-            .iter()
-            .map(|(id, r)| {
-                id.len() + 64 + r.timestamps.len() * 8 * (1 + r.values.len()) + r.values.len() * 24
-            })
-            .sum()
+        self.timestamps.len() * 8 * (1 + self.values.len())
+            + self
+                .series
+                .iter()
+                .map(|(id, _)| id.len() + 48)
+                .sum::<usize>()
     }
-}
-
-/// One container's rows of several metrics, in time order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ContainerRows {
-    pub timestamps: Vec<i64>,
-    /// Per requested metric, one raw value per timestamp ([`NULL_VALUE`] for none).
-    pub values: Vec<Vec<i64>>,
 }
 
 /// Reads `metrics` of every container in a data file in one pass (one open,
@@ -82,8 +122,9 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
     let id_at = find(columns, schema::CONTAINER_ID)
         .ok_or_else(|| layout("no container_id column".into()))?;
     let metric_at: Vec<Option<usize>> = metrics.iter().map(|m| find(columns, m)).collect();
-    let mut groups: Vec<(String, ContainerRows)> = Vec::new();
-    let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    let mut ts: Vec<i64> = Vec::new();
+    let mut ids: Vec<Option<ByteArray>> = Vec::new();
+    let mut values: Vec<Vec<i64>> = vec![Vec::new(); metrics.len()];
     for rg in 0..meta.num_row_groups() {
         let rows = usize::try_from(meta.row_group(rg).num_rows()).unwrap_or(0);
         if rows == 0 {
@@ -91,84 +132,96 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         }
         let group = reader.get_row_group(rg).map_err(parquet)?;
         let column = |at: usize| group.get_column_reader(at).map_err(parquet);
-        let ts =
+        let part =
             read_numbers(column(ts_at)?, rows).map_err(|e| layout(format!("timestamp {e}")))?;
-        let ids =
+        append(&mut ts, part);
+        let part =
             read_ids(column(id_at)?, rows).map_err(|e| layout(format!("container_id {e}")))?;
-        let values = metric_at
-            .iter()
-            .zip(metrics)
-            .map(|(at, name)| match at {
+        append(&mut ids, part);
+        for ((at, name), out) in metric_at.iter().zip(metrics).zip(values.iter_mut()) {
+            match at {
                 Some(at) => {
-                    read_numbers(column(*at)?, rows).map_err(|e| layout(format!("{name} {e}")))
+                    let part = read_numbers(column(*at)?, rows)
+                        .map_err(|e| layout(format!("{name} {e}")))?;
+                    append(out, part);
                 }
-                None => Ok(Vec::new()),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Rows are sorted by container: each run of one id is copied at once.
-        let mut start = 0;
-        while start < rows {
-            let Some(id) = ids[start].as_ref() else {
-                start += 1;
-                continue;
-            };
-            let mut end = start + 1;
-            while end < rows && ids[end].as_ref().is_some_and(|next| same_id(next, id)) {
-                end += 1;
-            }
-            let g = match index.get(id.data()) {
-                Some(&g) => g,
-                None => {
-                    let name = std::str::from_utf8(id.data())
-                        .map_err(|_| layout("container_id is not UTF-8".into()))?;
-                    index.insert(id.data().to_vec(), groups.len());
-                    groups.push((
-                        name.to_string(),
-                        ContainerRows {
-                            timestamps: Vec::with_capacity(end - start),
-                            values: vec![Vec::with_capacity(end - start); metrics.len()],
-                        },
-                    ));
-                    groups.len() - 1
-                }
-            };
-            let out = &mut groups[g].1;
-            let run = &ts[start..end];
-            if run.contains(&NULL_VALUE) {
-                // A row without a time cannot be placed: skipped, as Arrow reads did.
-                for (row, &t) in run.iter().enumerate().filter(|(_, t)| **t != NULL_VALUE) {
-                    out.timestamps.push(t / ts_scale);
-                    for (o, v) in out.values.iter_mut().zip(&values) {
-                        o.push(v.get(start + row).copied().unwrap_or(NULL_VALUE));
-                    }
-                }
-            } else {
-                out.timestamps.extend(run.iter().map(|t| t / ts_scale));
-                for (o, v) in out.values.iter_mut().zip(&values) {
-                    match v.get(start..end) {
-                        Some(part) => o.extend_from_slice(part),
-                        None => o.resize(o.len() + run.len(), NULL_VALUE),
-                    }
-                }
-            }
-            start = end;
-        }
-    }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, rows) in &mut groups {
-        if !rows.timestamps.is_sorted() {
-            let mut order: Vec<usize> = (0..rows.timestamps.len()).collect();
-            order.sort_by_key(|&i| rows.timestamps[i]);
-            rows.timestamps = order.iter().map(|&i| rows.timestamps[i]).collect();
-            for values in &mut rows.values {
-                *values = order.iter().map(|&i| values[i]).collect();
+                None => out.resize(out.len() + rows, NULL_VALUE),
             }
         }
     }
+    if ts_scale != 1 {
+        for t in ts.iter_mut().filter(|t| **t != NULL_VALUE) {
+            *t /= ts_scale;
+        }
+    }
+    let series = match runs(&ts, &ids) {
+        Some(series) => series,
+        None => {
+            // Not as the agent writes: put the rows in (id, time) order first.
+            let mut order: Vec<usize> = (0..ts.len())
+                .filter(|&r| ts[r] != NULL_VALUE && ids[r].is_some())
+                .collect();
+            order.sort_by(|&a, &b| {
+                let (x, y) = (
+                    ids[a].as_ref().map(|i| i.data()),
+                    ids[b].as_ref().map(|i| i.data()),
+                );
+                x.cmp(&y).then(ts[a].cmp(&ts[b]))
+            });
+            ts = order.iter().map(|&r| ts[r]).collect();
+            ids = order.iter().map(|&r| ids[r].clone()).collect();
+            for column in &mut values {
+                *column = order.iter().map(|&r| column[r]).collect();
+            }
+            runs(&ts, &ids).ok_or_else(|| layout("rows cannot be grouped by container".into()))?
+        }
+    };
+    let series = series
+        .into_iter()
+        .map(|(id, range)| {
+            std::str::from_utf8(id.data())
+                .map(|name| (name.to_string(), range))
+                .map_err(|_| layout("container_id is not UTF-8".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut series = series;
+    series.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(MetricColumns {
         present: metric_at.iter().map(Option::is_some).collect(),
-        series: groups,
+        timestamps: ts,
+        values,
+        series,
     })
+}
+
+fn append<T>(to: &mut Vec<T>, mut part: Vec<T>) {
+    if to.is_empty() {
+        *to = part;
+    } else {
+        to.append(&mut part);
+    }
+}
+
+/// Each container's run of rows when every row has a time and an id, each
+/// id's rows are contiguous and their times ascend; `None` otherwise.
+fn runs(ts: &[i64], ids: &[Option<ByteArray>]) -> Option<Vec<(ByteArray, Range<usize>)>> {
+    let mut out: Vec<(ByteArray, Range<usize>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut start = 0;
+    while start < ids.len() {
+        let id = ids[start].as_ref()?;
+        let mut end = start + 1;
+        while end < ids.len() && ids[end].as_ref().is_some_and(|next| same_id(next, id)) {
+            end += 1;
+        }
+        let run = &ts[start..end];
+        if run.contains(&NULL_VALUE) || !run.is_sorted() || !seen.insert(id.data()) {
+            return None;
+        }
+        out.push((id.clone(), start..end));
+        start = end;
+    }
+    Some(out)
 }
 
 /// Equal ids. Values of one dictionary page share their bytes, so the

@@ -99,11 +99,11 @@ fn several_metrics_are_read_in_one_pass_and_missing_ones_are_null() {
     assert_eq!(cols.present, vec![true, false, true]);
     let ids: Vec<&str> = cols.series.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, vec!["aaaaaaaaaaaa", "bbbbbbbbbbbb"]);
-    let a = &cols.series[0].1;
+    let a = cols.get("aaaaaaaaaaaa").unwrap();
     assert_eq!(a.timestamps.len(), 4);
-    assert_eq!(a.values[0], vec![1000, 1001, NULL_VALUE, 1003]);
-    assert_eq!(a.values[1], vec![NULL_VALUE; 4]);
-    assert_eq!(a.values[2], vec![1, 11, 21, 31]);
+    assert_eq!(a.values(0), [1000, 1001, NULL_VALUE, 1003]);
+    assert_eq!(a.values(1), [NULL_VALUE; 4]);
+    assert_eq!(a.values(2), [1, 11, 21, 31]);
 }
 
 #[test]
@@ -151,16 +151,12 @@ fn files_of_other_writers_read_with_their_types() {
     let ids: Vec<&str> = cols.series.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, vec!["a", "b"], "the row without an id is skipped");
     let a = cols.get("a").unwrap();
-    assert_eq!(a.timestamps, vec![1_000, 3_000], "µs to ms, sorted");
+    assert_eq!(a.timestamps, [1_000, 3_000], "µs to ms, sorted");
+    assert_eq!(a.values(0), [NULL_VALUE, 3], "doubles rounded, nulls kept");
+    assert_eq!(a.values(1), [1, 3]);
     assert_eq!(
-        a.values[0],
-        vec![NULL_VALUE, 3],
-        "doubles rounded, nulls kept"
-    );
-    assert_eq!(a.values[1], vec![1, 3]);
-    assert_eq!(
-        cols.get("b").unwrap().values[0],
-        vec![NULL_VALUE],
+        cols.get("b").unwrap().values(0),
+        [NULL_VALUE],
         "NaN is no value"
     );
 }

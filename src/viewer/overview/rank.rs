@@ -225,7 +225,7 @@ pub fn sparkline(
 
 #[cfg(test)]
 mod tests {
-    use super::super::summary::{COUNTERS, GAUGES, WORKING_SET, summarize};
+    use super::super::summary::{COUNTERS, GAUGES, WORKING_SET, slices, summarize};
     use super::*;
 
     /// 10 minutes of a container using `cores`, throttled in a quarter of
@@ -256,7 +256,7 @@ mod tests {
             values[COUNTERS.len() + CPU_QUOTA].push(200_000);
             values[COUNTERS.len() + CPU_PERIOD].push(100_000);
         }
-        summarize(&ts, &values, None, 15_000).unwrap()
+        summarize(&ts, &slices(&values), None, 15_000).unwrap()
     }
 
     #[test]

@@ -205,10 +205,11 @@ impl Summary {
 
 /// Summarises one container's samples `timestamps` (ascending) with raw
 /// `values` in [`columns`] order, keeping only `from <= t <= to` when a clip
-/// is given. `None` when no sample is kept.
+/// is given. `None` when no sample is kept. Works a column at a time over the
+/// runs of rows of each slot, so the inner loops are plain sums.
 pub fn summarize(
     timestamps: &[i64],
-    values: &[Vec<i64>],
+    values: &[&[i64]],
     clip: Option<(i64, i64)>,
     slot_ms: i64,
 ) -> Option<Summary> {
@@ -219,62 +220,96 @@ pub fn summarize(
         ),
         None => (0, timestamps.len()),
     };
-    if start >= end || values.len() != COUNTERS.len() + GAUGES.len() {
+    if start >= end
+        || values.len() != COUNTERS.len() + GAUGES.len()
+        || values.iter().any(|v| v.len() != timestamps.len())
+    {
         return None;
     }
+    let ts = &timestamps[start..end];
+    // The slots the rows fall in, and the first row of each.
+    let mut slots: Vec<(i64, Slot)> = Vec::new();
+    let mut bounds: Vec<usize> = Vec::new();
+    for (row, &t) in ts.iter().enumerate() {
+        let n = t.div_euclid(slot_ms);
+        if slots.last().is_none_or(|(last, _)| *last != n) {
+            slots.push((n, Slot::empty()));
+            bounds.push(row);
+        }
+    }
+    bounds.push(ts.len());
+    for (k, (_, slot)) in slots.iter_mut().enumerate() {
+        let first = bounds[k].max(1);
+        let covered: i64 = (first..bounds[k + 1])
+            .map(|r| ts[r] - ts[r - 1])
+            .filter(|d| *d > 0)
+            .sum();
+        slot.covered_ms = covered as f32;
+    }
     let mut s = Summary {
-        first_t: timestamps[start],
-        last_t: timestamps[end - 1],
-        samples: (end - start) as u64,
+        first_t: ts[0],
+        last_t: ts[ts.len() - 1],
+        samples: ts.len() as u64,
         counters: [CounterSpan::default(); COUNTERS.len()],
         cpu_peak: 0.0,
         working_set_max: NULL_VALUE,
         gauges_last: [NULL_VALUE; GAUGES.len()],
         slots: Vec::new(),
     };
-    // Time of each counter's last non-null value, for rates.
-    let mut last_t = [0i64; COUNTERS.len()];
-    let mut prev_row_t: Option<i64> = None;
-    for row in start..end {
-        let t = timestamps[row];
-        if let Some(p) = prev_row_t.filter(|&p| t > p) {
-            s.slot(t, slot_ms).covered_ms += (t - p) as f32;
-        }
-        prev_row_t = Some(t);
-        for c in 0..COUNTERS.len() {
-            let v = values[c][row];
-            if v == NULL_VALUE {
-                continue;
-            }
-            let span = &mut s.counters[c];
-            if span.last != NULL_VALUE && v >= span.last && t > last_t[c] {
-                let step = (v - span.last) as f64;
-                span.increase += step;
-                if c == CPU {
-                    s.cpu_peak = s.cpu_peak.max(step * 1000.0 / (t - last_t[c]) as f64);
+    for (c, span) in s.counters.iter_mut().enumerate() {
+        let column = &values[c][start..end];
+        let (mut last, mut last_t) = (NULL_VALUE, i64::MIN);
+        for (k, (_, slot)) in slots.iter_mut().enumerate() {
+            let mut sum = 0.0;
+            for row in bounds[k]..bounds[k + 1] {
+                let v = column[row];
+                if v == NULL_VALUE {
+                    continue;
                 }
-                s.slot(t, slot_ms).count(c, step);
+                let t = ts[row];
+                if last != NULL_VALUE && v >= last && t > last_t {
+                    let step = (v - last) as f64;
+                    sum += step;
+                    if c == CPU {
+                        s.cpu_peak = s.cpu_peak.max(step * 1000.0 / (t - last_t) as f64);
+                    }
+                }
+                if span.first == NULL_VALUE {
+                    span.first = v;
+                }
+                last = v;
+                last_t = t;
             }
-            let span = &mut s.counters[c];
-            if span.first == NULL_VALUE {
-                span.first = v;
+            if sum != 0.0 {
+                span.increase += sum;
+                slot.count(c, sum);
             }
-            span.last = v;
-            last_t[c] = t;
         }
-        for g in 0..GAUGES.len() {
-            let v = values[COUNTERS.len() + g][row];
-            if v == NULL_VALUE {
-                continue;
-            }
-            s.gauges_last[g] = v;
-            if g == WORKING_SET {
-                s.working_set_max = s.working_set_max.max(v);
-                let slot = s.slot(t, slot_ms);
-                slot.working_set_max = slot.working_set_max.max(v as f32);
+        span.last = last;
+    }
+    for g in 0..GAUGES.len() {
+        let column = &values[COUNTERS.len() + g][start..end];
+        s.gauges_last[g] = column
+            .iter()
+            .rev()
+            .copied()
+            .find(|&v| v != NULL_VALUE)
+            .unwrap_or(NULL_VALUE);
+        if g == WORKING_SET {
+            for (k, (_, slot)) in slots.iter_mut().enumerate() {
+                let max = column[bounds[k]..bounds[k + 1]]
+                    .iter()
+                    .copied()
+                    .filter(|&v| v != NULL_VALUE)
+                    .max();
+                if let Some(max) = max {
+                    slot.working_set_max = slot.working_set_max.max(max as f32);
+                    s.working_set_max = s.working_set_max.max(max);
+                }
             }
         }
     }
+    s.slots = slots;
     Some(s)
 }
 
@@ -293,6 +328,12 @@ impl FileSummary {
             .map(|(id, s)| id.len() + 24 + s.size())
             .sum()
     }
+}
+
+/// Borrowed columns, as [`summarize`] takes them.
+#[cfg(test)]
+pub fn slices(columns: &[Vec<i64>]) -> Vec<&[i64]> {
+    columns.iter().map(Vec::as_slice).collect()
 }
 
 #[cfg(test)]

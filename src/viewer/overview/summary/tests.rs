@@ -30,13 +30,13 @@ fn series(t0: i64, n: usize, reset_at: Option<usize>) -> (Vec<i64>, Vec<Vec<i64>
 
 fn part(ts: &[i64], values: &[Vec<i64>], range: std::ops::Range<usize>) -> Option<Summary> {
     let v: Vec<Vec<i64>> = values.iter().map(|c| c[range.clone()].to_vec()).collect();
-    summarize(&ts[range], &v, None, SLOT)
+    summarize(&ts[range], &slices(&v), None, SLOT)
 }
 
 #[test]
 fn a_steady_counter_gives_its_exact_increase_and_peak() {
     let (ts, values) = series(1_000_000, 181, None);
-    let s = summarize(&ts, &values, None, SLOT).unwrap();
+    let s = summarize(&ts, &slices(&values), None, SLOT).unwrap();
     assert_eq!(s.counters[CPU].increase, 180.0 * 500_000.0);
     assert_eq!(
         (s.first_t, s.last_t, s.samples),
@@ -62,7 +62,7 @@ fn joining_files_equals_summarising_them_together() {
     let (ts, mut values) = series(7_000, 300, Some(170));
     values[THROTTLED_USEC][40] = NULL_VALUE;
     values[COUNTERS.len() + WORKING_SET][100] = NULL_VALUE;
-    let whole = summarize(&ts, &values, None, SLOT).unwrap();
+    let whole = summarize(&ts, &slices(&values), None, SLOT).unwrap();
     for cuts in [vec![90], vec![1, 2, 150], vec![89, 90, 171, 299]] {
         let mut bounds = vec![0];
         bounds.extend(&cuts);
@@ -82,7 +82,7 @@ fn joining_files_equals_summarising_them_together() {
 #[test]
 fn a_reset_is_skipped_not_counted_negative() {
     let (ts, values) = series(0, 20, Some(10));
-    let s = summarize(&ts, &values, None, SLOT).unwrap();
+    let s = summarize(&ts, &slices(&values), None, SLOT).unwrap();
     // Steps 0..9 then 0..9 again: 9 + 9 steps of 0.5 s; the drop is skipped.
     assert_eq!(s.counters[CPU].increase, 18.0 * 500_000.0);
     assert_eq!(s.counters[CPU].first, 0);
@@ -92,8 +92,8 @@ fn a_reset_is_skipped_not_counted_negative() {
 #[test]
 fn clipping_keeps_only_the_range() {
     let (ts, values) = series(0, 100, None);
-    let s = summarize(&ts, &values, Some((10_000, 19_999)), SLOT).unwrap();
+    let s = summarize(&ts, &slices(&values), Some((10_000, 19_999)), SLOT).unwrap();
     assert_eq!((s.first_t, s.last_t, s.samples), (10_000, 19_000, 10));
     assert_eq!(s.counters[CPU].increase, 9.0 * 500_000.0);
-    assert!(summarize(&ts, &values, Some((200_000, 300_000)), SLOT).is_none());
+    assert!(summarize(&ts, &slices(&values), Some((200_000, 300_000)), SLOT).is_none());
 }
