@@ -112,7 +112,9 @@ def overview(data: pathlib.Path, frm: int, to: int, name: str):
 
 
 def connect():
-    return duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def run(con, sql, params):
