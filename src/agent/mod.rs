@@ -105,6 +105,10 @@ pub struct AgentArgs {
     /// Longest wait between attempts to reach the API while it is unavailable.
     #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
     pub enrichment_retry_max: HumanDuration,
+
+    /// Limits of the Prometheus endpoint (of the viewer in `local`).
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 impl AgentArgs {
@@ -185,7 +189,8 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
         started: chrono::Utc::now(),
     };
     let server_stop = stop.clone();
-    let server = tokio::spawn(async move { prometheus::serve(listener, state, server_stop).await });
+    let limits = crate::http::Limits::from(&args.http);
+    let server = tokio::spawn(prometheus::serve(listener, state, limits, server_stop));
     let agent_result = handle.task.await;
     // The agent finished (stop or failure): the endpoint goes with it.
     stop.cancel();

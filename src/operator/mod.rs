@@ -68,6 +68,10 @@ pub struct OperatorArgs {
     /// Image of the monitor pods when a NodeMonitor names none.
     #[arg(long, env = "FGM_DEFAULT_IMAGE", default_value = builders::daemonset::DEFAULT_IMAGE)]
     pub default_image: String,
+
+    /// Limits of the metrics and probe endpoint.
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 /// Runs the operator with the in-cluster (or $KUBECONFIG) client until `stop` is cancelled.
@@ -92,7 +96,13 @@ pub async fn run_with_client(
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    let server = tokio::spawn(server::serve(listener, shared.clone(), stop.clone()));
+    let limits = crate::http::Limits::from(&args.http);
+    let server = tokio::spawn(server::serve(
+        listener,
+        shared.clone(),
+        limits,
+        stop.clone(),
+    ));
 
     let result = if args.leader_election {
         run_with_lease(client, &args, shared.clone(), stop.clone()).await

@@ -52,6 +52,9 @@ pub struct ViewerArgs {
 
     #[command(flatten)]
     pub tuning: TuningArgs,
+
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 /// Viewer settings shared by `viewer`, `fgm-viewer` and `local`.
@@ -77,6 +80,8 @@ pub struct Options {
     pub waiting_timeout: Duration,
     pub cache_bytes: usize,
     pub poll_interval: Duration,
+    /// Timeouts and caps of the HTTP server.
+    pub http: crate::http::Limits,
 }
 
 impl Options {
@@ -87,6 +92,7 @@ impl Options {
             waiting_timeout: Duration::from_secs(180),
             cache_bytes: 64 << 20,
             poll_interval: Duration::from_secs(5),
+            http: crate::http::Limits::default(),
         }
     }
 
@@ -96,6 +102,7 @@ impl Options {
             waiting_timeout: tuning.waiting_timeout.get(),
             cache_bytes: usize::try_from(tuning.cache_size.0).unwrap_or(usize::MAX),
             poll_interval: tuning.poll_interval.get().max(Duration::from_millis(10)),
+            http: crate::http::Limits::default(),
         }
     }
 }
@@ -109,12 +116,9 @@ pub async fn run(args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()
     if !args.no_browser {
         open_browser(&url);
     }
-    serve(
-        listener,
-        Options::with_tuning(args.data_dir, &args.tuning),
-        stop,
-    )
-    .await?;
+    let mut opts = Options::with_tuning(args.data_dir, &args.tuning);
+    opts.http = crate::http::Limits::from(&args.http);
+    serve(listener, opts, stop).await?;
     Ok(())
 }
 
@@ -151,9 +155,8 @@ pub async fn serve(
         .await
         .map_err(std::io::Error::other)?;
     let poller = tokio::spawn(poll(viewer.clone(), stop.clone()));
-    let result = axum::serve(listener, app(viewer))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await;
+    let limits = viewer.opts.http.clone();
+    let result = crate::http::serve(listener, app(viewer), &limits, stop.clone()).await;
     stop.cancel();
     let _ = poller.await;
     result

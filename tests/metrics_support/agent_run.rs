@@ -111,6 +111,7 @@ impl AgentRun {
                 stale_after: health::stale_after(interval),
                 started: Utc::now(),
             },
+            Default::default(),
             stop.clone(),
         ));
         Self {

@@ -139,6 +139,7 @@ pub fn args(leader_election: bool) -> (OperatorArgs, SocketAddr) {
         lease_namespace: Some(OPERATOR_NS.into()),
         lease_duration: "3s".parse().unwrap(),
         default_image: DEFAULT_IMAGE.into(),
+        http: Default::default(),
     };
     (args, addr)
 }
