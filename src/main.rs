@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Viewer(args) => viewer::run(args, stop).await?,
         Mode::Local(args) => local::run(args, stop).await?,
         Mode::Crd => {}
+        Mode::PrepareDataDir(args) => agent::data_dir::run_prepare(&args)?,
     }
     Ok(())
 }

@@ -12,12 +12,14 @@
 //! - [`discovery`]: which cgroups are containers (kubelet layouts, `local` leaves, sandboxes).
 //! - [`cgroup_v2`], [`cgroup_v1`]: file parsers; [`sampler`]: open files, read at offset 0.
 //! - [`collector`]: one cycle; [`recorder`]: files, index, retention; [`runner`]: the timer loop.
+//! - [`data_dir`]: the data directory must be the agent's own (and `prepare-data-dir` makes it so).
 //! - [`prometheus`]: `/metrics` (latest cycle + self-metrics); [`contract`]: what other parts consume.
 
 pub mod cgroup_v1;
 pub mod cgroup_v2;
 pub mod collector;
 pub mod contract;
+pub mod data_dir;
 pub mod discovery;
 pub mod enrich;
 pub mod mountinfo;

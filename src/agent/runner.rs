@@ -57,6 +57,8 @@ pub enum AgentError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    DataDirNotOwned(#[from] super::data_dir::DataDirError),
     #[error(
         "--interval must be at least 10ms, and --rotation at least 1s and at least the interval (got {interval:?}, {rotation:?}); file names have one-second resolution"
     )]
@@ -106,6 +108,8 @@ impl Agent {
             path: config.data_dir.clone(),
             source,
         })?;
+        // Never write where a link or another user put the directory.
+        super::data_dir::check_owned(&config.data_dir)?;
         tracing::info!(
             data_dir = %config.data_dir.display(),
             node = %config.node_name,

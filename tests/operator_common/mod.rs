@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fine_grained_monitor::crd::NodeMonitor;
 use fine_grained_monitor::operator::builders::daemonset::DEFAULT_IMAGE;
 use fine_grained_monitor::operator::builders::rbac::{
-    OPERATOR_NAME, operator_cluster_rules, operator_namespace_rules,
+    OPERATOR_NAME, agent_cluster_roles, operator_cluster_rules, operator_namespace_rules,
 };
 use fine_grained_monitor::operator::{self, OperatorArgs};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -25,6 +25,8 @@ use crate::support::ControlPlane;
 
 /// Namespace of the operator's ServiceAccount and Lease.
 pub const OPERATOR_NS: &str = "fgm-operator";
+/// Allowed data root of the tests' NodeMonitors (besides the default one).
+pub const TEST_DATA_ROOT: &str = "/var/lib/fgm-test";
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
@@ -81,6 +83,19 @@ pub async fn operator_client(cp: &ControlPlane) -> Client {
         .patch(OPERATOR_NAME, &apply, &Patch::Apply(&role))
         .await
         .expect("operator ClusterRole");
+    // The fixed roles of the agents, which the chart installs and the operator binds.
+    for agent_role in agent_cluster_roles() {
+        let name = agent_role.metadata.name.clone().unwrap_or_default();
+        let value = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": agent_role.rules,
+        });
+        Api::<ClusterRole>::all(admin.clone())
+            .patch(&name, &apply, &Patch::Apply(&value))
+            .await
+            .expect("agent ClusterRole");
+    }
     let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": OPERATOR_NAME},
@@ -139,6 +154,15 @@ pub fn args(leader_election: bool) -> (OperatorArgs, SocketAddr) {
         lease_namespace: Some(OPERATOR_NS.into()),
         lease_duration: "3s".parse().unwrap(),
         default_image: DEFAULT_IMAGE.into(),
+        // The default root, plus one for the tests' own NodeMonitors (so they never
+        // overlap a NodeMonitor at the default path) and a registry for image tests.
+        allowed_data_roots: vec![
+            fine_grained_monitor::crd::DEFAULT_DATA_HOST_PATH
+                .parse()
+                .unwrap(),
+            TEST_DATA_ROOT.parse().unwrap(),
+        ],
+        allowed_image_repositories: vec!["registry.local/*".parse().unwrap()],
         http: Default::default(),
     };
     (args, addr)
