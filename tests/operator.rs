@@ -10,96 +10,22 @@ mod operator_common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use fine_grained_monitor::crd::{NodeMonitor, NodeMonitorSpec};
 use fine_grained_monitor::operator::builders::daemonset::SETTINGS_HASH_ANNOTATION;
 use fine_grained_monitor::operator::reconcile::FINALIZER;
-use fine_grained_monitor::operator::{self};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Api, CustomResourceExt, ResourceExt};
+use operator_common::{
+    cluster_name, condition, create_on_no_node, events_for, get, monitor, setup, wait_for,
 };
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use operator_common::{args, operator_client, wait_for};
 use support::control_plane;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Starts the shared operator once and waits until it answers /readyz.
-async fn setup(prefix: &str) -> (Client, String) {
-    static OPERATOR: OnceLock<SocketAddr> = OnceLock::new();
-    let cp = control_plane();
-    let addr = *OPERATOR.get_or_init(|| {
-        let (args, addr) = args(false);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("operator runtime");
-            rt.block_on(async move {
-                let client = operator_client(cp).await;
-                if let Err(e) =
-                    operator::run_with_client(client, args, CancellationToken::new()).await
-                {
-                    panic!("operator failed: {e:#}");
-                }
-            });
-        });
-        addr
-    });
-    let admin = cp.client().await;
-    cp.install_crd(&admin, &NodeMonitor::crd())
-        .await
-        .expect("install the CRD");
-    wait_for(
-        "the operator's /readyz",
-        Duration::from_secs(60),
-        || async {
-            let out = operator_common::http_get(addr, "/readyz")?;
-            out.starts_with("HTTP/1.1 200").then_some(())
-        },
-    )
-    .await;
-    let ns = cp.namespace(&admin, prefix).await;
-    (admin, ns)
-}
-
-fn monitor(name: &str, spec: serde_json::Value) -> NodeMonitor {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1",
-        "kind": "NodeMonitor",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .expect("NodeMonitor object")
-}
-
-/// Creates a NodeMonitor with a host path of its own that selects no node.
-async fn create_on_no_node(api: &Api<NodeMonitor>, ns: &str, name: &str) {
-    let spec = serde_json::json!({"dataHostPath": format!("/var/lib/fgm-test/{ns}"), "nodeSelector": {"fgm-test": "none"}});
-    api.create(&PostParams::default(), &monitor(name, spec))
-        .await
-        .expect("create");
-}
-
-async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.get_opt(name).await.expect("get")
-}
-
-fn cluster_name(ns: &str, name: &str) -> String {
-    format!("fine-grained-monitor:{ns}:{name}")
-}
 
 fn template_hash(ds: &DaemonSet) -> String {
     ds.spec
@@ -111,26 +37,6 @@ fn template_hash(ds: &DaemonSet) -> String {
         .as_ref()
         .unwrap()[SETTINGS_HASH_ANNOTATION]
         .clone()
-}
-
-fn condition(nm: &NodeMonitor, type_: &str) -> Option<(String, String)> {
-    nm.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .expect("list events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect()
 }
 
 #[tokio::test]

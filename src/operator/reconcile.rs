@@ -48,6 +48,8 @@ use crate::crd::{NodeMonitor, NodeMonitorStatus};
 pub const FINALIZER: &str = "fgm.dev/cleanup";
 /// Re-check a healthy NodeMonitor this often even without events.
 const RESYNC: Duration = Duration::from_secs(300);
+/// Re-check a NodeMonitor blocked by a foreign object this often.
+const CLASH_RECHECK: Duration = Duration::from_secs(30);
 const INVALID_SPEC: &str = "InvalidSpec";
 const HOST_PATH_CONFLICT: &str = "HostPathConflict";
 
@@ -303,7 +305,13 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     if nm.status.as_ref() != Some(&new_status) {
         write_status(nm, &new_status, ctx).await?;
     }
-    Ok(Action::requeue(RESYNC))
+    // A foreign object is not watched: look again soon in case it went away.
+    let clashed = blocked.as_ref().is_some_and(|b| b.reason == NAME_CLASH);
+    Ok(Action::requeue(if clashed {
+        CLASH_RECHECK
+    } else {
+        RESYNC
+    }))
 }
 
 fn condition<'a>(s: Option<&'a NodeMonitorStatus>, type_: &str) -> Option<(&'a str, &'a str)> {
