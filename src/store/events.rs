@@ -9,7 +9,7 @@
 //! reader sees complete lines; a torn or foreign line (crash, disk full) is
 //! skipped and counted, never fatal. Retention removes whole day files.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -144,15 +144,35 @@ pub fn read_range(
         let path = events_file(data_dir, day);
         match std::fs::File::open(&path) {
             Ok(file) => {
-                for line in std::io::BufReader::new(file).lines() {
-                    let line = line.map_err(|source| EventsError::Read {
+                let mut reader = std::io::BufReader::new(file);
+                let mut buf = Vec::new();
+                loop {
+                    // A corrupt file may hold one endless line: never hold more than a line's limit.
+                    let read = super::bounds::read_line_at_most(
+                        &mut reader,
+                        super::bounds::MAX_EVENT_LINE_BYTES,
+                        &mut buf,
+                    )
+                    .map_err(|source| EventsError::Read {
                         path: path.clone(),
                         source,
                     })?;
+                    match read {
+                        super::bounds::Line::End => break,
+                        super::bounds::Line::TooLong => {
+                            out.skipped_lines += 1;
+                            continue;
+                        }
+                        super::bounds::Line::Read => {}
+                    }
+                    let Ok(line) = std::str::from_utf8(&buf) else {
+                        out.skipped_lines += 1;
+                        continue;
+                    };
                     if line.trim().is_empty() {
                         continue;
                     }
-                    match serde_json::from_str::<PodEvent>(&line) {
+                    match serde_json::from_str::<PodEvent>(line) {
                         Ok(e) if e.time >= from && e.time <= to => out.events.push(e),
                         Ok(_) => {}
                         Err(_) => out.skipped_lines += 1,

@@ -122,7 +122,7 @@ impl Index {
 
     /// Loads `path`; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Self>, IndexError> {
-        match std::fs::read_to_string(path) {
+        match super::bounds::read_text_at_most(path, super::bounds::MAX_INDEX_BYTES) {
             Ok(text) => Self::parse(&text, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(IndexError::Read {

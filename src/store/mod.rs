@@ -8,7 +8,9 @@
 //! - [`retention`]: what to delete when data is too old or too big.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
 //! - [`events`]: pod failure events, JSON lines per day.
+//! - [`bounds`]: sizes a corrupt file may claim are checked before memory is spent on them.
 
+pub mod bounds;
 pub mod events;
 pub mod index;
 pub mod layout;
