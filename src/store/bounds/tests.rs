@@ -81,7 +81,7 @@ fn lying_or_broken_headers_are_errors() {
     assert!(page_header(&[0x1e, 0x00]).is_err());
     // A binary claiming a gigabyte.
     let mut huge_binary = vec![0x18];
-    huge_binary.extend(zigzag(1 << 29).iter().map(|b| *b));
+    huge_binary.extend(zigzag(1 << 29));
     assert!(page_header(&huge_binary).is_err());
     // Nesting without end.
     let deep: Vec<u8> = std::iter::repeat_n(0x1c, 64).collect();
