@@ -316,6 +316,10 @@ fn the_agent_records_real_cgroups_as_uid_65532_after_prepare_data_dir() {
         "CPU read from the cgroup files: {last:?}"
     );
     assert_eq!(last.get("pids_processes"), Some(1), "{last:?}");
+    assert!(
+        last.get("memory_current_bytes").unwrap_or(0) > 0,
+        "memory read from the cgroup files: {last:?}"
+    );
 
     // The viewer as nobody reads what the agent wrote.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
