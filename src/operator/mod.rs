@@ -27,6 +27,7 @@ pub mod policy;
 pub mod reconcile;
 pub mod server;
 pub mod status;
+pub mod uninstall;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
