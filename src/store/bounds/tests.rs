@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 
 use chrono::{TimeZone, Utc};
 
@@ -166,17 +167,26 @@ fn a_real_file_passes_and_a_page_claiming_more_than_its_chunk_is_refused() {
 }
 
 #[test]
-fn a_footer_claiming_more_than_the_file_is_refused_before_reading() {
+fn a_footer_larger_than_the_limit_is_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let path = data_file(dir.path());
-    let len = std::fs::metadata(&path).unwrap().len();
-    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(len - 8)).unwrap();
-    f.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    // A file grown (sparse) to 32 MiB whose footer claims 20 MiB.
+    let claim: u32 = 20 << 20;
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(32 << 20).unwrap();
+    let mut tail = claim.to_le_bytes().to_vec();
+    tail.extend(b"PAR1");
+    f.write_all_at(&tail, (32 << 20) - 8).unwrap();
     drop(f);
     let e = read_metric(&path, "cpu_usage_usec").unwrap_err();
     assert!(matches!(e, ReadError::Bounds { .. }), "{e}");
-    assert!(e.to_string().contains("footer claims"), "{e}");
+    assert!(e.to_string().contains("footer claims 20971520 bytes"), "{e}");
+    // Claiming more than the file holds stays the Parquet reader's own error.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&u32::MAX.to_le_bytes(), (32 << 20) - 8).unwrap();
+    drop(f);
+    let e = read_metric(&path, "cpu_usage_usec").unwrap_err();
+    assert!(matches!(e, ReadError::Parquet { .. }), "{e}");
 }
 
 #[test]
