@@ -180,10 +180,14 @@ fn a_footer_larger_than_the_limit_is_refused_before_reading() {
     drop(f);
     let e = read_metric(&path, "cpu_usage_usec").unwrap_err();
     assert!(matches!(e, ReadError::Bounds { .. }), "{e}");
-    assert!(e.to_string().contains("footer claims 20971520 bytes"), "{e}");
+    assert!(
+        e.to_string().contains("footer claims 20971520 bytes"),
+        "{e}"
+    );
     // Claiming more than the file holds stays the Parquet reader's own error.
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all_at(&u32::MAX.to_le_bytes(), (32 << 20) - 8).unwrap();
+    f.write_all_at(&u32::MAX.to_le_bytes(), (32 << 20) - 8)
+        .unwrap();
     drop(f);
     let e = read_metric(&path, "cpu_usage_usec").unwrap_err();
     assert!(matches!(e, ReadError::Parquet { .. }), "{e}");
