@@ -359,3 +359,45 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// kubelet with `--cgroup-root=/kubelet` (kind, the test node): pod UID and
+/// QoS class for every class, with both drivers, and on a hybrid host the
+/// numbers from the v1 controllers plus pressure from the unified mount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_kubelet_cgroup_root_both_drivers() {
+    for (tree, ids) in [
+        ("hybrid-cgroupfs-kubelet-root", [8u8, 9, 10]),
+        ("v2-systemd-kubelet-slice", [11, 12, 13]),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let cfg = config(data.path(), &fixture(tree), DiscoveryMode::Kubernetes);
+        run_agent(cfg, Duration::from_millis(400)).await;
+        let index = read_index(data.path());
+        let expected = [
+            (ids[0], "Burstable"),
+            (ids[1], "BestEffort"),
+            (ids[2], "Guaranteed"),
+        ];
+        assert_eq!(index.containers.len(), 3, "{tree}: {:?}", index.containers);
+        let rows = read_rows(data.path());
+        for (n, qos) in expected {
+            let c = id(n);
+            let entry = &index.containers[&c[..12]];
+            assert_eq!(entry.full_id, c, "{tree}");
+            assert_eq!(entry.qos_class, qos, "{tree} container {n}");
+            let uid = format!("{}-0000-4000-8000-{n:012}", format!("{n:02}").repeat(4));
+            assert_eq!(entry.pod_uid.as_deref(), Some(uid.as_str()), "{tree}");
+            let last = rows[&c[..12]].last().unwrap();
+            assert_eq!(
+                last.get("cpu_usage_usec"),
+                Some(i64::from(n) * 1_000_000),
+                "{tree}"
+            );
+            assert_eq!(
+                last.get("cpu_pressure_some_usec"),
+                Some(i64::from(n) * 11),
+                "{tree}: PSI"
+            );
+        }
+    }
+}

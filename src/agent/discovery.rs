@@ -9,7 +9,10 @@
 //!           kubepods/pod<uid>/<id>                                           (Guaranteed)
 //! ```
 //!
-//! systemd slice names write the pod UID with `_` for `-`. CRI-O's
+//! Any kubelet `--cgroup-root` prefix works: kind's `/kubelet` gives
+//! `kubelet/kubepods/burstable/pod<uid>/<id>` (cgroupfs) or
+//! `kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope`
+//! (systemd). systemd slice names write the pod UID with `_` for `-`. CRI-O's
 //! `crio-conmon-<id>.scope` holds the monitor process, not the container, and
 //! is skipped. Outside Kubernetes (`local`), every leaf cgroup with processes
 //! is a container named by its path. Classification is pure; the walk is a
@@ -95,7 +98,7 @@ pub fn classify(cgroup_path: &str) -> Class {
         return Class::Other;
     };
     let (pod_uid, qos_class) = match pod {
-        Some((uid, qos)) => (Some(uid), Some(qos)),
+        Some((uid, qos)) => (Some(uid), qos),
         None => (None, None),
     };
     Class::Container(ContainerRef {
@@ -135,28 +138,43 @@ fn is_hex_id(id: &str) -> bool {
     id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The pod UID and QoS class from a container's parent directory
-/// (`kubepods-burstable-pod<uid_>.slice` or `pod<uid>`) and grandparent.
-fn parse_pod_dir(parent: &str, grandparent: &str) -> Option<(String, &'static str)> {
+/// The pod UID and QoS class from a container's parent directory and
+/// grandparent, under any kubelet `--cgroup-root`:
+///
+/// - systemd: the pod slice's name spells its whole path, `-`-joined:
+///   `[<root>-]kubepods[-<qos>]-pod<uid_>.slice` (`kubelet-kubepods-burstable-pod…`
+///   for kind's `--cgroup-root=/kubelet`);
+/// - cgroupfs: `pod<uid>` under `kubepods/<qos>/` or directly under `kubepods/`
+///   (Guaranteed), wherever `kubepods` itself sits (`/kubelet/kubepods/…`).
+///
+/// The QoS class is `None` when the layout does not say (a pod directory
+/// outside a `kubepods` tree).
+fn parse_pod_dir(parent: &str, grandparent: &str) -> Option<(String, Option<&'static str>)> {
     if let Some(slice) = parent.strip_suffix(".slice") {
-        let rest = slice.strip_prefix("kubepods-")?;
-        let (qos, uid) = if let Some(uid) = rest.strip_prefix("burstable-pod") {
-            ("Burstable", uid)
-        } else if let Some(uid) = rest.strip_prefix("besteffort-pod") {
-            ("BestEffort", uid)
-        } else {
-            ("Guaranteed", rest.strip_prefix("pod")?)
+        // systemd escapes `-` in the UID as `_`, so `-` only separates path parts.
+        let mut parts = slice.rsplit('-');
+        let uid = parts.next()?.strip_prefix("pod")?;
+        if !valid_uid(uid) {
+            return None;
+        }
+        let qos = match parts.next()? {
+            "burstable" => "Burstable",
+            "besteffort" => "BestEffort",
+            "kubepods" => return Some((uid.replace('_', "-"), Some("Guaranteed"))),
+            _ => return None,
         };
-        return valid_uid(uid).then(|| (uid.replace('_', "-"), qos));
+        // `<qos>` must itself sit under `kubepods`.
+        return (parts.next()? == "kubepods").then(|| (uid.replace('_', "-"), Some(qos)));
     }
     let uid = parent.strip_prefix("pod")?;
     if !valid_uid(uid) {
         return None;
     }
     let qos = match grandparent {
-        "burstable" => "Burstable",
-        "besteffort" => "BestEffort",
-        _ => "Guaranteed",
+        "burstable" => Some("Burstable"),
+        "besteffort" => Some("BestEffort"),
+        "kubepods" => Some("Guaranteed"),
+        _ => None,
     };
     Some((uid.to_string(), qos))
 }
