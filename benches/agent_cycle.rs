@@ -263,7 +263,7 @@ fn whole_cycle(h: &Hierarchies, scan_every: u32) -> CycleResult {
         let mut errors = ReadErrors::default();
         let mut cycle = collector.collect(ts, &mut errors);
         recorder.filter(&mut cycle);
-        recorder.record(&cycle, collector.tracked());
+        recorder.record(&mut cycle, collector.tracked());
         containers = cycle.containers.len();
         tx.send_replace(Arc::new(cycle));
     }

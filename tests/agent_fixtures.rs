@@ -401,3 +401,58 @@ async fn custom_kubelet_cgroup_root_both_drivers() {
         }
     }
 }
+
+/// Two containers whose ids share their first 12 hex characters stay two row
+/// sets: the second gets a longer short id, in Parquet and index.json alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_sharing_a_short_id_stay_apart() {
+    let tree = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("v2-systemd-kubelet-slice"), tree.path());
+    let pods = tree.path().join("kubelet.slice/kubelet-kubepods.slice");
+    let first = pods.join(format!(
+        "kubelet-kubepods-pod13131313_0000_4000_8000_000000000013.slice/cri-containerd-{}.scope",
+        id(13)
+    ));
+    // Same 12-character prefix, different id, in another pod.
+    let twin_id = format!("{}{}", &id(13)[..12], "f".repeat(52));
+    let twin_pod = pods.join("kubelet-kubepods-pod77777777_0000_4000_8000_000000000077.slice");
+    let twin = twin_pod.join(format!("cri-containerd-{twin_id}.scope"));
+    copy_dir(&first, &twin);
+    std::fs::write(twin.join("cpu.stat"), "usage_usec 777\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(data.path(), tree.path(), DiscoveryMode::Kubernetes);
+    run_agent(cfg, Duration::from_millis(400)).await;
+    let index = read_index(data.path());
+    let full_ids: Vec<&str> = index
+        .containers
+        .values()
+        .map(|e| e.full_id.as_str())
+        .collect();
+    assert_eq!(index.containers.len(), 4, "{full_ids:?}");
+    let (short, entry) = index
+        .containers
+        .iter()
+        .find(|(_, e)| e.full_id == twin_id)
+        .expect("the twin is in the index");
+    let original = &index.containers[&id(13)[..12]];
+    assert_eq!(original.full_id, id(13));
+    assert!(
+        short.len() > 12 && twin_id.starts_with(short.as_str()),
+        "{short}"
+    );
+    assert_eq!(
+        entry.pod_uid.as_deref(),
+        Some("77777777-0000-4000-8000-000000000077")
+    );
+    let rows = read_rows(data.path());
+    assert_eq!(rows[short].last().unwrap().get("cpu_usage_usec"), Some(777));
+    assert_eq!(
+        rows[&id(13)[..12]].last().unwrap().get("cpu_usage_usec"),
+        Some(13_000_000)
+    );
+    assert_eq!(
+        rows[short].len(),
+        rows[&id(13)[..12]].len(),
+        "one row per cycle each, not two rows per cycle under one id"
+    );
+}

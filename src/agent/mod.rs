@@ -25,6 +25,7 @@ pub mod prometheus;
 pub mod recorder;
 pub mod runner;
 pub mod sampler;
+pub mod short_ids;
 pub mod slots;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};

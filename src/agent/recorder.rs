@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::collector::Tracked;
 use super::contract::{Cycle, PodMetadata};
 use super::prometheus::SelfMetrics;
+use super::short_ids::ShortIds;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout;
 use crate::store::retention::{self, Policy};
@@ -40,6 +41,8 @@ pub struct Recorder {
     /// A finished interval whose file could not be written yet.
     unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
     index: Index,
+    /// Short ids that are not the natural 12 characters (prefix collisions).
+    short_ids: ShortIds,
     index_dirty: bool,
     last_index_save: Option<DateTime<Utc>>,
     pod_metadata: Option<Arc<dyn PodMetadata>>,
@@ -87,6 +90,7 @@ impl Recorder {
             open: SampleBuffer::new(),
             open_start: None,
             unwritten: None,
+            short_ids: ShortIds::from_index(&index),
             index,
             index_dirty: true,
             last_index_save: None,
@@ -113,8 +117,14 @@ impl Recorder {
     }
 
     /// Adds a cycle: rotates first when the open interval is over, then
-    /// buffers the samples and updates the index entries.
-    pub fn record(&mut self, cycle: &Cycle, tracked: &std::collections::BTreeMap<String, Tracked>) {
+    /// buffers the samples and updates the index entries. A sample whose
+    /// short id is taken in the index by another container gets its unique
+    /// one here (so the published cycle carries it too).
+    pub fn record(
+        &mut self,
+        cycle: &mut Cycle,
+        tracked: &std::collections::BTreeMap<String, Tracked>,
+    ) {
         let Some(ts) = cycle.timestamp else {
             return;
         };
@@ -125,7 +135,13 @@ impl Recorder {
             }
         }
         let ms = ts.timestamp_millis();
-        for sample in &cycle.containers {
+        for sample in &mut cycle.containers {
+            if let Some(unique) =
+                self.short_ids
+                    .resolve(&sample.full_id, &sample.short_id, &self.index)
+            {
+                sample.short_id = unique;
+            }
             self.open.push(ms, &sample.short_id, &sample.values);
             self.update_entry(sample, tracked.get(&sample.cgroup_path), ts);
         }
@@ -261,6 +277,7 @@ impl Recorder {
     fn apply_retention(&mut self, now: DateTime<Utc>) {
         let pruned = retention::prune_index(&mut self.index, now, self.config.policy.max_age);
         if pruned > 0 {
+            self.short_ids.retain_indexed(&self.index);
             self.index_dirty = true;
         }
         match retention::apply(

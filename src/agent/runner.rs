@@ -177,7 +177,7 @@ impl State {
         let mut errors = ReadErrors::default();
         let mut cycle = self.collector.collect(timestamp, &mut errors);
         self.recorder.filter(&mut cycle);
-        self.recorder.record(&cycle, self.collector.tracked());
+        self.recorder.record(&mut cycle, self.collector.tracked());
         for _ in 0..errors.permission {
             metrics.read_error("permission");
         }
