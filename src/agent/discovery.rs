@@ -18,6 +18,8 @@
 //! is a container named by its path. Classification is pure; the walk is a
 //! thin shell over `read_dir`.
 
+pub mod watch;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -186,6 +188,18 @@ fn valid_uid(uid: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() || b == b'-' || b == b'_')
 }
 
+/// Called with `(root index, relative path)` for every directory a walk
+/// passes through that is not a container: where new containers may appear
+/// (the collector watches them).
+pub type Visit<'a> = &'a mut dyn FnMut(usize, &str);
+
+/// How a walk decides, shared by its recursion.
+struct Walk<'a> {
+    root_index: usize,
+    mode: DiscoveryMode,
+    populated: &'a dyn Fn(&str) -> bool,
+}
+
 /// Walks every hierarchy root and returns the containers, keyed by cgroup path
 /// (v1 hierarchies share paths, so a container is found once). A directory
 /// that vanishes during the walk is skipped. In `local` mode `populated(path)`
@@ -196,25 +210,76 @@ pub fn discover(
     mode: DiscoveryMode,
     populated: &dyn Fn(&str) -> bool,
 ) -> BTreeMap<String, ContainerRef> {
+    discover_visiting(roots, mode, populated, &mut |_, _| {})
+}
+
+/// [`discover`], reporting every non-container directory passed to `visit`.
+pub fn discover_visiting(
+    roots: &[&Path],
+    mode: DiscoveryMode,
+    populated: &dyn Fn(&str) -> bool,
+    visit: Visit<'_>,
+) -> BTreeMap<String, ContainerRef> {
     let mut found = BTreeMap::new();
-    for root in roots {
-        walk(root, String::new(), 0, mode, populated, &mut found);
+    for (root_index, root) in roots.iter().enumerate() {
+        let w = Walk {
+            root_index,
+            mode,
+            populated,
+        };
+        visit(root_index, "");
+        walk(&w, root, String::new(), 0, visit, &mut found);
     }
     found
 }
 
+/// Discovery below a directory that just appeared (`rel` under `root`): it
+/// may be a container itself, or a pod or QoS directory with containers
+/// created before it was watched.
+pub fn discover_new(
+    root_index: usize,
+    root: &Path,
+    rel: &str,
+    mode: DiscoveryMode,
+    populated: &dyn Fn(&str) -> bool,
+    visit: Visit<'_>,
+    found: &mut BTreeMap<String, ContainerRef>,
+) {
+    let depth = rel.split('/').count();
+    if rel.is_empty() || depth > MAX_DEPTH {
+        return;
+    }
+    match classify(rel) {
+        Class::Container(c) => {
+            found.insert(rel.to_string(), c);
+        }
+        Class::Skip => {}
+        Class::Other => {
+            // Watched first, listed second: a child created in between is
+            // seen twice at worst, never missed.
+            visit(root_index, rel);
+            let w = Walk {
+                root_index,
+                mode,
+                populated,
+            };
+            walk(&w, &root.join(rel), rel.to_string(), depth, visit, found);
+        }
+    }
+}
+
 fn walk(
+    w: &Walk<'_>,
     dir: &Path,
     rel: String,
     depth: usize,
-    mode: DiscoveryMode,
-    populated: &dyn Fn(&str) -> bool,
+    visit: Visit<'_>,
     found: &mut BTreeMap<String, ContainerRef>,
 ) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let local = mode == DiscoveryMode::Local;
+    let local = w.mode == DiscoveryMode::Local;
     let mut children = 0;
     for entry in entries.flatten() {
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -238,23 +303,24 @@ fn walk(
             Class::Skip => continue,
             Class::Other => {}
         }
+        visit(w.root_index, &child_rel);
         // Most cgroups are leaves: a link count of 2 says so without listing
         // the directory's dozens of control files (the costly part of a scan).
         if has_no_subdirectories(&entry) {
             if local && !found.contains_key(&child_rel) {
                 let path = entry.path();
-                if populated(&child_rel) || has_processes(&path) {
+                if (w.populated)(&child_rel) || has_processes(&path) {
                     found.insert(child_rel.clone(), plain_container(&child_rel));
                 }
             }
             continue;
         }
-        walk(&entry.path(), child_rel, depth + 1, mode, populated, found);
+        walk(w, &entry.path(), child_rel, depth + 1, visit, found);
     }
     if local
         && children == 0
         && !found.contains_key(&rel)
-        && (populated(&rel) || has_processes(dir))
+        && ((w.populated)(&rel) || has_processes(dir))
     {
         found.insert(rel.clone(), plain_container(&rel));
     }

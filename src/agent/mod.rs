@@ -131,8 +131,9 @@ impl AgentArgs {
             retention_max_age: self.retention_max_age.0,
             retention_max_bytes: self.retention_max_bytes.map(|b| b.0),
             discovery: mode,
-            // A full walk costs about as much as reading every container once
-            // (benches/agent_cycle.rs): every 5 cycles keeps the cycle near the floor.
+            // New containers come from inotify events; this is the full-walk
+            // period without them (and in `local` mode). A full walk costs about
+            // as much as reading every container once (benches/agent_cycle.rs).
             scan_every: 5,
             // Limits and peaks (memory.max, cpu.max, memory.peak, ...) are
             // re-read every 30 cycles: they rarely change or are maxima already.

@@ -39,7 +39,9 @@ pub struct AgentConfig {
     pub retention_max_age: Duration,
     pub retention_max_bytes: Option<u64>,
     pub discovery: DiscoveryMode,
-    /// Rescan the cgroup tree every this many cycles.
+    /// Walk the whole cgroup tree every this many cycles when inotify is
+    /// unavailable and in `local` mode (otherwise new containers come from
+    /// events, and a full walk runs every [`super::collector::RECONCILE_EVERY`]).
     pub scan_every: u32,
     /// Re-read limits and peaks every this many cycles.
     pub limits_every: u32,

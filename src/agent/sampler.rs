@@ -204,6 +204,8 @@ pub struct ContainerFiles {
     slow: Vec<(Source, File)>,
     /// `None` until the slow files were read once.
     slow_values: Option<Vec<(usize, Option<i64>)>>,
+    /// Plan entries none of whose names existed at open (see [`Self::open_missing`]).
+    missing: Vec<usize>,
 }
 
 /// The container's cgroup is gone (removed between scan and read).
@@ -218,41 +220,72 @@ impl ContainerFiles {
     /// Opens the planned files of cgroup `rel`. Files the kernel lacks are
     /// left out (their metrics are null). `Err(Gone)` when none exists.
     pub fn open(plan: &[PlannedFile], rel: &str, errors: &mut ReadErrors) -> Result<Self, Gone> {
-        let (mut files, mut slow) = (Vec::with_capacity(plan.len()), Vec::new());
-        for planned in plan {
-            let dir = if rel.is_empty() {
-                planned.root.clone()
-            } else {
-                planned.root.join(rel)
-            };
-            for name in planned.names {
-                match File::open(dir.join(name)) {
-                    Ok(file) if planned.source.is_slow() => {
-                        slow.push((planned.source, file));
-                        break;
-                    }
-                    Ok(file) => {
-                        files.push((planned.source, file));
-                        break;
-                    }
-                    Err(e) if is_gone(&e) => {}
-                    Err(e) => {
-                        errors.count(&e);
-                        tracing::debug!(path = %dir.join(name).display(), error = %e, "cannot open cgroup file");
-                        break;
-                    }
+        let mut out = Self {
+            files: Vec::with_capacity(plan.len()),
+            slow: Vec::new(),
+            slow_values: None,
+            missing: Vec::new(),
+        };
+        for (at, planned) in plan.iter().enumerate() {
+            if !out.open_one(planned, rel, errors) {
+                out.missing.push(at);
+            }
+        }
+        if out.files.is_empty() && out.slow.is_empty() {
+            return Err(Gone);
+        }
+        out.files.shrink_to_fit();
+        Ok(out)
+    }
+
+    /// Opens one planned file; false when none of its names exists.
+    fn open_one(&mut self, planned: &PlannedFile, rel: &str, errors: &mut ReadErrors) -> bool {
+        let dir = if rel.is_empty() {
+            planned.root.clone()
+        } else {
+            planned.root.join(rel)
+        };
+        for name in planned.names {
+            match File::open(dir.join(name)) {
+                Ok(file) if planned.source.is_slow() => {
+                    self.slow.push((planned.source, file));
+                    // Read again with the next sample.
+                    self.slow_values = None;
+                    return true;
+                }
+                Ok(file) => {
+                    self.files.push((planned.source, file));
+                    return true;
+                }
+                Err(e) if is_gone(&e) => {}
+                Err(e) => {
+                    errors.count(&e);
+                    tracing::debug!(path = %dir.join(name).display(), error = %e, "cannot open cgroup file");
+                    return true;
                 }
             }
         }
-        if files.is_empty() && slow.is_empty() {
-            return Err(Gone);
+        false
+    }
+
+    /// Files of the plan that did not exist at open.
+    pub fn missing(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// Tries the missing files again: a runtime creates a container's cgroup
+    /// in one v1 hierarchy after the other, so a container found in the
+    /// first may not exist in the others yet.
+    pub fn open_missing(&mut self, plan: &[PlannedFile], rel: &str, errors: &mut ReadErrors) {
+        let missing = std::mem::take(&mut self.missing);
+        for at in missing {
+            let opened = plan
+                .get(at)
+                .is_some_and(|planned| self.open_one(planned, rel, errors));
+            if !opened {
+                self.missing.push(at);
+            }
         }
-        files.shrink_to_fit();
-        Ok(Self {
-            files,
-            slow,
-            slow_values: None,
-        })
     }
 
     /// Number of open files.
