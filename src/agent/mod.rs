@@ -106,6 +106,12 @@ pub struct AgentArgs {
     /// Longest wait between attempts to reach the API while it is unavailable.
     #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
     pub enrichment_retry_max: HumanDuration,
+
+    /// How long to wait while another agent holds the data directory (the old
+    /// pod of a rolling update writing its last file) before exiting with an
+    /// error naming it. Below the liveness probe's first failure (~50 s).
+    #[arg(long, env = "FGM_LOCK_WAIT", default_value = "40s")]
+    pub lock_wait: HumanDuration,
 }
 
 impl AgentArgs {
@@ -138,6 +144,7 @@ impl AgentArgs {
             // Limits and peaks (memory.max, cpu.max, memory.peak, ...) are
             // re-read every 30 cycles: they rarely change or are maxima already.
             limits_every: 30,
+            lock_wait: self.lock_wait.0,
         })
     }
 }
@@ -176,9 +183,13 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
     let metrics = SelfMetrics::new();
+    // Before anything writes to the data directory (the enricher writes events).
+    let Some(lock) = runner::lock_data_dir(&config, &stop).await? else {
+        return Ok(()); // stopped while waiting
+    };
     let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop).await;
     let interval = config.interval;
-    let handle = Agent::start(config, pods.clone(), metrics.clone(), stop.clone())?;
+    let handle = Agent::start_locked(config, lock, pods.clone(), metrics.clone(), stop.clone())?;
     let state = prometheus::MetricsState {
         cycles: handle.cycles.clone(),
         pods,

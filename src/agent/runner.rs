@@ -24,6 +24,7 @@ use super::prometheus::SelfMetrics;
 use super::recorder::{Recorder, RecorderConfig};
 use super::sampler::ReadErrors;
 use crate::store::layout::{self, BadNodeName};
+use crate::store::lock::{self, DataDirLock, Holder, LockError};
 use crate::store::retention::Policy;
 
 /// Everything the agent needs, resolved from flags.
@@ -45,6 +46,9 @@ pub struct AgentConfig {
     pub scan_every: u32,
     /// Re-read limits and peaks every this many cycles.
     pub limits_every: u32,
+    /// How long to wait for another agent to release the data directory
+    /// (a rolling update's old pod finishing its last file) before giving up.
+    pub lock_wait: Duration,
 }
 
 /// Why the agent could not start or stopped with an error.
@@ -68,6 +72,13 @@ pub enum AgentError {
     },
     #[error("a collection cycle panicked: {0}")]
     Panicked(String),
+    #[error(
+        "another agent writes this data directory: {source}; gave up after waiting {waited:?} \
+         (two monitors must not share a data directory on one node)"
+    )]
+    Locked { source: LockError, waited: Duration },
+    #[error(transparent)]
+    Lock(LockError),
 }
 
 /// A running agent.
@@ -86,9 +97,32 @@ pub struct Agent;
 
 impl Agent {
     /// Checks the configuration, finds the cgroup hierarchies and starts
-    /// sampling on the current tokio runtime until `stop` is cancelled.
+    /// sampling on the current tokio runtime until `stop` is cancelled. The
+    /// task first takes the data directory's lock (waiting up to
+    /// `config.lock_wait`); nothing in the directory is touched before.
     pub fn start(
         config: AgentConfig,
+        pod_metadata: Option<Arc<dyn PodMetadata>>,
+        metrics: SelfMetrics,
+        stop: CancellationToken,
+    ) -> Result<AgentHandle, AgentError> {
+        Self::start_inner(config, None, pod_metadata, metrics, stop)
+    }
+
+    /// [`Agent::start`] with the lock already taken (see [`lock_data_dir`]).
+    pub fn start_locked(
+        config: AgentConfig,
+        lock: DataDirLock,
+        pod_metadata: Option<Arc<dyn PodMetadata>>,
+        metrics: SelfMetrics,
+        stop: CancellationToken,
+    ) -> Result<AgentHandle, AgentError> {
+        Self::start_inner(config, Some(lock), pod_metadata, metrics, stop)
+    }
+
+    fn start_inner(
+        config: AgentConfig,
+        lock: Option<DataDirLock>,
         pod_metadata: Option<Arc<dyn PodMetadata>>,
         metrics: SelfMetrics,
         stop: CancellationToken,
@@ -104,29 +138,34 @@ impl Agent {
         }
         layout::check_node_name(&config.node_name)?;
         let hierarchies = find_hierarchies(config.cgroup_root.as_deref())?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        tracing::info!(
-            data_dir = %config.data_dir.display(),
-            node = %config.node_name,
-            interval = ?config.interval,
-            rotation = ?config.rotation,
-            v2 = ?hierarchies.v2,
-            v1 = ?hierarchies.v1.keys().collect::<Vec<_>>(),
-            "agent starting"
-        );
+        create_data_dir(&config.data_dir)?;
         let (tx, rx) = watch::channel(Arc::new(Cycle::default()));
-        let collector = Collector::new(
-            hierarchies,
-            config.discovery,
-            config.proc_root.clone(),
-            config.scan_every,
-            config.limits_every,
-        );
-        let recorder = Recorder::new(
-            RecorderConfig {
+        let task_metrics = metrics.clone();
+        let task = tokio::spawn(async move {
+            let lock = match lock {
+                Some(lock) => lock,
+                None => match lock_data_dir(&config, &stop).await? {
+                    Some(lock) => lock,
+                    None => return Ok(()), // stopped while waiting
+                },
+            };
+            tracing::info!(
+                data_dir = %config.data_dir.display(),
+                node = %config.node_name,
+                interval = ?config.interval,
+                rotation = ?config.rotation,
+                v2 = ?hierarchies.v2,
+                v1 = ?hierarchies.v1.keys().collect::<Vec<_>>(),
+                "agent starting"
+            );
+            let collector = Collector::new(
+                hierarchies,
+                config.discovery,
+                config.proc_root.clone(),
+                config.scan_every,
+                config.limits_every,
+            );
+            let recorder_config = RecorderConfig {
                 data_dir: config.data_dir.clone(),
                 node: config.node_name.clone(),
                 rotation: config.rotation,
@@ -134,26 +173,75 @@ impl Agent {
                     max_age: config.retention_max_age,
                     max_bytes: config.retention_max_bytes,
                 },
-            },
-            pod_metadata,
-            metrics.clone(),
-            Utc::now(),
-        );
-        let task = tokio::spawn(run_loop(
-            config.interval,
-            State {
+            };
+            let recorder_metrics = task_metrics.clone();
+            let recorder = tokio::task::spawn_blocking(move || {
+                Recorder::new(recorder_config, pod_metadata, recorder_metrics, Utc::now())
+            })
+            .await
+            .map_err(|e| AgentError::Panicked(e.to_string()))?;
+            let state = State {
                 collector,
                 recorder,
-            },
-            tx,
-            metrics.clone(),
-            stop,
-        ));
+            };
+            let result = run_loop(config.interval, state, tx, task_metrics, stop).await;
+            // Released only after the last file and index are written.
+            drop(lock);
+            result
+        });
         Ok(AgentHandle {
             cycles: rx,
             metrics,
             task,
         })
+    }
+}
+
+fn create_data_dir(dir: &std::path::Path) -> Result<(), AgentError> {
+    std::fs::create_dir_all(dir).map_err(|source| AgentError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// How often a waiting agent tries the lock again.
+const LOCK_RETRY: Duration = Duration::from_millis(250);
+
+/// Takes the data directory's lock, waiting up to `config.lock_wait` while
+/// another agent holds it (logged once, naming the holder). `Ok(None)` when
+/// `stop` is cancelled meanwhile.
+pub async fn lock_data_dir(
+    config: &AgentConfig,
+    stop: &CancellationToken,
+) -> Result<Option<DataDirLock>, AgentError> {
+    create_data_dir(&config.data_dir)?;
+    let holder = Holder::this_process(&config.node_name);
+    let started = std::time::Instant::now();
+    let mut logged = false;
+    loop {
+        match lock::try_lock(&config.data_dir, &holder) {
+            Ok(lock) => {
+                if logged {
+                    tracing::info!(path = %lock.path().display(), waited = ?started.elapsed(), "data directory released by the other agent; taking over");
+                }
+                return Ok(Some(lock));
+            }
+            Err(source @ LockError::Held { .. }) => {
+                let waited = started.elapsed();
+                if waited >= config.lock_wait {
+                    return Err(AgentError::Locked { source, waited });
+                }
+                if !logged {
+                    tracing::warn!(error = %source, wait = ?config.lock_wait, "data directory in use by another agent; waiting for it to stop (rolling update)");
+                    logged = true;
+                }
+            }
+            Err(e) => return Err(AgentError::Lock(e)),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(LOCK_RETRY) => {}
+        }
     }
 }
 

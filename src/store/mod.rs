@@ -8,10 +8,12 @@
 //! - [`retention`]: what to delete when data is too old or too big.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
 //! - [`events`]: pod failure events, JSON lines per day.
+//! - [`lock`]: one writer per data directory (`.lock`, flock).
 
 pub mod events;
 pub mod index;
 pub mod layout;
+pub mod lock;
 pub mod reader;
 pub mod retention;
 pub mod schema;
