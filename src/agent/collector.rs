@@ -9,6 +9,13 @@
 //! becomes a container when processes join it, which raises no event) it
 //! runs every `scan_every` cycles.
 //!
+//! Descriptors ([`fds`]): a container's files are kept open while the
+//! budget allows, otherwise reopened at each read. When the kernel refuses a
+//! descriptor (`EMFILE`/`ENFILE`), a quarter of the kept files are closed at
+//! the end of the cycle and their containers reopen theirs from then on;
+//! each full walk recomputes the budget from the limit in force and keeps
+//! files open again where it allows. Collection never stops for descriptors.
+//!
 //! Containers that vanish (between scan and read, or between cycles) are
 //! dropped silently; the others are unaffected. New ones are checked for
 //! being a pod sandbox, and files missing at their first open (runtimes
@@ -20,9 +27,11 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::container_files::OpenError;
 use super::contract::{ContainerSample, Cycle};
 use super::discovery::watch::DirWatch;
 use super::discovery::{self, ContainerRef, DiscoveryMode};
+use super::fds;
 use super::mountinfo::Hierarchies;
 use super::sampler::{self, ContainerFiles, Gone, PlannedFile, ReadErrors};
 use super::slots::{self, Values};
@@ -53,6 +62,30 @@ pub const RECONCILE_EVERY: u32 = 60;
 /// Cycles during which a new container's missing files are opened again.
 const RETRY_MISSING_CYCLES: u8 = 3;
 
+/// Descriptor accounting (see the module docs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FdStatus {
+    /// cgroup files held open.
+    pub kept_files: usize,
+    /// How many may be held open.
+    pub budget: usize,
+    /// Containers read by reopening (some or all of) their files.
+    pub reopened: usize,
+    /// Times descriptors ran out (each shed a quarter of the kept files).
+    pub shortages: u64,
+}
+
+#[derive(Debug, Default)]
+struct FdState {
+    status: FdStatus,
+    /// The kernel refused a descriptor during this cycle.
+    pressure: bool,
+    /// The kept/reopened counts need recounting.
+    stale: bool,
+    /// A budget set by [`Collector::fix_fd_budget`], not derived from the limit.
+    fixed: Option<usize>,
+}
+
 /// Discovery plus sampling state, kept across cycles.
 #[derive(Debug)]
 pub struct Collector {
@@ -72,6 +105,7 @@ pub struct Collector {
     walks: u64,
     /// Cycles since undecided sandbox checks were last retried.
     cycles_since_sandbox_check: u32,
+    fd: FdState,
     /// Re-read limits and peaks every this many cycles (1 = every cycle).
     limits_every: u32,
     cycles_since_limits: u32,
@@ -107,6 +141,7 @@ impl Collector {
             cycles_since_scan: u32::MAX,
             walks: 0,
             cycles_since_sandbox_check: 0,
+            fd: FdState::default(),
             limits_every: limits_every.max(1),
             cycles_since_limits: u32::MAX,
             buf: vec![0; 16 * 1024],
@@ -138,7 +173,11 @@ impl Collector {
         let found = discovery::discover_visiting(&roots, self.mode, &populated, &mut visit);
         self.walks += 1;
         self.tracked.retain(|path, _| found.contains_key(path));
+        self.recount_fds();
+        self.refresh_fd_budget();
+        self.keep_reopened(errors);
         self.track(found, errors);
+        self.recount_fds();
         self.check_sandboxes();
         self.cycles_since_sandbox_check = 0;
     }
@@ -156,6 +195,7 @@ impl Collector {
             return false;
         }
         for (_, rel) in &changes.removed {
+            self.fd.stale = true;
             self.tracked.retain(|path, _| {
                 let below = path.len() > rel.len()
                     && path.starts_with(rel.as_str())
@@ -201,9 +241,23 @@ impl Collector {
             if self.tracked.contains_key(&path) {
                 continue;
             }
-            let Ok(files) = ContainerFiles::open(&self.plan, &path, errors) else {
-                continue; // gone already
+            let fd = &mut self.fd;
+            let keep = fd.status.kept_files + self.plan.len() <= fd.status.budget;
+            let files = match ContainerFiles::open_with(&self.plan, &path, keep, errors) {
+                Ok(files) => files,
+                Err(OpenError::Gone) => continue,
+                Err(OpenError::Exhausted) => {
+                    fd.pressure = true;
+                    match ContainerFiles::open_with(&self.plan, &path, false, errors) {
+                        Ok(files) => files,
+                        Err(_) => continue,
+                    }
+                }
             };
+            fd.status.kept_files += files.kept();
+            if files.kept() < files.len() {
+                fd.status.reopened += 1;
+            }
             tracing::debug!(cgroup = %path, id = %container.short_id, "container found");
             let retry_missing = if files.missing() > 0 {
                 RETRY_MISSING_CYCLES
@@ -222,6 +276,147 @@ impl Collector {
                 },
             );
         }
+    }
+
+    /// Pins the kept-files budget instead of deriving it from the open-file
+    /// limit (benchmarks of the reopen path, tests).
+    pub fn fix_fd_budget(&mut self, budget: usize) {
+        self.fd.fixed = Some(budget);
+        self.fd.status.budget = budget;
+    }
+
+    /// Files read per container on this host (the plan).
+    pub fn files_per_container(&self) -> usize {
+        self.plan.len()
+    }
+
+    /// Descriptor accounting, for the self-metrics.
+    pub fn fd_status(&self) -> FdStatus {
+        self.fd.status
+    }
+
+    /// Recomputes the kept-files budget from the open-file limit in force
+    /// and the descriptors open for other things.
+    pub fn refresh_fd_budget(&mut self) {
+        let kept = self.fd.status.kept_files;
+        let budget = match self.fd.fixed {
+            Some(budget) => budget,
+            None => {
+                let limit = fds::current_soft_limit();
+                let Some(open) = fds::open_descriptors() else {
+                    // Cannot tell (no descriptor even to list them): shed.
+                    self.fd.pressure = true;
+                    return;
+                };
+                let budget = fds::kept_files_budget(limit, open.saturating_sub(kept));
+                if budget < kept {
+                    tracing::warn!(
+                        limit,
+                        open,
+                        kept,
+                        budget,
+                        "the open-file limit went down; closing kept cgroup files"
+                    );
+                }
+                budget
+            }
+        };
+        if budget < kept {
+            self.shed_to(budget);
+        }
+        self.fd.status.budget = budget;
+    }
+
+    /// Keeps the files of reopened containers open again while the budget allows.
+    fn keep_reopened(&mut self, errors: &mut ReadErrors) {
+        let fd = &mut self.fd;
+        if fd.status.reopened == 0 || fd.pressure {
+            return;
+        }
+        let mut kept_again = 0;
+        for t in self.tracked.values_mut() {
+            let closed = t.files.len() - t.files.kept();
+            if closed == 0 {
+                continue;
+            }
+            if fd.status.kept_files + closed > fd.status.budget {
+                break;
+            }
+            match t.files.keep(errors) {
+                Ok(n) => {
+                    fd.status.kept_files += n;
+                    kept_again += 1;
+                }
+                Err(_) => {
+                    fd.pressure = true;
+                    break;
+                }
+            }
+        }
+        if kept_again > 0 {
+            fd.stale = true;
+            tracing::info!(
+                containers = kept_again,
+                budget = fd.status.budget,
+                "descriptors available again: cgroup files kept open"
+            );
+        }
+    }
+
+    /// Closes kept files until at most `budget` are kept.
+    fn shed_to(&mut self, budget: usize) {
+        let mut released = 0;
+        for (path, t) in self.tracked.iter_mut().rev() {
+            if self.fd.status.kept_files <= budget {
+                break;
+            }
+            if t.files.kept() == 0 {
+                continue;
+            }
+            let freed = t.files.release(&self.plan, path);
+            self.fd.status.kept_files = self.fd.status.kept_files.saturating_sub(freed);
+            released += 1;
+        }
+        self.fd.status.budget = budget;
+        self.fd.stale = true;
+        if released > 0 {
+            tracing::warn!(
+                containers = released,
+                kept_files = self.fd.status.kept_files,
+                budget,
+                "out of file descriptors: these containers' cgroup files are now opened at each read (slower, nothing lost)"
+            );
+        }
+    }
+
+    /// After the kernel refused a descriptor: shed a quarter of the kept
+    /// files (which frees the descriptors needed to look further), then down
+    /// to the budget the limit in force allows.
+    fn relieve_fd_pressure(&mut self) {
+        self.fd.pressure = false;
+        self.fd.status.shortages += 1;
+        let kept = self.fd.status.kept_files;
+        let target = kept.saturating_sub((kept / 4).max(self.plan.len()));
+        self.shed_to(target);
+        self.refresh_fd_budget();
+    }
+
+    /// Another part of the agent (the store) was refused a descriptor.
+    pub fn descriptors_short(&mut self) {
+        self.fd.pressure = true;
+    }
+
+    fn recount_fds(&mut self) {
+        let (mut kept, mut reopened) = (0, 0);
+        for t in self.tracked.values() {
+            kept += t.files.kept();
+            if t.files.kept() < t.files.len() {
+                reopened += 1;
+            }
+        }
+        self.fd.status.kept_files = kept;
+        self.fd.status.reopened = reopened;
+        self.fd.stale = false;
     }
 
     /// Full walks of the cgroup tree so far.
@@ -295,6 +490,7 @@ impl Collector {
             if t.retry_missing == 0 {
                 continue;
             }
+            self.fd.stale = true;
             t.retry_missing -= 1;
             t.files.open_missing(&self.plan, path, errors);
             if t.files.missing() == 0 {
@@ -316,6 +512,7 @@ impl Collector {
     /// One cycle at `timestamp`: find new containers (a full walk when due),
     /// then read every container (limits and peaks too when due).
     pub fn collect(&mut self, timestamp: DateTime<Utc>, errors: &mut ReadErrors) -> Cycle {
+        let refused_before = errors.descriptors;
         self.cycles_since_scan = self.cycles_since_scan.saturating_add(1);
         let watching = self.watch.as_ref().is_some_and(|w| !w.incomplete());
         let full_every = if watching && self.mode == DiscoveryMode::Kubernetes {
@@ -362,6 +559,16 @@ impl Collector {
         for path in gone {
             tracing::debug!(cgroup = %path, "container gone");
             self.tracked.remove(&path);
+            self.fd.stale = true;
+        }
+        if errors.descriptors > refused_before {
+            self.fd.pressure = true;
+        }
+        if self.fd.pressure {
+            self.relieve_fd_pressure();
+        }
+        if self.fd.stale {
+            self.recount_fds();
         }
         Cycle {
             timestamp: Some(timestamp),

@@ -155,3 +155,48 @@ fn without_events_the_tree_is_walked_every_scan_every_cycles() {
     assert_eq!(usage(&cycle, A), Some(7));
     assert_eq!(c.walks(), 2);
 }
+
+#[test]
+fn containers_beyond_the_descriptor_budget_are_read_by_reopening_their_files() {
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    v2_root(root);
+    let ids: Vec<String> = (0..6).map(|i| format!("{i:x}").repeat(64)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        container(&root.join(format!("kubepods/pod{i}/{id}")), i as i64 + 1);
+    }
+    let h = mountinfo::from_root_dir(root).unwrap();
+    let mut c = Collector::new(h, DiscoveryMode::Kubernetes, "/proc".into(), 5, 30);
+    let plan = c.files_per_container();
+    // Room for two containers' two files each, checked against the whole plan.
+    c.fix_fd_budget(plan + 2);
+    let mut errors = ReadErrors::default();
+    let cycle = c.collect(at(0), &mut errors);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(usage(&cycle, id), Some(i as i64 + 1), "container {i} read");
+    }
+    let status = c.fd_status();
+    assert_eq!(status.kept_files, 4, "{status:?}");
+    assert_eq!(status.reopened, 4, "{status:?}");
+    // Reopened files follow the file, not a stale descriptor.
+    std::fs::write(
+        root.join(format!("kubepods/pod5/{}/cpu.stat", ids[5])),
+        "usage_usec 99\n",
+    )
+    .unwrap();
+    let cycle = c.collect(at(1), &mut errors);
+    assert_eq!(usage(&cycle, &ids[5]), Some(99));
+
+    // More room (a raised limit): the next full walk keeps them open again.
+    c.fix_fd_budget(1000);
+    c.scan(&mut errors);
+    let status = c.fd_status();
+    assert_eq!((status.kept_files, status.reopened), (12, 0), "{status:?}");
+    // Less room: shed down to the budget, still reading everything.
+    c.fix_fd_budget(5);
+    c.scan(&mut errors);
+    let cycle = c.collect(at(2), &mut errors);
+    assert_eq!(cycle.containers.len(), 6);
+    assert!(c.fd_status().kept_files <= 5, "{:?}", c.fd_status());
+    assert_eq!(errors, ReadErrors::default());
+}

@@ -17,9 +17,11 @@
 pub mod cgroup_v1;
 pub mod cgroup_v2;
 pub mod collector;
+pub mod container_files;
 pub mod contract;
 pub mod discovery;
 pub mod enrich;
+pub mod fds;
 pub mod mountinfo;
 pub mod prometheus;
 pub mod recorder;

@@ -47,6 +47,9 @@ pub struct Recorder {
     last_index_save: Option<DateTime<Utc>>,
     pod_metadata: Option<Arc<dyn PodMetadata>>,
     metrics: SelfMetrics,
+    /// A file operation was refused a descriptor since the last
+    /// [`Recorder::take_descriptor_shortage`].
+    descriptors_short: bool,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -96,6 +99,24 @@ impl Recorder {
             last_index_save: None,
             pod_metadata,
             metrics,
+            descriptors_short: false,
+        }
+    }
+
+    /// Whether a file operation ran out of descriptors since the last call
+    /// (the collector then closes kept cgroup files to free some).
+    pub fn take_descriptor_shortage(&mut self) -> bool {
+        std::mem::take(&mut self.descriptors_short)
+    }
+
+    /// Counts a failed file operation of `kind`, as `descriptors` when the
+    /// kernel refused a descriptor.
+    fn file_error(&mut self, kind: &str, e: Option<&std::io::Error>) {
+        if e.is_some_and(crate::agent::fds::is_exhaustion) {
+            self.descriptors_short = true;
+            self.metrics.write_error("descriptors");
+        } else {
+            self.metrics.write_error(kind);
         }
     }
 
@@ -266,8 +287,13 @@ impl Recorder {
             }
             Ok(None) => Ok(()),
             Err(e) => {
-                self.metrics
-                    .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                if e.is_descriptor_shortage() {
+                    self.descriptors_short = true;
+                    self.metrics.write_error("descriptors");
+                } else {
+                    self.metrics
+                        .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                }
                 log_write_error(&e);
                 Err(buffer)
             }
@@ -293,7 +319,7 @@ impl Recorder {
                 }
                 for (path, e) in &outcome.errors {
                     tracing::warn!(path = %path.display(), error = %e, "retention could not remove or inspect a file");
-                    self.metrics.write_error("retention");
+                    self.file_error("retention", Some(e));
                 }
                 if !outcome.deleted.is_empty() {
                     self.index.data_range.earliest = outcome.earliest_kept;
@@ -301,7 +327,7 @@ impl Recorder {
                 }
             }
             Err(e) => {
-                self.metrics.write_error("retention");
+                self.file_error("retention", Some(&e));
                 tracing::warn!(dir = %self.config.data_dir.display(), error = %e, "retention could not list the data directory");
             }
         }
@@ -315,7 +341,11 @@ impl Recorder {
                 self.last_index_save = Some(now);
             }
             Err(e) => {
-                self.metrics.write_error("index");
+                let source = match &e {
+                    crate::store::index::IndexError::Write { source, .. } => Some(source),
+                    _ => None,
+                };
+                self.file_error("index", source);
                 tracing::warn!(error = %e, "cannot save index.json; will retry");
                 self.last_index_save = Some(now);
             }

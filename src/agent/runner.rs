@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::collector::Collector;
 use super::contract::{Cycle, CycleReceiver, PodMetadata};
 use super::discovery::DiscoveryMode;
+use super::fds;
 use super::mountinfo::{self, Hierarchies, HierarchyError};
 use super::prometheus::SelfMetrics;
 use super::recorder::{Recorder, RecorderConfig};
@@ -158,12 +159,24 @@ impl Agent {
                 v1 = ?hierarchies.v1.keys().collect::<Vec<_>>(),
                 "agent starting"
             );
-            let collector = Collector::new(
+            let limit = fds::raise_nofile_limit();
+            let mut collector = Collector::new(
                 hierarchies,
                 config.discovery,
                 config.proc_root.clone(),
                 config.scan_every,
                 config.limits_every,
+            );
+            let files_per_container = collector.files_per_container().max(1);
+            collector.refresh_fd_budget();
+            let budget = collector.fd_status().budget;
+            tracing::info!(
+                soft_limit_before = limit.soft_before,
+                soft_limit = limit.soft,
+                hard_limit = limit.hard,
+                kept_files_budget = budget,
+                containers_with_kept_files = budget / files_per_container,
+                "open-file limit; containers beyond the budget are read by reopening their files each cycle"
             );
             let recorder_config = RecorderConfig {
                 data_dir: config.data_dir.clone(),
@@ -268,12 +281,19 @@ impl State {
         let mut cycle = self.collector.collect(timestamp, &mut errors);
         self.recorder.filter(&mut cycle);
         self.recorder.record(&mut cycle, self.collector.tracked());
+        if self.recorder.take_descriptor_shortage() {
+            self.collector.descriptors_short();
+        }
         for _ in 0..errors.permission {
             metrics.read_error("permission");
         }
         for _ in 0..errors.io {
             metrics.read_error("io");
         }
+        for _ in 0..errors.descriptors {
+            metrics.read_error("descriptors");
+        }
+        metrics.set_fds(self.collector.fd_status());
         metrics.cycle_done(started.elapsed(), late, cycle.containers.len());
         Arc::new(cycle)
     }

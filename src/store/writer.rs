@@ -56,9 +56,25 @@ pub enum WriteError {
 impl WriteError {
     /// True when the disk is full (the agent keeps sampling and retries later).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, WriteError::Io { source, .. } if source.raw_os_error() == Some(28))
-            || matches!(self, WriteError::Encode { source: parquet::errors::ParquetError::External(e), .. }
-                if e.downcast_ref::<std::io::Error>().and_then(|e| e.raw_os_error()) == Some(28))
+        self.os_error() == Some(28)
+    }
+
+    /// True when no file descriptor was left (`EMFILE`/`ENFILE`).
+    pub fn is_descriptor_shortage(&self) -> bool {
+        matches!(self.os_error(), Some(23) | Some(24))
+    }
+
+    fn os_error(&self) -> Option<i32> {
+        match self {
+            WriteError::Io { source, .. } => source.raw_os_error(),
+            WriteError::Encode {
+                source: parquet::errors::ParquetError::External(e),
+                ..
+            } => e
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::raw_os_error),
+            _ => None,
+        }
     }
 }
 

@@ -5,5 +5,6 @@
 // Test crate: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod descriptors;
 mod second_agent;
 mod support;

@@ -64,6 +64,11 @@ fn rolling_update_waits_for_the_old_agent_then_takes_over() {
     wait_until(Duration::from_secs(20), "the old agent's lock", || {
         lock_holder_pid(data.path()) == Some(old_pid)
     });
+    wait_until(
+        Duration::from_secs(20),
+        "the old agent's first samples",
+        || data.path().join("index.json").exists(),
+    );
     let mut new = spawn(agent_command(data.path(), &tree, &["--lock-wait", "30s"]));
     let new_pid = new.child.id();
     wait_until(Duration::from_secs(20), "the new agent waiting", || {
