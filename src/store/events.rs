@@ -92,8 +92,9 @@ pub fn append(data_dir: &Path, events: &[PodEvent]) -> Result<(), EventsError> {
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            super::durable::create_dir_all_synced(dir, data_dir).map_err(err)?;
         }
+        let new_file = !path.exists();
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -109,6 +110,11 @@ pub fn append(data_dir: &Path, events: &[PodEvent]) -> Result<(), EventsError> {
         serde_json::to_writer(&mut line, event).map_err(|e| err(e.into()))?;
         line.push(b'\n');
         file.write_all(&line).map_err(err)?;
+        // Events are rare and each is recorded once: make it stick.
+        file.sync_data().map_err(err)?;
+        if new_file && let Some(dir) = path.parent() {
+            super::durable::sync_dir(dir).map_err(err)?;
+        }
     }
     Ok(())
 }

@@ -7,9 +7,11 @@
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
+//! - [`durable`]: directory fsyncs after publishing renames.
 //! - [`events`]: pod failure events, JSON lines per day.
 //! - [`lock`]: one writer per data directory (`.lock`, flock).
 
+pub mod durable;
 pub mod events;
 pub mod index;
 pub mod layout;
