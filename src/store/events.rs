@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub const EVENTS_DIR: &str = "events";
 
+/// Which pod failure signals were recorded, for the pods alive (see
+/// `agent::enrich::events::Dedup`), relative to the data directory.
+pub const SEEN_FILE: &str = "events/seen.json";
+
 /// What happened to a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -124,7 +124,6 @@ pub fn total_rows(data: &Path) -> usize {
         .sum()
 }
 
-
 /// A free loopback port (bound, then released for the agent to take).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
