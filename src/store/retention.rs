@@ -215,9 +215,12 @@ pub fn plan(
     out
 }
 
+/// Files removed with why, and the ones that could not be.
+pub type Removed = (Vec<(PathBuf, Reason)>, Vec<(PathBuf, std::io::Error)>);
+
 /// Removes the files a [`plan`] doomed, then the day and node directories
 /// that emptied. Returns the removed ones and the failures.
-pub fn remove(plan: &Plan) -> (Vec<(PathBuf, Reason)>, Vec<(PathBuf, std::io::Error)>) {
+pub fn remove(plan: &Plan) -> Removed {
     let (mut removed, mut errors) = (Vec::new(), Vec::new());
     for (path, reason) in &plan.doomed {
         match std::fs::remove_file(path) {
