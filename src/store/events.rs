@@ -134,6 +134,43 @@ fn ends_mid_line(file: &std::fs::File) -> std::io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
+/// Writes the de-duplication state ([`SEEN_FILE`]) atomically: temporary
+/// file, fsync, rename, directory fsync.
+pub fn write_seen<T: Serialize>(data_dir: &Path, seen: &T) -> Result<(), EventsError> {
+    let path = data_dir.join(SEEN_FILE);
+    let err = |source| EventsError::Write {
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        super::durable::create_dir_all_synced(dir, data_dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec(seen).map_err(|e| err(e.into()))?;
+    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.write_all(&text).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    super::durable::rename_synced(&tmp, &path).map_err(err)
+}
+
+/// Reads the de-duplication state; `Ok(None)` when there is none yet.
+pub fn read_seen<T: serde::de::DeserializeOwned>(
+    data_dir: &Path,
+) -> Result<Option<T>, EventsError> {
+    let path = data_dir.join(SEEN_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(EventsError::Read { path, source }),
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| EventsError::Read {
+            path,
+            source: e.into(),
+        })
+}
+
 /// Events read from files, and how many lines could not be parsed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct EventsRead {
