@@ -16,6 +16,7 @@
 
 pub mod cgroup_v1;
 pub mod cgroup_v2;
+pub mod clock;
 pub mod collector;
 pub mod container_files;
 pub mod contract;

@@ -2,9 +2,11 @@
 //! work on the blocking pool, the cycle published on a watch channel, and a
 //! clean stop that writes the open interval.
 //!
-//! Timestamps are the tick's place on the grid (`start + n * interval`), not
-//! the time the read happened, so a late cycle does not shift later ones;
-//! missed ticks are skipped rather than bunched.
+//! Timestamps are the wall-clock time each tick was due, on the interval
+//! grid ([`super::clock`]): a late cycle does not shift later ones, missed
+//! ticks are skipped rather than bunched, and a wall-clock step is followed
+//! (and logged, counted, and the open file closed) instead of leaving the
+//! samples on a clock that no longer exists.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::clock::WallClock;
 use super::collector::Collector;
 use super::contract::{Cycle, CycleReceiver, PodMetadata};
 use super::discovery::DiscoveryMode;
@@ -274,9 +277,20 @@ struct State {
 }
 
 impl State {
-    /// One cycle's blocking work.
-    fn step(&mut self, timestamp: DateTime<Utc>, late: bool, metrics: &SelfMetrics) -> Arc<Cycle> {
+    /// One cycle's blocking work; `stepped_back` after a wall-clock step back.
+    fn step(
+        &mut self,
+        timestamp: DateTime<Utc>,
+        late: bool,
+        stepped_back: bool,
+        metrics: &SelfMetrics,
+    ) -> Arc<Cycle> {
         let started = std::time::Instant::now();
+        if stepped_back {
+            // The open interval carries the old clock's times: written now,
+            // so no file mixes two clocks.
+            self.recorder.rotate(timestamp);
+        }
         let mut errors = ReadErrors::default();
         let mut cycle = self.collector.collect(timestamp, &mut errors);
         self.recorder.filter(&mut cycle);
@@ -299,6 +313,17 @@ impl State {
     }
 }
 
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A ticker whose first tick is `delay` from now (a wall-grid point).
+fn grid_ticker(delay: Duration, interval: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(Instant::now() + delay, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    ticker
+}
+
 /// First tick: the next multiple of `interval` in wall-clock time, so
 /// samples of different agents line up.
 fn first_tick(now: DateTime<Utc>, interval: Duration) -> (DateTime<Utc>, Duration) {
@@ -316,23 +341,38 @@ async fn run_loop(
     metrics: SelfMetrics,
     stop: CancellationToken,
 ) -> Result<(), AgentError> {
-    let (base_wall, delay) = first_tick(Utc::now(), interval);
-    let base = Instant::now() + delay;
-    let mut ticker = tokio::time::interval_at(base, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let origin = Instant::now();
+    let mut clock = WallClock::new(interval);
+    let (_, delay) = first_tick(Utc::now(), interval);
+    let mut ticker = grid_ticker(delay, interval);
     loop {
         let tick = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
             tick = ticker.tick() => tick,
         };
-        let late = tick.elapsed() > interval / 2;
-        let offset = chrono::Duration::from_std(tick.duration_since(base)).unwrap_or_default();
-        // Millisecond grid: the column's resolution.
-        let timestamp = base_wall + offset;
+        let (wall_now, mono_now) = (Utc::now(), Instant::now());
+        let late_by = mono_now.saturating_duration_since(tick);
+        let late = late_by > interval / 2;
+        let wall_due_ms = wall_now.timestamp_millis() - millis(late_by);
+        let t = clock.tick(wall_due_ms, millis(tick.duration_since(origin)));
+        if let Some(step_ms) = t.step_ms {
+            let direction = if step_ms > 0 { "forward" } else { "backward" };
+            tracing::warn!(
+                step_ms,
+                direction,
+                "the wall clock was stepped; samples follow it (see README: Reliability)"
+            );
+            metrics.reliability().clock_step(direction);
+        }
+        if let Some(delay) = t.realign {
+            ticker = grid_ticker(delay, interval);
+        }
+        let timestamp = DateTime::from_timestamp_millis(t.timestamp_ms).unwrap_or(wall_now);
+        let stepped_back = t.step_ms.is_some_and(|s| s < 0);
         let m = metrics.clone();
         let (back, cycle) = tokio::task::spawn_blocking(move || {
-            let cycle = state.step(timestamp, late, &m);
+            let cycle = state.step(timestamp, late, stepped_back, &m);
             (state, cycle)
         })
         .await
