@@ -5,6 +5,7 @@
 // Test crate: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod clock_step;
 mod descriptors;
 mod second_agent;
 mod support;
