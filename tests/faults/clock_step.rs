@@ -78,13 +78,19 @@ fn run_with_step(offset_secs: i64) -> (tempfile::TempDir, String, DateTime<Utc>)
 #[test]
 fn clock_step_back_leaves_nothing_in_the_future() {
     let (data, log, stepped_at) = run_with_step(-7200);
-    assert!(log.contains("the wall clock was stepped") && log.contains("backward"), "{log}");
+    assert!(
+        log.contains("the wall clock was stepped") && log.contains("backward"),
+        "{log}"
+    );
     let corrected_now = Utc::now() - chrono::Duration::hours(2);
     let tolerance = chrono::Duration::minutes(5);
     let files = files_and_times(data.path());
     assert!(!files.is_empty(), "samples after the step were written");
     for (start, times) in &files {
-        assert!(*start <= corrected_now + tolerance, "future-dated file {start}");
+        assert!(
+            *start <= corrected_now + tolerance,
+            "future-dated file {start}"
+        );
         for t in times {
             let t = DateTime::from_timestamp_millis(*t).unwrap();
             assert!(t <= corrected_now, "sample at {t} is in the future");
@@ -94,10 +100,15 @@ fn clock_step_back_leaves_nothing_in_the_future() {
             );
         }
     }
-    let index = Index::load(&layout::index_path(data.path())).unwrap().unwrap();
+    let index = Index::load(&layout::index_path(data.path()))
+        .unwrap()
+        .unwrap();
     let latest = index.data_range.latest.expect("latest");
     assert!(latest <= corrected_now, "latest {latest} in the future");
-    assert!(log.contains("reason=\"future\""), "removed through retention:\n{log}");
+    assert!(
+        log.contains("reason=\"future\""),
+        "removed through retention:\n{log}"
+    );
 }
 
 /// Fault: the wall clock steps forward two hours (a VM resumed, NTP
@@ -106,7 +117,10 @@ fn clock_step_back_leaves_nothing_in_the_future() {
 #[test]
 fn clock_step_forward_keeps_everything_and_no_file_spans_the_gap() {
     let (data, log, stepped_at) = run_with_step(7200);
-    assert!(log.contains("the wall clock was stepped") && log.contains("forward"), "{log}");
+    assert!(
+        log.contains("the wall clock was stepped") && log.contains("forward"),
+        "{log}"
+    );
     let files = files_and_times(data.path());
     let boundary = (stepped_at + chrono::Duration::hours(1)).timestamp_millis();
     let (mut before, mut after) = (0, 0);
@@ -120,11 +134,16 @@ fn clock_step_forward_keeps_everything_and_no_file_spans_the_gap() {
     // 100 ms interval, 2.5 s each side (minus start-up and scheduling).
     assert!(before >= 3 * 10, "samples before the step kept: {before}");
     assert!(after >= 3 * 10, "samples after the step: {after}");
-    let index = Index::load(&layout::index_path(data.path())).unwrap().unwrap();
+    let index = Index::load(&layout::index_path(data.path()))
+        .unwrap()
+        .unwrap();
     let latest = index.data_range.latest.unwrap();
     assert!(
         latest > Utc::now() + chrono::Duration::minutes(110),
         "latest follows the new clock: {latest}"
     );
-    assert!(index.data_range.earliest.unwrap() < stepped_at, "the samples before the step stay");
+    assert!(
+        index.data_range.earliest.unwrap() < stepped_at,
+        "the samples before the step stay"
+    );
 }

@@ -7,5 +7,6 @@
 
 mod clock_step;
 mod descriptors;
+mod files;
 mod second_agent;
 mod support;

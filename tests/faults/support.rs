@@ -32,7 +32,7 @@ pub fn fixture(name: &str) -> PathBuf {
 /// no enrichment, metrics on a free port; `args` may set any other flag.
 pub fn agent_command(data: &Path, tree: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"));
-    cmd.args(["agent", "--interval", "100ms", "--rotation", "1s"])
+    cmd.arg("agent")
         .arg("--data-dir")
         .arg(data)
         .arg("--cgroup-root")
@@ -40,6 +40,8 @@ pub fn agent_command(data: &Path, tree: &Path, args: &[&str]) -> Command {
         .args(["--node-name", "fault-node"])
         .args(args)
         // Defaults through the environment, so `args` may repeat a flag.
+        .env("FGM_INTERVAL", "100ms")
+        .env("FGM_ROTATION", "1s")
         .env("FGM_METRICS_ADDR", "127.0.0.1:0")
         .env("FGM_ENRICHMENT", "false")
         .env("FGM_LOG_LEVEL", "info")
