@@ -5,6 +5,7 @@
 // Test crate: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod cgroups;
 mod clock_step;
 mod descriptors;
 mod files;
