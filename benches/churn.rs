@@ -80,7 +80,9 @@ fn rss_kib() -> u64 {
 }
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn data_files(dir: &Path) -> (usize, u64) {
@@ -159,7 +161,11 @@ fn main() {
         let mut c = collector.collect(ts, &mut errors);
         recorder.record(&mut c, collector.tracked());
         agent_time += busy.elapsed();
-        assert_eq!(c.containers.len(), LIVE, "cycle {cycle}: every live container sampled");
+        assert_eq!(
+            c.containers.len(),
+            LIVE,
+            "cycle {cycle}: every live container sampled"
+        );
         if cycle % REPORT_EVERY == 0 || cycle == cycles {
             let (files_n, bytes) = data_files(data.path());
             points.push(Point {
