@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Agent(args) => agent::run(args, stop).await?,
         Mode::Viewer(args) => viewer::run(args, stop).await?,
         Mode::Local(args) => local::run(args, stop).await?,
+        Mode::Uninstall(args) => operator::uninstall::run(args, stop).await?,
         Mode::Crd => {}
     }
     Ok(())

@@ -637,3 +637,114 @@ async fn a_spec_the_schema_cannot_judge_is_reported_in_a_condition() {
         .expect("fix");
     wait_for("the DaemonSet after the fix", WAIT, || get(&ds_api, "odd")).await;
 }
+
+/// A NodeMonitor with `labels` and a host path of its own, selecting no node.
+fn labelled_monitor(ns: &str, name: &str, labels: serde_json::Value) -> NodeMonitor {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "fgm.dev/v1alpha1",
+        "kind": "NodeMonitor",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"dataHostPath": format!("/var/lib/fgm-{ns}-{name}"), "nodeSelector": {"fgm-test": "none"}},
+    }))
+    .expect("NodeMonitor object")
+}
+
+#[tokio::test]
+async fn uninstall_hook_deletes_the_release_monitors_once_finalized() {
+    use fine_grained_monitor::operator::uninstall::{self, UninstallArgs, UninstallError};
+    use fine_grained_monitor::units::HumanDuration;
+
+    let (admin, ns) = setup("uninstall").await;
+    let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
+    let release = serde_json::json!({"app.kubernetes.io/instance": "rel", "app.kubernetes.io/managed-by": "Helm"});
+    let user = serde_json::json!({"app.kubernetes.io/instance": "someone-else"});
+    for (name, labels) in [("rel-a", &release), ("rel-b", &release), ("mine", &user)] {
+        api.create(
+            &PostParams::default(),
+            &labelled_monitor(&ns, name, labels.clone()),
+        )
+        .await
+        .expect("create");
+        wait_for("the finalizer", WAIT, || async {
+            get(&api, name)
+                .await
+                .filter(|nm| !nm.finalizers().is_empty())
+        })
+        .await;
+    }
+    let args = |selector: &str, timeout: u64| UninstallArgs {
+        namespace: Some(ns.clone()),
+        selector: selector.into(),
+        timeout: HumanDuration::from_secs(timeout),
+    };
+
+    // The release's two go, finalized by the running operator (their cluster RBAC too); the
+    // user's NodeMonitor stays.
+    uninstall::run_with_client(
+        admin.clone(),
+        args(
+            "app.kubernetes.io/instance=rel,app.kubernetes.io/managed-by=Helm",
+            30,
+        ),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the hook succeeds while the operator runs");
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    for name in ["rel-a", "rel-b"] {
+        assert!(get(&api, name).await.is_none(), "{name} still there");
+        assert!(
+            get(&bindings, &cluster_name(&ns, name)).await.is_none(),
+            "{name}'s ClusterRoleBinding left behind"
+        );
+    }
+    let mine = get(&api, "mine")
+        .await
+        .expect("the user's NodeMonitor is left alone");
+    assert!(mine.metadata.deletion_timestamp.is_none());
+
+    // A NodeMonitor nobody finalizes (a finalizer the operator does not own): the hook fails
+    // after its timeout, naming it, instead of letting Helm leave it stuck.
+    let mut held = labelled_monitor(
+        &ns,
+        "held",
+        serde_json::json!({"app.kubernetes.io/instance": "rel2"}),
+    );
+    held.metadata.finalizers = Some(vec!["fgm.dev/test-hold".into()]);
+    api.create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    let err = uninstall::run_with_client(
+        admin.clone(),
+        args("app.kubernetes.io/instance=rel2", 2),
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("nothing can finalize it");
+    assert!(
+        matches!(&err, UninstallError::Timeout { names, .. } if names.contains("held")),
+        "{err}"
+    );
+    // Release it: the operator's own finalizer then completes as usual.
+    let current = get(&api, "held").await.expect("held");
+    let kept: Vec<String> = current
+        .finalizers()
+        .iter()
+        .filter(|f| f.as_str() != "fgm.dev/test-hold")
+        .cloned()
+        .collect();
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": kept}})),
+    )
+    .await
+    .expect("drop the test finalizer");
+
+    // An empty selector would delete every NodeMonitor of the namespace: refused.
+    let err = uninstall::run_with_client(admin.clone(), args(" ", 2), CancellationToken::new())
+        .await
+        .expect_err("empty selector");
+    assert!(matches!(err, UninstallError::EmptySelector(_)), "{err}");
+    assert!(get(&api, "mine").await.is_some());
+}

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod server;
 pub mod status;
+pub mod uninstall;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -18,7 +18,7 @@ fn libfaketime() -> PathBuf {
     let lib = PathBuf::from(LIBFAKETIME);
     assert!(
         lib.exists(),
-        "{LIBFAKETIME} missing: install the Debian package `libfaketime` (.ci/run does)"
+        "{LIBFAKETIME} missing: install the Debian package `libfaketime` (tools/setup.sh does)"
     );
     lib
 }
