@@ -93,6 +93,7 @@ impl AgentRun {
             discovery: DiscoveryMode::Kubernetes,
             scan_every: 1,
             limits_every: 1,
+            lock_wait: Duration::from_secs(5),
         };
         let stop = CancellationToken::new();
         let metrics = SelfMetrics::new();

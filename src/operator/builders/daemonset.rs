@@ -18,7 +18,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort,
     DownwardAPIProjection, DownwardAPIVolumeFile, EnvVar, EnvVarSource, HTTPGetAction,
@@ -378,10 +380,28 @@ pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, resolved: &Resolved) ->
                 }),
                 spec: Some(pod),
             },
-            update_strategy: spec.update_strategy.clone(),
+            update_strategy: Some(
+                spec.update_strategy
+                    .clone()
+                    .unwrap_or_else(replace_then_start),
+            ),
             ..DaemonSetSpec::default()
         },
         ..DaemonSet::default()
+    }
+}
+
+/// The default update strategy: on each node the old pod goes first, then
+/// the new one starts (RollingUpdate, maxUnavailable 1, maxSurge 0). One agent
+/// writes a data directory at a time (its lock); the new agent waits for the
+/// old one's last file (`--lock-wait`) instead of both running at once.
+pub fn replace_then_start() -> DaemonSetUpdateStrategy {
+    DaemonSetUpdateStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateDaemonSet {
+            max_unavailable: Some(IntOrString::Int(1)),
+            max_surge: Some(IntOrString::Int(0)),
+        }),
     }
 }
 

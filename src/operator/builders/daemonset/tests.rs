@@ -521,3 +521,27 @@ fn an_exposed_viewer_is_what_the_spec_asks() {
     let args = container(&ds, "viewer").args.as_ref().unwrap().join(" ");
     assert!(args.ends_with("--bind 0.0.0.0"), "{args}");
 }
+
+#[test]
+fn update_strategy_replaces_then_starts_unless_the_spec_says_otherwise() {
+    let nm = test_monitor("nm1", NodeMonitorSpec::default());
+    let strategy = build(&nm, "abc").spec.update_strategy.unwrap();
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    let rolling = strategy.rolling_update.unwrap();
+    // One agent per data directory: the old pod goes before the new one starts.
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(1)));
+    let chosen = k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy {
+        type_: Some("OnDelete".into()),
+        rolling_update: None,
+    };
+    let nm = test_monitor(
+        "nm1",
+        NodeMonitorSpec {
+            update_strategy: Some(chosen.clone()),
+            ..NodeMonitorSpec::default()
+        },
+    );
+    let ds = build(&nm, "abc");
+    assert_eq!(ds.spec.update_strategy, Some(chosen));
+}
