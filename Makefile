@@ -1,11 +1,31 @@
 # Recipes CI also uses (.ci/run calls `make test`).
 CARGO ?= cargo
 
-.PHONY: test check fmt clippy unit generate run sync-crds chart-lint bench-unit
+.PHONY: test setup images check fmt clippy unit generate run sync-crds chart-lint bench-unit cluster cluster-down
 
-## The full test suite: formatting, lints, then every test.
-test: check bench-unit
+## The full test suite on a fresh machine: installs and builds what it needs (tools/setup.sh:
+## Debian packages, npm packages, Go-built control plane and node, images), then formatting,
+## lints and every test.
+test: setup check bench-unit
 	$(CARGO) test
+
+## What the tests need that a fresh machine lacks; quick when all is there.
+setup:
+	tools/setup.sh
+
+## The product image (from the release binaries) and the test images, as OCI archives in target/images.
+images:
+	tools/image/build.sh
+
+## The test world's one-node cluster (control plane + real node + images), left running; prints
+## KUBECONFIG=<path> last. `make cluster-down` stops it and removes what it made.
+cluster: setup
+	$(CARGO) build -q --example fgm-cluster
+	target/debug/examples/fgm-cluster up
+
+cluster-down:
+	$(CARGO) build -q --example fgm-cluster
+	target/debug/examples/fgm-cluster down
 
 ## Pure parts of the peers benchmark (bench/peers/run.py); stdlib only.
 bench-unit:

@@ -1,5 +1,5 @@
-//! Command line: one binary, five modes (`operator`, `agent`, `viewer`, `crd`,
-//! `local`), plus the `fgm-viewer` alias. Every flag has an `FGM_<FLAG>`
+//! Command line: one binary, six modes (`operator`, `agent`, `viewer`, `crd`,
+//! `local`, and `uninstall`, the chart's pre-delete hook), plus the `fgm-viewer` alias. Every flag has an `FGM_<FLAG>`
 //! environment twin. A settings file (`--config`, e.g. the ConfigMap the
 //! operator mounts) fills in flags that neither the command line nor the
 //! environment set: command line > environment > settings file > default.
@@ -41,8 +41,13 @@ pub enum Mode {
     Viewer(ViewerArgs),
     /// Print the NodeMonitor CustomResourceDefinition as YAML.
     Crd,
+    /// Hand a data directory to the agent's user (the DaemonSet's init container).
+    PrepareDataDir(crate::agent::data_dir::PrepareArgs),
     /// Record this machine's cgroups and serve the viewer: no cluster needed.
     Local(LocalArgs),
+    /// Delete a Helm release's NodeMonitors and wait until the operator has finalized them
+    /// (the chart's pre-delete hook).
+    Uninstall(crate::operator::uninstall::UninstallArgs),
 }
 
 /// `local` = agent + viewer on this machine, with a data directory in the user's home.

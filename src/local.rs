@@ -17,7 +17,8 @@ pub async fn run(args: LocalArgs, stop: CancellationToken) -> anyhow::Result<()>
     // Bind first: a taken port is reported before anything starts.
     let listener = viewer::bind(std::net::SocketAddr::new(args.bind, args.port)).await?;
     let url = viewer::browser_url(listener.local_addr()?);
-    let viewer_options = viewer::Options::with_tuning(config.data_dir.clone(), &args.viewer);
+    let mut viewer_options = viewer::Options::with_tuning(config.data_dir.clone(), &args.viewer);
+    viewer_options.http = crate::http::Limits::from(&args.agent.http);
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     // No Prometheus endpoint here: `local` listens on loopback only, for the viewer.
     let agent = Agent::start(config, None, SelfMetrics::new(), stop.clone())?;

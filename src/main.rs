@@ -20,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
         Mode::Agent(args) => agent::run(args, stop).await?,
         Mode::Viewer(args) => viewer::run(args, stop).await?,
         Mode::Local(args) => local::run(args, stop).await?,
+        Mode::Uninstall(args) => operator::uninstall::run(args, stop).await?,
         Mode::Crd => {}
+        Mode::PrepareDataDir(args) => agent::data_dir::run_prepare(&args)?,
     }
     Ok(())
 }

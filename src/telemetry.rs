@@ -18,8 +18,11 @@ pub fn init(args: &LogArgs) -> Result<(), LogInitError> {
         directives: args.log_level.clone(),
         source,
     })?;
+    // Colours only on a terminal: a pod's log (kubectl logs) or a file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // A second init (tests) keeps the first subscriber; that is not an error.
     let _ = match args.log_format {

@@ -96,7 +96,7 @@ async fn start() -> (std::net::SocketAddr, SelfMetrics, CancellationToken) {
         .unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let stop = CancellationToken::new();
-    tokio::spawn(serve(listener, state, stop.clone()));
+    tokio::spawn(serve(listener, state, Default::default(), stop.clone()));
     (addr, self_metrics, stop)
 }
 

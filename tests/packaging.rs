@@ -11,7 +11,10 @@
 //!  cluster.rs   rendered objects accepted by the apiserver (server-side dry run)
 //!  e2e.rs       helm install, operator process with the chart's ServiceAccount token,
 //!               sample NodeMonitor reconciled, delete + uninstall leave nothing behind
+//!  image.rs     the image `make images` assembles vs the Dockerfile's runtime stage
 //! ```
+//!
+//! The same path with real pods on a real kubelet is tests/real_node.rs.
 
 #[path = "packaging/tools.rs"]
 mod tools;
@@ -35,3 +38,6 @@ mod cluster;
 
 #[path = "packaging/e2e.rs"]
 mod e2e;
+
+#[path = "packaging/image.rs"]
+mod image;

@@ -1,49 +1,55 @@
-//! One reconcile of one NodeMonitor: check the spec, apply the children with
-//! server-side apply, then write the status. Thin async shell over the pure
-//! builders, [`super::conflict`] and [`super::status`].
+//! One reconcile of one NodeMonitor: check the spec against the operator's
+//! policy and the other NodeMonitors, read every child, check it is ours, then
+//! write the children and the status. Thin async shell over the pure
+//! [`super::policy`], [`super::conflict`], [`super::ownership`], builders and
+//! [`super::status`].
 //!
 //! ```text
-//!  NodeMonitor ─▶ settings ok? ── no ──▶ Degraded/InvalidSpec (children left as they were)
-//!                     │ yes
-//!                 conflict? ── yes ─▶ Degraded/HostPathConflict (own DaemonSet removed)
-//!                     │ no
-//!    apply SA, ConfigMap, ClusterRole, Binding, DaemonSet ─▶ status from the DaemonSet
+//!  NodeMonitor ─▶ policy ok? ── no ──▶ Degraded/HostPathNotAllowed|ImageNotAllowed (our DaemonSet removed)
+//!                    │ yes
+//!               settings ok? ── no ──▶ Degraded/InvalidSpec (children left as they were)
+//!                    │ yes
+//!                conflict? ── yes ─▶ Degraded/HostPathConflict (our DaemonSet removed)
+//!                    │ no
+//!   read SA, ConfigMap, DaemonSet, bindings ─▶ one not ours? ── yes ─▶ Degraded/NameClash
+//!                    │ no                                    (it stays untouched; our DaemonSet removed)
+//!   create or apply SA, ConfigMap, bindings (of the fixed roles), DaemonSet ─▶ status
 //! ```
 //!
-//! Deletion: the finalizer removes the cluster-scoped RBAC (namespaced children
-//! go with their owner reference).
+//! Every refusal is decided before the first write. Deletion: the finalizer
+//! removes our ClusterRoleBindings (namespaced children go with their owner
+//! reference).
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::builders::{daemonset, rbac, settings};
+pub use super::children::FIELD_MANAGER;
+use super::children::{AGENT_ROLES, Apis, Children, ensure, remove};
 use super::conflict::host_path_conflict;
 use super::error::{Error, Result};
 use super::metrics::Metrics;
+use super::ownership::{self, NAME_CLASH};
+use super::policy::{Policy, Resolved};
 use super::status::{self, Blocked, Observed};
 use crate::crd::{NodeMonitor, NodeMonitorStatus};
 
-/// The one field manager of every write.
-pub const FIELD_MANAGER: &str = "fine-grained-monitor";
-/// Finalizer that removes the cluster-scoped RBAC.
+/// Finalizer that removes the cluster-scoped bindings.
 pub const FINALIZER: &str = "fgm.dev/cleanup";
 /// Re-check a healthy NodeMonitor this often even without events.
 const RESYNC: Duration = Duration::from_secs(300);
+/// Re-check a NodeMonitor blocked by a foreign object this often.
+const CLASH_RECHECK: Duration = Duration::from_secs(30);
 const INVALID_SPEC: &str = "InvalidSpec";
 const HOST_PATH_CONFLICT: &str = "HostPathConflict";
 
@@ -54,7 +60,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// All NodeMonitors, for the host-path conflict check.
     pub store: Store<NodeMonitor>,
-    pub default_image: String,
+    /// The operator's settings every NodeMonitor is held to.
+    pub policy: Policy,
     /// Consecutive failures per NodeMonitor, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -65,14 +72,14 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
         store: Store<NodeMonitor>,
-        default_image: String,
+        policy: Policy,
     ) -> Self {
         Self {
             client,
             recorder,
             metrics,
             store,
-            default_image,
+            policy,
             failures: Mutex::default(),
         }
     }
@@ -150,37 +157,80 @@ pub fn error_policy(nm: Arc<NodeMonitor>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
-async fn apply_object<K>(api: &Api<K>, obj: &K, kind: &'static str) -> Result<K>
-where
-    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
-{
-    let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(Error::kube("apply", kind, name))
+/// Removes our DaemonSet of a refused NodeMonitor (a foreign one stays).
+async fn stop_monitor(nm: &NodeMonitor, children: &Children, apis: &Apis) -> Result<()> {
+    if let Some(ds) = &children.daemon_set
+        && ownership::owns_namespaced(nm, &ds.metadata)
+        && remove(&apis.daemon_sets, ds, "DaemonSet").await?
+    {
+        tracing::info!(nodemonitor = %key(nm), "deleted the DaemonSet of a refused NodeMonitor");
+    }
+    Ok(())
 }
 
-async fn delete_object<K>(api: &Api<K>, name: &str, kind: &'static str) -> Result<bool>
-where
-    K: Resource + Clone + Debug + DeserializeOwned,
-{
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
-        Err(e) => Err(Error::kube("delete", kind, name)(e)),
+/// Writes every child of an accepted NodeMonitor; returns the DaemonSet.
+async fn write_children(
+    nm: &NodeMonitor,
+    children: &Children,
+    apis: &Apis,
+    resolved: &Resolved,
+    settings_yaml: &str,
+) -> Result<k8s_openapi::api::apps::v1::DaemonSet> {
+    ensure(
+        &apis.service_accounts,
+        children.service_account.as_ref(),
+        &rbac::service_account(nm),
+        "ServiceAccount",
+    )
+    .await?;
+    ensure(
+        &apis.config_maps,
+        children.config_map.as_ref(),
+        &settings::config_map(nm, settings_yaml),
+        "ConfigMap",
+    )
+    .await?;
+    let needed = rbac::roles_needed(nm);
+    for (existing, role) in children.bindings.iter().zip(AGENT_ROLES) {
+        let ours = existing
+            .as_ref()
+            .filter(|b| ownership::owns_cluster_scoped(nm, &b.metadata));
+        if !needed.contains(&role) {
+            if let Some(binding) = ours {
+                remove(&apis.bindings, binding, "ClusterRoleBinding").await?;
+            }
+            continue;
+        }
+        // A binding's role cannot change: one made by an older operator (for a
+        // per-NodeMonitor role) is replaced by one of the fixed role.
+        let mut current = ours;
+        if let Some(binding) = ours.filter(|b| b.role_ref.name != role) {
+            remove(&apis.bindings, binding, "ClusterRoleBinding").await?;
+            current = None;
+        }
+        ensure::<ClusterRoleBinding>(
+            &apis.bindings,
+            current,
+            &rbac::cluster_role_binding(nm, role),
+            "ClusterRoleBinding",
+        )
+        .await?;
     }
+    let hash = settings::settings_hash(settings_yaml);
+    ensure(
+        &apis.daemon_sets,
+        children.daemon_set.as_ref(),
+        &daemonset::daemon_set(nm, &hash, resolved),
+        "DaemonSet",
+    )
+    .await
 }
 
 async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     let ns = nm.namespace().unwrap_or_default();
-    let name = nm.name_any();
-    let client = &ctx.client;
-    let ds_api: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
+    let apis = Apis::new(&ctx.client, &ns);
 
+    let resolved = ctx.policy.resolve(&nm.spec);
     let settings = settings::agent_settings(&nm.spec);
     // Judge conflicts only on the full list of NodeMonitors, not a half-filled cache.
     if ctx.store.wait_until_ready().await.is_err() {
@@ -188,7 +238,7 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     }
     let conflict = {
         let all = ctx.store.state();
-        host_path_conflict(nm, all.iter().map(|o| &**o)).map(|other| {
+        host_path_conflict(nm, all.iter().map(|o| &**o), &ctx.policy).map(|other| {
             format!(
                 "dataHostPath {} is already used by NodeMonitor {} on the same nodes; the earlier NodeMonitor keeps it",
                 nm.spec.data_host_path,
@@ -196,64 +246,50 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
             )
         })
     };
+    // Read every child before the first write: a refusal writes nothing.
+    let children = Children::read(nm, &apis).await?;
+    let clashes = ownership::clashes(nm, &children.found(nm));
 
-    let (blocked, daemon_set) = match (settings, conflict) {
-        (Err(e), _) => {
+    let (blocked, daemon_set) = match (resolved, settings) {
+        (Err(refusal), _) => {
+            stop_monitor(nm, &children, &apis).await?;
+            let blocked = Blocked {
+                reason: refusal.reason(),
+                message: refusal.to_string(),
+            };
+            (Some(blocked), None)
+        }
+        (Ok(_), Err(e)) => {
             // Leave the last good DaemonSet running; report why the spec is refused.
-            let ds =
-                ds_api
-                    .get_opt(&name)
-                    .await
-                    .map_err(Error::kube("get", "DaemonSet", key(nm)))?;
+            let ds = children
+                .daemon_set
+                .clone()
+                .filter(|ds| ownership::owns_namespaced(nm, &ds.metadata));
             let blocked = Blocked {
                 reason: INVALID_SPEC,
                 message: e.to_string(),
             };
             (Some(blocked), ds)
         }
-        (Ok(_), Some(message)) => {
-            if delete_object(&ds_api, &name, "DaemonSet").await? {
-                tracing::info!(nodemonitor = %key(nm), "deleted DaemonSet of a conflicting NodeMonitor");
-            }
+        (Ok(_), Ok(_)) if conflict.is_some() => {
+            stop_monitor(nm, &children, &apis).await?;
             let blocked = Blocked {
                 reason: HOST_PATH_CONFLICT,
-                message,
+                message: conflict.unwrap_or_default(),
             };
             (Some(blocked), None)
         }
-        (Ok(settings), None) => {
+        (Ok(_), Ok(_)) if !clashes.is_empty() => {
+            stop_monitor(nm, &children, &apis).await?;
+            let blocked = Blocked {
+                reason: NAME_CLASH,
+                message: clashes.join("; "),
+            };
+            (Some(blocked), None)
+        }
+        (Ok(resolved), Ok(settings)) => {
             let yaml = settings::settings_yaml(&settings);
-            let hash = settings::settings_hash(&yaml);
-            apply_object(
-                &Api::<ServiceAccount>::namespaced(client.clone(), &ns),
-                &rbac::service_account(nm),
-                "ServiceAccount",
-            )
-            .await?;
-            apply_object(
-                &Api::<ConfigMap>::namespaced(client.clone(), &ns),
-                &settings::config_map(nm, &yaml),
-                "ConfigMap",
-            )
-            .await?;
-            apply_object(
-                &Api::<ClusterRole>::all(client.clone()),
-                &rbac::cluster_role(nm),
-                "ClusterRole",
-            )
-            .await?;
-            apply_object(
-                &Api::<ClusterRoleBinding>::all(client.clone()),
-                &rbac::cluster_role_binding(nm),
-                "ClusterRoleBinding",
-            )
-            .await?;
-            let ds = apply_object(
-                &ds_api,
-                &daemonset::daemon_set(nm, &hash, &ctx.default_image),
-                "DaemonSet",
-            )
-            .await?;
+            let ds = write_children(nm, &children, &apis, &resolved, &yaml).await?;
             (None, Some(ds))
         }
     };
@@ -269,7 +305,13 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     if nm.status.as_ref() != Some(&new_status) {
         write_status(nm, &new_status, ctx).await?;
     }
-    Ok(Action::requeue(RESYNC))
+    // A foreign object is not watched: look again soon in case it went away.
+    let clashed = blocked.as_ref().is_some_and(|b| b.reason == NAME_CLASH);
+    Ok(Action::requeue(if clashed {
+        CLASH_RECHECK
+    } else {
+        RESYNC
+    }))
 }
 
 fn condition<'a>(s: Option<&'a NodeMonitorStatus>, type_: &str) -> Option<(&'a str, &'a str)> {
@@ -296,8 +338,13 @@ async fn publish_changes(
         Some(_) => {}
         None if new_generation => {
             let note = format!(
-                "applied generation {}: DaemonSet, ConfigMap, ServiceAccount, ClusterRole and ClusterRoleBinding",
-                nm.metadata.generation.unwrap_or_default()
+                "applied generation {}: DaemonSet, ConfigMap, ServiceAccount {} and the bindings of {}",
+                nm.metadata.generation.unwrap_or_default(),
+                rbac::service_account_name(nm),
+                match rbac::roles_needed(nm).as_slice() {
+                    [] => "no role (enrichment is off)".to_string(),
+                    roles => roles.join(", "),
+                }
             );
             ctx.publish(nm, EventType::Normal, "Applied", note).await;
         }
@@ -333,20 +380,28 @@ async fn write_status(nm: &NodeMonitor, status: &NodeMonitorStatus, ctx: &Contex
     Ok(())
 }
 
-/// The NodeMonitor is being deleted: remove what garbage collection cannot.
+/// The NodeMonitor is being deleted: remove what garbage collection cannot
+/// (our ClusterRoleBindings; a foreign object of that name stays).
 async fn cleanup(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
-    let name = super::builders::cluster_name(nm);
-    let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
-    let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
-    delete_object(&bindings, &name, "ClusterRoleBinding").await?;
-    delete_object(&roles, &name, "ClusterRole").await?;
-    ctx.publish(
-        nm,
-        EventType::Normal,
-        "Cleanup",
-        format!("deleted ClusterRole and ClusterRoleBinding {name}"),
-    )
-    .await;
+    let apis = Apis::new(&ctx.client, &nm.namespace().unwrap_or_default());
+    let children = Children::read(nm, &apis).await?;
+    let mut deleted = Vec::new();
+    for binding in children.bindings.iter().flatten() {
+        if ownership::owns_cluster_scoped(nm, &binding.metadata)
+            && remove(&apis.bindings, binding, "ClusterRoleBinding").await?
+        {
+            deleted.push(binding.name_any());
+        }
+    }
+    if !deleted.is_empty() {
+        ctx.publish(
+            nm,
+            EventType::Normal,
+            "Cleanup",
+            format!("deleted ClusterRoleBinding {}", deleted.join(", ")),
+        )
+        .await;
+    }
     Ok(Action::await_change())
 }
 

@@ -1,8 +1,9 @@
 //! `index.json`: what containers exist and what time the data covers, so the
 //! viewer starts without opening a single data file.
 //!
-//! Written to `index.json.tmp`, synced, then renamed over `index.json`, so a
-//! reader sees the old or the new index, never half of one. Schema version 2
+//! Written to `index.json.tmp`, synced, then renamed over `index.json` and
+//! the directory synced, so a reader sees the old or the new index, never
+//! half of one, and a power cut keeps one of the two. Schema version 2
 //! adds pod metadata; version 1 files load (the new fields are absent).
 
 use std::collections::{BTreeMap, HashMap};
@@ -137,7 +138,7 @@ impl Index {
 
     /// Loads `path`; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Self>, IndexError> {
-        match std::fs::read_to_string(path) {
+        match super::bounds::read_text_at_most(path, super::bounds::MAX_INDEX_BYTES) {
             Ok(text) => Self::parse(&text, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(IndexError::Read {
@@ -147,7 +148,7 @@ impl Index {
         }
     }
 
-    /// Writes the index atomically: temporary file, fsync, rename.
+    /// Writes the index atomically: temporary file, fsync, rename, directory fsync.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
         let err = |source| IndexError::Write {
             path: path.to_path_buf(),
@@ -161,7 +162,7 @@ impl Index {
         file.write_all(&json).map_err(err)?;
         file.sync_all().map_err(err)?;
         drop(file);
-        std::fs::rename(&tmp, path).map_err(err)?;
+        super::durable::rename_synced(&tmp, path).map_err(err)?;
         Ok(())
     }
 

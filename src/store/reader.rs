@@ -33,10 +33,21 @@ pub enum ReadError {
     },
     #[error("data file {path} has an unexpected layout: {message}")]
     Layout { path: PathBuf, message: String },
+    #[error("data file {path} is corrupt: {source}")]
+    Bounds {
+        path: PathBuf,
+        source: super::bounds::BoundsError,
+    },
 }
 
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
-    let file = File::open(path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    super::bounds::check_footer(&file, len).map_err(|source| ReadError::Bounds {
         path: path.to_path_buf(),
         source,
     })?;
@@ -62,6 +73,25 @@ fn read_with(
     path: &Path,
     columns: Option<&[&str]>,
 ) -> Result<Vec<RecordBatch>, ReadError> {
+    // Page sizes are checked before anything is decompressed (bounded memory).
+    let leaves: Vec<usize> = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| columns.is_none_or(|wanted| wanted.contains(&c.name())))
+        .map(|(i, _)| i)
+        .collect();
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    super::bounds::check_column_chunks(&file, builder.metadata(), Some(&leaves)).map_err(
+        |source| ReadError::Bounds {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     if let Some(columns) = columns {
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
         builder = builder.with_projection(mask);

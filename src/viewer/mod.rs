@@ -59,6 +59,9 @@ pub struct ViewerArgs {
 
     #[command(flatten)]
     pub tuning: TuningArgs,
+
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 /// Viewer settings shared by `viewer`, `fgm-viewer` and `local`.
@@ -91,6 +94,8 @@ pub struct Options {
     pub poll_interval: Duration,
     /// Most rows one export may hold.
     pub export_max_rows: usize,
+    /// Timeouts and caps of the HTTP server.
+    pub http: crate::http::Limits,
 }
 
 impl Options {
@@ -102,6 +107,7 @@ impl Options {
             cache_bytes: 64 << 20,
             poll_interval: Duration::from_secs(5),
             export_max_rows: export::DEFAULT_MAX_ROWS as usize,
+            http: crate::http::Limits::default(),
         }
     }
 
@@ -112,6 +118,7 @@ impl Options {
             cache_bytes: usize::try_from(tuning.cache_size.0).unwrap_or(usize::MAX),
             poll_interval: tuning.poll_interval.get().max(Duration::from_millis(10)),
             export_max_rows: usize::try_from(tuning.export_max_rows).unwrap_or(usize::MAX),
+            http: crate::http::Limits::default(),
         }
     }
 }
@@ -125,12 +132,9 @@ pub async fn run(args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()
     if !args.no_browser {
         open_browser(&url);
     }
-    serve(
-        listener,
-        Options::with_tuning(args.data_dir, &args.tuning),
-        stop,
-    )
-    .await?;
+    let mut opts = Options::with_tuning(args.data_dir, &args.tuning);
+    opts.http = crate::http::Limits::from(&args.http);
+    serve(listener, opts, stop).await?;
     Ok(())
 }
 
@@ -167,9 +171,8 @@ pub async fn serve(
         tracing::error!(error = %e, "loading the data directory failed; serving what there is");
     }
     let poller = tokio::spawn(poll(viewer.clone(), stop.clone()));
-    let result = axum::serve(listener, app(viewer))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await;
+    let limits = viewer.opts.http.clone();
+    let result = crate::http::serve(listener, app(viewer), &limits, stop.clone()).await;
     stop.cancel();
     let _ = poller.await;
     result

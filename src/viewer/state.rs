@@ -129,9 +129,14 @@ impl Viewer {
     /// A panic while refreshing (a bug, or a decoder tripping on a file) is
     /// logged and the previous snapshot kept: the viewer goes on serving.
     pub fn refresh(&self) {
+        self.refresh_with(|current| self.next_snapshot(current));
+    }
+
+    /// [`Viewer::refresh`] with the step that computes the next snapshot
+    /// given (so a test can make it panic).
+    fn refresh_with(&self, next_snapshot: impl FnOnce(&Snapshot) -> Option<Snapshot>) {
         let current = self.snapshot();
-        let next = match std::panic::catch_unwind(AssertUnwindSafe(|| self.next_snapshot(&current)))
-        {
+        let next = match std::panic::catch_unwind(AssertUnwindSafe(|| next_snapshot(&current))) {
             Ok(next) => next,
             Err(panic) => {
                 tracing::error!(
@@ -364,4 +369,60 @@ fn file_stamp(meta: &std::fs::Metadata) -> (SystemTime, u64, u64) {
         meta.len(),
         meta.ino(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(dir: &Path) -> Viewer {
+        Viewer::new(Options::new(dir.to_path_buf()))
+    }
+
+    #[test]
+    fn a_refresh_that_panics_keeps_the_last_state_and_the_next_one_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = viewer(dir.path());
+        let before = v.snapshot();
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        v.refresh_with(|_| panic!("refresh bug"));
+        // A panic while a lock is held poisons it; the next users recover it.
+        let poisoner = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let _held = lock(&v.corrupt);
+            panic!("while holding the lock");
+        }));
+        std::panic::set_hook(quiet);
+        assert!(poisoner.is_err());
+        assert!(
+            Arc::ptr_eq(&before, &v.snapshot()),
+            "the previous snapshot stays"
+        );
+        assert!(
+            v.corrupt_files().is_empty(),
+            "a poisoned lock still answers"
+        );
+        // The next refresh sees an index written meanwhile.
+        let mut index = Index::empty(Utc::now(), 90);
+        index.extend_range(Utc::now(), Utc::now());
+        index.save(&layout::index_path(dir.path())).unwrap();
+        v.refresh();
+        assert!(v.snapshot().index.is_some());
+    }
+
+    #[test]
+    fn a_reader_that_panics_is_an_error_naming_the_file() {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result: Result<(), ReadError> = guarded(Path::new("/data/f.parquet"), || {
+            panic!("assertion failed: offset >= 0")
+        });
+        std::panic::set_hook(quiet);
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("/data/f.parquet"), "{message}");
+        assert!(
+            message.contains("assertion failed: offset >= 0"),
+            "{message}"
+        );
+    }
 }

@@ -254,6 +254,7 @@ pub fn start_agent(
         discovery: DiscoveryMode::Kubernetes,
         scan_every: 1,
         limits_every: 1,
+        lock_wait: Duration::from_secs(5),
     };
     Agent::start(config, pods, metrics, stop).expect("agent starts")
 }

@@ -14,6 +14,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod node;
 pub mod pki;
 pub mod process;
 pub mod workloads;
@@ -106,12 +107,33 @@ fn remove_stale_dirs(parent: &Path) {
     }
 }
 
+/// Where the apiserver listens, and whether pods on a real node use it (tests/support/node).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Listen {
+    /// Bind and advertise address.
+    pub address: &'static str,
+    /// Keep the `kubernetes` Service's endpoints pointing at `address` (pods reach the API through
+    /// it and kube-proxy); a loopback address is refused by the endpoint reconciler.
+    pub service_endpoints: bool,
+}
+
+/// The loopback control plane most tests use.
+const LOOPBACK: Listen = Listen {
+    address: "127.0.0.1",
+    service_endpoints: false,
+};
+
 /// Runs on the supervisor thread: certificates, etcd, kube-apiserver, readiness.
 fn start() -> Result<ControlPlane, String> {
+    start_on(LOOPBACK)
+}
+
+/// [`start`] with the apiserver on `listen`.
+pub(crate) fn start_on(listen: Listen) -> Result<ControlPlane, String> {
     // Fail on a missing binary before making certificates.
     find_bin("etcd")?;
     find_bin("kube-apiserver")?;
-    let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("envtest");
+    let parent = scratch_root().join("envtest");
     remove_stale_dirs(&parent);
     let dir = parent.join(std::process::id().to_string());
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -121,7 +143,7 @@ fn start() -> Result<ControlPlane, String> {
     // (other test binaries start control planes at the same time): try again with new ports.
     let mut attempt = 1;
     loop {
-        match launch(&dir, &pki, attempt) {
+        match launch(&dir, &pki, attempt, listen) {
             Ok((server, kubeconfig, startup, apiserver)) => {
                 return Ok(ControlPlane {
                     dir,
@@ -143,6 +165,22 @@ fn start() -> Result<ControlPlane, String> {
     }
 }
 
+/// Parent of the scratch directories: cargo's per-target temporary directory for tests, else
+/// `target/tmp` (the `fgm-cluster` example that `make cluster` runs).
+pub fn scratch_root() -> PathBuf {
+    option_env!("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp"))
+}
+
+/// Sets the control plane of this process (the real node starts its own, see `node`).
+pub(crate) fn set_control_plane(cp: Result<ControlPlane, String>) -> &'static ControlPlane {
+    if CONTROL_PLANE.set(cp).is_err() {
+        panic!("a control plane was started before the real node's: call node::world() first");
+    }
+    control_plane()
+}
+
 /// kube-apiserver's binary and flags, to start it again after [`ControlPlane::stop_apiserver`].
 type ApiserverCommand = (PathBuf, Vec<String>);
 
@@ -152,6 +190,7 @@ fn launch(
     dir: &Path,
     pki: &pki::Pki,
     attempt: u32,
+    listen: Listen,
 ) -> Result<(String, PathBuf, Duration, ApiserverCommand), String> {
     let etcd_bin = find_bin("etcd")?;
     let apiserver_bin = find_bin("kube-apiserver")?;
@@ -178,15 +217,22 @@ fn launch(
         ],
         dir.join(format!("etcd-{attempt}.log")),
     )?;
-    let server = format!("https://127.0.0.1:{api_port}");
+    let server = format!("https://{}:{api_port}", listen.address);
     let arg = |name: &str, path: &Path| format!("--{name}={}", path.display());
     let apiserver_args: Vec<String> = vec![
         format!("--etcd-servers={etcd_url}"),
-        "--bind-address=127.0.0.1".into(),
-        "--advertise-address=127.0.0.1".into(),
-        // A loopback advertise address is refused by the endpoint reconciler (1.37), and
-        // nothing in-cluster needs the `kubernetes` Service's endpoints here.
-        "--endpoint-reconciler-type=none".into(),
+        format!("--bind-address={}", listen.address),
+        format!("--advertise-address={}", listen.address),
+        // A loopback advertise address is refused by the endpoint reconciler (1.37): without a
+        // real node nothing in-cluster needs the `kubernetes` Service's endpoints.
+        format!(
+            "--endpoint-reconciler-type={}",
+            if listen.service_endpoints {
+                "lease"
+            } else {
+                "none"
+            }
+        ),
         format!("--secure-port={api_port}"),
         arg("cert-dir", &dir.join("apiserver-certs")),
         arg("tls-cert-file", &pki.serving_cert),
@@ -196,7 +242,11 @@ fn launch(
         arg("service-account-key-file", &pki.sa_pub),
         arg("service-account-signing-key-file", &pki.sa_key),
         "--service-cluster-ip-range=10.96.0.0/16".into(),
-        "--authorization-mode=RBAC".into(),
+        // Node: the real node's kubelet reads what its pods need, as in any cluster.
+        "--authorization-mode=Node,RBAC".into(),
+        arg("kubelet-client-certificate", &pki.kubelet_client_cert),
+        arg("kubelet-client-key", &pki.kubelet_client_key),
+        "--kubelet-preferred-address-types=InternalIP".into(),
         "--allow-privileged=true".into(),
     ];
     let mut apiserver = spawn(

@@ -14,7 +14,14 @@ pub struct Pki {
     pub admin_key: PathBuf,
     pub sa_key: PathBuf,
     pub sa_pub: PathBuf,
+    /// The apiserver's client certificate towards kubelets (`system:masters`).
+    pub kubelet_client_cert: PathBuf,
+    pub kubelet_client_key: PathBuf,
 }
+
+/// The addresses a pod or the real node reaches the apiserver by, besides loopback: the
+/// node network's host side (tests/support/node) and the `kubernetes` Service's cluster IP.
+pub const EXTRA_SERVING_IPS: [&str; 2] = ["10.123.0.1", "10.96.0.1"];
 
 /// Runs `openssl` with whitespace-separated `args` (file names here never contain spaces).
 fn openssl(dir: &Path, args: &str) -> Result<(), String> {
@@ -59,8 +66,9 @@ fn leaf(dir: &Path, name: &str, subject: &str, extensions: &str) -> Result<(), S
     )
 }
 
-/// Writes a CA, the apiserver's serving certificate (127.0.0.1 and localhost), an admin client
-/// certificate in `system:masters`, and the service-account signing key pair into `dir`.
+/// Writes a CA, the apiserver's serving certificate (127.0.0.1, the node network's host side,
+/// the `kubernetes` Service), an admin client certificate in `system:masters`, the apiserver's
+/// kubelet client certificate, and the service-account signing key pair into `dir`.
 pub fn generate(dir: &Path) -> Result<Pki, String> {
     openssl(
         dir,
@@ -73,9 +81,14 @@ pub fn generate(dir: &Path) -> Result<Pki, String> {
         dir,
         "apiserver",
         "/CN=kube-apiserver",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\n\
-         extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\n",
+        &format!(
+            "subjectAltName=IP:127.0.0.1,IP:{},IP:{},DNS:localhost,DNS:kubernetes,\
+             DNS:kubernetes.default,DNS:kubernetes.default.svc,\
+             DNS:kubernetes.default.svc.cluster.local\n\
+             extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n",
+            EXTRA_SERVING_IPS[0], EXTRA_SERVING_IPS[1]
+        ),
     )?;
     leaf(
         dir,
@@ -83,6 +96,11 @@ pub fn generate(dir: &Path) -> Result<Pki, String> {
         "/O=system:masters/CN=fgm-envtest-admin",
         "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n\
          keyUsage=critical,digitalSignature,keyEncipherment\n",
+    )?;
+    client_cert(
+        dir,
+        "apiserver-kubelet-client",
+        "/O=system:masters/CN=kube-apiserver-kubelet-client",
     )?;
     openssl(
         dir,
@@ -98,7 +116,59 @@ pub fn generate(dir: &Path) -> Result<Pki, String> {
         admin_key: dir.join("admin.key"),
         sa_key: dir.join("sa.key"),
         sa_pub: dir.join("sa.pub"),
+        kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
+        kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
     })
+}
+
+/// A client certificate `<name>.crt` / `<name>.key` for `subject` (`/O=group/CN=user`), signed by
+/// the CA in `dir`.
+pub fn client_cert(dir: &Path, name: &str, subject: &str) -> Result<(PathBuf, PathBuf), String> {
+    leaf(
+        dir,
+        name,
+        subject,
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\n",
+    )?;
+    Ok((
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    ))
+}
+
+/// A serving certificate `<name>.crt` / `<name>.key` for the IP addresses `ips`, signed by the CA
+/// in `dir`.
+pub fn serving_cert(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    ips: &[&str],
+) -> Result<(PathBuf, PathBuf), String> {
+    let sans: Vec<String> = ips.iter().map(|ip| format!("IP:{ip}")).collect();
+    leaf(
+        dir,
+        name,
+        subject,
+        &format!(
+            "subjectAltName={}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n",
+            sans.join(",")
+        ),
+    )?;
+    Ok((
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    ))
+}
+
+/// The user entry of a kubeconfig for a client certificate.
+pub fn cert_user(cert: &Path, key: &Path) -> String {
+    format!(
+        "    client-certificate: {}\n    client-key: {}",
+        cert.display(),
+        key.display()
+    )
 }
 
 /// A kubeconfig for `server` that trusts the CA in `pki`; `user` is the YAML body of the

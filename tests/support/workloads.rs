@@ -91,6 +91,9 @@ impl ControlPlane {
                     FAKE_NODE_ANNOTATION.0, FAKE_NODE_ANNOTATION.1
                 ),
                 "--cidr=10.244.0.0/16".into(),
+                // Fake nodes renew a Lease like kubelets: without one, the node lifecycle
+                // controller finds their heartbeat stale after 40 s and marks their pods NotReady.
+                "--node-lease-duration-seconds=40".into(),
                 "--node-ip=10.0.0.1".into(),
                 format!("--server-address=127.0.0.1:{kwok_port}"),
             ],

@@ -47,6 +47,8 @@ pub enum SpecError {
         "spec.namespaceSelector: operator {operator:?} of key {key:?} is not In, NotIn, Exists or DoesNotExist (or its values do not fit it)"
     )]
     Selector { key: String, operator: String },
+    #[error("spec.viewer.bindAddress {0:?} is not an IP address")]
+    BindAddress(String),
 }
 
 impl SpecError {
@@ -100,6 +102,14 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
             })
         })
         .transpose()?;
+    if spec
+        .viewer
+        .bind_address
+        .parse::<std::net::IpAddr>()
+        .is_err()
+    {
+        return Err(SpecError::BindAddress(spec.viewer.bind_address.clone()));
+    }
     let namespace_selector = spec
         .namespace_selector
         .as_ref()

@@ -16,6 +16,7 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 use parquet::schema::types::SchemaDescriptor;
 
+use super::super::bounds;
 use super::{NULL_VALUE, ReadError, schema};
 
 /// Several metric columns of one file: whole-file columns with the rows
@@ -104,10 +105,19 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let bounds = |source| ReadError::Bounds {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    bounds::check_footer(&file, len).map_err(bounds)?;
+    // Checked before anything is decompressed: the same file, read at offsets.
+    let check = file.try_clone().map_err(io)?;
     let options = ReadOptionsBuilder::new()
         .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
         .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
@@ -122,6 +132,11 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
     let id_at = find(columns, schema::CONTAINER_ID)
         .ok_or_else(|| layout("no container_id column".into()))?;
     let metric_at: Vec<Option<usize>> = metrics.iter().map(|m| find(columns, m)).collect();
+    let leaves: Vec<usize> = [ts_at, id_at]
+        .into_iter()
+        .chain(metric_at.iter().flatten().copied())
+        .collect();
+    bounds::check_column_chunks(&check, meta, Some(&leaves)).map_err(bounds)?;
     let mut ts: Vec<i64> = Vec::new();
     let mut ids: Vec<Option<ByteArray>> = Vec::new();
     let mut values: Vec<Vec<i64>> = vec![Vec::new(); metrics.len()];

@@ -1,0 +1,93 @@
+//! What the agent wrote on the node's hostPath: index.json, completed Parquet files, events.
+
+use std::path::{Path, PathBuf};
+
+use fine_grained_monitor::store::reader::{ContainerSeries, NULL_VALUE, read_metric};
+use serde_json::Value;
+
+/// The default host data directory (the README's NodeMonitor uses it).
+pub use crate::support::node::DATA_DIR;
+
+/// index.json, or None while it does not exist (or is being replaced).
+pub fn index() -> Option<Value> {
+    let text = std::fs::read_to_string(Path::new(DATA_DIR).join("index.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The index entry (short id, entry) of `namespace/pod` container `container`.
+pub fn indexed(
+    index: &Value,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Option<(String, Value)> {
+    index["containers"].as_object()?.iter().find_map(|(id, c)| {
+        (c["namespace"] == namespace && c["pod_name"] == pod && c["container_name"] == container)
+            .then(|| (id.clone(), c.clone()))
+    })
+}
+
+/// Completed data files (`*.parquet`, never `.inprogress`), oldest first.
+pub fn parquet_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(days) = std::fs::read_dir(DATA_DIR) else {
+        return files;
+    };
+    for day in days
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("dt="))
+    {
+        let Ok(nodes) = std::fs::read_dir(day.path()) else {
+            continue;
+        };
+        for node in nodes.flatten() {
+            let Ok(entries) = std::fs::read_dir(node.path()) else {
+                continue;
+            };
+            files.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "parquet")),
+            );
+        }
+    }
+    files.sort();
+    files
+}
+
+/// One container's samples of `metric` across every completed file, in time order (nulls
+/// dropped).
+pub fn series(short_id: &str, metric: &str) -> ContainerSeries {
+    let mut all = ContainerSeries::default();
+    for file in parquet_files() {
+        // A file removed by retention between the listing and the read is skipped.
+        let Ok(column) = read_metric(&file, metric) else {
+            continue;
+        };
+        if let Some(s) = column.get(short_id) {
+            for (t, v) in s.timestamps.iter().zip(&s.values) {
+                if *v != NULL_VALUE {
+                    all.timestamps.push(*t);
+                    all.values.push(*v);
+                }
+            }
+        }
+    }
+    all
+}
+
+/// Lines of the pod-event files (`events/events-*.jsonl`), parsed.
+pub fn events() -> Vec<Value> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(Path::new(DATA_DIR).join("events")) else {
+        return out;
+    };
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    }
+    out
+}

@@ -1,0 +1,3 @@
+module fine-grained-monitor/tools/image/testimages
+
+go 1.26.0

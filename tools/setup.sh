@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs and builds everything `make test` needs on a fresh machine (Debian 12 with Rust, Go,
+# Python and Node.js, as root or with sudo), and does nothing that is already done:
+#
+#   Debian packages  openssl, util-linux (setpriv, nsenter, flock), iproute2, iptables, conntrack,
+#                    libseccomp-dev + pkg-config (runc), chromium, libfaketime, nodejs/npm when missing
+#   npm              playwright-core for the viewer's browser test (tests/browser)
+#   Go-built tools   control plane and real node (tools/envtest/build.sh)
+#   images           product, pause and workload OCI archives (tools/image/build.sh)
+#
+# Prints how long each step took. Usage: tools/setup.sh [--no-images]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step_start=$(date +%s)
+step() {
+  local now
+  now=$(date +%s)
+  echo "setup: $1 ($((now - step_start))s)" >&2
+  step_start=$now
+}
+
+apt_install() {
+  # Installs the Debian packages that are missing; does nothing when all are present.
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# python3 (peers benchmark unit tests, image assembly), openssl (test certificates),
+# util-linux (setpriv ties test children to the test; nsenter, flock for the real node),
+# iproute2 + iptables + conntrack (the node's network namespace, kube-proxy), libseccomp-dev and
+# pkg-config (runc with seccomp), chromium (the viewer's browser test), libfaketime (the agent's
+# clock-step fault tests step the wall clock one process sees; the machine's clock is never touched).
+packages=(openssl util-linux iproute2 iptables conntrack libseccomp-dev pkg-config chromium libfaketime)
+command -v python3 >/dev/null || packages+=(python3)
+# Node.js from another source brings its own npm; Debian's npm would conflict with it.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+apt_install "${packages[@]}"
+step "Debian packages"
+
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund
+fi
+step "npm packages"
+
+tools/envtest/build.sh
+step "Go-built tools"
+
+if [[ ${1:-} != --no-images ]]; then
+  tools/image/build.sh
+  step "images"
+fi
