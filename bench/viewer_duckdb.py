@@ -1,7 +1,8 @@
 """DuckDB answering the viewer benchmark's questions from the same files.
 
 Run by `cargo bench --bench viewer` when Python has duckdb (`pip install duckdb`);
-not part of CI. Arguments: DATA_DIR IDS(comma) HOUR_FROM_MS DAY_FROM_MS TO_MS.
+not part of CI. Arguments: DATA_DIR IDS(comma) HOUR_FROM_MS DAY_FROM_MS TO_MS
+[OVERVIEW_DIR QUARTER_FROM_MS].
 
 Same questions as the viewer: CPU counter -> per-second rate (cores) for 10
 containers over 1 hour (every sample), and over 24 hours reduced to min and max
@@ -58,6 +59,64 @@ GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 
+# The overview's per-container figures: average rates of the counters over the
+# time the container was seen (negative steps, i.e. resets, skipped), the peak
+# CPU rate between samples, peak working set and the last limits. The viewer
+# also ranks them and draws sparklines; here Python sorts the (few hundred)
+# result rows, which costs nothing next to the scan.
+OVERVIEW = """
+WITH s AS (
+  SELECT container_id, epoch_ms(timestamp) AS t,
+         cpu_usage_usec AS cpu, cpu_nr_throttled AS thr, cpu_nr_periods AS per,
+         cpu_throttled_usec AS thu, io_read_bytes AS rd, io_write_bytes AS wr,
+         cpu_pressure_some_usec AS pc, memory_pressure_some_usec AS pm,
+         io_pressure_some_usec AS pi, memory_oom_kill_events AS oom,
+         memory_working_set_bytes AS ws, memory_limit_bytes AS lim,
+         cpu_quota_usec AS q, cpu_period_usec AS p
+  FROM read_parquet($files) WHERE epoch_ms(timestamp) BETWEEN $frm AND $to),
+d AS (
+  SELECT container_id, t, ws, lim, q, p,
+         t - lag(t) OVER w AS dt,
+         greatest(cpu - lag(cpu) OVER w, 0) AS cpu, greatest(thr - lag(thr) OVER w, 0) AS thr,
+         greatest(per - lag(per) OVER w, 0) AS per, greatest(thu - lag(thu) OVER w, 0) AS thu,
+         greatest(rd - lag(rd) OVER w, 0) AS rd, greatest(wr - lag(wr) OVER w, 0) AS wr,
+         greatest(pc - lag(pc) OVER w, 0) AS pc, greatest(pm - lag(pm) OVER w, 0) AS pm,
+         greatest(pi - lag(pi) OVER w, 0) AS pi, greatest(oom - lag(oom) OVER w, 0) AS oom
+  FROM s WINDOW w AS (PARTITION BY container_id ORDER BY t))
+SELECT container_id,
+       sum(cpu) / ((max(t) - min(t)) / 1000.0) / 1e6 AS cores,
+       max(cpu * 1000.0 / dt) / 1e6 AS peak_cores,
+       max(ws) AS peak_ws, arg_max(lim, t) AS mem_limit, arg_max(q, t) / arg_max(p, t) AS cpu_limit,
+       100.0 * sum(thr) / nullif(sum(per), 0) AS throttled_pct, sum(thu) / 1e6 AS throttled_s,
+       (sum(rd) + sum(wr)) / ((max(t) - min(t)) / 1000.0) AS io_bps,
+       greatest(sum(pc), sum(pm), sum(pi)) / ((max(t) - min(t)) / 1000.0) / 1e4 AS pressure_pct,
+       sum(oom) AS oom_kills
+FROM d GROUP BY container_id
+"""
+
+
+def overview(data: pathlib.Path, frm: int, to: int, name: str):
+    t = time.perf_counter()
+    files = files_for(data, frm, to)
+    listing = time.perf_counter() - t
+    params = {"files": files, "frm": frm, "to": to}
+    t = time.perf_counter()
+    rows = connect().execute(OVERVIEW, params).fetchall()
+    tops = {k: sorted(rows, key=lambda r: -(r[k] or 0))[:10] for k in (1, 3, 6, 8, 9)}
+    cold = time.perf_counter() - t
+    con = connect()
+    con.execute(OVERVIEW, params).fetchall()
+    warm = statistics.median(run(con, OVERVIEW, params)[0] for _ in range(5))
+    print(f"duckdb   {name:<34} cold {1000 * (cold + listing):>6.1f} ms  warm median {1000 * (warm + listing):>6.1f} ms"
+          f"  ({len(rows)} containers, {len(files)} files, top CPU {tops[1][0][1]:.2f} cores)")
+
+
+def connect():
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def run(con, sql, params):
     t = time.perf_counter()
     rows = con.execute(sql, params).fetchall()
@@ -74,8 +133,8 @@ def main():
         files = files_for(data, frm, to)
         listing = time.perf_counter() - t
         params = {"files": files, "ids": ids, "frm": frm, "to": to}
-        cold, rows = run(duckdb.connect(), sql, params)
-        con = duckdb.connect()
+        cold, rows = run(connect(), sql, params)
+        con = connect()
         run(con, sql, params)
         warm = statistics.median(run(con, sql, params)[0] for _ in range(warm_runs))
         print(f"duckdb   {name:<34} cold {1000 * (cold + listing):>6.1f} ms  warm median {1000 * (warm + listing):>6.1f} ms"
@@ -84,3 +143,7 @@ def main():
 
 if __name__ == "__main__":
     main()
+    if len(sys.argv) > 7:
+        day_from, to = int(sys.argv[4]), int(sys.argv[5])
+        overview(pathlib.Path(sys.argv[6]), day_from, to, "overview 24 h, 300 containers")
+        overview(pathlib.Path(sys.argv[6]), int(sys.argv[7]), to, "overview 15 min, 300 containers")

@@ -61,6 +61,8 @@ async fn main() {
     let operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"))
             .args(["operator", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            // The NodeMonitors below keep their data under this root.
+            .args(["--allowed-data-roots", "/var/lib/fgm-bench"])
             .env("KUBECONFIG", &cp.kubeconfig)
             .env("FGM_LOG_LEVEL", "warn")
             .stdout(Stdio::null())

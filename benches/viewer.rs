@@ -3,9 +3,12 @@
 //! - start-up to the first served request with 1,000 and with 30,000 data
 //!   files (the real `fgm-viewer` binary, spawned; its peak RSS);
 //! - one metric of 10 containers over 1 hour (raw), and over 24 hours
-//!   downsampled to 1,000 points, cold (first request) and warm;
-//! - the same two questions answered by DuckDB from the same files in the
-//!   same run, when Python has `duckdb` (`pip install duckdb`).
+//!   downsampled to 1,000 points, cold (first request of a freshly started
+//!   viewer, median of 3) and warm;
+//! - the overview (`/api/overview`) of 24 hours of 300 containers, and of
+//!   its last 15 minutes, cold and warm;
+//! - the same questions answered by DuckDB from the same files in the same
+//!   run, when Python has `duckdb` (`pip install duckdb`).
 //!
 //! Data is written with the crate's own store writer. Start-up files are hard
 //! links of one real file: start-up must not open them anyway.
@@ -49,6 +52,7 @@ fn index_for(ids: &[String], earliest: DateTime<Utc>, latest: DateTime<Utc>) -> 
                 cgroup_path: None,
                 runtime: Some("containerd".into()),
                 sandbox: false,
+                requests: None,
             },
         );
     }
@@ -77,6 +81,66 @@ fn buffer(ids: &[String], start: DateTime<Utc>, secs: i64) -> SampleBuffer {
         }
     }
     buf
+}
+
+/// One file's samples for the overview data: `ids` from `start` for `secs`
+/// seconds. CPU use differs per container, every tenth is throttled against a
+/// quota and has a memory limit, every seventh reads from disk and stalls.
+fn overview_buffer(ids: &[String], start: DateTime<Utc>, secs: i64) -> SampleBuffer {
+    let mut buf = SampleBuffer::new();
+    for s in 0..secs {
+        let t = start + Span::seconds(s);
+        let abs = t.timestamp();
+        for (n, id) in ids.iter().enumerate() {
+            let n = n as i64;
+            let row: Vec<Option<i64>> = METRICS
+                .iter()
+                .map(|m| match m.name {
+                    "cpu_usage_usec" => Some(abs * (5_000 + n * 3_000) + (abs * 7919 + n) % 3_000),
+                    "cpu_nr_periods" => Some(abs * 10),
+                    "cpu_nr_throttled" if n % 10 == 0 => Some(abs * 3),
+                    "cpu_throttled_usec" if n % 10 == 0 => Some(abs * 30_000),
+                    "cpu_quota_usec" if n % 10 == 0 => Some(100_000),
+                    "cpu_period_usec" => Some(100_000),
+                    "memory_limit_bytes" if n % 10 == 0 => Some(1 << 30),
+                    "io_read_bytes" | "io_pressure_some_usec" if n % 7 == 0 => {
+                        Some(abs * (1000 + n))
+                    }
+                    name if name.starts_with("memory") && name.ends_with("bytes") => {
+                        Some((64 << 20) + n * (1 << 20) + (abs % 300) * 4096)
+                    }
+                    "memory_limit_bytes" | "cpu_quota_usec" | "pids_max" => None,
+                    _ => Some(0),
+                })
+                .collect();
+            buf.push(t.timestamp_millis(), id, &row);
+        }
+    }
+    buf
+}
+
+/// 24 hours of `containers` containers in 90 s files, written on two threads.
+fn overview_data(dir: &Path, end: DateTime<Utc>, containers: usize) -> Vec<String> {
+    let ids = ids(containers);
+    let first = end - Span::hours(24);
+    let starts: Vec<DateTime<Utc>> = (0..960)
+        .map(|k| first + Span::seconds(ROTATION * k))
+        .collect();
+    std::thread::scope(|scope| {
+        for part in starts.chunks(starts.len().div_ceil(2)) {
+            let ids = &ids;
+            scope.spawn(move || {
+                for &t in part {
+                    write_data_file(dir, "node-1", t, &overview_buffer(ids, t, ROTATION))
+                        .expect("write");
+                }
+            });
+        }
+    });
+    index_for(&ids, first, end - Span::seconds(1))
+        .save(&layout::index_path(dir))
+        .expect("index");
+    ids
 }
 
 /// `files` data files, 90 s apart, ending at `end`: one written, the rest hard links.
@@ -201,6 +265,28 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Cold (first request of a fresh viewer, median of 3) and warm (median of
+/// 5 repeats) times of `path` on `dir`, printed; then the viewer's peak RSS.
+fn measure(dir: &Path, name: &str, path: &str) {
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let mut values = 0;
+    let mut rss = 0.0f64;
+    for _ in 0..3 {
+        let (viewer, _) = start_viewer(dir);
+        let (took, n) = timed_get(viewer.port, path);
+        cold.push(took);
+        values = n;
+        warm.extend((0..5).map(|_| timed_get(viewer.port, path).0));
+        rss = rss.max(peak_rss_mib(viewer.child.id()));
+    }
+    println!(
+        "viewer   {name:<34} cold {:>9}  warm median {:>9}  (~{values} values, peak RSS {rss:.1} MiB)",
+        ms(median(cold)),
+        ms(median(warm))
+    );
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -255,26 +341,33 @@ fn main() {
     let day = format!(
         "/api/timeseries?containers={ten}&metric=cpu_usage_usec&from={day_from}&to={to}&points=1000"
     );
-    let (viewer, _) = start_viewer(&dir);
-    for (name, path, warm_runs) in [
-        ("1 h, 10 containers, raw", &hour, 9),
-        ("24 h, 10 containers, 1000 points", &day, 5),
+    for (name, path) in [
+        ("1 h, 10 containers, raw", &hour),
+        ("24 h, 10 containers, 1000 points", &day),
     ] {
-        let (cold, points) = timed_get(viewer.port, path);
-        let warm: Vec<Duration> = (0..warm_runs)
-            .map(|_| timed_get(viewer.port, path).0)
-            .collect();
-        println!(
-            "viewer   {name:<34} cold {:>9}  warm median {:>9}  (~{points} values)",
-            ms(cold),
-            ms(median(warm))
-        );
+        measure(&dir, name, path);
     }
+
+    let overview_dir = root.path().join("overview");
+    let t = Instant::now();
+    overview_data(&overview_dir, end, 300);
     println!(
-        "viewer peak RSS after the queries: {:.1} MiB",
-        peak_rss_mib(viewer.child.id())
+        "overview data: 24 h, 300 containers, 1 s samples, 960 files, written in {:.1} s",
+        t.elapsed().as_secs_f64()
     );
-    drop(viewer);
+    let quarter_from = (end - Span::minutes(15)).timestamp_millis();
+    let overview_day = format!("/api/overview?from={day_from}&to={to}");
+    let overview_quarter = format!("/api/overview?from={quarter_from}&to={to}");
+    measure(
+        &overview_dir,
+        "overview 24 h, 300 containers",
+        &overview_day,
+    );
+    measure(
+        &overview_dir,
+        "overview 15 min, 300 containers",
+        &overview_quarter,
+    );
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/viewer_duckdb.py");
     let has_duckdb = Command::new("python3")
@@ -295,6 +388,8 @@ fn main() {
             &day_from.to_string(),
             &to.to_string(),
         ])
+        .arg(&overview_dir)
+        .arg(quarter_from.to_string())
         .output()
         .expect("run DuckDB script");
     print!("{}", String::from_utf8_lossy(&out.stdout));

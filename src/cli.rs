@@ -41,6 +41,8 @@ pub enum Mode {
     Viewer(ViewerArgs),
     /// Print the NodeMonitor CustomResourceDefinition as YAML.
     Crd,
+    /// Hand a data directory to the agent's user (the DaemonSet's init container).
+    PrepareDataDir(crate::agent::data_dir::PrepareArgs),
     /// Record this machine's cgroups and serve the viewer: no cluster needed.
     Local(LocalArgs),
     /// Merge the small files agents exported to object storage into hourly ones (one run).

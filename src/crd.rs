@@ -5,8 +5,9 @@
 //! yaml` shows the effective values. The apiserver refuses bad specs itself:
 //! patterns and ranges per field, and CEL rules across fields (rotation at least
 //! the interval, retention longer than rotation). What the schema cannot know,
-//! such as two NodeMonitors writing one host directory, the operator reports in
-//! the `Degraded` condition.
+//! such as two NodeMonitors writing one host directory or the operator's
+//! allowed data roots and image repositories, the operator reports in the
+//! `Degraded` condition (see `operator::policy`).
 //!
 //! Durations are written as the agent's flags take them (`500ms`, `1s`, `90s`,
 //! `1h30m`, `7d`), so a spec value reaches the agent's settings file unchanged.
@@ -33,6 +34,8 @@ pub const GROUP: &str = "fgm.dev";
 pub const DEFAULT_DATA_HOST_PATH: &str = "/var/lib/fine-grained-monitor";
 /// Default port of the viewer container.
 pub const DEFAULT_VIEWER_PORT: i32 = 8050;
+/// Default address of the viewer inside the pod: loopback, reached by `kubectl port-forward`.
+pub const DEFAULT_VIEWER_BIND_ADDRESS: &str = "127.0.0.1";
 /// Default port of the agent's Prometheus endpoint (the agent's `--metrics-addr` default).
 pub const DEFAULT_METRICS_PORT: i32 = 9810;
 
@@ -81,7 +84,10 @@ fn interval_rule() -> Rule {
 }
 
 fn host_path_rule() -> Rule {
-    Rule::new(r"self != '/' && !self.matches('(^|/)[.][.]?(/|$)')")
+    // The operator normalises `//` and trailing slashes and checks the allowed
+    // roots (its settings, unknown to the CRD); `/` in any spelling and `.`/`..`
+    // segments are refused here already.
+    Rule::new(r"!self.matches('^/+$') && !self.matches('(^|/)[.][.]?(/|$)')")
         .message("dataHostPath must be an absolute directory other than / without . or .. segments")
 }
 
@@ -122,8 +128,9 @@ fn name_rule() -> Rule {
 #[x_kube(validation = rotation_rule(), validation = retention_rule())]
 #[serde(rename_all = "camelCase")]
 pub struct NodeMonitorSpec {
-    /// Container image of the agent and the viewer
-    /// [default: ghcr.io/fine-grained-monitor/fine-grained-monitor:<operator version>].
+    /// Container image of the agent and the viewer: the operator's default image,
+    /// or one from a repository the operator allows (--allowed-image-repositories)
+    /// [default: the operator's --default-image].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
@@ -140,7 +147,8 @@ pub struct NodeMonitorSpec {
     #[serde(default)]
     pub retention: RetentionSpec,
 
-    /// Host directory of the data on every node (mounted at /data).
+    /// Host directory of the data on every node (mounted at /data); it must lie
+    /// in or below one of the operator's allowed data roots (--allowed-data-roots).
     #[serde(default = "default_data_host_path")]
     #[schemars(regex(pattern = r"^/"), length(max = 1024))]
     #[x_kube(validation = host_path_rule())]
@@ -290,6 +298,16 @@ pub struct ViewerSpec {
     #[serde(default = "default_viewer_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: i32,
+
+    /// Address the viewer listens on inside the pod. Loopback is reached with
+    /// `kubectl port-forward`; `0.0.0.0` exposes it to the pod network
+    /// (deliberately, e.g. behind a Service).
+    #[serde(default = "default_viewer_bind_address")]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]{2,39})$"),
+        length(max = 39)
+    )]
+    pub bind_address: String,
 }
 
 impl Default for ViewerSpec {
@@ -297,6 +315,7 @@ impl Default for ViewerSpec {
         Self {
             enabled: true,
             port: DEFAULT_VIEWER_PORT,
+            bind_address: default_viewer_bind_address(),
         }
     }
 }
@@ -396,6 +415,9 @@ fn default_data_host_path() -> String {
 }
 fn default_viewer_port() -> i32 {
     DEFAULT_VIEWER_PORT
+}
+fn default_viewer_bind_address() -> String {
+    DEFAULT_VIEWER_BIND_ADDRESS.into()
 }
 fn default_metrics_port() -> i32 {
     DEFAULT_METRICS_PORT

@@ -12,12 +12,14 @@
 //! - [`store`]: the data directory contract: Parquet schema, rotation, index, retention.
 //! - [`viewer`]: read-only web app over a data directory.
 //! - [`operator`]: NodeMonitor reconciler.
+//! - [`http`]: the one HTTP server (timeouts, connection and request caps) every mode serves through.
 //! - [`cli`], [`units`], [`telemetry`]: flags, durations and sizes, logging.
 
 pub mod agent;
 pub mod cli;
 pub mod crd;
 pub mod export;
+pub mod http;
 pub mod local;
 pub mod operator;
 pub mod s3;

@@ -5,6 +5,7 @@
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::recorder::RecorderHooks;
 use crate::agent::{Agent, DiscoveryMode, SelfMetrics};
 use crate::cli::LocalArgs;
 use crate::viewer;
@@ -17,33 +18,43 @@ pub async fn run(args: LocalArgs, stop: CancellationToken) -> anyhow::Result<()>
     // Bind first: a taken port is reported before anything starts.
     let listener = viewer::bind(std::net::SocketAddr::new(args.bind, args.port)).await?;
     let url = viewer::browser_url(listener.local_addr()?);
-    let viewer_options = viewer::Options::with_tuning(config.data_dir.clone(), &args.viewer);
+    let mut viewer_options = viewer::Options::with_tuning(config.data_dir.clone(), &args.viewer);
+    viewer_options.http = crate::http::Limits::from(&args.agent.http);
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     // No Prometheus endpoint here: `local` listens on loopback only, for the viewer.
-    let mut registry = prometheus_client::registry::Registry::default();
-    let export = crate::export::start(
-        &args.agent.export,
-        config.data_dir.clone(),
-        &config.node_name,
-        &mut registry,
-        stop.clone(),
-    );
-    // The recorder holds the only sender: the queue closes when the agent stops.
-    let (published, export_task) = match export {
-        Some(e) => (Some(e.published), Some(e.task)),
-        None => (None, None),
+    let agent = if !args.agent.export.enabled() {
+        Agent::start(config, None, SelfMetrics::new(), stop.clone())?
+    } else {
+        // The uploader writes its records in the data directory: lock it first.
+        let Some(lock) = crate::agent::runner::lock_data_dir(&config, &stop).await? else {
+            return Ok(()); // stopped while waiting
+        };
+        let mut registry = prometheus_client::registry::Registry::default();
+        let export = crate::export::start(
+            &args.agent.export,
+            config.data_dir.clone(),
+            &config.node_name,
+            &mut registry,
+            stop.clone(),
+        );
+        let hooks = match export {
+            Some(e) => {
+                // The recorder holds the only sender: the queue closes when the agent stops.
+                parts.spawn(async move { Ok(e.task.await?) });
+                e.hooks
+            }
+            None => RecorderHooks::default(),
+        };
+        Agent::start_hooked(
+            config,
+            lock,
+            None,
+            SelfMetrics::with_registry(registry),
+            stop.clone(),
+            hooks,
+        )?
     };
-    let agent = Agent::start_publishing(
-        config,
-        None,
-        SelfMetrics::with_registry(registry),
-        stop.clone(),
-        published,
-    )?;
     parts.spawn(async move { Ok(agent.task.await??) });
-    if let Some(task) = export_task {
-        parts.spawn(async move { Ok(task.await?) });
-    }
     let viewer_stop = stop.clone();
     parts.spawn(async move { Ok(viewer::serve(listener, viewer_options, viewer_stop).await?) });
     tracing::info!(%url, "viewer listening (data appears after the first rotation)");

@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         },
         Mode::Uninstall(args) => operator::uninstall::run(args, stop).await?,
         Mode::Crd => {}
+        Mode::PrepareDataDir(args) => agent::data_dir::run_prepare(&args)?,
     }
     Ok(())
 }

@@ -164,6 +164,39 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// The value of a Kubernetes resource quantity (`100m`, `0.5`, `128Mi`,
+/// `1G`, `1e3`): a decimal number with an optional SI or binary suffix or
+/// exponent. `None` for anything else.
+pub fn parse_quantity(text: &str) -> Option<f64> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    Some(number * factor).filter(|v| v.is_finite() && *v >= 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +242,22 @@ mod tests {
         assert!(parse_size("99999999999999Ti").is_err());
         assert_eq!(ByteSize(512 << 20).to_string(), "512Mi");
         assert_eq!(ByteSize(1000).to_string(), "1000");
+    }
+
+    #[test]
+    fn kubernetes_quantities() {
+        assert_eq!(parse_quantity("100m"), Some(0.1));
+        assert_eq!(parse_quantity("2"), Some(2.0));
+        assert_eq!(parse_quantity("0.5"), Some(0.5));
+        assert_eq!(parse_quantity("128Mi"), Some(134_217_728.0));
+        assert_eq!(parse_quantity("1G"), Some(1e9));
+        assert_eq!(parse_quantity("1e3"), Some(1000.0));
+        assert_eq!(
+            parse_quantity("1.5Gi"),
+            Some(1.5 * 1024.0 * 1024.0 * 1024.0)
+        );
+        for bad in ["", "m", "12X", "-1", "1e", "1ee3", "inf"] {
+            assert_eq!(parse_quantity(bad), None, "{bad}");
+        }
     }
 }

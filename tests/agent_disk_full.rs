@@ -92,7 +92,7 @@ fn full_disk_keeps_two_intervals_and_recovers() {
     // 20 seconds of samples, a rotation every 2: every write fails.
     let mut max_in_memory = 0;
     for s in 0..20 {
-        recorder.record(&cycle(s), &tracked);
+        recorder.record(&mut cycle(s), &tracked);
         max_in_memory = max_in_memory.max(recorder.rows_in_memory());
     }
     // Two intervals of 2 samples x 3 containers, plus the sample that triggered rotation.
@@ -113,7 +113,7 @@ fn full_disk_keeps_two_intervals_and_recovers() {
     // Space comes back: the unwritten interval and the next ones are written.
     std::fs::remove_file(filler).unwrap();
     for s in 20..26 {
-        recorder.record(&cycle(s), &tracked);
+        recorder.record(&mut cycle(s), &tracked);
     }
     recorder.finish(Utc.timestamp_opt(1_767_225_600 + 26, 0).unwrap());
     let listing = layout::list_data_files(dir.path(), None).unwrap();

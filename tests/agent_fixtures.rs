@@ -359,3 +359,100 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// kubelet with `--cgroup-root=/kubelet` (kind, the test node): pod UID and
+/// QoS class for every class, with both drivers, and on a hybrid host the
+/// numbers from the v1 controllers plus pressure from the unified mount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_kubelet_cgroup_root_both_drivers() {
+    for (tree, ids) in [
+        ("hybrid-cgroupfs-kubelet-root", [8u8, 9, 10]),
+        ("v2-systemd-kubelet-slice", [11, 12, 13]),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let cfg = config(data.path(), &fixture(tree), DiscoveryMode::Kubernetes);
+        run_agent(cfg, Duration::from_millis(400)).await;
+        let index = read_index(data.path());
+        let expected = [
+            (ids[0], "Burstable"),
+            (ids[1], "BestEffort"),
+            (ids[2], "Guaranteed"),
+        ];
+        assert_eq!(index.containers.len(), 3, "{tree}: {:?}", index.containers);
+        let rows = read_rows(data.path());
+        for (n, qos) in expected {
+            let c = id(n);
+            let entry = &index.containers[&c[..12]];
+            assert_eq!(entry.full_id, c, "{tree}");
+            assert_eq!(entry.qos_class, qos, "{tree} container {n}");
+            let uid = format!("{}-0000-4000-8000-{n:012}", format!("{n:02}").repeat(4));
+            assert_eq!(entry.pod_uid.as_deref(), Some(uid.as_str()), "{tree}");
+            let last = rows[&c[..12]].last().unwrap();
+            assert_eq!(
+                last.get("cpu_usage_usec"),
+                Some(i64::from(n) * 1_000_000),
+                "{tree}"
+            );
+            assert_eq!(
+                last.get("cpu_pressure_some_usec"),
+                Some(i64::from(n) * 11),
+                "{tree}: PSI"
+            );
+        }
+    }
+}
+
+/// Two containers whose ids share their first 12 hex characters stay two row
+/// sets: the second gets a longer short id, in Parquet and index.json alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_sharing_a_short_id_stay_apart() {
+    let tree = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("v2-systemd-kubelet-slice"), tree.path());
+    let pods = tree.path().join("kubelet.slice/kubelet-kubepods.slice");
+    let first = pods.join(format!(
+        "kubelet-kubepods-pod13131313_0000_4000_8000_000000000013.slice/cri-containerd-{}.scope",
+        id(13)
+    ));
+    // Same 12-character prefix, different id, in another pod.
+    let twin_id = format!("{}{}", &id(13)[..12], "f".repeat(52));
+    let twin_pod = pods.join("kubelet-kubepods-pod77777777_0000_4000_8000_000000000077.slice");
+    let twin = twin_pod.join(format!("cri-containerd-{twin_id}.scope"));
+    copy_dir(&first, &twin);
+    std::fs::write(twin.join("cpu.stat"), "usage_usec 777\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(data.path(), tree.path(), DiscoveryMode::Kubernetes);
+    run_agent(cfg, Duration::from_millis(400)).await;
+    let index = read_index(data.path());
+    let full_ids: Vec<&str> = index
+        .containers
+        .values()
+        .map(|e| e.full_id.as_str())
+        .collect();
+    assert_eq!(index.containers.len(), 4, "{full_ids:?}");
+    let (short, entry) = index
+        .containers
+        .iter()
+        .find(|(_, e)| e.full_id == twin_id)
+        .expect("the twin is in the index");
+    let original = &index.containers[&id(13)[..12]];
+    assert_eq!(original.full_id, id(13));
+    assert!(
+        short.len() > 12 && twin_id.starts_with(short.as_str()),
+        "{short}"
+    );
+    assert_eq!(
+        entry.pod_uid.as_deref(),
+        Some("77777777-0000-4000-8000-000000000077")
+    );
+    let rows = read_rows(data.path());
+    assert_eq!(rows[short].last().unwrap().get("cpu_usage_usec"), Some(777));
+    assert_eq!(
+        rows[&id(13)[..12]].last().unwrap().get("cpu_usage_usec"),
+        Some(13_000_000)
+    );
+    assert_eq!(
+        rows[short].len(),
+        rows[&id(13)[..12]].len(),
+        "one row per cycle each, not two rows per cycle under one id"
+    );
+}

@@ -343,3 +343,123 @@ async fn busy_loop_and_held_memory_on_real_cgroups() {
     }
     drop(guard);
 }
+
+/// Directories created by a test, removed deepest first on drop.
+struct Dirs(Vec<PathBuf>);
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let mut dirs = self.0.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for dir in dirs {
+            for _ in 0..100 {
+                if !dir.exists() || std::fs::remove_dir(&dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// On this machine's real cgroups (every v1 hierarchy plus the unified
+/// mount, as a runtime creates them): a container whose cgroup appears
+/// between two cycles is in the very next cycle, with its v1 numbers, found
+/// from inotify events rather than a walk; removed, it is gone the next cycle.
+#[test]
+fn new_real_cgroup_is_sampled_in_the_next_cycle() {
+    use fine_grained_monitor::agent::collector::Collector;
+    use fine_grained_monitor::agent::sampler::ReadErrors;
+    require_root();
+    let h: Hierarchies = mountinfo::from_mountinfo_file(Path::new("/proc/self/mountinfo"))
+        .expect("cgroup hierarchies mounted (see /proc/self/mountinfo)");
+    let name = format!("fgm-test-new-{}", std::process::id());
+    let links = tempfile::tempdir().unwrap();
+    let mut created = Dirs(Vec::new());
+    let mut bases = Vec::new();
+    let mut seen = Vec::new();
+    for (controller, mount) in &h.v1 {
+        if seen.contains(mount) {
+            continue;
+        }
+        seen.push(mount.clone());
+        let base = mount.join(own_cgroup(Some(controller))).join(&name);
+        mkdir(&base);
+        created.0.push(base.clone());
+        let link_name = mount.file_name().expect("mount point has a name");
+        std::os::unix::fs::symlink(&base, links.path().join(link_name)).unwrap();
+        bases.push(base);
+    }
+    let root = if h.is_v1() {
+        if let Some(v2) = &h.v2 {
+            let base = v2.join(&name);
+            mkdir(&base);
+            created.0.push(base.clone());
+            std::os::unix::fs::symlink(&base, links.path().join("unified")).unwrap();
+            bases.push(base);
+        }
+        links.path().to_path_buf()
+    } else {
+        let base = h.v2.as_ref().expect("a v2 mount").join(&name);
+        mkdir(&base);
+        created.0.push(base.clone());
+        bases.push(base.clone());
+        base
+    };
+    let hierarchies = fine_grained_monitor::agent::runner::find_hierarchies(Some(&root)).unwrap();
+    let mut collector = Collector::new(
+        hierarchies,
+        DiscoveryMode::Kubernetes,
+        PathBuf::from("/proc"),
+        5,
+        30,
+    );
+    let t0 = chrono::Utc::now();
+    let mut errors = ReadErrors::default();
+    let first = collector.collect(t0, &mut errors);
+    assert!(first.containers.is_empty());
+    let id = format!("{:064x}", 0xfeed_u64 + u64::from(std::process::id()));
+    let rel = format!("kubelet/kubepods/burstable/pod0a0b0c0d-0000-4000-8000-000000000001/{id}");
+    // One hierarchy after the other, as runc does.
+    for base in &bases {
+        let mut dir = base.clone();
+        for part in rel.split('/') {
+            dir = dir.join(part);
+            mkdir(&dir);
+            created.0.push(dir.clone());
+        }
+    }
+    let second = collector.collect(t0 + chrono::Duration::seconds(1), &mut errors);
+    let sample = second
+        .containers
+        .iter()
+        .find(|c| c.full_id == id)
+        .unwrap_or_else(|| panic!("new container in the next cycle: {second:?}"));
+    let cpu = fine_grained_monitor::store::schema::METRICS
+        .iter()
+        .position(|m| m.name == "cpu_usage_usec")
+        .unwrap();
+    assert_eq!(
+        sample.values[cpu],
+        Some(0),
+        "an empty cgroup used no CPU yet"
+    );
+    let tracked = collector.tracked().get(&rel).expect("tracked by its path");
+    assert_eq!(tracked.container.qos_class, Some("Burstable"));
+    assert_eq!(
+        tracked.container.pod_uid.as_deref(),
+        Some("0a0b0c0d-0000-4000-8000-000000000001")
+    );
+    assert_eq!(collector.walks(), 1, "found from events, not a walk");
+    for base in &bases {
+        std::fs::remove_dir(base.join(&rel)).unwrap();
+    }
+    let third = collector.collect(t0 + chrono::Duration::seconds(2), &mut errors);
+    assert!(
+        third.containers.is_empty(),
+        "removed: gone in the next cycle"
+    );
+    assert_eq!(errors, ReadErrors::default());
+    drop(collector);
+    drop(created);
+}

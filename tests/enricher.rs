@@ -116,13 +116,14 @@ async fn agent_writes_pod_identity_into_the_index_and_honours_the_namespace_sele
         .unwrap();
     let here = node("agent");
     let (a, b, c) = (new_id(), new_id(), new_id());
-    let pod_a = create_pod(
+    let pod_a = create_pod_requesting(
         &client,
         &selected,
         "api-0",
         &here,
         &[("tier", "front")],
         &["api"],
+        Some(("250m", "64Mi")),
     )
     .await;
     set_statuses(&client, &selected, "api-0", vec![running("api", &a, 0)]).await;
@@ -180,6 +181,12 @@ async fn agent_writes_pod_identity_into_the_index_and_honours_the_namespace_sele
     assert_eq!(api.pod_uid.as_deref(), pod_a.metadata.uid.as_deref());
     let labels = api.labels.as_ref().expect("labels");
     assert_eq!(labels.get("tier").map(String::as_str), Some("front"));
+    // The spec's requests, for the viewer to draw beside usage (cgroups hold only limits).
+    let requests = api.requests.expect("requests recorded");
+    assert_eq!(
+        (requests.cpu_millicores, requests.memory_bytes),
+        (Some(250), Some(64 << 20))
+    );
     let worker = &index.containers[&c[..12]];
     assert_eq!(
         (worker.pod_name.as_deref(), worker.container_name.as_deref()),

@@ -35,6 +35,7 @@ impl PodMetadata for Pods {
                 labels: BTreeMap::from([("app".into(), "web".into())]),
                 container_name: "nginx \"edge\"".into(),
                 image: Some("registry.example/nginx:1.27@sha256:abc".into()),
+                requests: None,
             })
         })
     }
@@ -95,7 +96,7 @@ async fn start() -> (std::net::SocketAddr, SelfMetrics, CancellationToken) {
         .unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let stop = CancellationToken::new();
-    tokio::spawn(serve(listener, state, stop.clone()));
+    tokio::spawn(serve(listener, state, Default::default(), stop.clone()));
     (addr, self_metrics, stop)
 }
 

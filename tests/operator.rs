@@ -10,96 +10,23 @@ mod operator_common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use fine_grained_monitor::crd::{NodeMonitor, NodeMonitorSpec};
 use fine_grained_monitor::operator::builders::daemonset::SETTINGS_HASH_ANNOTATION;
 use fine_grained_monitor::operator::reconcile::FINALIZER;
-use fine_grained_monitor::operator::{self};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Api, CustomResourceExt, ResourceExt};
+use operator_common::{
+    cluster_name, condition, create_on_no_node, events_for, get, monitor, setup, wait_for,
 };
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use operator_common::{args, operator_client, wait_for};
 use support::control_plane;
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Starts the shared operator once and waits until it answers /readyz.
-async fn setup(prefix: &str) -> (Client, String) {
-    static OPERATOR: OnceLock<SocketAddr> = OnceLock::new();
-    let cp = control_plane();
-    let addr = *OPERATOR.get_or_init(|| {
-        let (args, addr) = args(false);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("operator runtime");
-            rt.block_on(async move {
-                let client = operator_client(cp).await;
-                if let Err(e) =
-                    operator::run_with_client(client, args, CancellationToken::new()).await
-                {
-                    panic!("operator failed: {e:#}");
-                }
-            });
-        });
-        addr
-    });
-    let admin = cp.client().await;
-    cp.install_crd(&admin, &NodeMonitor::crd())
-        .await
-        .expect("install the CRD");
-    wait_for(
-        "the operator's /readyz",
-        Duration::from_secs(60),
-        || async {
-            let out = operator_common::http_get(addr, "/readyz")?;
-            out.starts_with("HTTP/1.1 200").then_some(())
-        },
-    )
-    .await;
-    let ns = cp.namespace(&admin, prefix).await;
-    (admin, ns)
-}
-
-fn monitor(name: &str, spec: serde_json::Value) -> NodeMonitor {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1",
-        "kind": "NodeMonitor",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .expect("NodeMonitor object")
-}
-
-/// Creates a NodeMonitor with a host path of its own that selects no node.
-async fn create_on_no_node(api: &Api<NodeMonitor>, ns: &str, name: &str) {
-    let spec = serde_json::json!({"dataHostPath": format!("/var/lib/fgm-{ns}"), "nodeSelector": {"fgm-test": "none"}});
-    api.create(&PostParams::default(), &monitor(name, spec))
-        .await
-        .expect("create");
-}
-
-async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.get_opt(name).await.expect("get")
-}
-
-fn cluster_name(ns: &str, name: &str) -> String {
-    format!("fine-grained-monitor:{ns}:{name}")
-}
 
 fn template_hash(ds: &DaemonSet) -> String {
     ds.spec
@@ -111,26 +38,6 @@ fn template_hash(ds: &DaemonSet) -> String {
         .as_ref()
         .unwrap()[SETTINGS_HASH_ANNOTATION]
         .clone()
-}
-
-fn condition(nm: &NodeMonitor, type_: &str) -> Option<(String, String)> {
-    nm.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .expect("list events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect()
 }
 
 #[tokio::test]
@@ -235,7 +142,7 @@ async fn apply_creates_every_child_as_the_spec_asks() {
             "image": "registry.local/fgm:test",
             "collector": {"interval": "2s", "rotation": "60s"},
             "retention": {"maxAge": "3d", "maxBytes": "5Gi"},
-            "dataHostPath": format!("/var/lib/fgm-{ns}"),
+            "dataHostPath": format!("/var/lib/fgm-test/{ns}"),
             "nodeSelector": {"fgm-test": "none"},
             "namespaceSelector": {"matchLabels": {"team": "a"}},
         }),
@@ -269,10 +176,17 @@ async fn apply_creates_every_child_as_the_spec_asks() {
         .iter()
         .find(|v| v.name == "data")
         .unwrap();
-    assert_eq!(
-        data.host_path.as_ref().unwrap().path,
-        format!("/var/lib/fgm-{ns}")
-    );
+    // The allowed root is the volume; the NodeMonitor's directory below it a subPath.
+    assert_eq!(data.host_path.as_ref().unwrap().path, "/var/lib/fgm-test");
+    for c in &pod.containers {
+        let m = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "data")
+            .unwrap();
+        assert_eq!(m.sub_path.as_deref(), Some(ns.as_str()), "{}", c.name);
+    }
 
     let cm = get(&Api::<ConfigMap>::namespaced(admin.clone(), &ns), "full")
         .await
@@ -290,34 +204,45 @@ async fn apply_creates_every_child_as_the_spec_asks() {
     assert_eq!(cm.owner_references()[0].name, "full");
     let sa = get(
         &Api::<ServiceAccount>::namespaced(admin.clone(), &ns),
-        "full",
+        "fine-grained-monitor-full",
     )
     .await
     .expect("ServiceAccount");
     assert_eq!(sa.owner_references()[0].name, "full");
-    let role = get(
-        &Api::<ClusterRole>::all(admin.clone()),
-        &cluster_name(&ns, "full"),
-    )
-    .await
-    .expect("ClusterRole");
-    let resources: Vec<_> = role
-        .rules
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.resources.clone().unwrap())
-        .collect();
-    assert_eq!(resources, ["pods", "namespaces"]);
-    let binding = get(
-        &Api::<ClusterRoleBinding>::all(admin.clone()),
-        &cluster_name(&ns, "full"),
-    )
-    .await
-    .expect("binding");
     assert_eq!(
-        binding.subjects.unwrap()[0].namespace.as_deref(),
-        Some(ns.as_str())
+        ds.spec
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .service_account_name
+            .as_deref(),
+        Some("fine-grained-monitor-full")
     );
+    // Bindings of the chart's fixed roles; no role of its own.
+    assert!(
+        get(
+            &Api::<ClusterRole>::all(admin.clone()),
+            &cluster_name(&ns, "full")
+        )
+        .await
+        .is_none(),
+        "the operator makes no ClusterRole"
+    );
+    let bindings = Api::<ClusterRoleBinding>::all(admin.clone());
+    for (name, role) in [
+        (cluster_name(&ns, "full"), "fine-grained-monitor-agent"),
+        (
+            format!("{}:namespaces", cluster_name(&ns, "full")),
+            "fine-grained-monitor-agent-namespaces",
+        ),
+    ] {
+        let binding = get(&bindings, &name).await.expect("binding");
+        assert_eq!(binding.role_ref.name, role);
+        let subject = &binding.subjects.unwrap()[0];
+        assert_eq!(subject.namespace.as_deref(), Some(ns.as_str()));
+        assert_eq!(subject.name, "fine-grained-monitor-full");
+    }
 
     let nm = wait_for("status of generation 1", WAIT, || async {
         get(&api, "full")
@@ -349,28 +274,31 @@ async fn children_deleted_or_edited_by_hand_are_put_back() {
     create_on_no_node(&api, &ns, "heal").await;
     let ds_api: Api<DaemonSet> = Api::namespaced(admin.clone(), &ns);
     let cm_api: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
-    let roles: Api<ClusterRole> = Api::all(admin.clone());
-    let role_name = cluster_name(&ns, "heal");
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    let binding_name = cluster_name(&ns, "heal");
     let original = wait_for("the DaemonSet", WAIT, || get(&ds_api, "heal")).await;
     let original_settings = wait_for("the ConfigMap", WAIT, || get(&cm_api, "heal"))
         .await
         .data
         .unwrap();
-    wait_for("the ClusterRole", WAIT, || get(&roles, &role_name)).await;
+    wait_for("the ClusterRoleBinding", WAIT, || {
+        get(&bindings, &binding_name)
+    })
+    .await;
 
     // Deleted by hand: they come back.
     cm_api
         .delete("heal", &DeleteParams::default())
         .await
         .expect("delete ConfigMap");
-    roles
-        .delete(&role_name, &DeleteParams::default())
+    bindings
+        .delete(&binding_name, &DeleteParams::default())
         .await
-        .expect("delete ClusterRole");
+        .expect("delete ClusterRoleBinding");
     let cm = wait_for("the ConfigMap to come back", WAIT, || get(&cm_api, "heal")).await;
     assert_eq!(cm.data.unwrap(), original_settings);
-    wait_for("the ClusterRole to come back", WAIT, || {
-        get(&roles, &role_name)
+    wait_for("the ClusterRoleBinding to come back", WAIT, || {
+        get(&bindings, &binding_name)
     })
     .await;
 
@@ -458,7 +386,6 @@ async fn deleting_removes_cluster_rbac_and_releases_the_finalizer() {
     let (admin, ns) = setup("delete").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
     create_on_no_node(&api, &ns, "gone").await;
-    let roles: Api<ClusterRole> = Api::all(admin.clone());
     let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
     let name = cluster_name(&ns, "gone");
     wait_for("the ClusterRoleBinding", WAIT, || get(&bindings, &name)).await;
@@ -477,10 +404,6 @@ async fn deleting_removes_cluster_rbac_and_releases_the_finalizer() {
     })
     .await;
     assert!(
-        get(&roles, &name).await.is_none(),
-        "ClusterRole left behind"
-    );
-    assert!(
         get(&bindings, &name).await.is_none(),
         "ClusterRoleBinding left behind"
     );
@@ -490,7 +413,7 @@ async fn deleting_removes_cluster_rbac_and_releases_the_finalizer() {
 async fn a_second_monitor_on_the_same_host_path_is_degraded_not_run() {
     let (admin, ns) = setup("conflict").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
-    let path = format!("/var/lib/fgm-{ns}");
+    let path = format!("/var/lib/fgm-test/{ns}");
     let spec = serde_json::json!({"dataHostPath": path, "nodeSelector": {"fgm-test": "none"}});
     api.create(&PostParams::default(), &monitor("first", spec.clone()))
         .await
@@ -559,7 +482,7 @@ async fn status_counts_follow_the_pods_on_fake_nodes() {
     }
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
     let spec = serde_json::json!({
-        "dataHostPath": format!("/var/lib/fgm-{ns}"),
+        "dataHostPath": format!("/var/lib/fgm-test/{ns}"),
         "nodeSelector": BTreeMap::from([label]),
     });
     api.create(&PostParams::default(), &monitor("counts", spec))
@@ -599,7 +522,7 @@ async fn a_spec_the_schema_cannot_judge_is_reported_in_a_condition() {
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
     // The LabelSelector schema does not enumerate operators: the operator must refuse it.
     let spec = serde_json::json!({
-        "dataHostPath": format!("/var/lib/fgm-{ns}"),
+        "dataHostPath": format!("/var/lib/fgm-test/{ns}"),
         "nodeSelector": {"fgm-test": "none"},
         "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Like", "values": ["x"]}]},
     });
@@ -644,7 +567,7 @@ fn labelled_monitor(ns: &str, name: &str, labels: serde_json::Value) -> NodeMoni
         "apiVersion": "fgm.dev/v1alpha1",
         "kind": "NodeMonitor",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"dataHostPath": format!("/var/lib/fgm-{ns}-{name}"), "nodeSelector": {"fgm-test": "none"}},
+        "spec": {"dataHostPath": format!("/var/lib/fgm-test/{ns}-{name}"), "nodeSelector": {"fgm-test": "none"}},
     }))
     .expect("NodeMonitor object")
 }

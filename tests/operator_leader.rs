@@ -36,7 +36,7 @@ fn monitor(name: &str) -> NodeMonitor {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
         "metadata": {"name": name},
-        "spec": {"dataHostPath": format!("/var/lib/fgm-{name}"), "nodeSelector": {"fgm-test": "none"}},
+        "spec": {"dataHostPath": format!("/var/lib/fgm-test/{name}"), "nodeSelector": {"fgm-test": "none"}},
     }))
     .expect("NodeMonitor object")
 }

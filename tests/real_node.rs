@@ -13,6 +13,7 @@
 //!  real_node/workloads pods of known names and QoS, what must be recorded of them
 //!  real_node/viewer    the README's port-forward and Chromium
 //!  real_node/footprint the agent's CPU and memory from its cgroup
+//!  real_node/security  users, capabilities, listeners, a symlink escape
 //!  real_node/data      index.json, Parquet rows and events on the hostPath
 //!  real_node/kube      kubectl and helm, polling, diagnostics on failure
 //! ```
@@ -27,6 +28,8 @@ mod footprint;
 mod kube_cli;
 #[path = "real_node/readme.rs"]
 mod readme;
+#[path = "real_node/security.rs"]
+mod security;
 #[path = "real_node/viewer.rs"]
 mod viewer;
 #[path = "real_node/workloads.rs"]
@@ -320,6 +323,8 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
 
     install_operator(world, &[]);
     phase("operator Running and Ready");
+    security::symlink_escape_refused(world);
+    phase("a data path escaping through a symlink refused by the kubelet");
     let monitor = create_nodemonitor(world);
     phase("NodeMonitor Ready");
     let monitor = roll_to_short_files(world, &monitor);
@@ -332,6 +337,8 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
         format!("{first_row:.1?}"),
     );
     phase("workloads and the monitor recorded by name, UID and QoS");
+    security::monitor_runs_locked_down(world, &monitor);
+    phase("agent as 65532 and viewer as nobody without capabilities, viewer on loopback only");
     workloads::throttling_recorded(world);
     workloads::oom_kill_recorded(world);
     phase("throttling and OOM kill recorded");

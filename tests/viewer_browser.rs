@@ -1,9 +1,12 @@
 //! The viewer's page in a real browser: Debian's headless Chromium, driven by
 //! `tests/browser/check-viewer.mjs` (playwright-core), against the real
 //! `fgm-viewer` binary on a real port, over 200 containers written with the
-//! store's writer. The script picks a container and metrics, reads back what
-//! the charts drew, searches, uses a preset and a zoom, checks the OOM
-//! marker, and saves `docs/viewer.png`.
+//! store's writer. The script checks what a person sees: the overview
+//! without a click (rankings, OOM kill, throttling), one click to chart a
+//! row, limits and requests, the time zone switch, both studies, export
+//! (and its cap), comparison, shareable URLs, search, presets and zoom. It
+//! saves a screenshot of the overview: into the target directory, and over
+//! the README's `docs/viewer.png` when `FGM_UPDATE_SCREENSHOT=1`.
 //!
 //! Needs `node`, `/usr/bin/chromium` (or `FGM_CHROMIUM`) and
 //! `npm ci --prefix tests/browser`; `.ci/run` installs all three. A missing
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
 use fine_grained_monitor::store::events::{self, EventKind, PodEvent};
-use fine_grained_monitor::store::index::Index;
+use fine_grained_monitor::store::index::{Index, Requests};
 use fine_grained_monitor::store::layout;
 
 use fixture::*;
@@ -35,22 +38,53 @@ fn id(i: usize) -> String {
     format!("{:012x}", 0xa1b2_0000_0000u64 + i as u64)
 }
 
-/// 200 containers over 20 minutes; container 0 (`checkout-0`) uses 0.5 cores
-/// and is OOM-killed 10 minutes in.
+/// Containers with a story, among 200 quiet ones over 20 minutes.
+const CHECKOUT: usize = 0; // OOM-killed at 10:00; memory steps to 900 MiB of 1 GiB at 11:40
+const HOT: usize = 7; // 1.8 cores against a 2-core quota, throttled, CPU pressure
+const CRON: usize = 3; // a 60 s cycle: busy 20 s of every minute
+const DISK: usize = 5; // reads 20 MB/s
+
+/// Values of container `n` at second `i`.
+fn value(n: usize, metric: &str, i: i64) -> Option<i64> {
+    let k = n as i64;
+    let cpu_per_sec = |s: i64| match n {
+        HOT => 1_800_000 + (s * 7919 % 100_000),
+        CRON if s % 60 < 20 => 1_200_000,
+        CRON => 50_000,
+        CHECKOUT => 400_000,
+        _ => 10_000 + k * 1_000 + (s * (k + 3) % 7) * 500,
+    };
+    Some(match metric {
+        // Counters: totals of the per-second use so far.
+        "cpu_usage_usec" => (0..i).map(cpu_per_sec).sum(),
+        "cpu_nr_periods" => 10 * i,
+        "cpu_nr_throttled" if n == HOT => 4 * i,
+        "cpu_throttled_usec" if n == HOT => 20_000 * i,
+        "cpu_pressure_some_usec" if n == HOT => 250_000 * i,
+        "io_read_bytes" if n == DISK => 20_000_000 * i,
+        "io_write_bytes" if n == DISK => 2_000_000 * i,
+        "memory_working_set_bytes" | "memory_current_bytes" => match n {
+            CHECKOUT if i >= 700 => (900 << 20) + ((i * 7919) % 1009) * 4096,
+            CHECKOUT => (200 << 20) + ((i * 7919) % 1009) * 4096,
+            _ => (50 << 20) + k * (1 << 20) + ((i * 37 + k * 11) % 200) * (64 << 10),
+        },
+        "memory_limit_bytes" if n == CHECKOUT => 1 << 30,
+        "cpu_quota_usec" if n == HOT => 200_000,
+        "cpu_period_usec" => 100_000,
+        "pids_current" => 5 + k % 7,
+        "memory_limit_bytes" | "cpu_quota_usec" | "memory_high_bytes" | "pids_max" => return None,
+        _ => 0,
+    })
+}
+
 fn write_data(dir: &Path) -> chrono::DateTime<chrono::Utc> {
     let start = t(2025, 12, 30, 9, 0, 0);
     let ids: Vec<String> = (0..CONTAINERS).map(id).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let values = |cid: &str, metric: &str, i: i64| {
-        let n = i64::from_str_radix(cid, 16).unwrap_or(0) - 0xa1b2_0000_0000;
-        match metric {
-            "cpu_usage_usec" if n == 0 => Some(500_000 * i),
-            "cpu_usage_usec" => Some((10_000 + n * 1_000) * i + (i * i * n) % 7_000),
-            "memory_working_set_bytes" | "memory_current_bytes" => {
-                Some((50 << 20) + n * (1 << 20) + ((i * 37 + n * 11) % 200) * (64 << 10))
-            }
-            _ => default_values(cid, metric, i),
-        }
+        let n = usize::try_from(i64::from_str_radix(cid, 16).unwrap_or(0) - 0xa1b2_0000_0000)
+            .unwrap_or(0);
+        value(n, metric, i)
     };
     write_samples(dir, &refs, start, SECONDS, 90, &values);
     let mut index = Index::empty(start + Span::seconds(SECONDS), 90);
@@ -69,24 +103,34 @@ fn write_data(dir: &Path) -> chrono::DateTime<chrono::Utc> {
         );
         e.first_seen = start;
         e.last_seen = start + Span::seconds(SECONDS - 1);
+        if i == CHECKOUT {
+            e.requests = Some(Requests {
+                cpu_millicores: Some(250),
+                memory_bytes: Some(512 << 20),
+            });
+        }
         index.containers.insert(cid.clone(), e);
     }
     index.save(&layout::index_path(dir)).unwrap();
+    let event = |secs: i64, kind, reason: &str| PodEvent {
+        time: start + Span::seconds(secs),
+        kind,
+        namespace: NAMESPACES[0].into(),
+        pod: "checkout-0".into(),
+        pod_uid: None,
+        container: "checkout".into(),
+        container_id: Some(id(CHECKOUT)),
+        restart_count: 1,
+        reason: Some(reason.into()),
+        exit_code: Some(137),
+        message: None,
+    };
     events::append(
         dir,
-        &[PodEvent {
-            time: start + Span::seconds(600),
-            kind: EventKind::OomKilled,
-            namespace: NAMESPACES[0].into(),
-            pod: "checkout-0".into(),
-            pod_uid: None,
-            container: "checkout".into(),
-            container_id: Some(id(0)),
-            restart_count: 1,
-            reason: Some("OOMKilled".into()),
-            exit_code: Some(137),
-            message: None,
-        }],
+        &[
+            event(600, EventKind::OomKilled, "OOMKilled"),
+            event(601, EventKind::Restart, "OOMKilled"),
+        ],
     )
     .unwrap();
     start
@@ -144,6 +188,8 @@ fn page_charts_search_presets_and_events_in_chromium() {
         Command::new(env!("CARGO_BIN_EXE_fgm-viewer"))
             .arg(dir.path())
             .args(["--port", &port.to_string(), "--no-browser"])
+            // Small, so the page's message past the cap can be seen with this data.
+            .args(["--export-max-rows", "5000"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -158,15 +204,21 @@ fn page_charts_search_presets_and_events_in_chromium() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let screenshot = root.join("docs/viewer.png");
-    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    // The picture of the overview: a test artifact, and the README's when asked.
+    let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer-overview.png");
+    let downloads = tempfile::tempdir().unwrap();
     let output = Command::new("node")
         .arg(root.join("tests/browser/check-viewer.mjs"))
         .env("FGM_URL", format!("http://127.0.0.1:{port}/"))
         .env("FGM_CHROMIUM", &chromium)
         .env("FGM_SCREENSHOT", &screenshot)
+        .env("FGM_DOWNLOADS", downloads.path())
         .env("FGM_CONTAINERS", CONTAINERS.to_string())
-        .env("FGM_PICK", id(0))
+        .env("FGM_PICK", id(CHECKOUT))
+        .env("FGM_HOT", id(HOT))
+        .env("FGM_CRON", id(CRON))
+        .env("FGM_DISK", id(DISK))
+        .env("FGM_START", start.timestamp_millis().to_string())
         .env(
             "FGM_OOM_AT",
             (start + Span::seconds(600)).timestamp_millis().to_string(),
@@ -187,4 +239,10 @@ fn page_charts_search_presets_and_events_in_chromium() {
         std::fs::metadata(&screenshot).unwrap().len() > 10_000,
         "screenshot written"
     );
+    if std::env::var("FGM_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+        let readme = root.join("docs/viewer.png");
+        std::fs::create_dir_all(readme.parent().unwrap()).unwrap();
+        std::fs::copy(&screenshot, &readme).unwrap();
+        println!("updated {}", readme.display());
+    }
 }

@@ -3,7 +3,7 @@
 # Python and Node.js, as root or with sudo), and does nothing that is already done:
 #
 #   Debian packages  openssl, util-linux (setpriv, nsenter, flock), iproute2, iptables, conntrack,
-#                    libseccomp-dev + pkg-config (runc), chromium, nodejs/npm when missing
+#                    libseccomp-dev + pkg-config (runc), chromium, libfaketime, nodejs/npm when missing
 #   npm              playwright-core for the viewer's browser test (tests/browser)
 #   Go-built tools   control plane and real node, SeaweedFS (tools/envtest/build.sh)
 #   PyPI             DuckDB + httpfs and pyspark for the query examples, in target/py
@@ -40,8 +40,9 @@ apt_install() {
 # python3 (peers benchmark unit tests, image assembly), openssl (test certificates),
 # util-linux (setpriv ties test children to the test; nsenter, flock for the real node),
 # iproute2 + iptables + conntrack (the node's network namespace, kube-proxy), libseccomp-dev and
-# pkg-config (runc with seccomp), chromium (the viewer's browser test).
-packages=(openssl util-linux iproute2 iptables conntrack libseccomp-dev pkg-config chromium)
+# pkg-config (runc with seccomp), chromium (the viewer's browser test), libfaketime (the agent's
+# clock-step fault tests step the wall clock one process sees; the machine's clock is never touched).
+packages=(openssl util-linux iproute2 iptables conntrack libseccomp-dev pkg-config chromium libfaketime)
 command -v python3 >/dev/null || packages+=(python3)
 # Node.js from another source brings its own npm; Debian's npm would conflict with it.
 command -v node >/dev/null || packages+=(nodejs)

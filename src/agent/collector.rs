@@ -1,17 +1,37 @@
-//! One collection cycle, synchronously: rescan the tree when due, read every
+//! One collection cycle, synchronously: find new containers, read every
 //! tracked container's files, return the [`Cycle`].
 //!
+//! New containers come from inotify ([`discovery::watch`]): every directory
+//! the walk passed through is watched, so a container whose cgroup appeared
+//! since the last cycle is opened and sampled in this one. A full walk of the
+//! tree runs at start, every [`RECONCILE_EVERY`] cycles as a safety net, and
+//! when events were lost; without inotify (or in `local` mode, where a leaf
+//! becomes a container when processes join it, which raises no event) it
+//! runs every `scan_every` cycles.
+//!
+//! Descriptors ([`fds`]): a container's files are kept open while the
+//! budget allows, otherwise reopened at each read. When the kernel refuses a
+//! descriptor (`EMFILE`/`ENFILE`), a quarter of the kept files are closed at
+//! the end of the cycle and their containers reopen theirs from then on;
+//! each full walk recomputes the budget from the limit in force and keeps
+//! files open again where it allows. Collection never stops for descriptors.
+//!
 //! Containers that vanish (between scan and read, or between cycles) are
-//! dropped silently; the others are unaffected. New ones are opened at the
-//! next scan, and checked once for being a pod sandbox.
+//! dropped silently; the others are unaffected. New ones are checked for
+//! being a pod sandbox, and files missing at their first open (runtimes
+//! create a container's cgroup in one v1 hierarchy after another) are
+//! opened again during their first cycles.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::container_files::OpenError;
 use super::contract::{ContainerSample, Cycle};
+use super::discovery::watch::DirWatch;
 use super::discovery::{self, ContainerRef, DiscoveryMode};
+use super::fds;
 use super::mountinfo::Hierarchies;
 use super::sampler::{self, ContainerFiles, Gone, PlannedFile, ReadErrors};
 use super::slots::{self, Values};
@@ -28,22 +48,64 @@ pub struct Tracked {
     /// Processes in the last sample (`cgroup.procs`): `local` discovery
     /// trusts it instead of re-reading the file at each scan.
     processes: Option<i64>,
+    /// Cycles left during which files missing at the first open are retried.
+    retry_missing: u8,
 }
 
 /// Scans after which an undecided sandbox check is given up (not a sandbox).
 const SANDBOX_ATTEMPTS: u8 = 5;
 
+/// With inotify, a full walk of the tree runs every this many cycles anyway:
+/// it catches what events cannot show (a directory that could not be watched).
+pub const RECONCILE_EVERY: u32 = 60;
+
+/// Cycles during which a new container's missing files are opened again.
+const RETRY_MISSING_CYCLES: u8 = 3;
+
+/// Descriptor accounting (see the module docs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FdStatus {
+    /// cgroup files held open.
+    pub kept_files: usize,
+    /// How many may be held open.
+    pub budget: usize,
+    /// Containers read by reopening (some or all of) their files.
+    pub reopened: usize,
+    /// Times descriptors ran out (each shed a quarter of the kept files).
+    pub shortages: u64,
+}
+
+#[derive(Debug, Default)]
+struct FdState {
+    status: FdStatus,
+    /// The kernel refused a descriptor during this cycle.
+    pressure: bool,
+    /// The kept/reopened counts need recounting.
+    stale: bool,
+    /// A budget set by [`Collector::fix_fd_budget`], not derived from the limit.
+    fixed: Option<usize>,
+}
+
 /// Discovery plus sampling state, kept across cycles.
 #[derive(Debug)]
 pub struct Collector {
     hierarchies: Hierarchies,
+    /// The hierarchy roots walked for containers (see [`walk_roots`]).
+    roots: Vec<PathBuf>,
     plan: Vec<PlannedFile>,
     mode: DiscoveryMode,
     proc_root: PathBuf,
     tracked: BTreeMap<String, Tracked>,
-    /// Rescan the tree every this many cycles (1 = every cycle).
+    /// New directories as they appear; `None` when inotify is unavailable.
+    watch: Option<DirWatch>,
+    /// Full walk every this many cycles without inotify or in `local` mode.
     scan_every: u32,
     cycles_since_scan: u32,
+    /// Full walks done (the rest of the discovery work is event-driven).
+    walks: u64,
+    /// Cycles since undecided sandbox checks were last retried.
+    cycles_since_sandbox_check: u32,
+    fd: FdState,
     /// Re-read limits and peaks every this many cycles (1 = every cycle).
     limits_every: u32,
     cycles_since_limits: u32,
@@ -59,14 +121,27 @@ impl Collector {
         scan_every: u32,
         limits_every: u32,
     ) -> Self {
+        let roots = walk_roots(&hierarchies, mode);
+        let watch = match DirWatch::new(roots.len()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, every = scan_every, "no inotify instance: new containers are found by a full walk every few cycles");
+                None
+            }
+        };
         Self {
             plan: sampler::plan(&hierarchies),
+            roots,
             hierarchies,
             mode,
             proc_root,
             tracked: BTreeMap::new(),
+            watch,
             scan_every: scan_every.max(1),
             cycles_since_scan: u32::MAX,
+            walks: 0,
+            cycles_since_sandbox_check: 0,
+            fd: FdState::default(),
             limits_every: limits_every.max(1),
             cycles_since_limits: u32::MAX,
             buf: vec![0; 16 * 1024],
@@ -79,24 +154,116 @@ impl Collector {
         &self.tracked
     }
 
-    /// Walks the tree: opens new containers, forgets vanished ones.
+    /// Walks the tree: opens new containers, forgets vanished ones, watches
+    /// every directory passed through.
     pub fn scan(&mut self, errors: &mut ReadErrors) {
-        let roots = self.walk_roots();
+        let roots: Vec<&std::path::Path> = self.roots.iter().map(PathBuf::as_path).collect();
+        let tracked = &self.tracked;
         let populated = |path: &str| {
-            self.tracked
+            tracked
                 .get(path)
                 .is_some_and(|t| t.processes.is_some_and(|n| n > 0))
         };
-        let found = discovery::discover(&roots, self.mode, &populated);
+        let watch = &mut self.watch;
+        let mut visit = |root: usize, rel: &str| {
+            if let (Some(w), Some(dir)) = (watch.as_mut(), roots.get(root)) {
+                w.watch(root, dir, rel);
+            }
+        };
+        let found = discovery::discover_visiting(&roots, self.mode, &populated, &mut visit);
+        self.walks += 1;
         self.tracked.retain(|path, _| found.contains_key(path));
+        self.recount_fds();
+        self.refresh_fd_budget();
+        self.keep_reopened(errors);
+        self.track(found, errors);
+        self.recount_fds();
+        self.check_sandboxes();
+        self.cycles_since_sandbox_check = 0;
+    }
+
+    /// Forgets the containers below removed directories and discovers below
+    /// the directories created since the last cycle. Returns false when
+    /// events were lost (the caller walks the whole tree).
+    fn scan_changes(&mut self, errors: &mut ReadErrors) -> bool {
+        let Some(watch) = self.watch.as_mut() else {
+            return true;
+        };
+        let changes = watch.drain();
+        if changes.overflow {
+            tracing::warn!("cgroup directory events were lost; walking the whole tree");
+            return false;
+        }
+        for (_, rel) in &changes.removed {
+            self.fd.stale = true;
+            self.tracked.retain(|path, _| {
+                let below = path.len() > rel.len()
+                    && path.starts_with(rel.as_str())
+                    && path.as_bytes()[rel.len()] == b'/';
+                path != rel && !below
+            });
+        }
+        if changes.created.is_empty() {
+            return true;
+        }
+        let mut found = BTreeMap::new();
+        let tracked = &self.tracked;
+        let populated = |path: &str| {
+            tracked
+                .get(path)
+                .is_some_and(|t| t.processes.is_some_and(|n| n > 0))
+        };
+        let roots = &self.roots;
+        for (root_index, rel) in changes.created {
+            let Some(root) = roots.get(root_index) else {
+                continue;
+            };
+            let mut visit = |r: usize, dir: &str| {
+                if let Some(root) = roots.get(r) {
+                    watch.watch(r, root, dir);
+                }
+            };
+            discovery::discover_new(
+                root_index, root, &rel, self.mode, &populated, &mut visit, &mut found,
+            );
+        }
+        let before = self.tracked.len();
+        self.track(found, errors);
+        if self.tracked.len() > before {
+            self.check_sandboxes();
+        }
+        true
+    }
+
+    /// Opens and tracks the containers of `found` not tracked yet.
+    fn track(&mut self, found: BTreeMap<String, ContainerRef>, errors: &mut ReadErrors) {
         for (path, container) in found {
             if self.tracked.contains_key(&path) {
                 continue;
             }
-            let Ok(files) = ContainerFiles::open(&self.plan, &path, errors) else {
-                continue; // gone already
+            let fd = &mut self.fd;
+            let keep = fd.status.kept_files + self.plan.len() <= fd.status.budget;
+            let files = match ContainerFiles::open_with(&self.plan, &path, keep, errors) {
+                Ok(files) => files,
+                Err(OpenError::Gone) => continue,
+                Err(OpenError::Exhausted) => {
+                    fd.pressure = true;
+                    match ContainerFiles::open_with(&self.plan, &path, false, errors) {
+                        Ok(files) => files,
+                        Err(_) => continue,
+                    }
+                }
             };
+            fd.status.kept_files += files.kept();
+            if files.kept() < files.len() {
+                fd.status.reopened += 1;
+            }
             tracing::debug!(cgroup = %path, id = %container.short_id, "container found");
+            let retry_missing = if files.missing() > 0 {
+                RETRY_MISSING_CYCLES
+            } else {
+                0
+            };
             self.tracked.insert(
                 path,
                 Tracked {
@@ -105,36 +272,161 @@ impl Collector {
                     sandbox: None,
                     sandbox_attempts: 0,
                     processes: None,
+                    retry_missing,
                 },
             );
         }
-        self.check_sandboxes();
     }
 
-    /// The hierarchies walked for containers: the v2 root on a v2 host, else
-    /// the v1 controller hierarchies (a hybrid host's unified mount only
-    /// supplies pressure). Kubelet creates the same tree in every v1
-    /// hierarchy, so Kubernetes discovery walks one (the walk is the costly
-    /// part of a scan); `local` walks them all.
-    fn walk_roots(&self) -> Vec<&std::path::Path> {
-        let h = &self.hierarchies;
-        if !h.is_v1() {
-            return h.v2.as_deref().into_iter().collect();
+    /// Pins the kept-files budget instead of deriving it from the open-file
+    /// limit (benchmarks of the reopen path, tests).
+    pub fn fix_fd_budget(&mut self, budget: usize) {
+        self.fd.fixed = Some(budget);
+        self.fd.status.budget = budget;
+    }
+
+    /// Files read per container on this host (the plan).
+    pub fn files_per_container(&self) -> usize {
+        self.plan.len()
+    }
+
+    /// Descriptor accounting, for the self-metrics.
+    pub fn fd_status(&self) -> FdStatus {
+        self.fd.status
+    }
+
+    /// Recomputes the kept-files budget from the open-file limit in force
+    /// and the descriptors open for other things.
+    pub fn refresh_fd_budget(&mut self) {
+        let kept = self.fd.status.kept_files;
+        let budget = match self.fd.fixed {
+            Some(budget) => budget,
+            None => {
+                let limit = fds::current_soft_limit();
+                let Some(open) = fds::open_descriptors() else {
+                    // Cannot tell (no descriptor even to list them): shed.
+                    self.fd.pressure = true;
+                    return;
+                };
+                let budget = fds::kept_files_budget(limit, open.saturating_sub(kept));
+                if budget < kept {
+                    tracing::warn!(
+                        limit,
+                        open,
+                        kept,
+                        budget,
+                        "the open-file limit went down; closing kept cgroup files"
+                    );
+                }
+                budget
+            }
+        };
+        if budget < kept {
+            self.shed_to(budget);
         }
-        if self.mode == DiscoveryMode::Kubernetes
-            && let Some(root) = ["cpuacct", "memory", "pids", "cpu", "blkio"]
-                .iter()
-                .find_map(|c| h.v1.get(*c))
-        {
-            return vec![root.as_path()];
+        self.fd.status.budget = budget;
+    }
+
+    /// Keeps the files of reopened containers open again while the budget allows.
+    fn keep_reopened(&mut self, errors: &mut ReadErrors) {
+        let fd = &mut self.fd;
+        if fd.status.reopened == 0 || fd.pressure {
+            return;
         }
-        let mut roots: Vec<&std::path::Path> = Vec::new();
-        for root in h.v1.values() {
-            if !roots.contains(&root.as_path()) {
-                roots.push(root);
+        let mut kept_again = 0;
+        for t in self.tracked.values_mut() {
+            let closed = t.files.len() - t.files.kept();
+            if closed == 0 {
+                continue;
+            }
+            if fd.status.kept_files + closed > fd.status.budget {
+                break;
+            }
+            match t.files.keep(errors) {
+                Ok(n) => {
+                    fd.status.kept_files += n;
+                    kept_again += 1;
+                }
+                Err(_) => {
+                    fd.pressure = true;
+                    break;
+                }
             }
         }
-        roots
+        if kept_again > 0 {
+            fd.stale = true;
+            tracing::info!(
+                containers = kept_again,
+                budget = fd.status.budget,
+                "descriptors available again: cgroup files kept open"
+            );
+        }
+    }
+
+    /// Closes kept files until at most `budget` are kept.
+    fn shed_to(&mut self, budget: usize) {
+        let mut released = 0;
+        for (path, t) in self.tracked.iter_mut().rev() {
+            if self.fd.status.kept_files <= budget {
+                break;
+            }
+            if t.files.kept() == 0 {
+                continue;
+            }
+            let freed = t.files.release(&self.plan, path);
+            self.fd.status.kept_files = self.fd.status.kept_files.saturating_sub(freed);
+            released += 1;
+        }
+        self.fd.status.budget = budget;
+        self.fd.stale = true;
+        if released > 0 {
+            tracing::warn!(
+                containers = released,
+                kept_files = self.fd.status.kept_files,
+                budget,
+                "out of file descriptors: these containers' cgroup files are now opened at each read (slower, nothing lost)"
+            );
+        }
+    }
+
+    /// After the kernel refused a descriptor: shed a quarter of the kept
+    /// files (which frees the descriptors needed to look further), then down
+    /// to the budget the limit in force allows.
+    fn relieve_fd_pressure(&mut self) {
+        self.fd.pressure = false;
+        self.fd.status.shortages += 1;
+        let kept = self.fd.status.kept_files;
+        let target = kept.saturating_sub((kept / 4).max(self.plan.len()));
+        self.shed_to(target);
+        self.refresh_fd_budget();
+    }
+
+    /// Another part of the agent (the store) was refused a descriptor.
+    pub fn descriptors_short(&mut self) {
+        self.fd.pressure = true;
+    }
+
+    fn recount_fds(&mut self) {
+        let (mut kept, mut reopened) = (0, 0);
+        for t in self.tracked.values() {
+            kept += t.files.kept();
+            if t.files.kept() < t.files.len() {
+                reopened += 1;
+            }
+        }
+        self.fd.status.kept_files = kept;
+        self.fd.status.reopened = reopened;
+        self.fd.stale = false;
+    }
+
+    /// Full walks of the cgroup tree so far.
+    pub fn walks(&self) -> u64 {
+        self.walks
+    }
+
+    /// Directories watched for new containers (0 without inotify).
+    pub fn watched_dirs(&self) -> usize {
+        self.watch.as_ref().map_or(0, DirWatch::len)
     }
 
     /// A directory holding the container's `cgroup.procs`.
@@ -192,6 +484,21 @@ impl Collector {
         }
     }
 
+    /// Opens files that were missing when young containers were found.
+    fn retry_missing_files(&mut self, errors: &mut ReadErrors) {
+        for (path, t) in &mut self.tracked {
+            if t.retry_missing == 0 {
+                continue;
+            }
+            self.fd.stale = true;
+            t.retry_missing -= 1;
+            t.files.open_missing(&self.plan, path, errors);
+            if t.files.missing() == 0 {
+                t.retry_missing = 0;
+            }
+        }
+    }
+
     fn set_sandbox(&mut self, path: &str, verdict: Option<bool>) {
         if let Some(t) = self.tracked.get_mut(path) {
             t.sandbox = verdict;
@@ -202,14 +509,29 @@ impl Collector {
         }
     }
 
-    /// One cycle at `timestamp`: rescan when due, then read every container
-    /// (limits and peaks too when due).
+    /// One cycle at `timestamp`: find new containers (a full walk when due),
+    /// then read every container (limits and peaks too when due).
     pub fn collect(&mut self, timestamp: DateTime<Utc>, errors: &mut ReadErrors) -> Cycle {
+        let refused_before = errors.descriptors;
         self.cycles_since_scan = self.cycles_since_scan.saturating_add(1);
-        if self.cycles_since_scan >= self.scan_every {
+        let watching = self.watch.as_ref().is_some_and(|w| !w.incomplete());
+        let full_every = if watching && self.mode == DiscoveryMode::Kubernetes {
+            RECONCILE_EVERY.max(self.scan_every)
+        } else {
+            self.scan_every
+        };
+        let mut walked = false;
+        if self.cycles_since_scan >= full_every || !self.scan_changes(errors) {
             self.cycles_since_scan = 0;
             self.scan(errors);
+            walked = true;
         }
+        self.cycles_since_sandbox_check = self.cycles_since_sandbox_check.saturating_add(1);
+        if !walked && self.cycles_since_sandbox_check >= self.scan_every {
+            self.cycles_since_sandbox_check = 0;
+            self.check_sandboxes();
+        }
+        self.retry_missing_files(errors);
         self.cycles_since_limits = self.cycles_since_limits.saturating_add(1);
         let refresh_limits = self.cycles_since_limits >= self.limits_every;
         if refresh_limits {
@@ -237,6 +559,16 @@ impl Collector {
         for path in gone {
             tracing::debug!(cgroup = %path, "container gone");
             self.tracked.remove(&path);
+            self.fd.stale = true;
+        }
+        if errors.descriptors > refused_before {
+            self.fd.pressure = true;
+        }
+        if self.fd.pressure {
+            self.relieve_fd_pressure();
+        }
+        if self.fd.stale {
+            self.recount_fds();
         }
         Cycle {
             timestamp: Some(timestamp),
@@ -244,3 +576,32 @@ impl Collector {
         }
     }
 }
+
+/// The hierarchies walked for containers: the v2 root on a v2 host, else
+/// the v1 controller hierarchies (a hybrid host's unified mount only
+/// supplies pressure). Kubelet creates the same tree in every v1
+/// hierarchy, so Kubernetes discovery walks one (the walk is the costly
+/// part of a scan); `local` walks them all.
+fn walk_roots(h: &Hierarchies, mode: DiscoveryMode) -> Vec<PathBuf> {
+    if !h.is_v1() {
+        return h.v2.iter().cloned().collect();
+    }
+    if mode == DiscoveryMode::Kubernetes
+        && let Some(root) = ["cpuacct", "memory", "pids", "cpu", "blkio"]
+            .iter()
+            .find_map(|c| h.v1.get(*c))
+    {
+        return vec![root.clone()];
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for root in h.v1.values() {
+        if !roots.contains(root) {
+            roots.push(root.clone());
+        }
+    }
+    roots
+}
+
+#[cfg(test)]
+#[path = "collector_tests.rs"]
+mod tests;

@@ -44,6 +44,8 @@ pub struct PodInfo {
     pub container_name: String,
     /// Image, where the API reports it (used as the `image` Prometheus label).
     pub image: Option<String>,
+    /// The container's resource requests (recorded in index.json, drawn by the viewer).
+    pub requests: Option<crate::store::index::Requests>,
 }
 
 /// A source of pod metadata keyed by container id. Must be cheap (called for

@@ -9,11 +9,16 @@
 //!           kubepods/pod<uid>/<id>                                           (Guaranteed)
 //! ```
 //!
-//! systemd slice names write the pod UID with `_` for `-`. CRI-O's
+//! Any kubelet `--cgroup-root` prefix works: kind's `/kubelet` gives
+//! `kubelet/kubepods/burstable/pod<uid>/<id>` (cgroupfs) or
+//! `kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope`
+//! (systemd). systemd slice names write the pod UID with `_` for `-`. CRI-O's
 //! `crio-conmon-<id>.scope` holds the monitor process, not the container, and
 //! is skipped. Outside Kubernetes (`local`), every leaf cgroup with processes
 //! is a container named by its path. Classification is pure; the walk is a
 //! thin shell over `read_dir`.
+
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,7 +100,7 @@ pub fn classify(cgroup_path: &str) -> Class {
         return Class::Other;
     };
     let (pod_uid, qos_class) = match pod {
-        Some((uid, qos)) => (Some(uid), Some(qos)),
+        Some((uid, qos)) => (Some(uid), qos),
         None => (None, None),
     };
     Class::Container(ContainerRef {
@@ -135,28 +140,43 @@ fn is_hex_id(id: &str) -> bool {
     id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The pod UID and QoS class from a container's parent directory
-/// (`kubepods-burstable-pod<uid_>.slice` or `pod<uid>`) and grandparent.
-fn parse_pod_dir(parent: &str, grandparent: &str) -> Option<(String, &'static str)> {
+/// The pod UID and QoS class from a container's parent directory and
+/// grandparent, under any kubelet `--cgroup-root`:
+///
+/// - systemd: the pod slice's name spells its whole path, `-`-joined:
+///   `[<root>-]kubepods[-<qos>]-pod<uid_>.slice` (`kubelet-kubepods-burstable-pod…`
+///   for kind's `--cgroup-root=/kubelet`);
+/// - cgroupfs: `pod<uid>` under `kubepods/<qos>/` or directly under `kubepods/`
+///   (Guaranteed), wherever `kubepods` itself sits (`/kubelet/kubepods/…`).
+///
+/// The QoS class is `None` when the layout does not say (a pod directory
+/// outside a `kubepods` tree).
+fn parse_pod_dir(parent: &str, grandparent: &str) -> Option<(String, Option<&'static str>)> {
     if let Some(slice) = parent.strip_suffix(".slice") {
-        let rest = slice.strip_prefix("kubepods-")?;
-        let (qos, uid) = if let Some(uid) = rest.strip_prefix("burstable-pod") {
-            ("Burstable", uid)
-        } else if let Some(uid) = rest.strip_prefix("besteffort-pod") {
-            ("BestEffort", uid)
-        } else {
-            ("Guaranteed", rest.strip_prefix("pod")?)
+        // systemd escapes `-` in the UID as `_`, so `-` only separates path parts.
+        let mut parts = slice.rsplit('-');
+        let uid = parts.next()?.strip_prefix("pod")?;
+        if !valid_uid(uid) {
+            return None;
+        }
+        let qos = match parts.next()? {
+            "burstable" => "Burstable",
+            "besteffort" => "BestEffort",
+            "kubepods" => return Some((uid.replace('_', "-"), Some("Guaranteed"))),
+            _ => return None,
         };
-        return valid_uid(uid).then(|| (uid.replace('_', "-"), qos));
+        // `<qos>` must itself sit under `kubepods`.
+        return (parts.next()? == "kubepods").then(|| (uid.replace('_', "-"), Some(qos)));
     }
     let uid = parent.strip_prefix("pod")?;
     if !valid_uid(uid) {
         return None;
     }
     let qos = match grandparent {
-        "burstable" => "Burstable",
-        "besteffort" => "BestEffort",
-        _ => "Guaranteed",
+        "burstable" => Some("Burstable"),
+        "besteffort" => Some("BestEffort"),
+        "kubepods" => Some("Guaranteed"),
+        _ => None,
     };
     Some((uid.to_string(), qos))
 }
@@ -166,6 +186,18 @@ fn valid_uid(uid: &str) -> bool {
         && uid
             .bytes()
             .all(|b| b.is_ascii_hexdigit() || b == b'-' || b == b'_')
+}
+
+/// Called with `(root index, relative path)` for every directory a walk
+/// passes through that is not a container: where new containers may appear
+/// (the collector watches them).
+pub type Visit<'a> = &'a mut dyn FnMut(usize, &str);
+
+/// How a walk decides, shared by its recursion.
+struct Walk<'a> {
+    root_index: usize,
+    mode: DiscoveryMode,
+    populated: &'a dyn Fn(&str) -> bool,
 }
 
 /// Walks every hierarchy root and returns the containers, keyed by cgroup path
@@ -178,25 +210,76 @@ pub fn discover(
     mode: DiscoveryMode,
     populated: &dyn Fn(&str) -> bool,
 ) -> BTreeMap<String, ContainerRef> {
+    discover_visiting(roots, mode, populated, &mut |_, _| {})
+}
+
+/// [`discover`], reporting every non-container directory passed to `visit`.
+pub fn discover_visiting(
+    roots: &[&Path],
+    mode: DiscoveryMode,
+    populated: &dyn Fn(&str) -> bool,
+    visit: Visit<'_>,
+) -> BTreeMap<String, ContainerRef> {
     let mut found = BTreeMap::new();
-    for root in roots {
-        walk(root, String::new(), 0, mode, populated, &mut found);
+    for (root_index, root) in roots.iter().enumerate() {
+        let w = Walk {
+            root_index,
+            mode,
+            populated,
+        };
+        visit(root_index, "");
+        walk(&w, root, String::new(), 0, visit, &mut found);
     }
     found
 }
 
+/// Discovery below a directory that just appeared (`rel` under `root`): it
+/// may be a container itself, or a pod or QoS directory with containers
+/// created before it was watched.
+pub fn discover_new(
+    root_index: usize,
+    root: &Path,
+    rel: &str,
+    mode: DiscoveryMode,
+    populated: &dyn Fn(&str) -> bool,
+    visit: Visit<'_>,
+    found: &mut BTreeMap<String, ContainerRef>,
+) {
+    let depth = rel.split('/').count();
+    if rel.is_empty() || depth > MAX_DEPTH {
+        return;
+    }
+    match classify(rel) {
+        Class::Container(c) => {
+            found.insert(rel.to_string(), c);
+        }
+        Class::Skip => {}
+        Class::Other => {
+            // Watched first, listed second: a child created in between is
+            // seen twice at worst, never missed.
+            visit(root_index, rel);
+            let w = Walk {
+                root_index,
+                mode,
+                populated,
+            };
+            walk(&w, &root.join(rel), rel.to_string(), depth, visit, found);
+        }
+    }
+}
+
 fn walk(
+    w: &Walk<'_>,
     dir: &Path,
     rel: String,
     depth: usize,
-    mode: DiscoveryMode,
-    populated: &dyn Fn(&str) -> bool,
+    visit: Visit<'_>,
     found: &mut BTreeMap<String, ContainerRef>,
 ) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let local = mode == DiscoveryMode::Local;
+    let local = w.mode == DiscoveryMode::Local;
     let mut children = 0;
     for entry in entries.flatten() {
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -220,23 +303,24 @@ fn walk(
             Class::Skip => continue,
             Class::Other => {}
         }
+        visit(w.root_index, &child_rel);
         // Most cgroups are leaves: a link count of 2 says so without listing
         // the directory's dozens of control files (the costly part of a scan).
         if has_no_subdirectories(&entry) {
             if local && !found.contains_key(&child_rel) {
                 let path = entry.path();
-                if populated(&child_rel) || has_processes(&path) {
+                if (w.populated)(&child_rel) || has_processes(&path) {
                     found.insert(child_rel.clone(), plain_container(&child_rel));
                 }
             }
             continue;
         }
-        walk(&entry.path(), child_rel, depth + 1, mode, populated, found);
+        walk(w, &entry.path(), child_rel, depth + 1, visit, found);
     }
     if local
         && children == 0
         && !found.contains_key(&rel)
-        && (populated(&rel) || has_processes(dir))
+        && ((w.populated)(&rel) || has_processes(dir))
     {
         found.insert(rel.clone(), plain_container(&rel));
     }

@@ -12,19 +12,25 @@
 //! - [`discovery`]: which cgroups are containers (kubelet layouts, `local` leaves, sandboxes).
 //! - [`cgroup_v2`], [`cgroup_v1`]: file parsers; [`sampler`]: open files, read at offset 0.
 //! - [`collector`]: one cycle; [`recorder`]: files, index, retention; [`runner`]: the timer loop.
+//! - [`data_dir`]: the data directory must be the agent's own (and `prepare-data-dir` makes it so).
 //! - [`prometheus`]: `/metrics` (latest cycle + self-metrics); [`contract`]: what other parts consume.
 
 pub mod cgroup_v1;
 pub mod cgroup_v2;
+pub mod clock;
 pub mod collector;
+pub mod container_files;
 pub mod contract;
+pub mod data_dir;
 pub mod discovery;
 pub mod enrich;
+pub mod fds;
 pub mod mountinfo;
 pub mod prometheus;
 pub mod recorder;
 pub mod runner;
 pub mod sampler;
+pub mod short_ids;
 pub mod slots;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
@@ -106,6 +112,15 @@ pub struct AgentArgs {
     #[arg(long, env = "FGM_ENRICHMENT_RETRY_MAX", default_value = "30s")]
     pub enrichment_retry_max: HumanDuration,
 
+    /// Limits of the Prometheus endpoint (of the viewer in `local`).
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
+    /// How long to wait while another agent holds the data directory (the old
+    /// pod of a rolling update writing its last file) before exiting with an
+    /// error naming it. Below the liveness probe's first failure (~50 s).
+    #[arg(long, env = "FGM_LOCK_WAIT", default_value = "40s")]
+    pub lock_wait: HumanDuration,
+
     #[command(flatten)]
     pub export: crate::export::ExportArgs,
 }
@@ -133,12 +148,14 @@ impl AgentArgs {
             retention_max_age: self.retention_max_age.0,
             retention_max_bytes: self.retention_max_bytes.map(|b| b.0),
             discovery: mode,
-            // A full walk costs about as much as reading every container once
-            // (benches/agent_cycle.rs): every 5 cycles keeps the cycle near the floor.
+            // New containers come from inotify events; this is the full-walk
+            // period without them (and in `local` mode). A full walk costs about
+            // as much as reading every container once (benches/agent_cycle.rs).
             scan_every: 5,
             // Limits and peaks (memory.max, cpu.max, memory.peak, ...) are
             // re-read every 30 cycles: they rarely change or are maxima already.
             limits_every: 30,
+            lock_wait: self.lock_wait.0,
         })
     }
 }
@@ -176,6 +193,11 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
         .map_err(|e| {
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
+    // Before anything writes to the data directory (the enricher writes
+    // events, the uploader its records).
+    let Some(lock) = runner::lock_data_dir(&config, &stop).await? else {
+        return Ok(()); // stopped while waiting
+    };
     let mut registry = prometheus_client::registry::Registry::default();
     let export = crate::export::start(
         &args.export,
@@ -187,16 +209,17 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
     let metrics = SelfMetrics::with_registry(registry);
     let (pods, enricher_task) = start_enricher(&args, &config, &metrics, &stop).await;
     let interval = config.interval;
-    let (published, export_task, export_metrics) = match export {
-        Some(e) => (Some(e.published), Some(e.task), Some(e.metrics)),
-        None => (None, None, None),
+    let (hooks, export_task, export_metrics) = match export {
+        Some(e) => (e.hooks, Some(e.task), Some(e.metrics)),
+        None => (recorder::RecorderHooks::default(), None, None),
     };
-    let handle = Agent::start_publishing(
+    let handle = Agent::start_hooked(
         config,
+        lock,
         pods.clone(),
         metrics.clone(),
         stop.clone(),
-        published,
+        hooks,
     )?;
     let state = prometheus::MetricsState {
         cycles: handle.cycles.clone(),
@@ -206,9 +229,16 @@ pub async fn run(args: AgentArgs, stop: tokio_util::sync::CancellationToken) -> 
         started: chrono::Utc::now(),
     };
     let server_stop = stop.clone();
+    let limits = crate::http::Limits::from(&args.http);
+    // `GET /export` (the uploader's status, read by the operator) on the same
+    // hardened server and port as /metrics.
     let router = crate::export::status::with_status_route(prometheus::app(state), export_metrics);
-    let server =
-        tokio::spawn(async move { prometheus::serve_router(listener, router, server_stop).await });
+    let server = tokio::spawn(prometheus::serve_router(
+        listener,
+        router,
+        limits,
+        server_stop,
+    ));
     let agent_result = handle.task.await;
     // The agent finished (stop or failure): the endpoint goes with it.
     stop.cancel();

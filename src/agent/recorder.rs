@@ -1,12 +1,19 @@
 //! Turning cycles into files: buffer the open interval, write it at rotation,
 //! keep index.json current, apply retention.
 //!
+//! Order at rotation, so that at every instant (and after a kill -9 at any
+//! point) index.json claims no more than the files hold: new containers are
+//! saved to the index first, then the data file is published (fsync,
+//! rename, directory fsync), then retention plans its removals, the index is
+//! saved with the new range, and only then are files removed. At start the
+//! index is reconciled with the files on disk ([`reconcile`]).
+//!
 //! Disk full: a file that cannot be written stays in memory and is retried at
 //! the next rotation; at most two intervals are held (the open one and one
 //! unwritten), older unwritten samples are dropped and counted. Collection
 //! never stops for the disk.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +22,12 @@ use chrono::{DateTime, Utc};
 use super::collector::Tracked;
 use super::contract::{Cycle, PodMetadata};
 use super::prometheus::SelfMetrics;
+use super::short_ids::ShortIds;
+
+mod reconcile;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout;
-use crate::store::retention::{self, Policy};
+use crate::store::retention::{self, ArtefactKind, Kinds, Policy};
 use crate::store::writer::{SampleBuffer, WriteError, write_data_file};
 
 /// Index saves between rotations happen at most this often (new containers, enrichment).
@@ -32,6 +42,30 @@ pub struct RecorderConfig {
     pub policy: Policy,
 }
 
+/// What the recorder tells other parts of the agent (the export uploader, #19).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// A data file was published (renamed into place, directory synced).
+    Published(PathBuf),
+    /// Retention removed a file of artefact kind `kind` (see [`ArtefactKind::name`]).
+    Removed {
+        path: PathBuf,
+        kind: &'static str,
+        reason: retention::Reason,
+    },
+}
+
+/// Other parts of the agent hooked into the recorder from its first
+/// retention pass on (the export uploader's records and queue).
+#[derive(Debug, Default)]
+pub struct RecorderHooks {
+    /// More kinds of files under the retention budget.
+    pub artefacts: Kinds,
+    /// Told of every data file published and every file retention removes.
+    /// A closed receiver only loses the hints.
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<StoreEvent>>,
+}
+
 /// The store side of the agent.
 pub struct Recorder {
     config: RecorderConfig,
@@ -40,12 +74,19 @@ pub struct Recorder {
     /// A finished interval whose file could not be written yet.
     unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
     index: Index,
+    /// Short ids that are not the natural 12 characters (prefix collisions).
+    short_ids: ShortIds,
     index_dirty: bool,
     last_index_save: Option<DateTime<Utc>>,
     pod_metadata: Option<Arc<dyn PodMetadata>>,
     metrics: SelfMetrics,
-    /// Told the path of every data file written (the export uploader).
-    published: Option<tokio::sync::mpsc::UnboundedSender<PathBuf>>,
+    /// Everything retention covers (see [`Recorder::register_artefacts`]).
+    kinds: Kinds,
+    /// A file operation was refused a descriptor since the last
+    /// [`Recorder::take_descriptor_shortage`].
+    descriptors_short: bool,
+    /// Where [`StoreEvent`]s go.
+    events: Option<tokio::sync::mpsc::UnboundedSender<StoreEvent>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -58,13 +99,25 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// Loads the existing index (a corrupt one is moved aside and reported)
-    /// and removes in-progress files a crash left behind.
+    /// Loads the existing index (a corrupt one is moved aside and reported),
+    /// reconciles it with the files on disk, removes in-progress files a
+    /// crash left behind and applies retention.
     pub fn new(
         config: RecorderConfig,
         pod_metadata: Option<Arc<dyn PodMetadata>>,
         metrics: SelfMetrics,
         now: DateTime<Utc>,
+    ) -> Self {
+        Self::with_hooks(config, pod_metadata, metrics, now, RecorderHooks::default())
+    }
+
+    /// [`Recorder::new`] with `hooks` in place before the first retention pass.
+    pub fn with_hooks(
+        config: RecorderConfig,
+        pod_metadata: Option<Arc<dyn PodMetadata>>,
+        metrics: SelfMetrics,
+        now: DateTime<Utc>,
+        hooks: RecorderHooks,
     ) -> Self {
         let rotation_sec = config.rotation.as_secs().max(1);
         let path = layout::index_path(&config.data_dir);
@@ -76,31 +129,85 @@ impl Recorder {
             Ok(None) => Index::empty(now, rotation_sec),
             Err(e) => {
                 let aside = config.data_dir.join("index.json.corrupt");
-                tracing::error!(error = %e, moved_to = %aside.display(), "index.json unreadable; starting a new index");
+                tracing::error!(error = %e, moved_to = %aside.display(), "index.json unreadable; starting a new index from the files on disk (pod names of past containers are lost)");
                 metrics.write_error("index");
                 let _ = std::fs::rename(&path, &aside);
                 Index::empty(now, rotation_sec)
             }
         };
-        remove_stale_in_progress(&config.data_dir, &config.node);
-        report_foreign(&config.data_dir);
-        Self {
+        reconcile::remove_stale_in_progress(&config.data_dir, &config.node);
+        reconcile::report_foreign(&config.data_dir);
+        let mut recorder = Self {
             config,
             open: SampleBuffer::new(),
             open_start: None,
             unwritten: None,
+            short_ids: ShortIds::from_index(&index),
             index,
             index_dirty: true,
             last_index_save: None,
             pod_metadata,
             metrics,
-            published: None,
+            kinds: retention::default_kinds(),
+            descriptors_short: false,
+            events: hooks.events,
+        };
+        recorder.kinds.extend(hooks.artefacts);
+        recorder.reconcile(now);
+        recorder.apply_retention(now);
+        recorder
+    }
+
+    /// Makes the index's range match the files on disk.
+    fn reconcile(&mut self, now: DateTime<Utc>) {
+        let tolerance = self.tolerance();
+        let outcome = reconcile::reconcile(
+            &mut self.index,
+            &self.config.data_dir,
+            &self.config.node,
+            now,
+            tolerance,
+        );
+        for e in &outcome.unreadable {
+            tracing::error!(error = %e, "unreadable data file (skipped; the viewer skips it too; retention removes it in time)");
+            self.metrics.write_error("corrupt_file");
+        }
+        if outcome.future > 0 {
+            tracing::warn!(
+                files = outcome.future,
+                "data files dated in the future (the wall clock was stepped back): removed by retention"
+            );
+        }
+        if outcome.changed {
+            tracing::info!(files = outcome.files, earliest = ?self.index.data_range.earliest, latest = ?self.index.data_range.latest, "index.json reconciled with the data files on disk");
+            self.index_dirty = true;
         }
     }
 
-    /// Announces every data file written from now on to `published`.
-    pub fn publish_to(&mut self, published: tokio::sync::mpsc::UnboundedSender<PathBuf>) {
-        self.published = Some(published);
+    fn tolerance(&self) -> Duration {
+        retention::future_tolerance(self.config.rotation)
+    }
+
+    /// Puts another kind of file under the retention budget (e.g. upload records).
+    pub fn register_artefacts(&mut self, kind: Arc<dyn ArtefactKind>) {
+        self.kinds.push(kind);
+    }
+
+    /// Whether a file operation ran out of descriptors since the last call
+    /// (the collector then closes kept cgroup files to free some).
+    pub fn take_descriptor_shortage(&mut self) -> bool {
+        std::mem::take(&mut self.descriptors_short)
+    }
+
+    /// Counts a failed file operation of `kind`, as `descriptors` when the
+    /// kernel refused a descriptor.
+    fn file_error(&mut self, kind: &str, e: Option<&std::io::Error>) {
+        if e.is_some_and(crate::agent::fds::is_exhaustion) {
+            self.descriptors_short = true;
+            self.metrics.write_error("descriptors");
+        } else {
+            self.metrics.write_error(kind);
+        }
     }
 
     pub fn index(&self) -> &Index {
@@ -121,8 +228,14 @@ impl Recorder {
     }
 
     /// Adds a cycle: rotates first when the open interval is over, then
-    /// buffers the samples and updates the index entries.
-    pub fn record(&mut self, cycle: &Cycle, tracked: &std::collections::BTreeMap<String, Tracked>) {
+    /// buffers the samples and updates the index entries. A sample whose
+    /// short id is taken in the index by another container gets its unique
+    /// one here (so the published cycle carries it too).
+    pub fn record(
+        &mut self,
+        cycle: &mut Cycle,
+        tracked: &std::collections::BTreeMap<String, Tracked>,
+    ) {
         let Some(ts) = cycle.timestamp else {
             return;
         };
@@ -133,7 +246,13 @@ impl Recorder {
             }
         }
         let ms = ts.timestamp_millis();
-        for sample in &cycle.containers {
+        for sample in &mut cycle.containers {
+            if let Some(unique) =
+                self.short_ids
+                    .resolve(&sample.full_id, &sample.short_id, &self.index)
+            {
+                sample.short_id = unique;
+            }
             self.open.push(ms, &sample.short_id, &sample.values);
             self.update_entry(sample, tracked.get(&sample.cgroup_path), ts);
         }
@@ -181,6 +300,7 @@ impl Recorder {
                         cgroup_path: Some(sample.cgroup_path.clone()),
                         runtime: c.and_then(|c| c.runtime).map(str::to_string),
                         sandbox: false,
+                        requests: None,
                     })
             }
         };
@@ -201,6 +321,7 @@ impl Recorder {
             let changed = entry.pod_name.as_deref() != Some(info.pod_name.as_str())
                 || entry.namespace.as_deref() != Some(info.namespace.as_str())
                 || entry.container_name.as_deref() != Some(info.container_name.as_str())
+                || entry.requests != info.requests
                 || !same_labels;
             if changed {
                 entry.pod_name = Some(info.pod_name.clone());
@@ -215,6 +336,7 @@ impl Recorder {
                 if !info.pod_uid.is_empty() {
                     entry.pod_uid = Some(info.pod_uid.clone());
                 }
+                entry.requests = info.requests;
                 self.index_dirty = true;
             }
         }
@@ -223,6 +345,10 @@ impl Recorder {
     /// Completes the open interval: writes its file (and a previously
     /// unwritten one), updates the index, applies retention.
     pub fn rotate(&mut self, now: DateTime<Utc>) {
+        // A published file never names a container the index lacks.
+        if self.index_dirty {
+            self.save_index(now);
+        }
         if let Some((start, buffer)) = self.unwritten.take()
             && let Err(buffer) = self.write(start, buffer)
         {
@@ -237,7 +363,6 @@ impl Recorder {
             }
         }
         self.apply_retention(now);
-        self.save_index(now);
     }
 
     /// Writes one interval; gives the buffer back when it could not be written.
@@ -254,51 +379,82 @@ impl Recorder {
                 self.index.extend_range(file.first, file.last);
                 self.index_dirty = true;
                 tracing::debug!(path = %file.path.display(), bytes = file.bytes, rows = file.rows, "data file written");
-                if let Some(published) = &self.published {
-                    // A closed queue (export stopped) only loses the hint: its rescans find the file.
-                    let _ = published.send(file.path.clone());
-                }
+                self.tell(StoreEvent::Published(file.path.clone()));
                 Ok(())
             }
             Ok(None) => Ok(()),
             Err(e) => {
-                self.metrics
-                    .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                if e.is_descriptor_shortage() {
+                    self.descriptors_short = true;
+                    self.metrics.write_error("descriptors");
+                } else {
+                    self.metrics
+                        .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                }
                 log_write_error(&e);
                 Err(buffer)
             }
         }
     }
 
+    /// Plans retention over every kind of artefact, saves the index with the
+    /// range that remains, then removes the files (in that order, so the
+    /// index never names removed data).
     fn apply_retention(&mut self, now: DateTime<Utc>) {
-        let pruned = retention::prune_index(&mut self.index, now, self.config.policy.max_age);
-        if pruned > 0 {
+        if retention::prune_index(&mut self.index, now, self.config.policy.max_age) > 0 {
+            self.short_ids.retain_indexed(&self.index);
             self.index_dirty = true;
         }
-        match retention::apply(
+        let plan = retention::plan(
             &self.config.data_dir,
             &self.config.node,
             now,
             self.config.policy,
-        ) {
-            Ok(outcome) => {
-                for (path, reason) in &outcome.deleted {
-                    tracing::info!(path = %path.display(), reason = reason.as_str(), "retention removed data file");
-                    self.metrics.retention_deleted(reason.as_str());
-                }
-                for (path, e) in &outcome.errors {
-                    tracing::warn!(path = %path.display(), error = %e, "retention could not remove or inspect a file");
-                    self.metrics.write_error("retention");
-                }
-                if !outcome.deleted.is_empty() {
-                    self.index.data_range.earliest = outcome.earliest_kept;
-                    self.index_dirty = true;
-                }
+            self.tolerance(),
+            &self.kinds,
+        );
+        for (path, e) in &plan.errors {
+            tracing::warn!(path = %path.display(), error = %e, "retention could not list or inspect files");
+            self.file_error("retention", Some(e));
+        }
+        let (earliest, _) = plan.data_kept();
+        let range = &mut self.index.data_range;
+        if range.earliest != earliest {
+            range.earliest = earliest;
+            if earliest.is_none() {
+                range.latest = None;
             }
-            Err(e) => {
-                self.metrics.write_error("retention");
-                tracing::warn!(dir = %self.config.data_dir.display(), error = %e, "retention could not list the data directory");
+        }
+        // Never a "latest" in the future (a clock step back).
+        if range.latest.is_some_and(|l| l > now) {
+            range.latest = Some(now);
+        }
+        self.save_index(now);
+        let (removed, errors) = retention::remove(&plan);
+        for (path, reason) in &removed {
+            tracing::info!(path = %path.display(), reason = reason.as_str(), "retention removed a file");
+            self.metrics.retention_deleted(reason.as_str());
+            if let Some(artefact) = plan.artefacts.iter().find(|a| a.path == *path) {
+                self.tell(StoreEvent::Removed {
+                    path: path.clone(),
+                    kind: artefact.kind,
+                    reason: *reason,
+                });
             }
+        }
+        for (path, e) in &errors {
+            tracing::warn!(path = %path.display(), error = %e, "retention could not remove a file");
+            self.file_error("retention", Some(e));
+        }
+        for (kind, bytes) in plan.bytes_kept(&self.kinds) {
+            self.metrics.reliability().set_data_bytes(kind, bytes);
+        }
+    }
+
+    fn tell(&self, event: StoreEvent) {
+        if let Some(events) = &self.events {
+            // Closed (the uploader stopped): only the hint is lost; its rescans find files.
+            let _ = events.send(event);
         }
     }
 
@@ -310,7 +466,11 @@ impl Recorder {
                 self.last_index_save = Some(now);
             }
             Err(e) => {
-                self.metrics.write_error("index");
+                let source = match &e {
+                    crate::store::index::IndexError::Write { source, .. } => Some(source),
+                    _ => None,
+                };
+                self.file_error("index", source);
                 tracing::warn!(error = %e, "cannot save index.json; will retry");
                 self.last_index_save = Some(now);
             }
@@ -333,39 +493,6 @@ fn log_write_error(e: &WriteError) {
         tracing::error!(error = %e, "disk full: keeping the samples in memory and retrying at the next rotation");
     } else {
         tracing::error!(error = %e, "cannot write data file; retrying at the next rotation");
-    }
-}
-
-/// Logs what in the data directory is not ours; it is left alone.
-fn report_foreign(data_dir: &Path) {
-    if let Ok(listing) = layout::list_data_files(data_dir, None) {
-        for entry in listing.foreign {
-            tracing::warn!(path = %entry.path.display(), reason = entry.reason, "foreign entry in the data directory; left alone");
-        }
-    }
-}
-
-/// Removes `.parquet.inprogress` files of this node: a crash leaves at most
-/// one, and it can never be completed.
-fn remove_stale_in_progress(data_dir: &Path, node: &str) {
-    let Ok(days) = std::fs::read_dir(data_dir) else {
-        return;
-    };
-    for day in days.flatten() {
-        let node_dir = day.path().join(layout::node_dir_name(node));
-        let Ok(files) = std::fs::read_dir(&node_dir) else {
-            continue;
-        };
-        for file in files.flatten() {
-            if file
-                .file_name()
-                .to_string_lossy()
-                .ends_with(layout::IN_PROGRESS_SUFFIX)
-            {
-                tracing::info!(path = %file.path().display(), "removing a partial file left by a crash");
-                let _ = std::fs::remove_file(file.path());
-            }
-        }
     }
 }
 

@@ -23,6 +23,7 @@ impl PodMetadata for Pods {
                 labels: self.0.lock().unwrap().clone(),
                 container_name: "nginx".into(),
                 image: None,
+                requests: None,
             })
         })
     }
@@ -72,7 +73,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
         Some(labels(pairs).into_iter().collect())
     };
 
-    recorder.record(&cycle(1_700_000_000_000), &tracked);
+    recorder.record(&mut cycle(1_700_000_000_000), &tracked);
     let first = entry(&recorder);
     assert_eq!(first.pod_name.as_deref(), Some("web-0"));
     assert_eq!(first.namespace.as_deref(), Some("shop"));
@@ -82,7 +83,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
 
     // Same identity again: nothing to save.
     recorder.index_dirty = false;
-    recorder.record(&cycle(1_700_000_001_000), &tracked);
+    recorder.record(&mut cycle(1_700_000_001_000), &tracked);
     assert!(
         !recorder.index_dirty,
         "unchanged identity marked the index dirty"
@@ -90,7 +91,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
 
     // A label added, then a value changed at the same label count: both are copied in.
     *pods.0.lock().unwrap() = labels(&[("app", "web"), ("tier", "front")]);
-    recorder.record(&cycle(1_700_000_002_000), &tracked);
+    recorder.record(&mut cycle(1_700_000_002_000), &tracked);
     assert!(recorder.index_dirty);
     assert_eq!(
         entry(&recorder).labels,
@@ -98,7 +99,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
     );
     recorder.index_dirty = false;
     *pods.0.lock().unwrap() = labels(&[("app", "api"), ("tier", "front")]);
-    recorder.record(&cycle(1_700_000_003_000), &tracked);
+    recorder.record(&mut cycle(1_700_000_003_000), &tracked);
     assert!(recorder.index_dirty);
     assert_eq!(
         entry(&recorder).labels,
@@ -108,7 +109,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
     // No labels at all is still an identity: recorded as an empty map.
     recorder.index_dirty = false;
     *pods.0.lock().unwrap() = BTreeMap::new();
-    recorder.record(&cycle(1_700_000_004_000), &tracked);
+    recorder.record(&mut cycle(1_700_000_004_000), &tracked);
     assert!(recorder.index_dirty);
     assert_eq!(entry(&recorder).labels, Some(HashMap::new()));
 }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! <prefix>/dt=YYYY-MM-DD/node=<node>/containers.jsonl
-//! {"container_id":"…","namespace":"…","pod_name":"…","container_name":"…","pod_uid":"…","qos_class":"…","labels":{…},"first_seen":"…"}
+//! {"container_id":"…","namespace":"…","pod_name":"…","container_name":"…","pod_uid":"…","qos_class":"…","labels":{…},"first_seen":"…","requests":{…}}
 //! ```
 //!
 //! Queries join it on (node, container_id). `last_seen` is left out so the
@@ -37,6 +37,9 @@ struct Line<'a> {
     first_seen: chrono::DateTime<Utc>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     sandbox: bool,
+    /// The pod spec's requests, so a viewer of the bucket draws them too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<crate::store::index::Requests>,
 }
 
 /// The lines of `day`: containers whose life overlaps it, sorted by id.
@@ -66,6 +69,7 @@ pub fn day_file(index: &Index, day: NaiveDate) -> Vec<u8> {
                 .map(|l| l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()),
             first_seen: c.first_seen,
             sandbox: c.sandbox,
+            requests: c.requests,
         };
         if serde_json::to_writer(&mut out, &line).is_ok() {
             out.push(b'\n');
@@ -94,6 +98,7 @@ mod tests {
             cgroup_path: Some("/x".into()),
             runtime: Some("containerd".into()),
             sandbox: false,
+            requests: None,
         }
     }
 

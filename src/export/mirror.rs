@@ -270,6 +270,7 @@ pub fn add_containers(index: &mut Index, text: &str, day: NaiveDate, last_seen: 
                 cgroup_path: None,
                 runtime: None,
                 sandbox: v["sandbox"].as_bool().unwrap_or(false),
+                requests: serde_json::from_value(v["requests"].clone()).ok(),
             },
         );
     }

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  recorder ─file published─▶ uploader ─PUT─▶ <prefix>/dt=D/node=N/metrics-T.parquet
-//!                               │  record: <data>/export/uploaded-D.jsonl (fsync)
+//!    ◀─ file removed (retention) ─┤  record: <data>/export/uploaded-D.jsonl (fsync, under retention)
 //!                               └─ /metrics fgm_export_*, GET /export (JSON) ◀─ operator → status.export
 //! ```
 //!
@@ -31,7 +31,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::agent::recorder::RecorderHooks;
 use crate::s3::{self, S3Error};
+use crate::store::retention::ArtefactKind;
 use crate::units::HumanDuration;
 
 pub use status::{ExportMetrics, ExportStatus};
@@ -112,17 +114,28 @@ pub struct ExportArgs {
     pub export_retry_max: HumanDuration,
 }
 
-/// A running uploader: where the recorder announces files, and its status.
+impl ExportArgs {
+    /// Whether a bucket is named (export is on).
+    pub fn enabled(&self) -> bool {
+        self.export_bucket.is_some()
+    }
+}
+
+/// A running uploader: what to hook into the recorder, and its status.
 #[derive(Debug)]
 pub struct ExportHandle {
-    pub published: tokio::sync::mpsc::UnboundedSender<PathBuf>,
+    /// The upload records as an artefact kind of retention, and the queue the
+    /// recorder tells of published and removed files (for
+    /// [`crate::agent::Agent::start_hooked`]).
+    pub hooks: RecorderHooks,
     pub metrics: ExportMetrics,
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the uploader when `args` name a bucket. Settings that cannot work
-/// (bad endpoint, no credentials) do not stop the agent: the uploader reports
-/// them in its status and metrics, and local collection goes on.
+/// Starts the uploader when `args` name a bucket. Call it with the data
+/// directory's lock held: the uploader writes its records there. Settings
+/// that cannot work (bad endpoint, no credentials) do not stop the agent: the
+/// uploader reports them in its status and metrics, and local collection goes on.
 pub fn start(
     args: &ExportArgs,
     data_dir: PathBuf,
@@ -154,11 +167,15 @@ pub fn start(
         rescan_every: Duration::from_secs(600),
         drain: Duration::from_secs(10),
     };
-    let (published, received) = tokio::sync::mpsc::unbounded_channel();
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let uploader = uploader::Uploader::new(config, client, metrics.clone());
     let task = tokio::spawn(uploader.run(received, stop));
+    let artefacts: Vec<Arc<dyn ArtefactKind>> = vec![Arc::new(record::UploadRecords)];
     Some(ExportHandle {
-        published,
+        hooks: RecorderHooks {
+            artefacts,
+            events: Some(events),
+        },
         metrics,
         task,
     })

@@ -8,8 +8,10 @@
 //! done. A file uploaded again (a day's events file that grew) gets a new
 //! line; the last line wins. A torn line (crash mid-write) is skipped and
 //! counted: the upload it stood for is checked with a HEAD and not repeated.
-//! A day's record goes when the day's data and events are gone from the node
-//! (retention), so the record never outgrows the data directory.
+//! The record files are an artefact kind of the agent's retention
+//! ([`UploadRecords`]): counted in the budget, kept while the day's data or
+//! events are on the node, removed with the rest once they are gone, so the
+//! record never outgrows the data directory.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -18,9 +20,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::store::retention::{Artefact, ArtefactKind};
 use crate::store::{events, layout};
 
 pub const RECORD_DIR: &str = "export";
+/// The artefact kind's name (`kind` label of `fgm_agent_data_dir_bytes`).
+pub const ARTEFACT_KIND: &str = "upload_records";
 const RECORD_PREFIX: &str = "uploaded-";
 const RECORD_SUFFIX: &str = ".jsonl";
 
@@ -120,23 +125,26 @@ impl Record {
     }
 
     /// Removes the record of every day whose data and events are gone from
-    /// `data_dir`; returns the files removed.
+    /// `data_dir`, and forgets the days whose record retention removed;
+    /// returns the files removed.
     pub fn prune(&mut self, data_dir: &Path) -> Vec<PathBuf> {
         let Ok(listing) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
         let mut removed = Vec::new();
+        let mut kept = std::collections::HashSet::new();
         for entry in listing.flatten() {
             let Some(day) = parse_record_name(&entry.file_name().to_string_lossy()) else {
                 continue;
             };
-            let data_left = data_dir.join(layout::day_dir_name(day)).exists();
-            let events_left = events::events_file(data_dir, day).exists();
-            if !data_left && !events_left && std::fs::remove_file(entry.path()).is_ok() {
-                self.entries.retain(|_, (d, _)| *d != day);
+            if !day_on_node(data_dir, day) && std::fs::remove_file(entry.path()).is_ok() {
                 removed.push(entry.path());
+            } else {
+                kept.insert(day);
             }
         }
+        // Memory follows the files: a day without a record file is forgotten.
+        self.entries.retain(|_, (d, _)| kept.contains(d));
         removed
     }
 
@@ -156,6 +164,63 @@ impl Record {
     /// then a restart checks the object with a HEAD instead).
     pub fn insert(&mut self, day: NaiveDate, entry: Entry) {
         self.entries.insert(entry.file.clone(), (day, entry));
+    }
+}
+
+/// Whether the data or events of `day` are still in `data_dir`.
+fn day_on_node(data_dir: &Path, day: NaiveDate) -> bool {
+    data_dir.join(layout::day_dir_name(day)).exists() || events::events_file(data_dir, day).exists()
+}
+
+/// The upload record files as an artefact kind of the agent's retention:
+/// counted in the budget, protected while the day they describe is on the
+/// node (removing one then would make its files look unsent), removable once
+/// that day is gone.
+#[derive(Debug)]
+pub struct UploadRecords;
+
+impl ArtefactKind for UploadRecords {
+    fn name(&self) -> &'static str {
+        ARTEFACT_KIND
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        _node: &str,
+        _now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        let dir = data_dir.join(RECORD_DIR);
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in listing.flatten() {
+            let Some(day) = parse_record_name(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            let (Some(start), Some(next)) = (day.and_hms_opt(0, 0, 0), day.succ_opt()) else {
+                continue;
+            };
+            let Some(next) = next.and_hms_opt(0, 0, 0) else {
+                continue;
+            };
+            // Vanished meanwhile: nothing to count.
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            out.push(Artefact {
+                path: entry.path(),
+                kind: ARTEFACT_KIND,
+                start: start.and_utc(),
+                end: next.and_utc() - chrono::Duration::milliseconds(1),
+                bytes: meta.len(),
+                protected: day_on_node(data_dir, day),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -188,62 +253,4 @@ pub fn write_line(dir: &Path, day: NaiveDate, entry: &Entry) -> Result<(), Recor
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn entry(file: &str, bytes: u64) -> Entry {
-        Entry {
-            file: file.into(),
-            key: format!("p/{file}"),
-            bytes,
-            sha256: "00".into(),
-            at: Utc.with_ymd_and_hms(2026, 1, 2, 10, 0, 0).unwrap(),
-        }
-    }
-
-    #[test]
-    fn survives_reload_last_line_wins_torn_lines_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let day = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-        let mut r = Record::load(dir.path());
-        assert!(r.is_empty());
-        r.append(day, entry("dt=2026-01-02/identifier=n/a.parquet", 10))
-            .unwrap();
-        r.append(day, entry("events/events-2026-01-02.jsonl", 5))
-            .unwrap();
-        r.append(day, entry("events/events-2026-01-02.jsonl", 9))
-            .unwrap();
-        // A crash mid-append leaves a torn last line.
-        let path = record_file(&dir.path().join(RECORD_DIR), day);
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(b"{\"file\":\"dt=2026-01-02/ident").unwrap();
-        let r = Record::load(dir.path());
-        assert_eq!(r.len(), 2);
-        assert_eq!(r.skipped_lines, 1);
-        assert_eq!(r.get("events/events-2026-01-02.jsonl").unwrap().bytes, 9);
-        assert!(r.get("dt=2026-01-02/identifier=n/a.parquet").is_some());
-        assert!(r.last_upload().is_some());
-    }
-
-    #[test]
-    fn a_day_is_forgotten_once_its_data_is_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let d1 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
-        let d2 = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-        std::fs::create_dir_all(dir.path().join("dt=2026-01-02")).unwrap();
-        let mut r = Record::load(dir.path());
-        r.append(d1, entry("dt=2026-01-01/identifier=n/a.parquet", 1))
-            .unwrap();
-        r.append(d2, entry("dt=2026-01-02/identifier=n/b.parquet", 1))
-            .unwrap();
-        let removed = r.prune(dir.path());
-        assert_eq!(removed.len(), 1);
-        assert!(r.get("dt=2026-01-01/identifier=n/a.parquet").is_none());
-        assert!(r.get("dt=2026-01-02/identifier=n/b.parquet").is_some());
-        assert_eq!(Record::load(dir.path()).len(), 1);
-    }
-}
+mod tests;

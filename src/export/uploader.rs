@@ -12,8 +12,9 @@
 //! - A file whose earlier attempt had no known outcome (a restart, a timeout)
 //!   is checked with a HEAD first: if the object holds the same bytes, it is
 //!   recorded, not sent again.
-//! - Retention still wins: a pending file it removed is counted as dropped and
-//!   logged; the backlog is bounded by what the node keeps.
+//! - Retention still wins: the recorder tells of every file it removes
+//!   ([`StoreEvent::Removed`]); one not uploaded yet leaves the queue and is
+//!   counted as dropped and logged. The backlog is bounded by what the node keeps.
 //! - Local collection never waits for this task.
 
 use std::collections::BTreeMap;
@@ -29,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use super::keys;
 use super::record::{self, Entry, Record};
 use super::status::ExportMetrics;
+use crate::agent::recorder::StoreEvent;
 use crate::s3::{self, S3Error};
+use crate::store::retention::{self, Reason};
 use crate::store::{events, layout};
 
 /// Timing of the upload task.
@@ -130,7 +133,7 @@ impl Uploader {
 
     /// Runs until `stop`, then waits (bounded) for the recorder's last file and
     /// tries to upload what is left.
-    pub async fn run(mut self, mut published: UnboundedReceiver<PathBuf>, stop: CancellationToken) {
+    pub async fn run(mut self, mut events: UnboundedReceiver<StoreEvent>, stop: CancellationToken) {
         self.full_scan();
         let mut next_attempt = Instant::now();
         let mut next_scan = Instant::now() + self.config.rescan_every;
@@ -154,12 +157,8 @@ impl Uploader {
             };
             tokio::select! {
                 _ = stop.cancelled() => break,
-                message = published.recv() => match message {
-                    Some(path) => {
-                        self.add_data_file(&path, false);
-                        self.scan_events();
-                        self.add_containers(Utc::now().date_naive());
-                    }
+                message = events.recv() => match message {
+                    Some(event) => self.on_store_event(event),
                     // The agent is gone (it drops the sender when it stops).
                     None => break,
                 },
@@ -173,8 +172,8 @@ impl Uploader {
         }
         // The agent writes its open interval after stop: take that file too.
         let deadline = Instant::now() + self.config.drain;
-        while let Ok(Some(path)) = tokio::time::timeout_at(deadline, published.recv()).await {
-            self.add_data_file(&path, false);
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            self.on_store_event(event);
         }
         self.scan_events();
         self.add_containers(Utc::now().date_naive());
@@ -190,6 +189,45 @@ impl Uploader {
             backlog = self.pending.len(),
             "export stopped; what is left is uploaded after the next start"
         );
+    }
+
+    fn on_store_event(&mut self, event: StoreEvent) {
+        match event {
+            StoreEvent::Published(path) => {
+                self.add_data_file(&path, false);
+                self.scan_events();
+                self.add_containers(Utc::now().date_naive());
+            }
+            StoreEvent::Removed { path, kind, reason } => self.removed(&path, kind, reason),
+        }
+    }
+
+    /// Retention removed `path`: out of the queue, and counted and logged as
+    /// dropped when its content never reached the bucket.
+    fn removed(&mut self, path: &Path, kind: &str, reason: Reason) {
+        let Some(rel) = self.rel(path) else {
+            return;
+        };
+        let queued: Vec<QueueKey> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.rel == rel)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &queued {
+            self.pending.remove(key);
+        }
+        let lost = match kind {
+            retention::DATA => self.record.get(&rel).is_none() && self.own_data_file(path),
+            // An events file with lines the bucket lacks (it grew since its last upload).
+            retention::EVENTS => !queued.is_empty(),
+            _ => false,
+        };
+        if lost {
+            self.metrics.dropped();
+            tracing::warn!(file = %rel, reason = reason.as_str(), backlog = self.pending.len(), "retention removed a file before it could be uploaded; it is lost for the bucket");
+        }
+        self.report_backlog();
     }
 
     /// Backoff after `failures` failed rounds: retry_min doubling up to
@@ -239,6 +277,13 @@ impl Uploader {
             .map(|p| p.to_string_lossy().into_owned())
     }
 
+    /// Whether `path` is in this node's directory of a day.
+    fn own_data_file(&self, path: &Path) -> bool {
+        path.parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|d| d.to_string_lossy() == layout::node_dir_name(&self.config.node))
+    }
+
     /// Queues a finished data file of this node unless it is uploaded already.
     fn add_data_file(&mut self, path: &Path, unsure: bool) {
         let name = path
@@ -248,10 +293,7 @@ impl Uploader {
         let Some(start) = layout::parse_data_file_name(&name) else {
             return;
         };
-        let own = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .is_some_and(|d| d.to_string_lossy() == layout::node_dir_name(&self.config.node));
+        let own = self.own_data_file(path);
         let Some(rel) = self.rel(path).filter(|_| own) else {
             return;
         };
@@ -411,11 +453,9 @@ impl Uploader {
                 tracing::info!(key = %file.key, "already in the bucket from an earlier attempt; recorded without uploading again");
             }
             Outcome::Unchanged => {}
+            // Counted when the recorder tells of the removal (see `removed`).
             Outcome::Vanished => {
-                if file.kind == Kind::Data {
-                    self.metrics.dropped();
-                    tracing::warn!(file = %file.rel, "retention removed a data file before it could be uploaded; it is lost for the bucket");
-                }
+                tracing::debug!(file = %file.rel, "gone before its upload");
             }
         }
     }

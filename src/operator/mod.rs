@@ -2,11 +2,15 @@
 //!
 //! ```text
 //!  watch NodeMonitors ─┐
-//!  watch owned DaemonSets, ConfigMaps, ServiceAccounts (label-selected) ─┼▶ reconcile ─▶ SSA children + status
-//!  watch our ClusterRoles/Bindings (owner annotation) ─┘                    │
+//!  watch owned DaemonSets, ConfigMaps, ServiceAccounts (label-selected) ─┼▶ reconcile ─▶ children + status
+//!  watch our ClusterRoleBindings (owner annotation) ─┘                      │
 //!                                                                           └▶ Events, /metrics
 //!  Lease `fine-grained-monitor-operator` ─▶ only the leader runs the controller
 //! ```
+//!
+//! What a NodeMonitor may ask for is bounded by the operator's flags
+//! ([`policy`]): the allowed data roots, the default image and the allowed
+//! image repositories. The operator writes only objects it made ([`ownership`]).
 //!
 //! With `--leader-election`, replicas wait on the Lease; the holder runs the
 //! controller and a replica that loses the Lease stops reconciling at once.
@@ -14,10 +18,13 @@
 //! hash is a pod-template annotation); the agent never hot-reloads.
 
 pub mod builders;
+pub mod children;
 pub mod conflict;
 pub mod error;
 pub mod export_status;
 pub mod metrics;
+pub mod ownership;
+pub mod policy;
 pub mod reconcile;
 pub mod server;
 pub mod status;
@@ -30,7 +37,7 @@ use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::ListParams;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
@@ -67,9 +74,34 @@ pub struct OperatorArgs {
     #[arg(long, env = "FGM_LEASE_DURATION", default_value = "15s")]
     pub lease_duration: HumanDuration,
 
-    /// Image of the monitor pods when a NodeMonitor names none.
+    /// Image of the monitor pods when a NodeMonitor names none (the chart passes
+    /// the operator's own image).
     #[arg(long, env = "FGM_DEFAULT_IMAGE", default_value = builders::daemonset::DEFAULT_IMAGE)]
     pub default_image: String,
+
+    /// Host directories (comma-separated) a NodeMonitor's dataHostPath must be in or below.
+    #[arg(
+        long,
+        env = "FGM_ALLOWED_DATA_ROOTS",
+        value_delimiter = ',',
+        default_value = crate::crd::DEFAULT_DATA_HOST_PATH,
+        value_name = "DIRS"
+    )]
+    pub allowed_data_roots: Vec<policy::DataRoot>,
+
+    /// Image repositories (comma-separated; `registry/path/*` for everything below)
+    /// a NodeMonitor's spec.image may come from [default: none, only --default-image].
+    #[arg(
+        long,
+        env = "FGM_ALLOWED_IMAGE_REPOSITORIES",
+        value_delimiter = ',',
+        value_name = "REPOS"
+    )]
+    pub allowed_image_repositories: Vec<policy::AllowedRepository>,
+
+    /// Limits of the metrics and probe endpoint.
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 /// Runs the operator with the in-cluster (or $KUBECONFIG) client until `stop` is cancelled.
@@ -87,6 +119,17 @@ pub async fn run_with_client(
     args: OperatorArgs,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    let policy = policy::Policy::new(
+        args.allowed_data_roots.clone(),
+        args.allowed_image_repositories.clone(),
+        args.default_image.clone(),
+    )?;
+    tracing::info!(
+        data_roots = %join(&policy.data_roots),
+        image_repositories = %join(&policy.image_repositories),
+        default_image = %policy.default_image,
+        "NodeMonitors are held to these settings"
+    );
     let shared = Arc::new(Shared::default());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
@@ -94,7 +137,13 @@ pub async fn run_with_client(
             anyhow::anyhow!("cannot listen on --metrics-addr {}: {e}", args.metrics_addr)
         })?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
-    let server = tokio::spawn(server::serve(listener, shared.clone(), stop.clone()));
+    let limits = crate::http::Limits::from(&args.http);
+    let server = tokio::spawn(server::serve(
+        listener,
+        shared.clone(),
+        limits,
+        stop.clone(),
+    ));
 
     let result = if args.leader_election {
         run_with_lease(client, &args, shared.clone(), stop.clone()).await
@@ -176,6 +225,17 @@ async fn run_with_lease(
     result
 }
 
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".into();
+    }
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The NodeMonitor a cluster-scoped child belongs to, from its owner annotation.
 fn owner_of<K: ResourceExt>(obj: &K) -> Option<ObjectRef<NodeMonitor>> {
     let (ns, name) = obj.annotations().get(OWNER_ANNOTATION)?.split_once('/')?;
@@ -210,17 +270,16 @@ pub async fn run_controller(
         recorder,
         shared.metrics.clone(),
         store,
-        args.default_image.clone(),
+        policy::Policy::new(
+            args.allowed_data_roots.clone(),
+            args.allowed_image_repositories.clone(),
+            args.default_image.clone(),
+        )?,
     ));
     controller
         .owns(Api::<DaemonSet>::all(client.clone()), managed.clone())
         .owns(Api::<ConfigMap>::all(client.clone()), managed.clone())
         .owns(Api::<ServiceAccount>::all(client.clone()), managed.clone())
-        .watches(
-            Api::<ClusterRole>::all(client.clone()),
-            managed.clone(),
-            |o| owner_of(&o),
-        )
         .watches(
             Api::<ClusterRoleBinding>::all(client.clone()),
             managed,

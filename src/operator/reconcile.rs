@@ -1,53 +1,59 @@
-//! One reconcile of one NodeMonitor: check the spec, apply the children with
-//! server-side apply, then write the status. Thin async shell over the pure
-//! builders, [`super::conflict`] and [`super::status`].
+//! One reconcile of one NodeMonitor: check the spec against the operator's
+//! policy and the other NodeMonitors, read every child, check it is ours, then
+//! write the children and the status. Thin async shell over the pure
+//! [`super::policy`], [`super::conflict`], [`super::ownership`], builders and
+//! [`super::status`].
 //!
 //! ```text
-//!  NodeMonitor ─▶ settings ok? ── no ──▶ Degraded/InvalidSpec (children left as they were)
-//!                     │ yes
-//!                 conflict? ── yes ─▶ Degraded/HostPathConflict (own DaemonSet removed)
-//!                     │ no
-//!    apply SA, ConfigMap, ClusterRole, Binding, DaemonSet ─▶ status from the DaemonSet
+//!  NodeMonitor ─▶ policy ok? ── no ──▶ Degraded/HostPathNotAllowed|ImageNotAllowed (our DaemonSet removed)
+//!                    │ yes
+//!               settings ok? ── no ──▶ Degraded/InvalidSpec (children left as they were)
+//!                    │ yes
+//!                conflict? ── yes ─▶ Degraded/HostPathConflict (our DaemonSet removed)
+//!                    │ no
+//!   read SA, ConfigMap, DaemonSet, bindings ─▶ one not ours? ── yes ─▶ Degraded/NameClash
+//!                    │ no                                    (it stays untouched; our DaemonSet removed)
+//!   create or apply SA, ConfigMap, bindings (of the fixed roles), DaemonSet ─▶ status
 //! ```
 //!
-//! Deletion: the finalizer removes the cluster-scoped RBAC (namespaced children
-//! go with their owner reference).
+//! Every refusal is decided before the first write. Deletion: the finalizer
+//! removes our ClusterRoleBindings (namespaced children go with their owner
+//! reference).
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::builders::{daemonset, export, rbac, settings};
+pub use super::children::FIELD_MANAGER;
+use super::children::{AGENT_ROLES, Apis, Children, compaction_enabled, ensure, remove};
 use super::conflict::host_path_conflict;
 use super::error::{Error, Result};
 use super::export_status;
 use super::metrics::Metrics;
+use super::ownership::{self, NAME_CLASH};
+use super::policy::{Policy, Resolved};
 use super::status::{self, Blocked, Observed};
 use crate::crd::{NodeMonitor, NodeMonitorStatus};
 
-/// The one field manager of every write.
-pub const FIELD_MANAGER: &str = "fine-grained-monitor";
-/// Finalizer that removes the cluster-scoped RBAC.
+/// Finalizer that removes the cluster-scoped bindings.
 pub const FINALIZER: &str = "fgm.dev/cleanup";
 /// Re-check a healthy NodeMonitor this often even without events.
 const RESYNC: Duration = Duration::from_secs(300);
 /// Re-read the agents' export progress this often when `spec.export` is set.
 const EXPORT_RESYNC: Duration = Duration::from_secs(60);
+/// Re-check a NodeMonitor blocked by a foreign object this often.
+const CLASH_RECHECK: Duration = Duration::from_secs(30);
 const INVALID_SPEC: &str = "InvalidSpec";
 const HOST_PATH_CONFLICT: &str = "HostPathConflict";
 
@@ -58,7 +64,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// All NodeMonitors, for the host-path conflict check.
     pub store: Store<NodeMonitor>,
-    pub default_image: String,
+    /// The operator's settings every NodeMonitor is held to.
+    pub policy: Policy,
     /// Consecutive failures per NodeMonitor, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -69,14 +76,14 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
         store: Store<NodeMonitor>,
-        default_image: String,
+        policy: Policy,
     ) -> Self {
         Self {
             client,
             recorder,
             metrics,
             store,
-            default_image,
+            policy,
             failures: Mutex::default(),
         }
     }
@@ -154,37 +161,106 @@ pub fn error_policy(nm: Arc<NodeMonitor>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
-async fn apply_object<K>(api: &Api<K>, obj: &K, kind: &'static str) -> Result<K>
-where
-    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
-{
-    let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(Error::kube("apply", kind, name))
+/// Removes our DaemonSet and compaction CronJob of a refused NodeMonitor
+/// (foreign ones stay): neither may keep running an image the policy refuses.
+async fn stop_monitor(nm: &NodeMonitor, children: &Children, apis: &Apis) -> Result<()> {
+    if let Some(ds) = &children.daemon_set
+        && ownership::owns_namespaced(nm, &ds.metadata)
+        && remove(&apis.daemon_sets, ds, "DaemonSet").await?
+    {
+        tracing::info!(nodemonitor = %key(nm), "deleted the DaemonSet of a refused NodeMonitor");
+    }
+    if let Some(cj) = &children.cron_job
+        && ownership::owns_namespaced(nm, &cj.metadata)
+    {
+        remove(&apis.cron_jobs, cj, "CronJob").await?;
+    }
+    Ok(())
 }
 
-async fn delete_object<K>(api: &Api<K>, name: &str, kind: &'static str) -> Result<bool>
-where
-    K: Resource + Clone + Debug + DeserializeOwned,
-{
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
-        Err(e) => Err(Error::kube("delete", kind, name)(e)),
+/// Writes every child of an accepted NodeMonitor; returns the DaemonSet.
+async fn write_children(
+    nm: &NodeMonitor,
+    children: &Children,
+    apis: &Apis,
+    resolved: &Resolved,
+    settings_yaml: &str,
+) -> Result<k8s_openapi::api::apps::v1::DaemonSet> {
+    ensure(
+        &apis.service_accounts,
+        children.service_account.as_ref(),
+        &rbac::service_account(nm),
+        "ServiceAccount",
+    )
+    .await?;
+    ensure(
+        &apis.config_maps,
+        children.config_map.as_ref(),
+        &settings::config_map(nm, settings_yaml),
+        "ConfigMap",
+    )
+    .await?;
+    let needed = rbac::roles_needed(nm);
+    for (existing, role) in children.bindings.iter().zip(AGENT_ROLES) {
+        let ours = existing
+            .as_ref()
+            .filter(|b| ownership::owns_cluster_scoped(nm, &b.metadata));
+        if !needed.contains(&role) {
+            if let Some(binding) = ours {
+                remove(&apis.bindings, binding, "ClusterRoleBinding").await?;
+            }
+            continue;
+        }
+        // A binding's role cannot change: one made by an older operator (for a
+        // per-NodeMonitor role) is replaced by one of the fixed role.
+        let mut current = ours;
+        if let Some(binding) = ours.filter(|b| b.role_ref.name != role) {
+            remove(&apis.bindings, binding, "ClusterRoleBinding").await?;
+            current = None;
+        }
+        ensure::<ClusterRoleBinding>(
+            &apis.bindings,
+            current,
+            &rbac::cluster_role_binding(nm, role),
+            "ClusterRoleBinding",
+        )
+        .await?;
     }
+    match nm.spec.export.as_ref().filter(|_| compaction_enabled(nm)) {
+        Some(spec) => {
+            ensure(
+                &apis.cron_jobs,
+                children.cron_job.as_ref(),
+                &export::cron_job(nm, spec, resolved),
+                "CronJob",
+            )
+            .await?;
+        }
+        None => {
+            if let Some(cj) = children
+                .cron_job
+                .as_ref()
+                .filter(|cj| ownership::owns_namespaced(nm, &cj.metadata))
+            {
+                remove(&apis.cron_jobs, cj, "CronJob").await?;
+            }
+        }
+    }
+    let hash = settings::settings_hash(settings_yaml);
+    ensure(
+        &apis.daemon_sets,
+        children.daemon_set.as_ref(),
+        &daemonset::daemon_set(nm, &hash, resolved),
+        "DaemonSet",
+    )
+    .await
 }
 
 async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     let ns = nm.namespace().unwrap_or_default();
-    let name = nm.name_any();
-    let client = &ctx.client;
-    let ds_api: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
+    let apis = Apis::new(&ctx.client, &ns);
 
+    let resolved = ctx.policy.resolve(&nm.spec);
     let settings = settings::agent_settings(&nm.spec);
     // Judge conflicts only on the full list of NodeMonitors, not a half-filled cache.
     if ctx.store.wait_until_ready().await.is_err() {
@@ -192,7 +268,7 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     }
     let conflict = {
         let all = ctx.store.state();
-        host_path_conflict(nm, all.iter().map(|o| &**o)).map(|other| {
+        host_path_conflict(nm, all.iter().map(|o| &**o), &ctx.policy).map(|other| {
             format!(
                 "dataHostPath {} is already used by NodeMonitor {} on the same nodes; the earlier NodeMonitor keeps it",
                 nm.spec.data_host_path,
@@ -200,65 +276,50 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
             )
         })
     };
+    // Read every child before the first write: a refusal writes nothing.
+    let children = Children::read(nm, &apis).await?;
+    let clashes = ownership::clashes(nm, &children.found(nm));
 
-    let (blocked, daemon_set) = match (settings, conflict) {
-        (Err(e), _) => {
+    let (blocked, daemon_set) = match (resolved, settings) {
+        (Err(refusal), _) => {
+            stop_monitor(nm, &children, &apis).await?;
+            let blocked = Blocked {
+                reason: refusal.reason(),
+                message: refusal.to_string(),
+            };
+            (Some(blocked), None)
+        }
+        (Ok(_), Err(e)) => {
             // Leave the last good DaemonSet running; report why the spec is refused.
-            let ds =
-                ds_api
-                    .get_opt(&name)
-                    .await
-                    .map_err(Error::kube("get", "DaemonSet", key(nm)))?;
+            let ds = children
+                .daemon_set
+                .clone()
+                .filter(|ds| ownership::owns_namespaced(nm, &ds.metadata));
             let blocked = Blocked {
                 reason: INVALID_SPEC,
                 message: e.to_string(),
             };
             (Some(blocked), ds)
         }
-        (Ok(_), Some(message)) => {
-            if delete_object(&ds_api, &name, "DaemonSet").await? {
-                tracing::info!(nodemonitor = %key(nm), "deleted DaemonSet of a conflicting NodeMonitor");
-            }
+        (Ok(_), Ok(_)) if conflict.is_some() => {
+            stop_monitor(nm, &children, &apis).await?;
             let blocked = Blocked {
                 reason: HOST_PATH_CONFLICT,
-                message,
+                message: conflict.unwrap_or_default(),
             };
             (Some(blocked), None)
         }
-        (Ok(settings), None) => {
+        (Ok(_), Ok(_)) if !clashes.is_empty() => {
+            stop_monitor(nm, &children, &apis).await?;
+            let blocked = Blocked {
+                reason: NAME_CLASH,
+                message: clashes.join("; "),
+            };
+            (Some(blocked), None)
+        }
+        (Ok(resolved), Ok(settings)) => {
             let yaml = settings::settings_yaml(&settings);
-            let hash = settings::settings_hash(&yaml);
-            apply_object(
-                &Api::<ServiceAccount>::namespaced(client.clone(), &ns),
-                &rbac::service_account(nm),
-                "ServiceAccount",
-            )
-            .await?;
-            apply_object(
-                &Api::<ConfigMap>::namespaced(client.clone(), &ns),
-                &settings::config_map(nm, &yaml),
-                "ConfigMap",
-            )
-            .await?;
-            apply_object(
-                &Api::<ClusterRole>::all(client.clone()),
-                &rbac::cluster_role(nm),
-                "ClusterRole",
-            )
-            .await?;
-            apply_object(
-                &Api::<ClusterRoleBinding>::all(client.clone()),
-                &rbac::cluster_role_binding(nm),
-                "ClusterRoleBinding",
-            )
-            .await?;
-            let ds = apply_object(
-                &ds_api,
-                &daemonset::daemon_set(nm, &hash, &ctx.default_image),
-                "DaemonSet",
-            )
-            .await?;
-            reconcile_compaction(nm, ctx).await?;
+            let ds = write_children(nm, &children, &apis, &resolved, &yaml).await?;
             (None, Some(ds))
         }
     };
@@ -275,41 +336,16 @@ async fn apply(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
     if nm.status.as_ref() != Some(&new_status) {
         write_status(nm, &new_status, ctx).await?;
     }
-    // With export, the agents' progress is polled: resync more often.
-    Ok(Action::requeue(if nm.spec.export.is_some() {
+    // A foreign object is not watched: look again soon in case it went away;
+    // with export, the agents' progress is polled: resync more often.
+    let clashed = blocked.as_ref().is_some_and(|b| b.reason == NAME_CLASH);
+    Ok(Action::requeue(if clashed {
+        CLASH_RECHECK
+    } else if nm.spec.export.is_some() {
         EXPORT_RESYNC
     } else {
         RESYNC
     }))
-}
-
-/// The compaction CronJob: applied while `spec.export.compaction` is on,
-/// removed (when it is ours) otherwise.
-async fn reconcile_compaction(nm: &NodeMonitor, ctx: &Context) -> Result<()> {
-    let api: Api<CronJob> =
-        Api::namespaced(ctx.client.clone(), &nm.namespace().unwrap_or_default());
-    let name = export::cron_job_name(nm);
-    let image = nm.spec.image.as_deref().unwrap_or(&ctx.default_image);
-    match nm.spec.export.as_ref().filter(|e| e.compaction.enabled) {
-        Some(spec) => {
-            apply_object(&api, &export::cron_job(nm, spec, image), "CronJob").await?;
-        }
-        None => {
-            let existing =
-                api.get_opt(&name)
-                    .await
-                    .map_err(Error::kube("get", "CronJob", name.clone()))?;
-            let ours = existing.is_some_and(|cj| {
-                cj.owner_references()
-                    .iter()
-                    .any(|o| Some(&o.uid) == nm.metadata.uid.as_ref())
-            });
-            if ours {
-                delete_object(&api, &name, "CronJob").await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `status.export` and the `ExportHealthy` condition from the agents' reports.
@@ -348,6 +384,7 @@ async fn refresh_export_status(
         .await
         .ok()
         .flatten()
+        .filter(|cj| ownership::owns_namespaced(nm, &cj.metadata))
         .and_then(|cj| cj.status?.last_successful_time)
         .map(|t| t.0.to_string());
     let (summary, condition) = export_status::summarize(&destination, &reports, last_compaction);
@@ -385,8 +422,13 @@ async fn publish_changes(
         Some(_) => {}
         None if new_generation => {
             let note = format!(
-                "applied generation {}: DaemonSet, ConfigMap, ServiceAccount, ClusterRole and ClusterRoleBinding",
-                nm.metadata.generation.unwrap_or_default()
+                "applied generation {}: DaemonSet, ConfigMap, ServiceAccount {} and the bindings of {}",
+                nm.metadata.generation.unwrap_or_default(),
+                rbac::service_account_name(nm),
+                match rbac::roles_needed(nm).as_slice() {
+                    [] => "no role (enrichment is off)".to_string(),
+                    roles => roles.join(", "),
+                }
             );
             ctx.publish(nm, EventType::Normal, "Applied", note).await;
         }
@@ -422,20 +464,28 @@ async fn write_status(nm: &NodeMonitor, status: &NodeMonitorStatus, ctx: &Contex
     Ok(())
 }
 
-/// The NodeMonitor is being deleted: remove what garbage collection cannot.
+/// The NodeMonitor is being deleted: remove what garbage collection cannot
+/// (our ClusterRoleBindings; a foreign object of that name stays).
 async fn cleanup(nm: &NodeMonitor, ctx: &Context) -> Result<Action> {
-    let name = super::builders::cluster_name(nm);
-    let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
-    let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
-    delete_object(&bindings, &name, "ClusterRoleBinding").await?;
-    delete_object(&roles, &name, "ClusterRole").await?;
-    ctx.publish(
-        nm,
-        EventType::Normal,
-        "Cleanup",
-        format!("deleted ClusterRole and ClusterRoleBinding {name}"),
-    )
-    .await;
+    let apis = Apis::new(&ctx.client, &nm.namespace().unwrap_or_default());
+    let children = Children::read(nm, &apis).await?;
+    let mut deleted = Vec::new();
+    for binding in children.bindings.iter().flatten() {
+        if ownership::owns_cluster_scoped(nm, &binding.metadata)
+            && remove(&apis.bindings, binding, "ClusterRoleBinding").await?
+        {
+            deleted.push(binding.name_any());
+        }
+    }
+    if !deleted.is_empty() {
+        ctx.publish(
+            nm,
+            EventType::Normal,
+            "Cleanup",
+            format!("deleted ClusterRoleBinding {}", deleted.join(", ")),
+        )
+        .await;
+    }
     Ok(Action::await_change())
 }
 

@@ -49,16 +49,14 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-/// Serves the endpoints until `stop` is cancelled.
+/// Serves the endpoints with `limits` until `stop` is cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    limits: crate::http::Limits,
     stop: CancellationToken,
 ) {
-    if let Err(e) = axum::serve(listener, app(shared))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    {
+    if let Err(e) = crate::http::serve(listener, app(shared), &limits, stop).await {
         tracing::error!(error = %e, "operator HTTP server failed");
     }
 }

@@ -9,13 +9,17 @@
 //! reader sees complete lines; a torn or foreign line (crash, disk full) is
 //! skipped and counted, never fatal. Retention removes whole day files.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const EVENTS_DIR: &str = "events";
+
+/// Which pod failure signals were recorded, for the pods alive (see
+/// `agent::enrich::events::Dedup`), relative to the data directory.
+pub const SEEN_FILE: &str = "events/seen.json";
 
 /// What happened to a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,8 +96,9 @@ pub fn append(data_dir: &Path, events: &[PodEvent]) -> Result<(), EventsError> {
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            super::durable::create_dir_all_synced(dir, data_dir).map_err(err)?;
         }
+        let new_file = !path.exists();
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -109,6 +114,11 @@ pub fn append(data_dir: &Path, events: &[PodEvent]) -> Result<(), EventsError> {
         serde_json::to_writer(&mut line, event).map_err(|e| err(e.into()))?;
         line.push(b'\n');
         file.write_all(&line).map_err(err)?;
+        // Events are rare and each is recorded once: make it stick.
+        file.sync_data().map_err(err)?;
+        if new_file && let Some(dir) = path.parent() {
+            super::durable::sync_dir(dir).map_err(err)?;
+        }
     }
     Ok(())
 }
@@ -122,6 +132,43 @@ fn ends_mid_line(file: &std::fs::File) -> std::io::Result<bool> {
     let mut last = [0u8; 1];
     file.read_exact_at(&mut last, len - 1)?;
     Ok(last[0] != b'\n')
+}
+
+/// Writes the de-duplication state ([`SEEN_FILE`]) atomically: temporary
+/// file, fsync, rename, directory fsync.
+pub fn write_seen<T: Serialize>(data_dir: &Path, seen: &T) -> Result<(), EventsError> {
+    let path = data_dir.join(SEEN_FILE);
+    let err = |source| EventsError::Write {
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        super::durable::create_dir_all_synced(dir, data_dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec(seen).map_err(|e| err(e.into()))?;
+    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.write_all(&text).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    super::durable::rename_synced(&tmp, &path).map_err(err)
+}
+
+/// Reads the de-duplication state; `Ok(None)` when there is none yet.
+pub fn read_seen<T: serde::de::DeserializeOwned>(
+    data_dir: &Path,
+) -> Result<Option<T>, EventsError> {
+    let path = data_dir.join(SEEN_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(EventsError::Read { path, source }),
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| EventsError::Read {
+            path,
+            source: e.into(),
+        })
 }
 
 /// Events read from files, and how many lines could not be parsed.
@@ -144,15 +191,35 @@ pub fn read_range(
         let path = events_file(data_dir, day);
         match std::fs::File::open(&path) {
             Ok(file) => {
-                for line in std::io::BufReader::new(file).lines() {
-                    let line = line.map_err(|source| EventsError::Read {
+                let mut reader = std::io::BufReader::new(file);
+                let mut buf = Vec::new();
+                loop {
+                    // A corrupt file may hold one endless line: never hold more than a line's limit.
+                    let read = super::bounds::read_line_at_most(
+                        &mut reader,
+                        super::bounds::MAX_EVENT_LINE_BYTES,
+                        &mut buf,
+                    )
+                    .map_err(|source| EventsError::Read {
                         path: path.clone(),
                         source,
                     })?;
+                    match read {
+                        super::bounds::Line::End => break,
+                        super::bounds::Line::TooLong => {
+                            out.skipped_lines += 1;
+                            continue;
+                        }
+                        super::bounds::Line::Read => {}
+                    }
+                    let Ok(line) = std::str::from_utf8(&buf) else {
+                        out.skipped_lines += 1;
+                        continue;
+                    };
                     if line.trim().is_empty() {
                         continue;
                     }
-                    match serde_json::from_str::<PodEvent>(&line) {
+                    match serde_json::from_str::<PodEvent>(line) {
                         Ok(e) if e.time >= from && e.time <= to => out.events.push(e),
                         Ok(_) => {}
                         Err(_) => out.skipped_lines += 1,

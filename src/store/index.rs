@@ -1,8 +1,9 @@
 //! `index.json`: what containers exist and what time the data covers, so the
 //! viewer starts without opening a single data file.
 //!
-//! Written to `index.json.tmp`, synced, then renamed over `index.json`, so a
-//! reader sees the old or the new index, never half of one. Schema version 2
+//! Written to `index.json.tmp`, synced, then renamed over `index.json` and
+//! the directory synced, so a reader sees the old or the new index, never
+//! half of one, and a power cut keeps one of the two. Schema version 2
 //! adds pod metadata; version 1 files load (the new fields are absent).
 
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +55,21 @@ pub struct ContainerEntry {
     /// True for a pod's sandbox (pause) container.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sandbox: bool,
+    /// The pod spec's resource requests for this container, when it has any
+    /// (cgroups hold limits, not requests). Added after version 2 was
+    /// defined: optional, so indexes without it load, and older readers
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Requests>,
+}
+
+/// A container's resource requests, as the pod spec gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requests {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_millicores: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 /// Time covered by finished data files.
@@ -122,7 +138,7 @@ impl Index {
 
     /// Loads `path`; `Ok(None)` when it does not exist.
     pub fn load(path: &Path) -> Result<Option<Self>, IndexError> {
-        match std::fs::read_to_string(path) {
+        match super::bounds::read_text_at_most(path, super::bounds::MAX_INDEX_BYTES) {
             Ok(text) => Self::parse(&text, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(IndexError::Read {
@@ -132,7 +148,7 @@ impl Index {
         }
     }
 
-    /// Writes the index atomically: temporary file, fsync, rename.
+    /// Writes the index atomically: temporary file, fsync, rename, directory fsync.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
         let err = |source| IndexError::Write {
             path: path.to_path_buf(),
@@ -146,7 +162,7 @@ impl Index {
         file.write_all(&json).map_err(err)?;
         file.sync_all().map_err(err)?;
         drop(file);
-        std::fs::rename(&tmp, path).map_err(err)?;
+        super::durable::rename_synced(&tmp, path).map_err(err)?;
         Ok(())
     }
 
@@ -206,6 +222,10 @@ mod tests {
         let entry = index.containers.get_mut("abc123def456").unwrap();
         entry.labels = Some(HashMap::from([("app".into(), "dns".into())]));
         entry.container_name = Some("coredns".into());
+        entry.requests = Some(Requests {
+            cpu_millicores: Some(100),
+            memory_bytes: None,
+        });
         index.save(&path).unwrap();
         let back = Index::load(&path).unwrap().unwrap();
         assert_eq!(back.schema_version, 2);

@@ -7,11 +7,17 @@
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
+//! - [`durable`]: directory fsyncs after publishing renames.
 //! - [`events`]: pod failure events, JSON lines per day.
+//! - [`bounds`]: sizes a corrupt file may claim are checked before memory is spent on them.
+//! - [`lock`]: one writer per data directory (`.lock`, flock).
 
+pub mod bounds;
+pub mod durable;
 pub mod events;
 pub mod index;
 pub mod layout;
+pub mod lock;
 pub mod reader;
 pub mod retention;
 pub mod schema;

@@ -1,30 +1,78 @@
-//! Retention: files older than max age go first, then the oldest files while
-//! the data exceeds max bytes. The newest finished file is always kept (and
-//! the file being written is never listed), so retention never removes what
-//! the agent is writing or what was written last. Only this node's files
-//! are touched; foreign files are left alone.
+//! Retention: everything the agent keeps in the data directory falls under
+//! one budget of age and bytes.
+//!
+//! Each kind of artefact ([`ArtefactKind`]: Parquet data files, pod event
+//! day files, the small state files, and whatever a later feature registers)
+//! lists its files with their time span and size. Then, oldest first:
+//!
+//! 1. an artefact dated after `now` + a tolerance (a wall-clock step back
+//!    left it in the future) is removed: it would otherwise pin "latest" and
+//!    never age out;
+//! 2. an artefact whose newest content is older than `max_age` is removed;
+//! 3. while all artefacts together exceed `max_bytes`, the oldest removable
+//!    one is removed.
+//!
+//! Protected artefacts count towards the bytes but are never removed: the
+//! newest data file, today's events file, the index, the lock. The file
+//! being written is never listed. Only this node's data files are touched;
+//! foreign files are left alone.
+
+mod kinds;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::index::Index;
-use super::layout;
+pub use kinds::{DATA, DataFiles, EVENTS, EventDays, STATE, StateFiles, default_kinds};
 
-/// A finished data file as retention sees it.
+use super::index::Index;
+
+/// One file under the retention budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
+pub struct Artefact {
     pub path: PathBuf,
+    /// [`ArtefactKind::name`] of its kind.
+    pub kind: &'static str,
+    /// Earliest time its content may hold.
     pub start: DateTime<Utc>,
+    /// Latest time its content may hold (its age is measured from here).
+    pub end: DateTime<Utc>,
     pub bytes: u64,
+    /// Counted, never removed.
+    pub protected: bool,
 }
+
+/// A kind of file the agent keeps in the data directory. Registering one
+/// with the recorder puts its files under the budget.
+pub trait ArtefactKind: Send + Sync + std::fmt::Debug {
+    /// Short stable name (the `kind` label of `fgm_agent_data_dir_bytes`).
+    fn name(&self) -> &'static str;
+    /// This kind's files in `data_dir` (this `node`'s where it matters).
+    fn list(
+        &self,
+        data_dir: &Path,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>>;
+}
+
+/// The registered kinds.
+pub type Kinds = Vec<Arc<dyn ArtefactKind>>;
 
 /// Retention limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub max_age: Duration,
     pub max_bytes: Option<u64>,
+}
+
+/// How far in the future an artefact may start before it counts as
+/// future-dated: twice the rotation, at least five minutes (small clock
+/// corrections leave files a little ahead; they become current by themselves).
+pub fn future_tolerance(rotation: Duration) -> Duration {
+    (rotation * 2).max(Duration::from_secs(300))
 }
 
 /// Why retention removed a file.
@@ -34,6 +82,8 @@ pub enum Reason {
     Age,
     /// Over max bytes.
     Size,
+    /// Dated in the future beyond the tolerance (the wall clock stepped back).
+    Future,
 }
 
 impl Reason {
@@ -41,32 +91,46 @@ impl Reason {
         match self {
             Reason::Age => "age",
             Reason::Size => "size",
+            Reason::Future => "future",
         }
     }
 }
 
-/// Pure selection: the files to delete, oldest first. `files` may be in any order.
-pub fn select(files: &[FileInfo], now: DateTime<Utc>, policy: Policy) -> Vec<(PathBuf, Reason)> {
-    let mut sorted: Vec<&FileInfo> = files.iter().collect();
-    sorted.sort_by_key(|f| f.start);
-    // The newest file is never a candidate.
-    let Some((_newest, candidates)) = sorted.split_last() else {
-        return Vec::new();
-    };
+/// Pure selection: the artefacts to remove, with why, oldest first.
+/// `artefacts` may be in any order.
+pub fn select(
+    artefacts: &[Artefact],
+    now: DateTime<Utc>,
+    policy: Policy,
+    tolerance: Duration,
+) -> Vec<(PathBuf, Reason)> {
     let cutoff = chrono::Duration::from_std(policy.max_age)
         .ok()
         .and_then(|age| now.checked_sub_signed(age));
-    let mut total: u64 = sorted.iter().map(|f| f.bytes).sum();
+    let horizon = chrono::Duration::from_std(tolerance)
+        .ok()
+        .and_then(|t| now.checked_add_signed(t));
+    let mut removable: Vec<&Artefact> = artefacts.iter().filter(|a| !a.protected).collect();
+    removable.sort_by(|a, b| (a.start, &a.path).cmp(&(b.start, &b.path)));
+    let mut total: u64 = artefacts.iter().map(|a| a.bytes).sum();
     let mut out = Vec::new();
-    for file in candidates {
-        let too_old = cutoff.is_some_and(|cutoff| file.start < cutoff);
+    // Future-dated first: they are the "newest" and would pin everything else.
+    for a in &removable {
+        if horizon.is_some_and(|h| a.start > h) {
+            total = total.saturating_sub(a.bytes);
+            out.push((a.path.clone(), Reason::Future));
+        }
+    }
+    for a in &removable {
+        if horizon.is_some_and(|h| a.start > h) {
+            continue;
+        }
+        let too_old = cutoff.is_some_and(|c| a.end < c);
         let too_big = policy.max_bytes.is_some_and(|max| total > max);
         if too_old || too_big {
-            total = total.saturating_sub(file.bytes);
+            total = total.saturating_sub(a.bytes);
             let reason = if too_old { Reason::Age } else { Reason::Size };
-            out.push((file.path.clone(), reason));
-        } else {
-            break;
+            out.push((a.path.clone(), reason));
         }
     }
     out
@@ -86,186 +150,99 @@ pub fn prune_index(index: &mut Index, now: DateTime<Utc>, max_age: Duration) -> 
     before - index.containers.len()
 }
 
-/// What one retention pass did.
+/// What one retention pass found and decided.
 #[derive(Debug, Default)]
-pub struct Outcome {
-    pub deleted: Vec<(PathBuf, Reason)>,
-    /// Files that could not be removed or inspected, with the reason.
+pub struct Plan {
+    /// Every artefact listed.
+    pub artefacts: Vec<Artefact>,
+    /// The ones to remove, with why.
+    pub doomed: Vec<(PathBuf, Reason)>,
+    /// Kinds or files that could not be listed or inspected.
     pub errors: Vec<(PathBuf, std::io::Error)>,
-    /// Earliest start of the files kept (for the index's `data_range`).
-    pub earliest_kept: Option<DateTime<Utc>>,
 }
 
-/// Applies `policy` to `node`'s files in `data_dir`, then removes directories
-/// it emptied.
-pub fn apply(
+impl Plan {
+    /// Earliest start and latest start of the data files kept.
+    pub fn data_kept(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let kept = self
+            .artefacts
+            .iter()
+            .filter(|a| a.kind == kinds::DATA && !self.doomed.iter().any(|(p, _)| *p == a.path));
+        let (mut first, mut last) = (None, None);
+        for a in kept {
+            first = Some(first.map_or(a.start, |f: DateTime<Utc>| f.min(a.start)));
+            last = Some(last.map_or(a.start, |l: DateTime<Utc>| l.max(a.start)));
+        }
+        (first, last)
+    }
+
+    /// Bytes per kind after the removals.
+    pub fn bytes_kept(&self, kinds: &[Arc<dyn ArtefactKind>]) -> Vec<(&'static str, u64)> {
+        kinds
+            .iter()
+            .map(|k| {
+                let bytes = self
+                    .artefacts
+                    .iter()
+                    .filter(|a| {
+                        a.kind == k.name() && !self.doomed.iter().any(|(p, _)| *p == a.path)
+                    })
+                    .map(|a| a.bytes)
+                    .sum();
+                (k.name(), bytes)
+            })
+            .collect()
+    }
+}
+
+/// Lists every registered kind and selects what to remove (nothing is removed yet).
+pub fn plan(
     data_dir: &Path,
     node: &str,
     now: DateTime<Utc>,
     policy: Policy,
-) -> std::io::Result<Outcome> {
-    let listing = layout::list_data_files(data_dir, None)?;
-    let mut outcome = Outcome::default();
-    let mut files = Vec::new();
-    for file in listing.files.into_iter().filter(|f| f.node == node) {
-        match std::fs::metadata(&file.path) {
-            Ok(meta) => files.push(FileInfo {
-                path: file.path,
-                start: file.start,
-                bytes: meta.len(),
-            }),
-            Err(e) => outcome.errors.push((file.path, e)),
+    tolerance: Duration,
+    kinds: &[Arc<dyn ArtefactKind>],
+) -> Plan {
+    let mut out = Plan::default();
+    for kind in kinds {
+        match kind.list(data_dir, node, now) {
+            Ok(found) => out.artefacts.extend(found),
+            Err(e) => out.errors.push((data_dir.join(kind.name()), e)),
         }
     }
-    let doomed = select(&files, now, policy);
-    for (path, reason) in &doomed {
+    out.doomed = select(&out.artefacts, now, policy, tolerance);
+    out
+}
+
+/// Files removed with why, and the ones that could not be.
+pub type Removed = (Vec<(PathBuf, Reason)>, Vec<(PathBuf, std::io::Error)>);
+
+/// Removes the files a [`plan`] doomed, then the day and node directories
+/// that emptied. Returns the removed ones and the failures.
+pub fn remove(plan: &Plan) -> Removed {
+    let (mut removed, mut errors) = (Vec::new(), Vec::new());
+    for (path, reason) in &plan.doomed {
         match std::fs::remove_file(path) {
             Ok(()) => {
-                outcome.deleted.push((path.clone(), *reason));
+                removed.push((path.clone(), *reason));
                 // Empty identifier= and dt= directories go too; a non-empty one stays.
                 if let Some(node_dir) = path.parent()
+                    && node_dir
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("identifier="))
                     && std::fs::remove_dir(node_dir).is_ok()
                     && let Some(day_dir) = node_dir.parent()
                 {
                     let _ = std::fs::remove_dir(day_dir);
                 }
             }
-            Err(e) => outcome.errors.push((path.clone(), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push((path.clone(), e)),
         }
     }
-    outcome.earliest_kept = files
-        .iter()
-        .filter(|f| !outcome.deleted.iter().any(|(p, _)| *p == f.path))
-        .map(|f| f.start)
-        .min();
-    Ok(outcome)
+    (removed, errors)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn at(min: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 2, 10, min, 0).unwrap()
-    }
-
-    fn file(min: u32, bytes: u64) -> FileInfo {
-        FileInfo {
-            path: PathBuf::from(format!("f{min}")),
-            start: at(min),
-            bytes,
-        }
-    }
-
-    fn names(paths: Vec<(PathBuf, Reason)>) -> Vec<String> {
-        paths.iter().map(|(p, _)| p.display().to_string()).collect()
-    }
-
-    #[test]
-    fn age_then_bytes_oldest_first_never_the_newest() {
-        let files = vec![file(3, 100), file(0, 100), file(1, 100), file(2, 100)];
-        let age = |mins: u64| Policy {
-            max_age: Duration::from_secs(mins * 60),
-            max_bytes: None,
-        };
-        // now = 10:05, max age 4 min: files before 10:01 go.
-        assert_eq!(names(select(&files, at(5), age(4))), ["f0"]);
-        // Everything too old: still the newest stays.
-        assert_eq!(names(select(&files, at(59), age(1))), ["f0", "f1", "f2"]);
-        let bytes = Policy {
-            max_age: Duration::from_secs(86_400),
-            max_bytes: Some(250),
-        };
-        assert_eq!(names(select(&files, at(5), bytes)), ["f0", "f1"]);
-        assert!(
-            select(&files, at(5), bytes)
-                .iter()
-                .all(|(_, r)| *r == Reason::Size)
-        );
-        // Both limits: the too-old file is an age deletion, the next a size one.
-        let both = Policy {
-            max_age: Duration::from_secs(4 * 60),
-            max_bytes: Some(250),
-        };
-        let reasons: Vec<Reason> = select(&files, at(5), both)
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
-        assert_eq!(reasons, [Reason::Age, Reason::Size]);
-        let tiny = Policy {
-            max_age: Duration::from_secs(86_400),
-            max_bytes: Some(0),
-        };
-        assert_eq!(names(select(&files, at(5), tiny)), ["f0", "f1", "f2"]);
-        assert!(select(&[], at(5), tiny).is_empty());
-        assert!(select(&files, at(5), age(60)).is_empty());
-    }
-
-    #[test]
-    fn apply_removes_exactly_the_selected_files_and_leaves_foreign_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut paths = Vec::new();
-        for (day, hour) in [(1, 10), (2, 9), (2, 10)] {
-            let start = Utc.with_ymd_and_hms(2026, 1, day, hour, 0, 0).unwrap();
-            let path = layout::data_file_path(dir.path(), "n1", start);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, vec![0u8; 10]).unwrap();
-            paths.push(path);
-        }
-        let other = layout::data_file_path(dir.path(), "n2", at(0));
-        std::fs::create_dir_all(other.parent().unwrap()).unwrap();
-        std::fs::write(&other, b"x").unwrap();
-        let foreign = paths[1].parent().unwrap().join("notes.txt");
-        std::fs::write(&foreign, b"keep").unwrap();
-        let open = layout::in_progress_path(&layout::data_file_path(dir.path(), "n1", at(30)));
-        std::fs::create_dir_all(open.parent().unwrap()).unwrap();
-        std::fs::write(&open, b"partial").unwrap();
-        let policy = Policy {
-            max_age: Duration::from_secs(3600 * 2),
-            max_bytes: None,
-        };
-        // now 2026-01-02 10:30, max age 2 h: only the day-1 file is too old.
-        let outcome = apply(dir.path(), "n1", at(30), policy).unwrap();
-        assert_eq!(outcome.deleted, vec![(paths[0].clone(), Reason::Age)]);
-        assert!(outcome.errors.is_empty());
-        assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
-        assert!(
-            !dir.path().join("dt=2026-01-01").exists(),
-            "emptied dirs removed"
-        );
-        assert!(other.exists(), "other nodes' files are not ours");
-        assert!(open.exists(), "the file being written is never removed");
-        assert_eq!(
-            outcome.earliest_kept,
-            Some(Utc.with_ymd_and_hms(2026, 1, 2, 9, 0, 0).unwrap())
-        );
-        assert!(foreign.exists(), "foreign files are left alone");
-    }
-
-    #[test]
-    fn index_prune_by_last_seen() {
-        let mut index = Index::empty(at(0), 90);
-        for (id, seen) in [("aaaaaaaaaaaa", 0), ("bbbbbbbbbbbb", 50)] {
-            index.containers.insert(
-                id.to_string(),
-                crate::store::index::ContainerEntry {
-                    full_id: id.to_string(),
-                    pod_uid: None,
-                    qos_class: String::new(),
-                    first_seen: at(0),
-                    last_seen: at(seen),
-                    pod_name: None,
-                    namespace: None,
-                    labels: None,
-                    container_name: None,
-                    cgroup_path: None,
-                    runtime: None,
-                    sandbox: false,
-                },
-            );
-        }
-        assert_eq!(prune_index(&mut index, at(55), Duration::from_secs(600)), 1);
-        assert!(index.containers.contains_key("bbbbbbbbbbbb"));
-    }
-}
+mod tests;

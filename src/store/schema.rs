@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
+mod present;
+pub use present::{Group, LimitLine, RequestKind, display_unit, limit_lines, request_of};
+
 pub const TIMESTAMP: &str = "timestamp";
 pub const CONTAINER_ID: &str = "container_id";
 /// Field metadata key: `counter` or `gauge`.
@@ -53,23 +56,44 @@ pub struct MetricDef {
     pub kind: MetricKind,
     /// `usec`, `bytes` or `count`.
     pub unit: &'static str,
+    /// Short human name shown on charts and lists ("CPU usage").
+    pub title: &'static str,
     pub help: &'static str,
 }
 
-const fn counter(name: &'static str, unit: &'static str, help: &'static str) -> MetricDef {
+impl MetricDef {
+    /// The resource this metric belongs to.
+    pub fn group(&self) -> Group {
+        Group::of(self.name)
+    }
+}
+
+const fn counter(
+    name: &'static str,
+    unit: &'static str,
+    title: &'static str,
+    help: &'static str,
+) -> MetricDef {
     MetricDef {
         name,
         kind: MetricKind::Counter,
         unit,
+        title,
         help,
     }
 }
 
-const fn gauge(name: &'static str, unit: &'static str, help: &'static str) -> MetricDef {
+const fn gauge(
+    name: &'static str,
+    unit: &'static str,
+    title: &'static str,
+    help: &'static str,
+) -> MetricDef {
     MetricDef {
         name,
         kind: MetricKind::Gauge,
         unit,
+        title,
         help,
     }
 }
@@ -77,85 +101,139 @@ const fn gauge(name: &'static str, unit: &'static str, help: &'static str) -> Me
 /// Every metric the agent records, in column order. Appending is safe (old
 /// files simply lack the column); renaming or removing breaks readers' history.
 pub const METRICS: &[MetricDef] = &[
-    counter("cpu_usage_usec", "usec", "CPU time consumed"),
-    counter("cpu_user_usec", "usec", "CPU time in user mode"),
-    counter("cpu_system_usec", "usec", "CPU time in kernel mode"),
-    counter("cpu_nr_periods", "count", "CFS enforcement periods elapsed"),
+    counter("cpu_usage_usec", "usec", "CPU usage", "CPU time consumed"),
+    counter("cpu_user_usec", "usec", "CPU user", "CPU time in user mode"),
+    counter(
+        "cpu_system_usec",
+        "usec",
+        "CPU system",
+        "CPU time in kernel mode",
+    ),
+    counter(
+        "cpu_nr_periods",
+        "count",
+        "CFS periods",
+        "CFS enforcement periods elapsed",
+    ),
     counter(
         "cpu_nr_throttled",
         "count",
+        "Throttled periods",
         "CFS periods in which the cgroup was throttled",
     ),
-    counter("cpu_throttled_usec", "usec", "Time spent throttled"),
+    counter(
+        "cpu_throttled_usec",
+        "usec",
+        "Throttled time",
+        "Time spent throttled",
+    ),
     gauge(
         "memory_current_bytes",
         "bytes",
+        "Memory usage",
         "Memory charged to the cgroup",
     ),
     gauge(
         "memory_working_set_bytes",
         "bytes",
+        "Memory working set",
         "Memory current minus inactive file cache",
     ),
-    gauge("memory_anon_bytes", "bytes", "Anonymous memory (RSS)"),
-    gauge("memory_file_bytes", "bytes", "Page cache"),
+    gauge(
+        "memory_anon_bytes",
+        "bytes",
+        "Anonymous memory (RSS)",
+        "Anonymous memory (RSS)",
+    ),
+    gauge("memory_file_bytes", "bytes", "Page cache", "Page cache"),
     gauge(
         "memory_limit_bytes",
         "bytes",
+        "Memory limit",
         "Memory limit (null when unlimited)",
     ),
     counter(
         "memory_oom_events",
         "count",
+        "OOM events",
         "Times the memory limit was hit (OOM)",
     ),
     counter(
         "memory_oom_kill_events",
         "count",
+        "OOM kills",
         "Processes killed by the OOM killer",
     ),
     gauge(
         "pids_current",
         "count",
+        "Tasks",
         "Tasks (processes and threads) in the cgroup",
     ),
-    counter("io_read_bytes", "bytes", "Bytes read from block devices"),
-    counter("io_write_bytes", "bytes", "Bytes written to block devices"),
-    counter("io_read_ops", "count", "Read operations on block devices"),
-    counter("io_write_ops", "count", "Write operations on block devices"),
+    counter(
+        "io_read_bytes",
+        "bytes",
+        "Disk read",
+        "Bytes read from block devices",
+    ),
+    counter(
+        "io_write_bytes",
+        "bytes",
+        "Disk write",
+        "Bytes written to block devices",
+    ),
+    counter(
+        "io_read_ops",
+        "count",
+        "Disk read ops",
+        "Read operations on block devices",
+    ),
+    counter(
+        "io_write_ops",
+        "count",
+        "Disk write ops",
+        "Write operations on block devices",
+    ),
     counter(
         "cpu_pressure_some_usec",
         "usec",
+        "CPU pressure (some)",
         "Time some tasks stalled on CPU (PSI)",
     ),
     counter(
         "cpu_pressure_full_usec",
         "usec",
+        "CPU pressure (full)",
         "Time all tasks stalled on CPU (PSI)",
     ),
     counter(
         "memory_pressure_some_usec",
         "usec",
+        "Memory pressure (some)",
         "Time some tasks stalled on memory (PSI)",
     ),
     counter(
         "memory_pressure_full_usec",
         "usec",
+        "Memory pressure (full)",
         "Time all tasks stalled on memory (PSI)",
     ),
     counter(
         "io_pressure_some_usec",
         "usec",
+        "IO pressure (some)",
         "Time some tasks stalled on IO (PSI)",
     ),
     counter(
         "io_pressure_full_usec",
         "usec",
+        "IO pressure (full)",
         "Time all tasks stalled on IO (PSI)",
     ),
     gauge(
         "pids_processes",
         "count",
+        "Processes",
         "Processes (thread-group leaders) in the cgroup",
     ),
     // Added with the peers benchmark (issue #9): the rest of memory.stat,
@@ -163,167 +241,219 @@ pub const METRICS: &[MetricDef] = &[
     gauge(
         "memory_shmem_bytes",
         "bytes",
+        "Shared memory",
         "Shared memory and tmpfs pages",
     ),
     gauge(
         "memory_mapped_file_bytes",
         "bytes",
+        "Mapped files",
         "Page cache mapped into processes",
     ),
     gauge(
         "memory_dirty_bytes",
         "bytes",
+        "Dirty pages",
         "Page cache waiting to be written back",
     ),
     gauge(
         "memory_writeback_bytes",
         "bytes",
+        "Writeback",
         "Page cache being written back",
     ),
-    gauge("memory_swap_bytes", "bytes", "Swap used"),
+    gauge("memory_swap_bytes", "bytes", "Swap", "Swap used"),
     gauge(
         "memory_active_anon_bytes",
         "bytes",
+        "Active anonymous",
         "Anonymous memory on the active LRU list",
     ),
     gauge(
         "memory_inactive_anon_bytes",
         "bytes",
+        "Inactive anonymous",
         "Anonymous memory on the inactive LRU list",
     ),
     gauge(
         "memory_active_file_bytes",
         "bytes",
+        "Active page cache",
         "Page cache on the active LRU list",
     ),
     gauge(
         "memory_inactive_file_bytes",
         "bytes",
+        "Inactive page cache",
         "Page cache on the inactive LRU list (reclaimable first)",
     ),
     gauge(
         "memory_unevictable_bytes",
         "bytes",
+        "Unevictable",
         "Memory that cannot be reclaimed (mlocked, ramfs)",
     ),
     gauge(
         "memory_anon_thp_bytes",
         "bytes",
+        "Transparent huge pages",
         "Anonymous memory backed by transparent huge pages",
     ),
     gauge(
         "memory_kernel_bytes",
         "bytes",
+        "Kernel memory",
         "Kernel memory charged to the cgroup (v2)",
     ),
     gauge(
         "memory_kernel_stack_bytes",
         "bytes",
+        "Kernel stacks",
         "Kernel stacks of the cgroup's tasks (v2)",
     ),
     gauge(
         "memory_pagetables_bytes",
         "bytes",
+        "Page tables",
         "Page tables of the cgroup's processes (v2)",
     ),
     gauge(
         "memory_slab_bytes",
         "bytes",
+        "Slab",
         "Kernel slab objects (dentries, inodes, ...) charged to the cgroup (v2)",
     ),
-    gauge("memory_sock_bytes", "bytes", "Network socket buffers (v2)"),
-    counter("memory_pgfault", "count", "Page faults"),
+    gauge(
+        "memory_sock_bytes",
+        "bytes",
+        "Socket buffers",
+        "Network socket buffers (v2)",
+    ),
+    counter("memory_pgfault", "count", "Page faults", "Page faults"),
     counter(
         "memory_pgmajfault",
         "count",
+        "Major page faults",
         "Major page faults (read from disk or swap)",
     ),
     counter(
         "memory_workingset_refault_anon",
         "count",
+        "Refaults (anonymous)",
         "Evicted anonymous pages faulted back in (thrashing)",
     ),
     counter(
         "memory_workingset_refault_file",
         "count",
+        "Refaults (page cache)",
         "Evicted page cache faulted back in (thrashing)",
     ),
-    counter("memory_pgscan", "count", "Pages scanned by reclaim (v2)"),
-    counter("memory_pgsteal", "count", "Pages reclaimed (v2)"),
-    counter("memory_pgpgin", "count", "Pages charged to the cgroup (v1)"),
+    counter(
+        "memory_pgscan",
+        "count",
+        "Pages scanned",
+        "Pages scanned by reclaim (v2)",
+    ),
+    counter(
+        "memory_pgsteal",
+        "count",
+        "Pages reclaimed",
+        "Pages reclaimed (v2)",
+    ),
+    counter(
+        "memory_pgpgin",
+        "count",
+        "Pages charged",
+        "Pages charged to the cgroup (v1)",
+    ),
     counter(
         "memory_pgpgout",
         "count",
+        "Pages uncharged",
         "Pages uncharged from the cgroup (v1)",
     ),
     counter(
         "memory_high_events",
         "count",
+        "memory.high breaches",
         "Times usage went over memory.high and was throttled (v2)",
     ),
     counter(
         "memory_max_events",
         "count",
+        "Memory limit hits",
         "Times usage was about to go over the memory limit (v2)",
     ),
     counter(
         "cpu_nr_bursts",
         "count",
+        "Burst periods",
         "CFS periods in which the cgroup used its burst allowance",
     ),
     counter(
         "cpu_burst_usec",
         "usec",
+        "Burst time",
         "CPU time used beyond the quota from the burst allowance",
     ),
     counter(
         "io_discard_bytes",
         "bytes",
+        "Disk discard",
         "Bytes discarded (TRIM) on block devices",
     ),
     counter(
         "io_discard_ops",
         "count",
+        "Disk discard ops",
         "Discard operations on block devices",
     ),
     gauge(
         "memory_peak_bytes",
         "bytes",
+        "Memory peak",
         "Highest memory usage since the cgroup was created (refreshed at each rescan)",
     ),
     gauge(
         "memory_high_bytes",
         "bytes",
+        "memory.high",
         "memory.high throttling threshold, null when unset (v2; refreshed at each rescan)",
     ),
     gauge(
         "cpu_quota_usec",
         "usec",
+        "CPU quota",
         "CFS quota per period, null when unlimited (refreshed at each rescan)",
     ),
     gauge(
         "cpu_period_usec",
         "usec",
+        "CPU period",
         "CFS enforcement period (refreshed at each rescan)",
     ),
     gauge(
         "cpu_shares",
         "count",
+        "CPU shares",
         "CPU shares, the v1 weight (v1; refreshed at each rescan)",
     ),
     gauge(
         "cpu_weight",
         "count",
+        "CPU weight",
         "CPU weight, 1 to 10000 (v2; refreshed at each rescan)",
     ),
     gauge(
         "pids_max",
         "count",
+        "Task limit",
         "Task limit, null when unlimited (refreshed at each rescan)",
     ),
     gauge(
         "pids_peak",
         "count",
+        "Task peak",
         "Highest task count since the cgroup was created (refreshed at each rescan)",
     ),
 ];
@@ -360,6 +490,25 @@ pub struct ColumnInfo {
     pub unit: String,
 }
 
+impl ColumnInfo {
+    /// This build's definition of the column, if it knows it.
+    pub fn def(&self) -> Option<&'static MetricDef> {
+        METRICS.iter().find(|m| m.name == self.name)
+    }
+    /// Human name: the catalogue's title, else the column name.
+    pub fn title(&self) -> String {
+        self.def()
+            .map_or_else(|| self.name.clone(), |d| d.title.to_string())
+    }
+    pub fn group(&self) -> Group {
+        Group::of(&self.name)
+    }
+    /// Unit values are shown in, and the divisor from the raw rate or level.
+    pub fn display_unit(&self) -> (String, f64) {
+        display_unit(self.kind, &self.unit, &self.name)
+    }
+}
+
 /// The metric columns of a file's schema, from field metadata. Columns
 /// without `fgm.kind` metadata (files from other writers) count as gauges.
 pub fn metric_columns(schema: &Schema) -> Vec<ColumnInfo> {
@@ -386,30 +535,4 @@ pub fn metric_columns(schema: &Schema) -> Vec<ColumnInfo> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_snake_case() {
-        let mut seen = std::collections::HashSet::new();
-        for m in METRICS {
-            assert!(seen.insert(m.name), "duplicate {}", m.name);
-            assert!(
-                m.name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            );
-        }
-    }
-
-    #[test]
-    fn schema_round_trips_kinds() {
-        let cols = metric_columns(&arrow_schema());
-        assert_eq!(cols.len(), METRICS.len());
-        let cpu = &cols[metric_index("cpu_usage_usec").unwrap()];
-        assert_eq!(cpu.kind, MetricKind::Counter);
-        assert_eq!(cpu.unit, "usec");
-        let mem = &cols[metric_index("memory_current_bytes").unwrap()];
-        assert_eq!(mem.kind, MetricKind::Gauge);
-    }
-}
+mod tests;

@@ -56,9 +56,25 @@ pub enum WriteError {
 impl WriteError {
     /// True when the disk is full (the agent keeps sampling and retries later).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, WriteError::Io { source, .. } if source.raw_os_error() == Some(28))
-            || matches!(self, WriteError::Encode { source: parquet::errors::ParquetError::External(e), .. }
-                if e.downcast_ref::<std::io::Error>().and_then(|e| e.raw_os_error()) == Some(28))
+        self.os_error() == Some(28)
+    }
+
+    /// True when no file descriptor was left (`EMFILE`/`ENFILE`).
+    pub fn is_descriptor_shortage(&self) -> bool {
+        matches!(self.os_error(), Some(23) | Some(24))
+    }
+
+    fn os_error(&self) -> Option<i32> {
+        match self {
+            WriteError::Io { source, .. } => source.raw_os_error(),
+            WriteError::Encode {
+                source: parquet::errors::ParquetError::External(e),
+                ..
+            } => e
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::raw_os_error),
+            _ => None,
+        }
     }
 }
 
@@ -447,7 +463,8 @@ pub struct WrittenFile {
 }
 
 /// Writes `buffer` as `node`'s file starting at `start`: `.inprogress` name,
-/// fsync, rename. Returns `None` for an empty buffer (no empty files).
+/// fsync, rename, directory fsync. Returns `None` for an empty buffer (no
+/// empty files).
 pub fn write_data_file(
     data_dir: &Path,
     node: &str,
@@ -464,7 +481,7 @@ pub fn write_data_file(
         move |source| WriteError::Io { path, source }
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        super::durable::create_dir_all_synced(dir, data_dir).map_err(io(dir))?;
     }
     let result = (|| {
         let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
@@ -478,7 +495,7 @@ pub fn write_data_file(
         let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         file.sync_all().map_err(io(&tmp))?;
         let bytes = file.metadata().map_err(io(&tmp))?.len();
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        super::durable::rename_synced(&tmp, &path).map_err(io(&path))?;
         Ok(bytes)
     })();
     match result {

@@ -4,33 +4,28 @@
 //! value ever becomes a path: data files are found from the clock range, and
 //! assets from a fixed table.
 
-use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Request;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
+use futures::FutureExt;
 use serde_json::{Value, json};
 
 use super::page;
-use super::series::{self, SeriesRequest};
+use super::params::{BadParam, Params, parse_bool};
 use super::state::{Source, Viewer};
-use crate::store::events;
+use crate::store::schema;
 
-/// Most containers one time-series request may name (bounds the response).
-pub const MAX_CONTAINERS: usize = 50;
-/// Most points per series a request may ask for.
-pub const MAX_POINTS: usize = 10_000;
-pub const DEFAULT_POINTS: usize = 1_000;
-/// Longest range a request may cover.
-pub const MAX_RANGE_DAYS: i64 = 400;
-/// Most events one request returns (the newest are kept).
-pub const MAX_EVENTS: usize = 5_000;
+mod queries;
+pub use queries::{DEFAULT_POINTS, MAX_EVENTS, MAX_POINTS};
+use queries::{events_handler, export_handler, overview_handler, study_handler, timeseries};
 
 /// An error answered as `{"error": message}` with its status.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +36,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<BadParam> for AppError {
+    fn from(e: BadParam) -> Self {
+        AppError::BadRequest(e.0)
+    }
 }
 
 impl IntoResponse for AppError {
@@ -57,7 +58,23 @@ impl IntoResponse for AppError {
     }
 }
 
-type Shared = Arc<Viewer>;
+pub(crate) type Shared = Arc<Viewer>;
+
+/// The query string as [`Params`]; a malformed one (a repeated parameter,
+/// say) is a 400 with a JSON message like any other bad parameter.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Query::<Params>::from_request_parts(parts, state)
+            .await
+            .map(|Query(p)| p)
+            .map_err(|e| AppError::BadRequest(format!("bad query string: {}", e.body_text())))
+    }
+}
 
 /// The whole app over one viewer state.
 pub fn app(viewer: Shared) -> Router {
@@ -70,8 +87,25 @@ pub fn app(viewer: Shared) -> Router {
         .route("/api/metrics", get(metrics))
         .route("/api/timeseries", get(timeseries))
         .route("/api/events", get(events_handler))
+        .route("/api/overview", get(overview_handler))
+        .route("/api/study", get(study_handler))
+        .route("/api/export", get(export_handler))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
+        .layer(middleware::from_fn(catch_panic))
         .with_state(viewer)
+}
+
+/// Answers 500 when a handler panics, so a bug in one request is that
+/// request's error: the connection gets an answer and the viewer goes on.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => AppError::Internal(format!(
+            "the request failed unexpectedly: {}",
+            super::state::panic_message(panic.as_ref())
+        ))
+        .into_response(),
+    }
 }
 
 /// `ready`, `waiting` or `error`, with the explanation shown to users.
@@ -164,17 +198,7 @@ async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ContainersQuery {
-    q: Option<String>,
-    #[serde(default)]
-    include_sandbox: Option<String>,
-}
-
-async fn containers(
-    State(viewer): State<Shared>,
-    Query(query): Query<ContainersQuery>,
-) -> Result<Json<Value>, AppError> {
+async fn containers(State(viewer): State<Shared>, query: Params) -> Result<Json<Value>, AppError> {
     let include_sandbox = parse_bool("include_sandbox", query.include_sandbox.as_deref())?;
     let q = query.q.unwrap_or_default();
     let snapshot = viewer.snapshot();
@@ -211,32 +235,28 @@ async fn containers(
     ))
 }
 
-fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, AppError> {
-    match value {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(AppError::BadRequest(format!(
-            "{name} must be true or false, not {other:?}"
-        ))),
-    }
-}
-
 async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
     let snapshot = viewer.snapshot();
     let list: Vec<Value> = snapshot
         .metrics
         .iter()
         .map(|m| {
-            let (display_unit, _) = series::display_unit(m);
+            let (display_unit, _) = m.display_unit();
+            let group = m.group();
             json!({
                 "name": m.name,
+                "title": m.title(),
+                "group": group.as_str(),
+                "group_title": group.title(),
                 "kind": m.kind.as_str(),
                 "unit": m.unit,
                 "display_unit": display_unit,
-                "help": crate::store::schema::METRICS
-                    .iter()
-                    .find(|d| d.name == m.name)
-                    .map(|d| d.help),
+                "help": m.def().map(|d| d.help),
+                "limits": schema::limit_lines(&m.name).iter().map(|l| l.label()).collect::<Vec<_>>(),
+                "request": schema::request_of(&m.name).map(|r| match r {
+                    schema::RequestKind::Cpu => "cpu",
+                    schema::RequestKind::Memory => "memory",
+                }),
             })
         })
         .collect();
@@ -244,187 +264,4 @@ async fn metrics(State(viewer): State<Shared>) -> Json<Value> {
         "metrics": list,
         "from_file": snapshot.metrics_from.as_deref().map(|p| viewer.relative(p)),
     }))
-}
-
-/// Raw query-string parameters; validated by [`parse_range`] and friends.
-#[derive(Debug, Default, Deserialize)]
-struct RangeQuery {
-    from: Option<String>,
-    to: Option<String>,
-    containers: Option<String>,
-    metric: Option<String>,
-    points: Option<String>,
-}
-
-/// `[from, to]` from the query, defaulting to the last hour of data.
-fn parse_range(
-    q: &RangeQuery,
-    latest: Option<DateTime<Utc>>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
-    let time = |name: &str, v: &Option<String>| -> Result<Option<DateTime<Utc>>, AppError> {
-        match v.as_deref() {
-            None | Some("") => Ok(None),
-            Some(text) => super::query::parse_time(text).map(Some).ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "{name}={text:?} is not a time: use RFC 3339 (2025-12-30T16:00:00Z) or milliseconds since the epoch"
-                ))
-            }),
-        }
-    };
-    let to = time("to", &q.to)?.or(latest).unwrap_or_else(Utc::now);
-    let from = time("from", &q.from)?.unwrap_or(to - Duration::hours(1));
-    if from > to {
-        return Err(AppError::BadRequest(format!(
-            "from ({from}) is after to ({to})"
-        )));
-    }
-    if to - from > Duration::days(MAX_RANGE_DAYS) {
-        return Err(AppError::BadRequest(format!(
-            "range from {from} to {to} is longer than {MAX_RANGE_DAYS} days"
-        )));
-    }
-    Ok((from, to))
-}
-
-fn parse_containers(q: &RangeQuery, required: bool) -> Result<Vec<String>, AppError> {
-    let ids: BTreeSet<String> = q
-        .containers
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if required && ids.is_empty() {
-        return Err(AppError::BadRequest(
-            "containers is required: a comma-separated list of container ids".into(),
-        ));
-    }
-    if ids.len() > MAX_CONTAINERS {
-        return Err(AppError::BadRequest(format!(
-            "{} containers requested; at most {MAX_CONTAINERS} per request",
-            ids.len()
-        )));
-    }
-    if let Some(bad) = ids.iter().find(|id| !super::query::valid_container_id(id)) {
-        return Err(AppError::BadRequest(format!(
-            "{bad:?} is not a container id"
-        )));
-    }
-    Ok(ids.into_iter().collect())
-}
-
-async fn timeseries(
-    State(viewer): State<Shared>,
-    Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, AppError> {
-    let snapshot = viewer.snapshot();
-    let containers = parse_containers(&q, true)?;
-    let metric_name = q
-        .metric
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| AppError::BadRequest("metric is required".into()))?;
-    let metric = snapshot
-        .metrics
-        .iter()
-        .find(|m| m.name == metric_name)
-        .cloned()
-        .ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "unknown metric {metric_name:?}; GET /api/metrics lists them"
-            ))
-        })?;
-    let points = match q.points.as_deref() {
-        None | Some("") => DEFAULT_POINTS,
-        Some(p) => p
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (2..=MAX_POINTS).contains(n))
-            .ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "points={p:?} must be a number from 2 to {MAX_POINTS}"
-                ))
-            })?,
-    };
-    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
-    let (from, to) = parse_range(&q, latest)?;
-    let request = SeriesRequest {
-        containers,
-        metric,
-        from,
-        to,
-        max_points: points,
-    };
-    let worker = viewer.clone();
-    let result = tokio::task::spawn_blocking(move || series::query(&worker, &request))
-        .await
-        .map_err(|e| AppError::Internal(format!("query task failed: {e}")))?
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(Json(result))
-}
-
-/// A selected container named the way events name it.
-struct PodContainer {
-    namespace: Option<String>,
-    pod: Option<String>,
-    container: Option<String>,
-}
-
-impl PodContainer {
-    fn is(&self, e: &events::PodEvent) -> bool {
-        self.namespace.as_deref() == Some(e.namespace.as_str())
-            && self.pod.as_deref() == Some(e.pod.as_str())
-            && self.container.as_deref() == Some(e.container.as_str())
-    }
-}
-
-async fn events_handler(
-    State(viewer): State<Shared>,
-    Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, AppError> {
-    let snapshot = viewer.snapshot();
-    let containers = parse_containers(&q, false)?;
-    let latest = snapshot.index.as_ref().and_then(|i| i.data_range.latest);
-    let (from, to) = parse_range(&q, latest)?;
-    let dir = viewer.opts.data_dir.clone();
-    let read = tokio::task::spawn_blocking(move || events::read_range(&dir, from, to))
-        .await
-        .map_err(|e| AppError::Internal(format!("events task failed: {e}")))?
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    // An event belongs to a selected container by id, or by pod and
-    // container name (a restarted container has a new id).
-    let wanted: Vec<PodContainer> = snapshot
-        .index
-        .iter()
-        .flat_map(|i| containers.iter().filter_map(|id| i.containers.get(id)))
-        .map(|c| PodContainer {
-            namespace: c.namespace.clone(),
-            pod: c.pod_name.clone(),
-            container: c.container_name.clone(),
-        })
-        .collect();
-    let mut list: Vec<&events::PodEvent> = read
-        .events
-        .iter()
-        .filter(|e| {
-            containers.is_empty()
-                || e.container_id
-                    .as_deref()
-                    .is_some_and(|id| containers.iter().any(|c| c == id))
-                || wanted.iter().any(|w| w.is(e))
-        })
-        .collect();
-    let truncated = list.len() > MAX_EVENTS;
-    if truncated {
-        list.drain(..list.len() - MAX_EVENTS);
-    }
-    Ok(Json(json!({
-        "from": from,
-        "to": to,
-        "events": list,
-        "truncated": truncated,
-        "skipped_lines": read.skipped_lines,
-    })))
 }

@@ -12,10 +12,17 @@
 //! waiting, and the state is rebuilt from the data files when they exist.
 
 pub mod api;
+pub mod cache;
+pub mod chart;
+pub mod export;
+pub mod overview;
 pub mod page;
+pub mod parallel;
+pub mod params;
 pub mod query;
 pub mod series;
 pub mod state;
+pub mod study;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -56,6 +63,9 @@ pub struct ViewerArgs {
 
     #[command(flatten)]
     pub tuning: TuningArgs,
+
+    #[command(flatten)]
+    pub http: crate::http::HttpArgs,
 }
 
 /// Viewer settings shared by `viewer`, `fgm-viewer` and `local`.
@@ -72,6 +82,11 @@ pub struct TuningArgs {
     /// How often the data directory is checked for a new index.
     #[arg(long, env = "FGM_POLL_INTERVAL", default_value = "5s", hide = true)]
     pub poll_interval: HumanDuration,
+
+    /// Most rows one export (CSV or Parquet) may hold; a larger selection is refused with a message.
+    #[arg(long, env = "FGM_EXPORT_MAX_ROWS", default_value_t = export::DEFAULT_MAX_ROWS,
+          value_parser = clap::value_parser!(u64).range(1..=export::MAX_ROWS as u64))]
+    pub export_max_rows: u64,
 }
 
 /// What [`serve`] needs.
@@ -81,16 +96,22 @@ pub struct Options {
     pub waiting_timeout: Duration,
     pub cache_bytes: usize,
     pub poll_interval: Duration,
+    /// Most rows one export may hold.
+    pub export_max_rows: usize,
+    /// Timeouts and caps of the HTTP server.
+    pub http: crate::http::Limits,
 }
 
 impl Options {
-    /// Defaults: wait 3 minutes, 64 MiB cache, poll every 5 s.
+    /// Defaults: wait 3 minutes, 64 MiB cache, poll every 5 s, 200,000 rows per export.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
             waiting_timeout: Duration::from_secs(180),
             cache_bytes: 64 << 20,
             poll_interval: Duration::from_secs(5),
+            export_max_rows: export::DEFAULT_MAX_ROWS as usize,
+            http: crate::http::Limits::default(),
         }
     }
 
@@ -100,6 +121,8 @@ impl Options {
             waiting_timeout: tuning.waiting_timeout.get(),
             cache_bytes: usize::try_from(tuning.cache_size.0).unwrap_or(usize::MAX),
             poll_interval: tuning.poll_interval.get().max(Duration::from_millis(10)),
+            export_max_rows: usize::try_from(tuning.export_max_rows).unwrap_or(usize::MAX),
+            http: crate::http::Limits::default(),
         }
     }
 }
@@ -117,12 +140,9 @@ pub async fn run(mut args: ViewerArgs, stop: CancellationToken) -> anyhow::Resul
     if !args.no_browser {
         open_browser(&url);
     }
-    serve(
-        listener,
-        Options::with_tuning(args.data_dir, &args.tuning),
-        stop,
-    )
-    .await?;
+    let mut opts = Options::with_tuning(args.data_dir, &args.tuning);
+    opts.http = crate::http::Limits::from(&args.http);
+    serve(listener, opts, stop).await?;
     Ok(())
 }
 
@@ -155,13 +175,12 @@ pub async fn serve(
     }
     let viewer = Arc::new(Viewer::new(opts));
     let first = viewer.clone();
-    tokio::task::spawn_blocking(move || first.refresh())
-        .await
-        .map_err(std::io::Error::other)?;
+    if let Err(e) = tokio::task::spawn_blocking(move || first.refresh()).await {
+        tracing::error!(error = %e, "loading the data directory failed; serving what there is");
+    }
     let poller = tokio::spawn(poll(viewer.clone(), stop.clone()));
-    let result = axum::serve(listener, app(viewer))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await;
+    let limits = viewer.opts.http.clone();
+    let result = crate::http::serve(listener, app(viewer), &limits, stop.clone()).await;
     stop.cancel();
     let _ = poller.await;
     result

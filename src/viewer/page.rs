@@ -8,6 +8,21 @@ pub const INDEX_HTML: &str = include_str!("assets/index.html");
 
 const ASSETS: &[(&str, &str, &str)] = &[
     (
+        "util.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/util.js"),
+    ),
+    (
+        "overview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/overview.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/charts.js"),
+    ),
+    (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/app.js"),

@@ -125,9 +125,15 @@ impl Downsampler {
         } else if !self.raw.is_empty() {
             self.raw = Points::default();
         }
-        let n = self.buckets.len() as i128;
-        let offset = (t - self.from_ms).clamp(0, self.span - 1) as i128;
-        let b = &mut self.buckets[(offset * n / self.span as i128) as usize];
+        let n = self.buckets.len() as i64;
+        let offset = t.saturating_sub(self.from_ms).clamp(0, self.span - 1);
+        // i64 suffices for any range the API allows (400 days x 5,000 buckets);
+        // i128 (a library call per point) only beyond.
+        let at = match offset.checked_mul(n) {
+            Some(x) => x / self.span,
+            None => (offset as i128 * n as i128 / self.span as i128) as i64,
+        };
+        let b = &mut self.buckets[at as usize];
         b.first_t.get_or_insert(t);
         if let Some(v) = v {
             if b.min.is_none_or(|(_, m)| v < m) {
@@ -168,6 +174,40 @@ impl Downsampler {
             }
         }
         out
+    }
+}
+
+/// A level that changes rarely (a limit) as the points where it changes:
+/// each run of equal values keeps its first and last sample, so a line
+/// drawn through them steps where the value changed.
+#[derive(Debug, Default)]
+pub struct Steps {
+    points: Points,
+    /// The latest sample of the current run, when it is not its first.
+    run_end: Option<(i64, Option<f64>)>,
+}
+
+impl Steps {
+    /// Adds the next sample (in time order).
+    pub fn push(&mut self, t: i64, v: Option<f64>) {
+        if self.points.v.last().is_some_and(|last| *last == v) {
+            self.run_end = Some((t, v));
+            return;
+        }
+        if let Some((t_end, v_end)) = self.run_end.take() {
+            self.points.t.push(t_end);
+            self.points.v.push(v_end);
+        }
+        self.points.t.push(t);
+        self.points.v.push(v);
+    }
+
+    pub fn finish(mut self) -> Points {
+        if let Some((t, v)) = self.run_end.take() {
+            self.points.t.push(t);
+            self.points.v.push(v);
+        }
+        self.points
     }
 }
 

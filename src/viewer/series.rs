@@ -3,18 +3,16 @@
 //! parallel), stream each container's samples through rate and downsampling
 //! so memory follows the number of points sent, not the samples read.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::query::{Downsampler, RateState};
+use super::query::{Downsampler, RateState, Steps};
 use super::state::Viewer;
+use crate::store::index::ContainerEntry;
 use crate::store::layout;
-use crate::store::reader::{MetricColumn, NULL_VALUE, ReadError};
-use crate::store::schema::{ColumnInfo, MetricKind};
+use crate::store::reader::{NULL_VALUE, ReadError};
+use crate::store::schema::{self, ColumnInfo, MetricKind, RequestKind};
 
 /// One validated request.
 #[derive(Debug, Clone)]
@@ -26,23 +24,6 @@ pub struct SeriesRequest {
     pub max_points: usize,
 }
 
-/// The unit values are sent in, and the divisor from the raw rate or level.
-/// Counters become per-second rates; CPU time per second is cores, pressure
-/// stall time per second is the percentage of time stalled.
-pub fn display_unit(metric: &ColumnInfo) -> (String, f64) {
-    match (metric.kind, metric.unit.as_str()) {
-        (MetricKind::Counter, "usec") if metric.name.contains("pressure") => {
-            ("% time stalled".into(), 1e4)
-        }
-        (MetricKind::Counter, "usec") if metric.name.starts_with("cpu_") => ("cores".into(), 1e6),
-        (MetricKind::Counter, "usec") => ("s/s".into(), 1e6),
-        (MetricKind::Counter, "count") => ("/s".into(), 1.0),
-        (MetricKind::Counter, "") => ("/s".into(), 1.0),
-        (MetricKind::Counter, unit) => (format!("{unit}/s"), 1.0),
-        (MetricKind::Gauge, unit) => (unit.to_string(), 1.0),
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct Series {
     container: String,
@@ -51,6 +32,17 @@ struct Series {
     /// Samples in the range before downsampling.
     raw_points: usize,
     downsampled: bool,
+    /// The container's limits over the range, in the series' unit, as steps.
+    limits: Vec<LimitSeries>,
+    /// The pod spec's request, in the series' unit.
+    request: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct LimitSeries {
+    label: &'static str,
+    t: Vec<i64>,
+    v: Vec<Option<f64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,38 +69,57 @@ struct Response {
 struct Stream {
     rate: RateState,
     points: Downsampler,
+    limits: Vec<Steps>,
+}
+
+/// The container's request for `metric`, in the chart's unit.
+fn request_in_unit(metric: &str, entry: Option<&ContainerEntry>) -> Option<f64> {
+    let requests = entry?.requests?;
+    match schema::request_of(metric)? {
+        RequestKind::Cpu => requests.cpu_millicores.map(|m| m as f64 / 1000.0),
+        RequestKind::Memory => requests.memory_bytes.map(|b| b as f64),
+    }
 }
 
 /// Runs a request (blocking: call from the blocking pool).
 pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let dir = &viewer.opts.data_dir;
+    let snapshot = viewer.snapshot();
+    let index = snapshot.index.as_ref();
     let files = match layout::files_for_range(dir, req.from, req.to) {
         Ok(listing) => listing.files,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
-    let (display_unit, divisor) = display_unit(&req.metric);
+    let (display_unit, divisor) = req.metric.display_unit();
     let is_counter = req.metric.kind == MetricKind::Counter;
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
+    let limit_lines = schema::limit_lines(&req.metric.name);
     let mut streams: Vec<Stream> = req
         .containers
         .iter()
         .map(|_| Stream {
             rate: RateState::default(),
             points: Downsampler::new(from_ms, to_ms, req.max_points),
+            limits: limit_lines.iter().map(|_| Steps::default()).collect(),
         })
         .collect();
     let mut skipped = Vec::new();
     let mut files_read = 0;
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    for chunk in files.chunks(workers * 4) {
-        let columns = read_chunk(
-            viewer,
-            chunk.iter().map(|f| f.path.clone()).collect(),
-            &req.metric.name,
-            workers,
-        );
-        for (path, column) in chunk.iter().map(|f| &f.path).zip(columns) {
+    let workers = super::parallel::workers();
+    super::parallel::for_each_ordered(
+        &files,
+        workers,
+        workers * 8,
+        |f| viewer.chart_columns(&f.path, &req.metric.name),
+        |f| {
+            Err(ReadError::Layout {
+                path: f.path.clone(),
+                message: "decoder thread panicked".into(),
+            })
+        },
+        |file, column| {
+            let path = &file.path;
             let column = match column {
                 Ok(c) => c,
                 Err(e) => {
@@ -117,13 +128,24 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                         path: viewer.relative(path),
                         error: e.to_string(),
                     });
-                    continue;
+                    return;
                 }
             };
             files_read += 1;
+            if !column.present {
+                // Written before the metric existed: nothing to show, not a gap.
+                return;
+            }
             for (id, stream) in req.containers.iter().zip(streams.iter_mut()) {
                 let Some(s) = column.get(id) else { continue };
-                for (&t, &raw) in s.timestamps.iter().zip(&s.values) {
+                let first = s.timestamps.partition_point(|&t| t < from_ms);
+                let end = s.timestamps.partition_point(|&t| t <= to_ms);
+                for (line, steps) in stream.limits.iter_mut().enumerate() {
+                    for (t, v) in s.limit_steps(line, first, end) {
+                        steps.push(t, v);
+                    }
+                }
+                for (&t, &raw) in s.timestamps.iter().zip(s.values) {
                     let value = if is_counter {
                         // The very first sample has no rate yet: no point rather than a gap.
                         if !stream.rate.started() {
@@ -139,8 +161,8 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                     }
                 }
             }
-        }
-    }
+        },
+    );
     let series = req
         .containers
         .iter()
@@ -148,12 +170,26 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
         .map(|(id, stream)| {
             let raw_points = stream.points.raw_count();
             let points = stream.points.finish();
+            let entry = index.and_then(|i| i.containers.get(id));
             Series {
                 container: id.clone(),
                 downsampled: points.len() < raw_points,
                 raw_points,
                 t: points.t,
                 v: points.v,
+                limits: limit_lines
+                    .iter()
+                    .zip(stream.limits)
+                    .filter_map(|(line, steps)| {
+                        let p = steps.finish();
+                        p.v.iter().any(Option::is_some).then(|| LimitSeries {
+                            label: line.label(),
+                            t: p.t,
+                            v: p.v,
+                        })
+                    })
+                    .collect(),
+                request: request_in_unit(&req.metric.name, entry),
             }
         })
         .collect();
@@ -171,45 +207,4 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
         skipped_files: skipped,
     };
     serde_json::to_value(response).map_err(std::io::Error::other)
-}
-
-/// Decodes the metric column of `paths` on up to `workers` threads, results in input order.
-fn read_chunk(
-    viewer: &Viewer,
-    paths: Vec<PathBuf>,
-    metric: &str,
-    workers: usize,
-) -> Vec<Result<Arc<MetricColumn>, ReadError>> {
-    if paths.len() <= 1 || workers <= 1 {
-        return paths.iter().map(|p| viewer.column(p, metric)).collect();
-    }
-    let per_worker = paths.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(per_worker)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|p| viewer.column(p, metric))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(paths.chunks(per_worker))
-            .flat_map(|(h, part)| {
-                h.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|p| {
-                            Err(ReadError::Layout {
-                                path: p.clone(),
-                                message: "decoder thread panicked".into(),
-                            })
-                        })
-                        .collect()
-                })
-            })
-            .collect()
-    })
 }

@@ -4,17 +4,21 @@
 //! decoded metric columns. Everything here reads; nothing writes the data
 //! directory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime};
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::Options;
+use super::cache::{Cache, Eviction};
+use super::chart::{self, ChartColumns};
+use super::overview::summary::FileSummary;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout::{self, DataFile};
-use crate::store::reader::{self, MetricColumn, ReadError};
+use crate::store::reader::{self, ReadError};
 use crate::store::schema::{self, ColumnInfo};
 
 /// Where the current index came from.
@@ -63,18 +67,24 @@ pub struct Viewer {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Unreadable data files: path relative to the data directory → error.
     corrupt: Mutex<BTreeMap<String, String>>,
-    cache: Mutex<ColumnCache>,
+    cache: Mutex<Cache<(PathBuf, String), Arc<ChartColumns>>>,
+    /// Per-file overview summaries, keyed by file and sparkline slot width.
+    summaries: Mutex<Cache<(PathBuf, i64), Arc<FileSummary>>>,
 }
 
 impl Viewer {
     pub fn new(opts: Options) -> Self {
-        let cache = ColumnCache::new(opts.cache_bytes);
+        // Three quarters of the memory for decoded columns (charts), a quarter
+        // for overview summaries.
+        let cache = Cache::new(opts.cache_bytes / 4 * 3, Eviction::LeastRecentlyUsed);
+        let summaries = Cache::new(opts.cache_bytes / 4, Eviction::OldestFirst);
         Self {
             opts,
             started: Instant::now(),
             snapshot: RwLock::new(Arc::new(Snapshot::nothing())),
             corrupt: Mutex::new(BTreeMap::new()),
             cache: Mutex::new(cache),
+            summaries: Mutex::new(summaries),
         }
     }
 
@@ -94,17 +104,15 @@ impl Viewer {
     }
 
     pub fn corrupt_files(&self) -> BTreeMap<String, String> {
-        self.corrupt.lock().map(|c| c.clone()).unwrap_or_default()
+        lock(&self.corrupt).clone()
     }
 
     /// Remembers (and logs once) a file that could not be read.
     pub fn report_corrupt(&self, path: &Path, error: &ReadError) {
         let rel = self.relative(path);
-        if let Ok(mut corrupt) = self.corrupt.lock()
-            && !corrupt.contains_key(&rel)
-        {
-            tracing::warn!(file = %rel, error = %error, "skipping unreadable data file");
-            corrupt.insert(rel, error.to_string());
+        if let std::collections::btree_map::Entry::Vacant(slot) = lock(&self.corrupt).entry(rel) {
+            tracing::warn!(file = %slot.key(), error = %error, "skipping unreadable data file");
+            slot.insert(error.to_string());
         }
     }
 
@@ -118,9 +126,26 @@ impl Viewer {
 
     /// Brings the snapshot up to date with the data directory. Cheap when
     /// nothing changed: one `stat` of index.json.
+    /// A panic while refreshing (a bug, or a decoder tripping on a file) is
+    /// logged and the previous snapshot kept: the viewer goes on serving.
     pub fn refresh(&self) {
+        self.refresh_with(|current| self.next_snapshot(current));
+    }
+
+    /// [`Viewer::refresh`] with the step that computes the next snapshot
+    /// given (so a test can make it panic).
+    fn refresh_with(&self, next_snapshot: impl FnOnce(&Snapshot) -> Option<Snapshot>) {
         let current = self.snapshot();
-        let next = self.next_snapshot(&current);
+        let next = match std::panic::catch_unwind(AssertUnwindSafe(|| next_snapshot(&current))) {
+            Ok(next) => next,
+            Err(panic) => {
+                tracing::error!(
+                    panic = panic_message(panic.as_ref()),
+                    "refreshing the data directory panicked; keeping the previous state"
+                );
+                return;
+            }
+        };
         if let Some(next) = next {
             if next.source != current.source {
                 match &next.source {
@@ -213,7 +238,7 @@ impl Viewer {
             if current.metrics_from.as_ref() == Some(&file.path) {
                 return (current.metrics.clone(), current.metrics_from.clone());
             }
-            match reader::read_schema(&file.path) {
+            match guarded(&file.path, || reader::read_schema(&file.path)) {
                 Ok(schema) => {
                     return (schema::metric_columns(&schema), Some(file.path.clone()));
                 }
@@ -228,7 +253,7 @@ impl Viewer {
     fn rebuild_index(&self, files: &[DataFile]) -> Index {
         let mut index = Index::empty(Utc::now(), 0);
         for file in files {
-            let spans = match reader::read_container_spans(&file.path) {
+            let spans = match guarded(&file.path, || reader::read_container_spans(&file.path)) {
                 Ok(s) => s,
                 Err(e) => {
                     self.report_corrupt(&file.path, &e);
@@ -254,6 +279,7 @@ impl Viewer {
                         cgroup_path: None,
                         runtime: None,
                         sandbox: false,
+                        requests: None,
                     });
                 entry.first_seen = entry.first_seen.min(first);
                 entry.last_seen = entry.last_seen.max(last);
@@ -262,18 +288,74 @@ impl Viewer {
         index
     }
 
-    /// One metric column of one file, from the cache or decoded (and cached).
-    pub fn column(&self, path: &Path, metric: &str) -> Result<Arc<MetricColumn>, ReadError> {
+    /// The columns a chart of `metric` needs from one file (the metric and
+    /// its limits, see [`chart::columns`]), from the cache or decoded in one
+    /// pass (and cached).
+    pub fn chart_columns(&self, path: &Path, metric: &str) -> Result<Arc<ChartColumns>, ReadError> {
         let key = (path.to_path_buf(), metric.to_string());
-        if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key)) {
+        if let Some(hit) = lock(&self.cache).get(&key) {
             return Ok(hit);
         }
-        let column = Arc::new(reader::read_metric(path, metric)?);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(key, column.clone());
-        }
+        let columns = chart::columns(metric);
+        let read = guarded(path, || reader::read_metrics(path, &columns))?;
+        let column = Arc::new(ChartColumns::new(metric, read));
+        let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
+        lock(&self.cache).put(key, column.clone(), size, 0);
         Ok(column)
     }
+
+    /// The cached overview summary of a file, if any.
+    pub fn cached_summary(&self, path: &Path, slot_ms: i64) -> Option<Arc<FileSummary>> {
+        lock(&self.summaries).get(&(path.to_path_buf(), slot_ms))
+    }
+
+    /// Keeps a file's overview summary; the oldest files give way first, so a
+    /// range larger than the cache keeps its newest part rather than thrashing.
+    pub fn keep_summary(
+        &self,
+        path: &Path,
+        slot_ms: i64,
+        start_ms: i64,
+        summary: Arc<FileSummary>,
+    ) {
+        let size = summary.heap_bytes() + path.as_os_str().len() + 64;
+        lock(&self.summaries).put((path.to_path_buf(), slot_ms), summary, size, start_ms);
+    }
+}
+
+/// Locks `mutex`, recovering it if a thread panicked while holding it (the
+/// data guarded here stays consistent between statements).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a reader on one file, turning a panic into a read error for that
+/// file: the Parquet decoder asserts on some corrupt footers (a negative
+/// column offset, for one), and one bad file must not fail the rest.
+pub fn guarded<T>(
+    path: &Path,
+    read: impl FnOnce() -> Result<T, ReadError>,
+) -> Result<T, ReadError> {
+    std::panic::catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        Err(ReadError::Layout {
+            path: path.to_path_buf(),
+            message: format!(
+                "the Parquet decoder failed on it ({})",
+                panic_message(panic.as_ref())
+            ),
+        })
+    })
+}
+
+/// The text of a panic payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }
 
 fn millis(ms: i64) -> DateTime<Utc> {
@@ -289,72 +371,58 @@ fn file_stamp(meta: &std::fs::Metadata) -> (SystemTime, u64, u64) {
     )
 }
 
-type CacheKey = (PathBuf, String);
-
-/// Least-recently-used cache of decoded columns, bounded in bytes. Data files
-/// never change once renamed, so an entry never goes stale; a file removed by
-/// retention simply stops being asked for and ages out.
-pub struct ColumnCache {
-    max_bytes: usize,
-    bytes: usize,
-    tick: u64,
-    entries: HashMap<CacheKey, (Arc<MetricColumn>, usize, u64)>,
-}
-
-impl ColumnCache {
-    pub fn new(max_bytes: usize) -> Self {
-        Self {
-            max_bytes,
-            bytes: 0,
-            tick: 0,
-            entries: HashMap::new(),
-        }
-    }
-
-    pub fn get(&mut self, key: &CacheKey) -> Option<Arc<MetricColumn>> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.entries.get_mut(key).map(|(col, _, used)| {
-            *used = tick;
-            col.clone()
-        })
-    }
-
-    pub fn put(&mut self, key: CacheKey, column: Arc<MetricColumn>) {
-        let size = column.heap_bytes() + key.0.as_os_str().len() + 64;
-        if size > self.max_bytes {
-            return;
-        }
-        self.tick += 1;
-        if let Some((_, old, _)) = self.entries.insert(key, (column, size, self.tick)) {
-            self.bytes -= old;
-        }
-        self.bytes += size;
-        while self.bytes > self.max_bytes {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, _, used))| *used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some((_, size, _)) = self.entries.remove(&oldest) {
-                self.bytes -= size;
-            }
-        }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn viewer(dir: &Path) -> Viewer {
+        Viewer::new(Options::new(dir.to_path_buf()))
+    }
+
+    #[test]
+    fn a_refresh_that_panics_keeps_the_last_state_and_the_next_one_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = viewer(dir.path());
+        let before = v.snapshot();
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        v.refresh_with(|_| panic!("refresh bug"));
+        // A panic while a lock is held poisons it; the next users recover it.
+        let poisoner = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let _held = lock(&v.corrupt);
+            panic!("while holding the lock");
+        }));
+        std::panic::set_hook(quiet);
+        assert!(poisoner.is_err());
+        assert!(
+            Arc::ptr_eq(&before, &v.snapshot()),
+            "the previous snapshot stays"
+        );
+        assert!(
+            v.corrupt_files().is_empty(),
+            "a poisoned lock still answers"
+        );
+        // The next refresh sees an index written meanwhile.
+        let mut index = Index::empty(Utc::now(), 90);
+        index.extend_range(Utc::now(), Utc::now());
+        index.save(&layout::index_path(dir.path())).unwrap();
+        v.refresh();
+        assert!(v.snapshot().index.is_some());
+    }
+
+    #[test]
+    fn a_reader_that_panics_is_an_error_naming_the_file() {
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result: Result<(), ReadError> = guarded(Path::new("/data/f.parquet"), || {
+            panic!("assertion failed: offset >= 0")
+        });
+        std::panic::set_hook(quiet);
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("/data/f.parquet"), "{message}");
+        assert!(
+            message.contains("assertion failed: offset >= 0"),
+            "{message}"
+        );
+    }
+}

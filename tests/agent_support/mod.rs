@@ -27,6 +27,7 @@ pub fn config(data_dir: &Path, cgroup_root: &Path, mode: DiscoveryMode) -> Agent
         discovery: mode,
         scan_every: 1,
         limits_every: 1,
+        lock_wait: Duration::from_secs(5),
     }
 }
 

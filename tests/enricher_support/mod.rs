@@ -48,10 +48,29 @@ pub async fn create_pod(
     labels: &[(&str, &str)],
     containers: &[&str],
 ) -> Pod {
+    create_pod_requesting(client, ns, name, node, labels, containers, None).await
+}
+
+/// [`create_pod`] whose containers request `(cpu, memory)` quantities.
+pub async fn create_pod_requesting(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    node: &str,
+    labels: &[(&str, &str)],
+    containers: &[&str],
+    requests: Option<(&str, &str)>,
+) -> Pod {
     let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
     let containers: Vec<Value> = containers
         .iter()
-        .map(|c| json!({"name": c, "image": format!("registry.example/{c}:1")}))
+        .map(|c| {
+            let mut spec = json!({"name": c, "image": format!("registry.example/{c}:1")});
+            if let Some((cpu, memory)) = requests {
+                spec["resources"] = json!({"requests": {"cpu": cpu, "memory": memory}});
+            }
+            spec
+        })
         .collect();
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name, "labels": labels},
@@ -235,6 +254,7 @@ pub fn start_agent(
         discovery: DiscoveryMode::Kubernetes,
         scan_every: 1,
         limits_every: 1,
+        lock_wait: Duration::from_secs(5),
     };
     Agent::start(config, pods, metrics, stop).expect("agent starts")
 }

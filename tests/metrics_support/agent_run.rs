@@ -31,6 +31,7 @@ impl PodMetadata for FirstPod {
                 labels: BTreeMap::from([("app".into(), "checkout".into())]),
                 container_name: "server".into(),
                 image: Some("registry.example/checkout:2.1".into()),
+                requests: None,
             })
         })
     }
@@ -93,6 +94,7 @@ impl AgentRun {
             discovery: DiscoveryMode::Kubernetes,
             scan_every: 1,
             limits_every: 1,
+            lock_wait: Duration::from_secs(5),
         };
         let stop = CancellationToken::new();
         let metrics = SelfMetrics::new();
@@ -111,6 +113,7 @@ impl AgentRun {
                 stale_after: health::stale_after(interval),
                 started: Utc::now(),
             },
+            Default::default(),
             stop.clone(),
         ));
         Self {

@@ -7,24 +7,28 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use fine_grained_monitor::crd::NodeMonitor;
 use fine_grained_monitor::operator::builders::daemonset::DEFAULT_IMAGE;
 use fine_grained_monitor::operator::builders::rbac::{
-    OPERATOR_NAME, operator_cluster_rules, operator_namespace_rules,
+    OPERATOR_NAME, agent_cluster_roles, operator_cluster_rules, operator_namespace_rules,
 };
 use fine_grained_monitor::operator::{self, OperatorArgs};
 use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::ControlPlane;
+use crate::support::{ControlPlane, control_plane};
 
 /// Namespace of the operator's ServiceAccount and Lease.
 pub const OPERATOR_NS: &str = "fgm-operator";
+/// Allowed data root of the tests' NodeMonitors (besides the default one).
+pub const TEST_DATA_ROOT: &str = "/var/lib/fgm-test";
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
@@ -81,6 +85,19 @@ pub async fn operator_client(cp: &ControlPlane) -> Client {
         .patch(OPERATOR_NAME, &apply, &Patch::Apply(&role))
         .await
         .expect("operator ClusterRole");
+    // The fixed roles of the agents, which the chart installs and the operator binds.
+    for agent_role in agent_cluster_roles() {
+        let name = agent_role.metadata.name.clone().unwrap_or_default();
+        let value = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": agent_role.rules,
+        });
+        Api::<ClusterRole>::all(admin.clone())
+            .patch(&name, &apply, &Patch::Apply(&value))
+            .await
+            .expect("agent ClusterRole");
+    }
     let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": OPERATOR_NAME},
@@ -139,6 +156,16 @@ pub fn args(leader_election: bool) -> (OperatorArgs, SocketAddr) {
         lease_namespace: Some(OPERATOR_NS.into()),
         lease_duration: "3s".parse().unwrap(),
         default_image: DEFAULT_IMAGE.into(),
+        // The default root, plus one for the tests' own NodeMonitors (so they never
+        // overlap a NodeMonitor at the default path) and a registry for image tests.
+        allowed_data_roots: vec![
+            fine_grained_monitor::crd::DEFAULT_DATA_HOST_PATH
+                .parse()
+                .unwrap(),
+            TEST_DATA_ROOT.parse().unwrap(),
+        ],
+        allowed_image_repositories: vec!["registry.local/*".parse().unwrap()],
+        http: Default::default(),
     };
     (args, addr)
 }
@@ -182,4 +209,109 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Starts this test binary's one operator (as its ServiceAccount, with
+/// [`args`]) once, waits until it answers /readyz, and returns an admin
+/// client and a fresh namespace `<prefix>-<n>`.
+pub async fn setup(prefix: &str) -> (Client, String) {
+    static OPERATOR: OnceLock<SocketAddr> = OnceLock::new();
+    let cp = control_plane();
+    let addr = *OPERATOR.get_or_init(|| {
+        let (args, addr) = args(false);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("operator runtime");
+            rt.block_on(async move {
+                let client = operator_client(cp).await;
+                if let Err(e) =
+                    operator::run_with_client(client, args, CancellationToken::new()).await
+                {
+                    panic!("operator failed: {e:#}");
+                }
+            });
+        });
+        addr
+    });
+    let admin = cp.client().await;
+    cp.install_crd(&admin, &NodeMonitor::crd())
+        .await
+        .expect("install the CRD");
+    wait_for(
+        "the operator's /readyz",
+        Duration::from_secs(60),
+        || async {
+            let out = http_get(addr, "/readyz")?;
+            out.starts_with("HTTP/1.1 200").then_some(())
+        },
+    )
+    .await;
+    let ns = cp.namespace(&admin, prefix).await;
+    (admin, ns)
+}
+
+/// A NodeMonitor object named `name` with `spec` (raw JSON, defaults by the apiserver).
+pub fn monitor(name: &str, spec: serde_json::Value) -> NodeMonitor {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "fgm.dev/v1alpha1",
+        "kind": "NodeMonitor",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("NodeMonitor object")
+}
+
+/// Creates a NodeMonitor with a host path of its own that selects no node.
+pub async fn create_on_no_node(api: &Api<NodeMonitor>, ns: &str, name: &str) {
+    let spec = serde_json::json!({"dataHostPath": format!("{TEST_DATA_ROOT}/{ns}"), "nodeSelector": {"fgm-test": "none"}});
+    api.create(&PostParams::default(), &monitor(name, spec))
+        .await
+        .expect("create");
+}
+
+/// The object, or None when it does not exist (any other error fails the test).
+pub async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.expect("get")
+}
+
+/// Name of a NodeMonitor's pod-read ClusterRoleBinding.
+pub fn cluster_name(ns: &str, name: &str) -> String {
+    format!("fine-grained-monitor:{ns}:{name}")
+}
+
+/// Status and reason of a condition.
+pub fn condition(nm: &NodeMonitor, type_: &str) -> Option<(String, String)> {
+    nm.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Message of a condition.
+pub fn condition_message(nm: &NodeMonitor, type_: &str) -> String {
+    nm.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+/// Events about the object `name` in `ns`.
+pub async fn events_for(client: &Client, ns: &str, name: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect()
 }

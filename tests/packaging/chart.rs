@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::tools::{chart_dir, crate_version, docs, files_with_ext, helm, one, run, run_ok};
+use crate::tools::{
+    chart_dir, crate_version, docs, files_with_ext, helm, named, of_kind, one, run, run_ok,
+};
 
 pub const RELEASE: &str = "fine-grained-monitor-operator";
 pub const NAMESPACE: &str = "fine-grained-monitor";
@@ -75,19 +77,29 @@ fn default_render_is_the_operator_with_least_privilege() {
         kinds,
         [
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "NetworkPolicy",
             "Role",
             "RoleBinding",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ],
         "no NodeMonitor unless asked for"
     );
     for o in &objects {
         let scoped = !matches!(
             o["kind"].as_str(),
-            Some("ClusterRole" | "ClusterRoleBinding")
+            Some(
+                "ClusterRole"
+                    | "ClusterRoleBinding"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
+            )
         );
         if scoped {
             assert_eq!(o["metadata"]["namespace"], NAMESPACE, "{}", o["kind"]);
@@ -156,8 +168,18 @@ fn default_render_is_the_operator_with_least_privilege() {
         )),
         "the monitor pods run the operator's image: {args:?}"
     );
+    assert!(
+        args.contains(&"--allowed-data-roots=/var/lib/fine-grained-monitor".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.starts_with("--allowed-image-repositories")),
+        "no image overrides by default: {args:?}"
+    );
     // Leases only in the operator's own namespace, never cluster-wide.
-    let cluster_rules = &one(&objects, "ClusterRole")["rules"];
+    let cluster_rules = &named(&objects, "ClusterRole", RELEASE)["rules"];
     assert!(
         !cluster_rules.to_string().contains("leases"),
         "leases must not be granted cluster-wide"
@@ -223,6 +245,10 @@ fn values_schema_refuses_bad_values_naming_them() {
         ("log.format=xml", "format"),
         ("metrics.port=70000", "port"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("policy.allowedDataRoots={/}", "allowedDataRoots"),
+        ("policy.allowedDataRoots={/var/../etc}", "allowedDataRoots"),
+        ("policy.allowedDataRoots={relative}", "allowedDataRoots"),
+        ("networkPolicy.namespaces={Bad_NS}", "namespaces"),
         ("replicas=2", "replicas"),
     ] {
         let mut cmd = helm();
@@ -269,4 +295,90 @@ fn packaged_chart_renders_like_the_directory() {
         .args(["--namespace", NAMESPACE, "--include-crds"]);
     let packaged = docs(&run_ok(&mut cmd));
     assert_eq!(packaged, template(&["--include-crds"]));
+}
+
+#[test]
+fn policy_values_reach_the_operator_the_admission_policy_and_the_network_policy() {
+    let objects = template(&[
+        "--set",
+        "policy.allowedDataRoots={/var/lib/fine-grained-monitor,//mnt/fast.disk/}",
+        "--set",
+        "policy.allowedImageRepositories={registry.example.com/fgm,mirror.example.com/team/*}",
+        "--set",
+        "policy.defaultImage=registry.example.com/fgm:1.2.3",
+        "--set",
+        "networkPolicy.namespaces={team-a,team-b}",
+    ]);
+    let args = args(&objects);
+    for expected in [
+        "--allowed-data-roots=/var/lib/fine-grained-monitor,//mnt/fast.disk/",
+        "--allowed-image-repositories=registry.example.com/fgm,mirror.example.com/team/*",
+        "--default-image=registry.example.com/fgm:1.2.3",
+    ] {
+        assert!(
+            args.contains(&expected.to_string()),
+            "{expected} not in {args:?}"
+        );
+    }
+    // The operator parses exactly these flags.
+    let mut argv = vec!["fine-grained-monitor".to_string()];
+    argv.extend(args.iter().cloned());
+    let cli = <fine_grained_monitor::cli::Cli as clap::Parser>::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("the chart's operator flags do not parse: {e}"));
+    let fine_grained_monitor::cli::Mode::Operator(op) = cli.mode else {
+        panic!("operator mode")
+    };
+    let roots: Vec<String> = op
+        .allowed_data_roots
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(roots, ["/var/lib/fine-grained-monitor", "/mnt/fast.disk"]);
+    assert_eq!(op.allowed_image_repositories.len(), 2);
+
+    let vap = one(&objects, "ValidatingAdmissionPolicy");
+    let expression = vap["spec"]["validations"][0]["expression"]
+        .as_str()
+        .expect("expression");
+    assert!(
+        expression.contains(r"matches(r'^/+var/+lib/+fine-grained-monitor(/.*)?$')")
+            && expression.contains(r"matches(r'^/+mnt/+fast\.disk(/.*)?$')"),
+        "{expression}"
+    );
+    assert_eq!(
+        one(&objects, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
+        vap["metadata"]["name"]
+    );
+    let policies = of_kind(&objects, "NetworkPolicy");
+    let namespaces: Vec<&str> = policies
+        .iter()
+        .map(|p| p["metadata"]["namespace"].as_str().expect("namespace"))
+        .collect();
+    assert_eq!(namespaces, ["team-a", "team-b"]);
+    let rule = &policies[0]["spec"]["ingress"][0];
+    assert_eq!(rule["ports"][0]["port"], "metrics");
+    assert_eq!(
+        rule["from"][0]["namespaceSelector"]["matchLabels"]["fgm.dev/scrape-agents"],
+        "true"
+    );
+
+    let off = template(&[
+        "--set",
+        "policy.admissionPolicy=false",
+        "--set",
+        "networkPolicy.metricsFrom=null",
+    ]);
+    assert!(of_kind(&off, "ValidatingAdmissionPolicy").is_empty());
+    let closed = one(&off, "NetworkPolicy");
+    // No peer: only the operator itself (its GET /export) reaches the agents.
+    let ingress = closed["spec"]["ingress"].as_array().expect("ingress");
+    assert_eq!(ingress.len(), 1, "{closed}");
+    assert_eq!(
+        ingress[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "operator",
+        "{closed}"
+    );
+    assert_eq!(ingress[0]["ports"][0]["port"], "metrics", "{closed}");
+    let none = template(&["--set", "networkPolicy.enabled=false"]);
+    assert!(of_kind(&none, "NetworkPolicy").is_empty());
 }

@@ -211,12 +211,13 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
             .arg(root().join("config/samples/nodemonitor.yaml")),
     );
     let cluster_name = format!("fine-grained-monitor:{ns}:sample");
+    let namespaces_binding = format!("{cluster_name}:namespaces");
     let children: [(&str, String); 5] = [
         ("daemonset", "sample".into()),
         ("configmap", "sample".into()),
-        ("serviceaccount", "sample".into()),
-        ("clusterrole", cluster_name.clone()),
+        ("serviceaccount", "fine-grained-monitor-sample".into()),
         ("clusterrolebinding", cluster_name.clone()),
+        ("clusterrolebinding", namespaces_binding.clone()),
     ];
     for (kind, name) in &children {
         eventually(
@@ -228,7 +229,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     }
     let ds = get(kubectl, &["daemonset", "sample"]).expect("daemonset");
     let pod = &ds["spec"]["template"]["spec"];
-    assert_eq!(pod["serviceAccountName"], "sample");
+    assert_eq!(pod["serviceAccountName"], "fine-grained-monitor-sample");
     let images: Vec<&str> = pod["containers"]
         .as_array()
         .expect("containers")
@@ -242,14 +243,19 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     assert!(images.iter().all(|i| *i == image), "{images:?}");
     let cm = get(kubectl, &["configmap", "sample"]).expect("configmap");
     assert!(cm["data"]["agent.yaml"].is_string(), "{cm}");
-    let role = get(kubectl, &["clusterrole", &cluster_name]).expect("clusterrole");
-    // Granted through the chart's ClusterRole: RBAC lets the operator grant
-    // only what it holds (pods; namespaces, as the sample selects namespaces).
-    let rules = role["rules"].to_string();
-    assert!(
-        rules.contains("pods") && rules.contains("namespaces"),
-        "{role}"
-    );
+    // Bindings of the chart's fixed roles (the operator may only bind those):
+    // pods, and namespaces as the sample selects namespaces.
+    for (binding, role) in [
+        (&cluster_name, "fine-grained-monitor-agent"),
+        (&namespaces_binding, "fine-grained-monitor-agent-namespaces"),
+    ] {
+        let b = get(kubectl, &["clusterrolebinding", binding]).expect("binding");
+        assert_eq!(b["roleRef"]["name"], role, "{b}");
+        assert_eq!(
+            b["subjects"][0]["name"], "fine-grained-monitor-sample",
+            "{b}"
+        );
+    }
     eventually(
         "NodeMonitor status observed",
         Duration::from_secs(60),
@@ -321,7 +327,7 @@ fn helm_install_reconcile_delete_and_uninstall_leave_nothing_behind() {
     phase("helm uninstall done");
     let left = run_ok(cp.kubectl().args([
         "get",
-        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors,leases",
+        "deployments,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,configmaps,secrets,daemonsets,nodemonitors,leases,networkpolicies,validatingadmissionpolicies,validatingadmissionpolicybindings",
         "--all-namespaces",
         "-l",
         &format!("app.kubernetes.io/instance={RELEASE}"),

@@ -5,17 +5,18 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::chart::{NAMESPACE, template};
-use crate::tools::{docs, kubectl, one, root, run_ok};
+use crate::chart::{NAMESPACE, RELEASE, template};
+use crate::tools::{docs, kubectl, named, one, root, run_ok};
 
 /// `kubectl kustomize <dir>` as JSON objects.
 pub fn kustomize(rel: &str) -> Vec<Value> {
     docs(&run_ok(kubectl().arg("kustomize").arg(root().join(rel))))
 }
 
-/// An RBAC rule list as (group, resource, verb) triples: two lists grant the
-/// same rights exactly when their triples are equal, however they are grouped.
-pub fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
+/// An RBAC rule list as (group, resource, verb, resource name) tuples (name
+/// empty: any): two lists grant the same rights exactly when their tuples are
+/// equal, however they are grouped.
+pub fn grants(rules: &Value) -> BTreeSet<(String, String, String, String)> {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -27,14 +28,16 @@ pub fn grants(rules: &Value) -> BTreeSet<(String, String, String)> {
     };
     let mut out = BTreeSet::new();
     for rule in rules.as_array().expect("rules") {
-        assert!(
-            rule.get("resourceNames").is_none(),
-            "unexpected resourceNames: {rule}"
-        );
+        let mut names = strings(&rule["resourceNames"]);
+        if names.is_empty() {
+            names.push(String::new());
+        }
         for g in strings(&rule["apiGroups"]) {
             for r in strings(&rule["resources"]) {
                 for v in strings(&rule["verbs"]) {
-                    out.insert((g.clone(), r.clone(), v));
+                    for n in &names {
+                        out.insert((g.clone(), r.clone(), v.clone(), n.clone()));
+                    }
                 }
             }
         }
@@ -57,10 +60,19 @@ fn chart_grants_exactly_what_the_operator_declares_it_needs() {
     let chart = template(&[]);
     let declared = |rules| serde_json::to_value(rules).expect("rules as JSON");
     assert_eq!(
-        grants(&one(&chart, "ClusterRole")["rules"]),
+        grants(&named(&chart, "ClusterRole", RELEASE)["rules"]),
         grants(&declared(rbac::operator_cluster_rules())),
         "chart ClusterRole vs operator_cluster_rules() in src/operator/builders/rbac.rs"
     );
+    // The roles the operator may bind are exactly the fixed roles the chart ships.
+    for role in rbac::agent_cluster_roles() {
+        let name = role.metadata.name.clone().expect("name");
+        assert_eq!(
+            grants(&named(&chart, "ClusterRole", &name)["rules"]),
+            grants(&declared(role.rules.clone().unwrap_or_default())),
+            "chart ClusterRole {name} vs agent_cluster_roles()"
+        );
+    }
     assert_eq!(
         grants(&one(&chart, "Role")["rules"]),
         grants(&declared(rbac::operator_namespace_rules())),
@@ -72,16 +84,36 @@ fn chart_grants_exactly_what_the_operator_declares_it_needs() {
 fn kustomize_install_has_the_charts_rbac_and_operator() {
     let kust = kustomize("config/default");
     let chart = template(&[]);
-    for kind in ["ClusterRole", "Role"] {
+    for name in [
+        RELEASE,
+        fine_grained_monitor::operator::builders::rbac::AGENT_POD_READER,
+        fine_grained_monitor::operator::builders::rbac::AGENT_NAMESPACE_READER,
+    ] {
         assert_eq!(
-            grants(&one(&kust, kind)["rules"]),
-            grants(&one(&chart, kind)["rules"]),
-            "{kind} rules of config/default and of the chart differ"
+            grants(&named(&kust, "ClusterRole", name)["rules"]),
+            grants(&named(&chart, "ClusterRole", name)["rules"]),
+            "ClusterRole {name} rules of config/default and of the chart differ"
+        );
+    }
+    assert_eq!(
+        grants(&one(&kust, "Role")["rules"]),
+        grants(&one(&chart, "Role")["rules"]),
+        "Role rules of config/default and of the chart differ"
+    );
+    // The same admission policy and NetworkPolicy as the chart's defaults.
+    for kind in [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "NetworkPolicy",
+    ] {
+        assert_eq!(
+            one(&kust, kind)["spec"],
+            one(&chart, kind)["spec"],
+            "{kind} of config/policy and of the chart differ"
         );
     }
     for kind in [
         "ServiceAccount",
-        "ClusterRole",
         "ClusterRoleBinding",
         "Role",
         "RoleBinding",

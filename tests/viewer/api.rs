@@ -336,3 +336,70 @@ async fn metric_names_come_from_the_newest_file() {
         "older files lack the column and add nothing"
     );
 }
+
+#[tokio::test]
+async fn limits_and_requests_come_with_the_series() {
+    use fine_grained_monitor::store::index::{Index, Requests};
+    let dir = tempfile::tempdir().unwrap();
+    let start = t(2025, 12, 30, 0, 0, 0);
+    // WEB's memory limit is raised from 1 to 2 GiB at second 100; its CPU
+    // quota is 2 cores throughout. DB has no limits.
+    let values = |id: &str, m: &str, i: i64| match m {
+        "memory_limit_bytes" if id == WEB => Some(if i < 100 { 1 << 30 } else { 2 << 30 }),
+        "cpu_quota_usec" if id == WEB => Some(200_000),
+        "cpu_quota_usec" => None,
+        "cpu_period_usec" => Some(100_000),
+        "memory_high_bytes" => None,
+        _ => default_values(id, m, i),
+    };
+    write_samples(dir.path(), &[WEB, DB], start, 180, 90, &values);
+    write_index(dir.path(), start, start + Duration::seconds(179));
+    let path = layout::index_path(dir.path());
+    let mut index = Index::load(&path).unwrap().unwrap();
+    index.containers.get_mut(WEB).unwrap().requests = Some(Requests {
+        cpu_millicores: Some(250),
+        memory_bytes: Some(512 << 20),
+    });
+    index.save(&path).unwrap();
+    let app = app(dir.path());
+    let range = "from=2025-12-30T00:00:00Z&to=2025-12-30T00:02:59Z";
+    let json = get_json(
+        &app,
+        &format!("/api/timeseries?containers={WEB},{DB}&metric=memory_current_bytes&{range}"),
+    )
+    .await;
+    let web = &json["series"][0];
+    assert_eq!(web["container"], WEB);
+    assert_eq!(web["request"], (512u64 << 20) as f64);
+    let limits = web["limits"].as_array().unwrap();
+    assert_eq!(
+        limits.len(),
+        1,
+        "memory.high is never set: no line ({limits:?})"
+    );
+    assert_eq!(limits[0]["label"], "memory limit");
+    // Steps: 1 GiB from second 0 to 99, then 2 GiB from 100 to 179.
+    let at = |s: i64| ms(start + Duration::seconds(s));
+    assert_eq!(
+        limits[0]["t"],
+        serde_json::json!([at(0), at(99), at(100), at(179)])
+    );
+    let gib = (1u64 << 30) as f64;
+    assert_eq!(
+        limits[0]["v"],
+        serde_json::json!([gib, gib, 2.0 * gib, 2.0 * gib])
+    );
+    let db = &json["series"][1];
+    assert!(db["limits"].as_array().unwrap().is_empty());
+    assert!(db["request"].is_null());
+
+    let cpu = get_json(
+        &app,
+        &format!("/api/timeseries?containers={WEB}&metric=cpu_usage_usec&{range}"),
+    )
+    .await;
+    let web = &cpu["series"][0];
+    assert_eq!(web["request"], 0.25, "250m, in cores like the chart");
+    assert_eq!(web["limits"][0]["label"], "CPU limit");
+    assert_eq!(web["limits"][0]["v"][0], 2.0, "quota / period, in cores");
+}

@@ -91,6 +91,7 @@ pub fn entry(pod: &str, ns: &str, name: &str, labels: &[(&str, &str)]) -> Contai
         cgroup_path: None,
         runtime: Some("containerd".into()),
         sandbox: false,
+        requests: None,
     }
 }
 
@@ -171,4 +172,56 @@ pub fn series(json: &Value, container: &str) -> (Vec<i64>, Vec<Option<f64>>) {
 
 pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+/// Corrupts `path` in place the way a bit flip would: one column chunk's
+/// page offset in the footer becomes negative. Parquet 60's decoder used to
+/// panic on this (an assertion); the store's bounds checks now refuse the
+/// file first. Candidates are tried until reading the file fails.
+pub fn corrupt_page_offset(path: &Path) {
+    use fine_grained_monitor::store::reader;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let original = std::fs::read(path).unwrap();
+    let meta = SerializedFileReader::new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .metadata()
+        .clone();
+    let footer_len = u32::from_le_bytes(
+        original[original.len() - 8..original.len() - 4]
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let footer_start = original.len() - 8 - footer_len;
+    let mut offsets = Vec::new();
+    for rg in meta.row_groups() {
+        for col in rg.columns().iter().take(2) {
+            offsets.push(col.data_page_offset());
+            offsets.extend(col.dictionary_page_offset());
+        }
+    }
+    for offset in offsets {
+        // Thrift compact i64: zigzag, then LEB128.
+        let mut v = (offset << 1) as u64;
+        let mut bytes = Vec::new();
+        while v >= 0x80 {
+            bytes.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        bytes.push(v as u8);
+        for at in footer_start..original.len() - 8 - bytes.len() {
+            if original[at..at + bytes.len()] != bytes[..] || original[at - 1] & 0x0f != 6 {
+                continue;
+            }
+            let mut poisoned = original.clone();
+            poisoned[at] |= 1; // odd zigzag: a negative offset
+            std::fs::write(path, &poisoned).unwrap();
+            if reader::read_container_spans(path).is_err()
+                && reader::read_metrics(path, &["cpu_usage_usec"]).is_err()
+            {
+                return;
+            }
+        }
+    }
+    std::fs::write(path, &original).unwrap();
+    panic!("no page offset of {} could be corrupted", path.display());
 }

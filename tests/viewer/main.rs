@@ -6,6 +6,10 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 mod api;
+mod export;
 mod fixture;
 mod loading;
+mod overview;
+mod robust;
 mod server;
+mod study;

@@ -68,6 +68,13 @@ The image reference: repository and tag (the chart's appVersion unless set).
 {{- end }}
 
 {{/*
+The image of the monitor pods: policy.defaultImage, else the operator's own.
+*/}}
+{{- define "fgm-operator.defaultImage" -}}
+{{- default (include "fgm-operator.image" .) .Values.policy.defaultImage }}
+{{- end }}
+
+{{/*
 Whether the operator runs with leader election: asked for, or more than one replica.
 */}}
 {{- define "fgm-operator.leaderElection" -}}

@@ -55,13 +55,70 @@ fn cgroupfs_layouts() {
     assert_eq!(c.qos_class, Some("Guaranteed"));
     let c = container(&format!("kubepods/burstable/podabc/crio-{ID}"));
     assert_eq!((c.runtime, c.qos_class), (Some("crio"), Some("Burstable")));
-    // Nested under a prefix (kind, kubelet in a slice) still works.
-    let c = container(&format!(
-        "kubelet.slice/kubelet-kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice/cri-containerd-{ID}.scope"
-    ));
-    assert_eq!(c.pod_uid.as_deref(), Some("12-34"));
     let c = container(&format!("docker/{ID}"));
     assert_eq!((c.runtime, c.pod_uid), (Some("docker"), None));
+}
+
+/// Every QoS class under custom kubelet `--cgroup-root`s, both drivers: the
+/// layouts kind (`/kubelet`) and nested roots produce.
+#[test]
+fn any_kubelet_cgroup_root_and_driver() {
+    let uid = "1a2b3c4d-0000-4000-8000-000000000005";
+    let uid_ = uid.replace('-', "_");
+    let cases = [
+        // cgroupfs, kind's --cgroup-root=/kubelet
+        (
+            format!("kubelet/kubepods/burstable/pod{uid}/{ID}"),
+            "Burstable",
+        ),
+        (
+            format!("kubelet/kubepods/besteffort/pod{uid}/{ID}"),
+            "BestEffort",
+        ),
+        (format!("kubelet/kubepods/pod{uid}/{ID}"), "Guaranteed"),
+        // cgroupfs, a deeper root
+        (format!("a/b/kubepods/burstable/pod{uid}/{ID}"), "Burstable"),
+        // systemd, --cgroup-root=/kubelet.slice
+        (
+            format!(
+                "kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod{uid_}.slice/cri-containerd-{ID}.scope"
+            ),
+            "Burstable",
+        ),
+        (
+            format!(
+                "kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{uid_}.slice/crio-{ID}.scope"
+            ),
+            "BestEffort",
+        ),
+        (
+            format!(
+                "kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod{uid_}.slice/cri-containerd-{ID}.scope"
+            ),
+            "Guaranteed",
+        ),
+        // systemd, two levels of root slices
+        (
+            format!(
+                "a.slice/a-b.slice/a-b-kubepods.slice/a-b-kubepods-burstable.slice/a-b-kubepods-burstable-pod{uid_}.slice/docker-{ID}.scope"
+            ),
+            "Burstable",
+        ),
+    ];
+    for (path, qos) in cases {
+        let c = container(&path);
+        assert_eq!(c.pod_uid.as_deref(), Some(uid), "{path}");
+        assert_eq!(c.qos_class, Some(qos), "{path}");
+        assert_eq!(c.full_id, ID, "{path}");
+    }
+    // A pod slice outside a kubepods tree is not a pod.
+    let c = container(&format!(
+        "other.slice/other-burstable.slice/other-burstable-pod{uid_}.slice/cri-containerd-{ID}.scope"
+    ));
+    assert_eq!((c.pod_uid, c.qos_class), (None, None));
+    // A cgroupfs pod directory outside kubepods: the UID, but no class.
+    let c = container(&format!("custom/pod{uid}/{ID}"));
+    assert_eq!((c.pod_uid.as_deref(), c.qos_class), (Some(uid), None));
 }
 
 #[test]

@@ -201,6 +201,7 @@ async fn watch_pods(
                     let index = pending.take().unwrap_or_default();
                     let live: HashSet<String> = index.pod_keys().cloned().collect();
                     dedup.retain_pods(&live);
+                    save_seen(dedup, &config.data_dir);
                     enricher.replace_index(index);
                     with_status(status, enricher, |s| s.pods = WatchState::Synced);
                     backoff = Backoff::new(config.retry_initial, config.retry_max);
@@ -212,6 +213,7 @@ async fn watch_pods(
                 Ok(Event::Delete(pod)) => {
                     enricher.update_index(|i| i.delete(&pod));
                     dedup.forget_pod(&pod_key(&pod));
+                    save_seen(dedup, &config.data_dir);
                 }
                 Err(e) if is_expired(&e) => debug!(error = %e, "pod watch expired, listing again"),
                 Err(e) => {
@@ -265,6 +267,19 @@ fn record(pod: &Pod, enricher: &Enricher, dedup: &mut Dedup, config: &EnrichConf
     // Small appends to a local file: cheaper inline than a blocking-pool hop.
     if let Err(e) = store::events::append(data_dir, &fresh) {
         warn!(error = %e, "cannot record pod events");
+    }
+    save_seen(dedup, data_dir);
+}
+
+/// Saves the de-duplication set when it changed (it holds live pods only:
+/// a small file). A crash between an event's append and this save records
+/// that one event again after the restart, never loses it.
+fn save_seen(dedup: &mut Dedup, data_dir: &Path) {
+    if !dedup.take_changed() {
+        return;
+    }
+    if let Err(e) = store::events::write_seen(data_dir, &dedup.keys()) {
+        warn!(error = %e, "cannot save the pod event de-duplication state; a restart may record some events twice");
     }
 }
 
@@ -326,46 +341,59 @@ async fn watch_namespaces(
     }
 }
 
-/// The de-duplication set, seeded from the events already on disk (bounded by retention).
+/// How many days of events files seed the de-duplication set when there is
+/// no saved state yet (first start, or an upgrade from a version without it).
+const SEED_DAYS: u64 = 2;
+
+/// The de-duplication set: the saved state (live pods only) when there is
+/// one, else the last [`SEED_DAYS`] days of events files. Start-up never
+/// reads the whole events history.
 async fn seed_dedup(data_dir: &Path) -> Dedup {
     let dir = data_dir.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || read_recorded(&dir)).await;
-    let mut dedup = Dedup::default();
-    match read {
-        Ok(Ok(events)) => dedup.seed(&events),
-        Ok(Err(e)) => {
-            warn!(error = %e, "cannot read recorded pod events; some may be recorded again")
+    let read = tokio::task::spawn_blocking(move || {
+        match store::events::read_seen::<Vec<events::EventKey>>(&dir) {
+            Ok(Some(keys)) => Ok(Dedup::from_keys(keys)),
+            Ok(None) => read_recent(&dir).map(|events| {
+                let mut dedup = Dedup::default();
+                dedup.seed(&events);
+                dedup
+            }),
+            Err(e) => {
+                warn!(error = %e, "pod event de-duplication state unreadable; using the recent events files");
+                read_recent(&dir).map(|events| {
+                    let mut dedup = Dedup::default();
+                    dedup.seed(&events);
+                    dedup
+                })
+            }
         }
-        Err(e) => warn!(error = %e, "reading recorded pod events failed"),
+    })
+    .await;
+    match read {
+        Ok(Ok(dedup)) => dedup,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot read recorded pod events; some may be recorded again");
+            Dedup::default()
+        }
+        Err(e) => {
+            warn!(error = %e, "reading recorded pod events failed");
+            Dedup::default()
+        }
     }
-    dedup
 }
 
-fn read_recorded(
+/// Events of the last [`SEED_DAYS`] days.
+fn read_recent(
     data_dir: &Path,
 ) -> Result<Vec<store::events::PodEvent>, store::events::EventsError> {
-    let dir = store::events::events_dir(data_dir);
-    let days: Vec<_> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .filter_map(|e| store::events::parse_events_file_name(&e.file_name().to_string_lossy()))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(store::events::EventsError::Read { path: dir, source }),
-    };
-    let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
-        return Ok(Vec::new());
-    };
-    let from = first.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    let to = last
-        .and_hms_opt(23, 59, 59)
-        .map(|t| t.and_utc() + chrono::Duration::seconds(1));
-    let (Some(from), Some(to)) = (from, to) else {
-        return Ok(Vec::new());
-    };
-    let read = store::events::read_range(data_dir, from, to)?;
+    let to = Utc::now();
+    let from = to - chrono::Duration::days(SEED_DAYS as i64);
+    let read = store::events::read_range(data_dir, from, to + chrono::Duration::days(1))?;
     if read.skipped_lines > 0 {
-        warn!(skipped = read.skipped_lines, dir = %dir.display(), "unreadable lines in pod events files skipped");
+        warn!(
+            skipped = read.skipped_lines,
+            "unreadable lines in pod events files skipped"
+        );
     }
     Ok(read.events)
 }

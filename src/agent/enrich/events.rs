@@ -11,9 +11,11 @@
 //!   that instance when the API gives no id;
 //! - for `crash_loop_back_off` and `restart`: the restart count.
 //!
-//! The identity is computed from the recorded [`PodEvent`] itself, so the
-//! de-duplication set is re-seeded from the events files after an agent
-//! restart and nothing is recorded twice.
+//! The set holds the identities of live pods only (deleted pods are
+//! forgotten, and a full list keeps only the pods it returned), so it is
+//! bounded by the pods on the node, not by history. It is saved to
+//! `events/seen.json` when it changes and loaded at start, so an agent
+//! restart neither records a signal twice nor reads the events history.
 
 use std::collections::HashSet;
 
@@ -151,14 +153,15 @@ fn truncate(message: &str) -> String {
 }
 
 /// Which instance of a container a signal concerns (see the module docs).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Instance {
     ContainerId(String),
     Restart(i32),
 }
 
 /// The identity under which a signal is recorded once.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EventKey {
     pod: String,
     container: String,
@@ -191,12 +194,34 @@ impl EventKey {
 #[derive(Debug, Default)]
 pub struct Dedup {
     seen: HashSet<EventKey>,
+    /// Changed since [`Dedup::take_changed`].
+    changed: bool,
 }
 
 impl Dedup {
+    /// A set holding exactly `keys` (loaded from `events/seen.json`).
+    pub fn from_keys(keys: Vec<EventKey>) -> Self {
+        Self {
+            seen: keys.into_iter().collect(),
+            changed: false,
+        }
+    }
+
+    /// The identities held, to save.
+    pub fn keys(&self) -> Vec<&EventKey> {
+        self.seen.iter().collect()
+    }
+
+    /// Whether the set changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
     /// Marks events (e.g. read back from the events files) as recorded.
     pub fn seed<'a>(&mut self, events: impl IntoIterator<Item = &'a PodEvent>) {
+        let before = self.seen.len();
         self.seen.extend(events.into_iter().map(EventKey::of));
+        self.changed |= self.seen.len() != before;
     }
 
     /// The events not recorded before, now marked as recorded.
@@ -206,17 +231,23 @@ impl Dedup {
 
     /// Whether `event` is new; it is marked as recorded either way.
     pub fn admit_one(&mut self, event: &PodEvent) -> bool {
-        self.seen.insert(EventKey::of(event))
+        let new = self.seen.insert(EventKey::of(event));
+        self.changed |= new;
+        new
     }
 
     /// Forgets the signals of pods not in `live` (deleted pods), bounding memory.
     pub fn retain_pods(&mut self, live: &HashSet<String>) {
+        let before = self.seen.len();
         self.seen.retain(|k| live.contains(&k.pod));
+        self.changed |= self.seen.len() != before;
     }
 
     /// Forgets the signals of one deleted pod.
     pub fn forget_pod(&mut self, pod_key: &str) {
+        let before = self.seen.len();
         self.seen.retain(|k| k.pod != pod_key);
+        self.changed |= self.seen.len() != before;
     }
 
     pub fn len(&self) -> usize {

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 use crate::agent::contract::PodInfo;
+use crate::store::index::Requests;
+use crate::units::parse_quantity;
 
 /// Runtime prefixes the API puts in front of container ids.
 const RUNTIME_PREFIXES: [&str; 3] = ["containerd://", "cri-o://", "docker://"];
@@ -61,6 +63,7 @@ pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
         labels: meta.labels.clone().unwrap_or_default(),
         container_name: String::new(),
         image: None,
+        requests: None,
     };
     let mut out = Vec::new();
     for status in all_statuses(pod) {
@@ -78,12 +81,36 @@ pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
             let info = PodInfo {
                 container_name: status.name.clone(),
                 image: (!status.image.is_empty()).then(|| status.image.clone()),
+                requests: requests_of(pod, status),
                 ..base.clone()
             };
             out.push((id.to_string(), info));
         }
     }
     out
+}
+
+/// A container's resource requests: those the kubelet reports it applied
+/// (in-place resize), else the pod spec's. `None` when it requests nothing.
+pub fn requests_of(pod: &Pod, status: &ContainerStatus) -> Option<Requests> {
+    let spec = pod.spec.as_ref();
+    let declared = spec
+        .into_iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .find(|c| c.name == status.name)
+        .and_then(|c| c.resources.as_ref());
+    let resources = status.resources.as_ref().or(declared)?;
+    let requests = resources.requests.as_ref()?;
+    let get = |name: &str| requests.get(name).and_then(|q| parse_quantity(&q.0));
+    let found = Requests {
+        cpu_millicores: get("cpu").map(|cores| (cores * 1000.0).round() as u64),
+        memory_bytes: get("memory").map(|bytes| bytes.round() as u64),
+    };
+    (found != Requests::default()).then_some(found)
 }
 
 /// The container-id map, updated per watch event.

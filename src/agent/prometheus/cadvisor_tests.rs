@@ -35,6 +35,7 @@ fn pod(full_id: &str) -> Option<Arc<PodInfo>> {
             labels: BTreeMap::new(),
             container_name: "nginx".into(),
             image: Some("nginx:1.27".into()),
+            requests: None,
         })
     })
 }

@@ -11,11 +11,13 @@
 //! - [`format`]: text 0.0.4 / OpenMetrics negotiation and encoding details.
 //! - [`self_metrics`]: [`SelfMetrics`], incremented by the agent loop.
 //! - [`health`]: the `/healthz` verdict.
+//! - [`reliability`]: descriptors, clock steps, data directory bytes.
 //! - [`server`]: the axum app and its listener.
 
 pub mod cadvisor;
 pub mod format;
 pub mod health;
+pub mod reliability;
 pub mod self_metrics;
 pub mod server;
 

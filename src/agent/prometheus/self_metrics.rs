@@ -88,6 +88,7 @@ pub struct SelfMetrics {
     scrapes: Counter,
     scrape_duration: Histogram,
     enrichment: Arc<RwLock<Option<EnrichmentStatus>>>,
+    reliability: super::reliability::Reliability,
 }
 
 impl Default for SelfMetrics {
@@ -126,6 +127,7 @@ impl SelfMetrics {
             scrapes: Counter::default(),
             scrape_duration,
             enrichment: Arc::new(RwLock::new(None)),
+            reliability: super::reliability::Reliability::default(),
         };
         let r = registry.sub_registry_with_prefix("fgm_agent");
         r.register(
@@ -166,7 +168,7 @@ impl SelfMetrics {
         );
         r.register(
             "write_errors",
-            "Data file, index or retention operations that failed, by kind (disk_full, io, index, retention)",
+            "Data file, index or retention operations that failed, by kind (disk_full, descriptors, io, index, retention)",
             m.write_errors.clone(),
         );
         r.register(
@@ -194,6 +196,7 @@ impl SelfMetrics {
             "Pod failure signals not recorded because they were already recorded, by kind",
             m.events_deduplicated.clone(),
         );
+        m.reliability.register(r);
         r.register("scrapes", "Requests served on /metrics", m.scrapes.clone());
         r.register(
             "scrape_duration_seconds",
@@ -223,7 +226,7 @@ impl SelfMetrics {
             .set(i64::try_from(containers).unwrap_or(i64::MAX));
     }
 
-    /// A cgroup read failed; `kind` is a short stable word (`not_found`, `permission`, `parse`, `io`).
+    /// A cgroup read failed; `kind` is a short stable word (`permission`, `descriptors`, `io`).
     pub fn read_error(&self, kind: &str) {
         self.read_errors
             .get_or_create(&KindLabel { kind: kind.into() })
@@ -251,6 +254,16 @@ impl SelfMetrics {
         self.write_errors
             .get_or_create(&KindLabel { kind: kind.into() })
             .inc();
+    }
+
+    /// Descriptors, wall-clock steps, data directory bytes.
+    pub fn reliability(&self) -> &super::reliability::Reliability {
+        &self.reliability
+    }
+
+    /// The collector's descriptor accounting after a cycle.
+    pub fn set_fds(&self, status: crate::agent::collector::FdStatus) {
+        self.reliability.set_fds(status);
     }
 
     /// Samples given up because they could not be written in time.

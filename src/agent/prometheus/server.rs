@@ -50,27 +50,28 @@ pub fn app(state: MetricsState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`app`] on `listener` until `stop` is cancelled.
+/// Serves [`app`] on `listener` with `limits` until `stop` is cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: MetricsState,
+    limits: crate::http::Limits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_router(listener, app(state), stop).await
+    serve_router(listener, app(state), limits, stop).await
 }
 
-/// Serves `router` ([`app`] plus routes of other parts, e.g. `/export`).
+/// Serves `router` ([`app`] plus routes of other parts, e.g. the export
+/// status `/export`) through the shared hardened server, with `limits`.
 pub async fn serve_router(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: crate::http::Limits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
+    crate::http::serve(listener, router, &limits, stop).await
 }
 
 fn text_response(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -104,6 +105,26 @@ async fn metrics(
         }
     };
     let format = Format::negotiate(accept(&headers));
+    // Rendering every container is the heavy part of a scrape: it runs on the
+    // blocking pool so the async workers keep answering other requests.
+    let render = tokio::task::spawn_blocking(move || render(&state, filter, format, started));
+    match render.await {
+        Ok(response) => response,
+        Err(e) => text_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            format!("rendering the metrics failed: {e}\n"),
+        ),
+    }
+}
+
+/// The `/metrics` answer for the latest cycle (pure CPU work).
+fn render(
+    state: &MetricsState,
+    filter: Option<ContainerFilter>,
+    format: Format,
+    started: Instant,
+) -> Response {
     // Clone the Arc and release the channel at once: the sampler never waits on a scrape.
     let cycle = state.cycles.borrow().clone();
     let lookup = |full_id: &str| state.pods.as_ref().and_then(|p| p.lookup(full_id));

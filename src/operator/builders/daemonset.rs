@@ -1,27 +1,42 @@
 //! The DaemonSet: one pod per selected node with the agent (writes the host data
 //! directory, reads the host cgroup tree and /proc) and the viewer (reads the
-//! data directory, serves charts on its port).
+//! data directory, serves charts on loopback for `kubectl port-forward`).
 //!
-//! Security: read-only root filesystems, every capability dropped, no privilege
-//! escalation, host paths read-only except the data directory, and the viewer
-//! runs as nobody. The agent stays uid 0 (without capabilities) because the data
-//! directory on the host belongs to root.
+//! Least privilege, container by container (every one: read-only root
+//! filesystem, no privilege escalation, seccomp `RuntimeDefault`):
+//!
+//! | container | user | capabilities | why |
+//! |---|---|---|---|
+//! | `prepare-data-dir` (init) | 0 | `CHOWN`, `DAC_READ_SEARCH` | hands the data directory (root-owned when the kubelet creates it or an older agent wrote it) to the agent's user, without following links |
+//! | `agent` | 65532 | none | cgroup files and `/proc/<pid>/{cgroup,comm}` are world-readable; it owns its data directory |
+//! | `viewer` | 65534 | none | reads the world-readable data files through a read-only mount |
+//!
+//! The data directory is mounted as the allowed root (hostPath) plus a
+//! `subPath`, so the kubelet refuses a path below the root that a symlink
+//! would lead elsewhere. The ServiceAccount token is mounted into the agent
+//! only, and only when it looks pods up.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
-use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe,
-    SecurityContext, Volume, VolumeMount,
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort,
+    DownwardAPIProjection, DownwardAPIVolumeFile, EnvVar, EnvVarSource, HTTPGetAction,
+    HostPathVolumeSource, KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecurityContext, ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::ResourceExt;
 
+use super::rbac::service_account_name;
 use super::settings::{SETTINGS_DIR, SETTINGS_KEY};
 use super::{labels, owned_meta, selector_labels};
 use crate::crd::NodeMonitor;
+use crate::operator::policy::Resolved;
 
 /// Pod-template annotation holding the settings hash: a settings change changes
 /// the template, so the DaemonSet rolls the pods (the agent reads its settings
@@ -35,10 +50,20 @@ pub const DEFAULT_IMAGE: &str = concat!(
 /// Default port of the agent's /metrics and /healthz (`spec.metrics.port`).
 pub const AGENT_METRICS_PORT: i32 = crate::crd::DEFAULT_METRICS_PORT;
 
+/// User (and group) of the agent: distroless `nonroot`, the image's default user.
+pub const AGENT_UID: i64 = 65532;
+/// User (and group) of the viewer: `nobody`, so it shares nothing with the agent.
+pub const VIEWER_UID: i64 = 65534;
+/// Capabilities of the init container that hands the data directory to the agent.
+pub const PREPARE_CAPABILITIES: [&str; 2] = ["CHOWN", "DAC_READ_SEARCH"];
+/// Where the agent's ServiceAccount token is mounted (what in-cluster clients read).
+pub const TOKEN_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 const DATA: &str = "data";
 const CGROUP: &str = "host-cgroup";
 const PROC: &str = "host-proc";
 const SETTINGS: &str = "settings";
+const TOKEN: &str = "kube-api-access";
 
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
@@ -46,6 +71,15 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
         mount_path: path.into(),
         read_only: Some(read_only),
         ..VolumeMount::default()
+    }
+}
+
+/// The data directory at `/data`: the allowed root plus the path below it.
+fn data_mount(resolved: &Resolved, read_only: bool) -> VolumeMount {
+    let sub_path = &resolved.data.sub_path;
+    VolumeMount {
+        sub_path: (!sub_path.is_empty()).then(|| sub_path.clone()),
+        ..mount(DATA, "/data", read_only)
     }
 }
 
@@ -60,17 +94,107 @@ fn host_path(name: &str, path: &str, kind: &str) -> Volume {
     }
 }
 
-pub(super) fn locked_down(run_as_user: i64) -> SecurityContext {
+/// Read-only root, no escalation, every capability dropped but `add`, as `uid`.
+pub(super) fn locked_down(uid: i64, add: &[&str]) -> SecurityContext {
     SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
+        privileged: Some(false),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".into()]),
-            ..Capabilities::default()
+            add: (!add.is_empty()).then(|| add.iter().map(|c| c.to_string()).collect()),
         }),
-        run_as_user: Some(run_as_user),
-        run_as_non_root: Some(run_as_user != 0),
+        run_as_user: Some(uid),
+        run_as_group: Some(uid),
+        run_as_non_root: Some(uid != 0),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
+        }),
         ..SecurityContext::default()
+    }
+}
+
+/// Runs once before the agent: checks the data directory and hands it to the
+/// agent's user (the only container with any capability, and it reads no input
+/// but the directory).
+fn prepare_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
+    let quantities = |cpu: &str, mem: &str| {
+        Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.into())),
+            ("memory".to_string(), Quantity(mem.into())),
+        ]))
+    };
+    Container {
+        name: "prepare-data-dir".into(),
+        image: Some(resolved.image.clone()),
+        image_pull_policy: Some(nm.spec.image_pull_policy.as_str().into()),
+        command: args(&["fine-grained-monitor"]),
+        args: args(&[
+            "prepare-data-dir",
+            "--data-dir",
+            "/data",
+            "--owner-uid",
+            &AGENT_UID.to_string(),
+            "--owner-gid",
+            &AGENT_UID.to_string(),
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: quantities("10m", "16Mi"),
+            limits: quantities("500m", "64Mi"),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(locked_down(0, &PREPARE_CAPABILITIES)),
+        volume_mounts: Some(vec![data_mount(resolved, false)]),
+        ..Container::default()
+    }
+}
+
+/// The ServiceAccount token, the cluster CA and the namespace, as the kubelet
+/// would mount them for every container; here they go to the agent only.
+fn token_volume() -> Volume {
+    Volume {
+        name: TOKEN.into(),
+        projected: Some(ProjectedVolumeSource {
+            default_mode: Some(0o444),
+            sources: Some(vec![
+                VolumeProjection {
+                    service_account_token: Some(ServiceAccountTokenProjection {
+                        path: "token".into(),
+                        expiration_seconds: Some(3607),
+                        ..ServiceAccountTokenProjection::default()
+                    }),
+                    ..VolumeProjection::default()
+                },
+                VolumeProjection {
+                    config_map: Some(ConfigMapProjection {
+                        name: "kube-root-ca.crt".into(),
+                        items: Some(vec![KeyToPath {
+                            key: "ca.crt".into(),
+                            path: "ca.crt".into(),
+                            ..KeyToPath::default()
+                        }]),
+                        ..ConfigMapProjection::default()
+                    }),
+                    ..VolumeProjection::default()
+                },
+                VolumeProjection {
+                    downward_api: Some(DownwardAPIProjection {
+                        items: Some(vec![DownwardAPIVolumeFile {
+                            path: "namespace".into(),
+                            field_ref: Some(ObjectFieldSelector {
+                                field_path: "metadata.namespace".into(),
+                                ..ObjectFieldSelector::default()
+                            }),
+                            ..DownwardAPIVolumeFile::default()
+                        }]),
+                    }),
+                    ..VolumeProjection::default()
+                },
+            ]),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
     }
 }
 
@@ -78,11 +202,38 @@ fn args(list: &[&str]) -> Option<Vec<String>> {
     Some(list.iter().map(|a| a.to_string()).collect())
 }
 
-fn agent_container(nm: &NodeMonitor, image: &str) -> Container {
+fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
     let spec = &nm.spec;
+    let mut mounts = vec![
+        data_mount(resolved, false),
+        mount(CGROUP, "/host/sys/fs/cgroup", true),
+        mount(PROC, "/host/proc", true),
+        mount(SETTINGS, SETTINGS_DIR, true),
+    ];
+    if spec.enrichment.enabled {
+        mounts.push(mount(TOKEN, TOKEN_DIR, true));
+    }
+    // Web identity for the export: a projected token of the bucket's audience.
+    if let Some((_, token)) = spec.export.as_ref().and_then(super::export::token_volume) {
+        mounts.push(token);
+    }
+    let mut env = vec![EnvVar {
+        name: "NODE_NAME".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "spec.nodeName".into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }];
+    // Export credentials: secretKeyRef (the kubelet reads the Secret, not the
+    // operator) or the web identity variables.
+    env.extend(spec.export.iter().flat_map(super::export::credential_env));
     Container {
         name: "agent".into(),
-        image: Some(image.into()),
+        image: Some(resolved.image.clone()),
         image_pull_policy: Some(spec.image_pull_policy.as_str().into()),
         command: args(&["fine-grained-monitor"]),
         args: args(&[
@@ -96,21 +247,7 @@ fn agent_container(nm: &NodeMonitor, image: &str) -> Container {
             "--proc-root",
             "/host/proc",
         ]),
-        env: Some(
-            std::iter::once(EnvVar {
-                name: "NODE_NAME".into(),
-                value_from: Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector {
-                        field_path: "spec.nodeName".into(),
-                        ..ObjectFieldSelector::default()
-                    }),
-                    ..EnvVarSource::default()
-                }),
-                ..EnvVar::default()
-            })
-            .chain(spec.export.iter().flat_map(super::export::credential_env))
-            .collect(),
-        ),
+        env: Some(env),
         // The named port is what PodMonitors and scrape configs select.
         ports: spec.metrics.enabled.then(|| {
             vec![ContainerPort {
@@ -135,41 +272,28 @@ fn agent_container(nm: &NodeMonitor, image: &str) -> Container {
             ..Probe::default()
         }),
         resources: Some(spec.resources.agent.clone()),
-        security_context: Some(locked_down(0)),
-        volume_mounts: Some(
-            vec![
-                mount(DATA, "/data", false),
-                mount(CGROUP, "/host/sys/fs/cgroup", true),
-                mount(PROC, "/host/proc", true),
-                mount(SETTINGS, SETTINGS_DIR, true),
-            ]
-            .into_iter()
-            .chain(
-                spec.export
-                    .as_ref()
-                    .and_then(super::export::token_volume)
-                    .map(|(_, m)| m),
-            )
-            .collect(),
-        ),
+        security_context: Some(locked_down(AGENT_UID, &[])),
+        volume_mounts: Some(mounts),
         ..Container::default()
     }
 }
 
-fn viewer_container(nm: &NodeMonitor, image: &str) -> Container {
+fn viewer_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
     let spec = &nm.spec;
     let port = spec.viewer.port;
     Container {
         name: "viewer".into(),
-        image: Some(image.into()),
+        image: Some(resolved.image.clone()),
         image_pull_policy: Some(spec.image_pull_policy.as_str().into()),
         command: args(&["fgm-viewer"]),
+        // Loopback unless the spec exposes it: `kubectl port-forward` dials
+        // loopback inside the pod's network namespace.
         args: args(&[
             "/data",
             &format!("--port={port}"),
             "--no-browser",
             "--bind",
-            "0.0.0.0",
+            &spec.viewer.bind_address,
         ]),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
@@ -179,8 +303,8 @@ fn viewer_container(nm: &NodeMonitor, image: &str) -> Container {
         }]),
         resources: Some(spec.resources.viewer.clone()),
         // nobody: the viewer only reads world-readable files.
-        security_context: Some(locked_down(65534)),
-        volume_mounts: Some(vec![mount(DATA, "/data", true)]),
+        security_context: Some(locked_down(VIEWER_UID, &[])),
+        volume_mounts: Some(vec![data_mount(resolved, true)]),
         ..Container::default()
     }
 }
@@ -204,47 +328,52 @@ fn pod_annotations(nm: &NodeMonitor, settings_hash: &str) -> BTreeMap<String, St
     annotations
 }
 
-/// The DaemonSet of a NodeMonitor whose settings file hashes to `settings_hash`.
-pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, default_image: &str) -> DaemonSet {
+/// The DaemonSet of a NodeMonitor whose settings file hashes to `settings_hash`,
+/// with the image and data placement the operator's policy granted.
+pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, resolved: &Resolved) -> DaemonSet {
     let spec = &nm.spec;
-    let image = spec.image.as_deref().unwrap_or(default_image);
-    let mut containers = vec![agent_container(nm, image)];
+    let mut containers = vec![agent_container(nm, resolved)];
     if spec.viewer.enabled {
-        containers.push(viewer_container(nm, image));
+        containers.push(viewer_container(nm, resolved));
+    }
+    let mut volumes = vec![
+        host_path(DATA, resolved.data.root.as_str(), "DirectoryOrCreate"),
+        host_path(CGROUP, "/sys/fs/cgroup", "Directory"),
+        host_path(PROC, "/proc", "Directory"),
+        Volume {
+            name: SETTINGS.into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: nm.metadata.name.clone().unwrap_or_default(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ];
+    if spec.enrichment.enabled {
+        volumes.push(token_volume());
+    }
+    if let Some((volume, _)) = spec.export.as_ref().and_then(super::export::token_volume) {
+        volumes.push(volume);
     }
     let pod = PodSpec {
+        init_containers: Some(vec![prepare_container(nm, resolved)]),
         containers,
-        service_account_name: Some(nm.name_any()),
-        // The token is only needed to look pods up.
-        automount_service_account_token: Some(spec.enrichment.enabled),
+        service_account_name: Some(service_account_name(nm)),
+        // Never in every container: the agent alone mounts the token, when it looks pods up.
+        automount_service_account_token: Some(false),
+        security_context: Some(PodSecurityContext {
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
         node_selector: (!spec.node_selector.is_empty()).then(|| spec.node_selector.clone()),
         tolerations: Some(spec.tolerations.clone()),
         priority_class_name: spec.priority_class_name.clone(),
         // Time for the agent to complete its open data file on SIGTERM.
         termination_grace_period_seconds: Some(30),
-        volumes: Some(
-            vec![
-                host_path(DATA, &spec.data_host_path, "DirectoryOrCreate"),
-                host_path(CGROUP, "/sys/fs/cgroup", "Directory"),
-                host_path(PROC, "/proc", "Directory"),
-                Volume {
-                    name: SETTINGS.into(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: nm.name_any(),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-            ]
-            .into_iter()
-            .chain(
-                spec.export
-                    .as_ref()
-                    .and_then(super::export::token_volume)
-                    .map(|(v, _)| v),
-            )
-            .collect(),
-        ),
+        volumes: Some(volumes),
         ..PodSpec::default()
     };
     DaemonSet {
@@ -262,10 +391,28 @@ pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, default_image: &str) ->
                 }),
                 spec: Some(pod),
             },
-            update_strategy: spec.update_strategy.clone(),
+            update_strategy: Some(
+                spec.update_strategy
+                    .clone()
+                    .unwrap_or_else(replace_then_start),
+            ),
             ..DaemonSetSpec::default()
         },
         ..DaemonSet::default()
+    }
+}
+
+/// The default update strategy: on each node the old pod goes first, then
+/// the new one starts (RollingUpdate, maxUnavailable 1, maxSurge 0). One agent
+/// writes a data directory at a time (its lock); the new agent waits for the
+/// old one's last file (`--lock-wait`) instead of both running at once.
+pub fn replace_then_start() -> DaemonSetUpdateStrategy {
+    DaemonSetUpdateStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateDaemonSet {
+            max_unavailable: Some(IntOrString::Int(1)),
+            max_surge: Some(IntOrString::Int(0)),
+        }),
     }
 }
 

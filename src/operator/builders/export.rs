@@ -10,17 +10,19 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec,
-    ProjectedVolumeSource, ResourceRequirements, SecretKeySelector, ServiceAccountTokenProjection,
-    Volume, VolumeMount, VolumeProjection,
+    ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
+use super::rbac::service_account_name;
 use super::settings::{SETTINGS_DIR, SpecError};
 use super::{labels, owned_meta};
 use crate::crd::{ExportSpec, NodeMonitor};
+use crate::operator::policy::Resolved;
 use crate::units::HumanDuration;
 
 /// Key of the compaction job's settings file in the ConfigMap.
@@ -205,8 +207,11 @@ pub fn cron_job_name(nm: &NodeMonitor) -> String {
 }
 
 /// The compaction CronJob: `compact` mode once per schedule, never two at once,
-/// as nobody, without a ServiceAccount token unless web identity needs one.
-pub fn cron_job(nm: &NodeMonitor, export: &ExportSpec, image: &str) -> CronJob {
+/// with the image the operator's policy granted, as nobody (65534), read-only
+/// root filesystem, no capabilities, seccomp `RuntimeDefault`, no Kubernetes
+/// API token (a web identity token of the bucket's audience only when the
+/// spec asks for web identity). It needs no host path and no API access.
+pub fn cron_job(nm: &NodeMonitor, export: &ExportSpec, resolved: &Resolved) -> CronJob {
     let quantity = |s: &str| Quantity(s.into());
     let mut volumes = vec![Volume {
         name: "settings".into(),
@@ -228,7 +233,7 @@ pub fn cron_job(nm: &NodeMonitor, export: &ExportSpec, image: &str) -> CronJob {
     }
     let container = Container {
         name: "compact".into(),
-        image: Some(image.into()),
+        image: Some(resolved.image.clone()),
         image_pull_policy: Some(nm.spec.image_pull_policy.as_str().into()),
         command: Some(vec!["fine-grained-monitor".into()]),
         args: Some(vec![
@@ -248,7 +253,10 @@ pub fn cron_job(nm: &NodeMonitor, export: &ExportSpec, image: &str) -> CronJob {
             ])),
             ..ResourceRequirements::default()
         }),
-        security_context: Some(super::daemonset::locked_down(65534)),
+        security_context: Some(super::daemonset::locked_down(
+            super::daemonset::VIEWER_UID,
+            &[],
+        )),
         volume_mounts: Some(mounts),
         ..Container::default()
     };
@@ -256,8 +264,16 @@ pub fn cron_job(nm: &NodeMonitor, export: &ExportSpec, image: &str) -> CronJob {
         containers: vec![container],
         restart_policy: Some("OnFailure".into()),
         // Same identity as the agents: the role's trust policy names one ServiceAccount.
-        service_account_name: Some(nm.name_any()),
+        service_account_name: Some(service_account_name(nm)),
         automount_service_account_token: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
         volumes: Some(volumes),
         ..PodSpec::default()
     };

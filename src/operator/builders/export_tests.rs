@@ -45,6 +45,18 @@ fn monitor(credentials: ExportCredentials) -> NodeMonitor {
     )
 }
 
+/// What the default policy grants `nm` (default image, default data root).
+fn resolved(nm: &NodeMonitor) -> crate::operator::policy::Resolved {
+    crate::operator::policy::Policy::new(
+        vec![crate::crd::DEFAULT_DATA_HOST_PATH.parse().unwrap()],
+        Vec::new(),
+        daemonset::DEFAULT_IMAGE.into(),
+    )
+    .unwrap()
+    .resolve(&nm.spec)
+    .unwrap()
+}
+
 fn parse<T: clap::Parser>(yaml: &str, mode: &str) -> T {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut file, yaml.as_bytes()).unwrap();
@@ -56,7 +68,7 @@ fn parse<T: clap::Parser>(yaml: &str, mode: &str) -> T {
 #[test]
 fn secret_keys_reach_the_agent_through_its_environment_only() {
     let nm = monitor(secret());
-    let ds = daemonset::daemon_set(&nm, "h", "img");
+    let ds = daemonset::daemon_set(&nm, "h", &resolved(&nm));
     let pod = ds.spec.template.spec.unwrap();
     let env = pod.containers[0].env.clone().unwrap();
     let refs: Vec<(String, String, Option<bool>)> = env
@@ -78,7 +90,17 @@ fn secret_keys_reach_the_agent_through_its_environment_only() {
         env.iter()
             .all(|e| e.value.as_deref().is_none_or(|v| !v.contains("s3-keys")))
     );
-    assert!(pod.volumes.unwrap().iter().all(|v| v.projected.is_none()));
+    // No web identity token: the only projected volume is the API token.
+    let audiences: Vec<Option<String>> = pod
+        .volumes
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.projected.as_ref()?.sources.clone())
+        .flatten()
+        .filter_map(|s| s.service_account_token)
+        .map(|t| t.audience)
+        .collect();
+    assert_eq!(audiences, [None]);
     // The viewer gets no credentials.
     assert!(pod.containers[1].env.is_none());
 }
@@ -86,7 +108,7 @@ fn secret_keys_reach_the_agent_through_its_environment_only() {
 #[test]
 fn web_identity_projects_a_token_for_the_audience() {
     let nm = monitor(web());
-    let pod = daemonset::daemon_set(&nm, "h", "img")
+    let pod = daemonset::daemon_set(&nm, "h", &resolved(&nm))
         .spec
         .template
         .spec
@@ -109,7 +131,7 @@ fn web_identity_projects_a_token_for_the_audience() {
         .volumes
         .unwrap()
         .into_iter()
-        .find(|v| v.projected.is_some())
+        .find(|v| v.name == super::TOKEN_VOLUME)
         .unwrap();
     let projection = volume.projected.unwrap().sources.unwrap()[0]
         .service_account_token
@@ -191,7 +213,7 @@ fn bad_export_settings_are_refused_with_the_field() {
 #[test]
 fn compaction_runs_alone_as_nobody_and_is_no_agent_pod() {
     let nm = monitor(web());
-    let cj = cron_job(&nm, nm.spec.export.as_ref().unwrap(), "img:1");
+    let cj = cron_job(&nm, nm.spec.export.as_ref().unwrap(), &resolved(&nm));
     assert_eq!(cj.metadata.name.as_deref(), Some("nm1-compact"));
     assert!(cj.metadata.owner_references.is_some());
     let spec = cj.spec;
@@ -206,8 +228,22 @@ fn compaction_runs_alone_as_nobody_and_is_no_agent_pod() {
     );
     let pod = template.spec.unwrap();
     assert_eq!(pod.automount_service_account_token, Some(false));
-    assert_eq!(pod.service_account_name.as_deref(), Some("nm1"));
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some("fine-grained-monitor-nm1")
+    );
+    let psc = pod.security_context.as_ref().unwrap();
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert_eq!(
+        psc.seccomp_profile.as_ref().map(|s| s.type_.as_str()),
+        Some("RuntimeDefault")
+    );
+    assert!(
+        pod.volumes.iter().flatten().all(|v| v.host_path.is_none()),
+        "no host path in the compaction job"
+    );
     let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some(daemonset::DEFAULT_IMAGE));
     assert_eq!(
         c.args.as_deref().unwrap(),
         [
@@ -225,6 +261,11 @@ fn compaction_runs_alone_as_nobody_and_is_no_agent_pod() {
         ),
         (Some(65534), Some(true), Some(true))
     );
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.privileged, Some(false));
+    let caps = sc.capabilities.as_ref().unwrap();
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert!(caps.add.is_none(), "no capability added");
     assert!(
         c.env
             .as_ref()

@@ -5,7 +5,7 @@
 //! ```text
 //!  NodeMonitor ─▶ settings::agent_settings ─▶ ConfigMap (agent.yaml) ─┐ hash
 //!              ├▶ daemonset::daemon_set ◀────────────────────────────┘
-//!              └▶ rbac::{service_account, cluster_role, cluster_role_binding}
+//!              └▶ rbac::{service_account, cluster_role_binding} (of the fixed agent roles)
 //! ```
 
 pub mod daemonset;
@@ -27,6 +27,9 @@ pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=fine-grained-mo
 /// Annotation on cluster-scoped children naming their NodeMonitor as `namespace/name`
 /// (they cannot carry an owner reference to a namespaced object).
 pub const OWNER_ANNOTATION: &str = "fgm.dev/owner";
+/// Annotation on cluster-scoped children with their NodeMonitor's uid, so a
+/// NodeMonitor re-created under the same name does not take over another's objects.
+pub const OWNER_UID_ANNOTATION: &str = "fgm.dev/owner-uid";
 
 /// Labels that select one NodeMonitor's pods (the DaemonSet selector, immutable).
 pub fn selector_labels(nm: &NodeMonitor) -> BTreeMap<String, String> {
@@ -65,7 +68,7 @@ pub fn owned_meta(nm: &NodeMonitor) -> ObjectMeta {
     }
 }
 
-/// Name of the cluster-scoped RBAC of a NodeMonitor: unique per namespace and name
+/// Name of the cluster-scoped bindings of a NodeMonitor: unique per namespace and name
 /// (`:` cannot occur in either, so two NodeMonitors never share it).
 pub fn cluster_name(nm: &NodeMonitor) -> String {
     format!(
@@ -80,10 +83,16 @@ pub fn cluster_meta(nm: &NodeMonitor) -> ObjectMeta {
     ObjectMeta {
         name: Some(cluster_name(nm)),
         labels: Some(labels(nm)),
-        annotations: Some(BTreeMap::from([(
-            OWNER_ANNOTATION.to_string(),
-            format!("{}/{}", nm.namespace().unwrap_or_default(), nm.name_any()),
-        )])),
+        annotations: Some(BTreeMap::from([
+            (
+                OWNER_ANNOTATION.to_string(),
+                format!("{}/{}", nm.namespace().unwrap_or_default(), nm.name_any()),
+            ),
+            (
+                OWNER_UID_ANNOTATION.to_string(),
+                nm.uid().unwrap_or_default(),
+            ),
+        ])),
         ..ObjectMeta::default()
     }
 }

@@ -1,13 +1,29 @@
-//! RBAC: the ServiceAccount of a NodeMonitor's pods and the cluster-wide read
-//! access to pods their enricher needs, plus the operator's own rules (one list,
-//! used by the tests and by the packaged manifests).
+//! RBAC: the ServiceAccount of a NodeMonitor's pods and the bindings that let
+//! their enricher read pods, plus the fixed roles the chart installs and the
+//! operator's own rules (one list, used by the tests and by the packaged
+//! manifests).
+//!
+//! The agents' read access is two fixed ClusterRoles shipped with the chart
+//! ([`AGENT_POD_READER`], [`AGENT_NAMESPACE_READER`]); the operator only binds
+//! them (`bind` on exactly these names) and cannot create or change any role.
+//! The ServiceAccount is `fine-grained-monitor-<name>`, so no NodeMonitor name
+//! (`default`, ...) lands on an account that exists for something else.
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use super::{cluster_meta, cluster_name, owned_meta};
 use crate::crd::NodeMonitor;
+
+/// The fixed ClusterRole that lets the agents read pods (get/list/watch).
+pub const AGENT_POD_READER: &str = "fine-grained-monitor-agent";
+/// The fixed ClusterRole that lets the agents read namespaces (list/watch), bound
+/// only for a NodeMonitor with a `namespaceSelector`.
+pub const AGENT_NAMESPACE_READER: &str = "fine-grained-monitor-agent-namespaces";
+/// Prefix of every ServiceAccount the operator makes.
+pub const SERVICE_ACCOUNT_PREFIX: &str = "fine-grained-monitor-";
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -18,45 +34,81 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// The ServiceAccount the monitor pods run as.
+/// Name of the ServiceAccount of a NodeMonitor's pods.
+pub fn service_account_name(nm: &NodeMonitor) -> String {
+    format!("{SERVICE_ACCOUNT_PREFIX}{}", nm.name_any())
+}
+
+/// The ServiceAccount the monitor pods run as (its token is mounted into the agent only).
 pub fn service_account(nm: &NodeMonitor) -> ServiceAccount {
+    let mut metadata = owned_meta(nm);
+    metadata.name = Some(service_account_name(nm));
     ServiceAccount {
-        metadata: owned_meta(nm),
+        metadata,
+        // Tokens are mounted explicitly (agent container only), never by default.
+        automount_service_account_token: Some(false),
         ..ServiceAccount::default()
     }
 }
 
-/// What the monitor pods may read: pods (get/list/watch) and, with a namespace
-/// selector, namespaces (list/watch) to resolve it. Nothing else.
-pub fn monitor_rules(nm: &NodeMonitor) -> Vec<PolicyRule> {
-    let mut rules = vec![rule("", &["pods"], &["get", "list", "watch"])];
-    if nm.spec.namespace_selector.is_some() {
-        rules.push(rule("", &["namespaces"], &["list", "watch"]));
-    }
-    rules
-}
-
-/// The ClusterRole of a NodeMonitor's pods.
-pub fn cluster_role(nm: &NodeMonitor) -> ClusterRole {
-    ClusterRole {
-        metadata: cluster_meta(nm),
-        rules: Some(monitor_rules(nm)),
+/// The fixed ClusterRoles of the agents, installed with the chart (and `config/`).
+pub fn agent_cluster_roles() -> Vec<ClusterRole> {
+    let role = |name: &str, rules: Vec<PolicyRule>| ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(rules),
         ..ClusterRole::default()
+    };
+    vec![
+        role(
+            AGENT_POD_READER,
+            vec![rule("", &["pods"], &["get", "list", "watch"])],
+        ),
+        role(
+            AGENT_NAMESPACE_READER,
+            vec![rule("", &["namespaces"], &["list", "watch"])],
+        ),
+    ]
+}
+
+/// Name of the binding of `role` for a NodeMonitor.
+pub fn binding_name(nm: &NodeMonitor, role: &str) -> String {
+    if role == AGENT_NAMESPACE_READER {
+        format!("{}:namespaces", cluster_name(nm))
+    } else {
+        cluster_name(nm)
     }
 }
 
-/// Binds the ClusterRole to the NodeMonitor's ServiceAccount.
-pub fn cluster_role_binding(nm: &NodeMonitor) -> ClusterRoleBinding {
+/// The fixed roles a NodeMonitor's pods need: none without enrichment (no
+/// token is mounted then), pods, and namespaces for a namespace selector.
+pub fn roles_needed(nm: &NodeMonitor) -> Vec<&'static str> {
+    let mut roles = Vec::new();
+    if nm.spec.enrichment.enabled {
+        roles.push(AGENT_POD_READER);
+        if nm.spec.namespace_selector.is_some() {
+            roles.push(AGENT_NAMESPACE_READER);
+        }
+    }
+    roles
+}
+
+/// Binds the fixed ClusterRole `role` to the NodeMonitor's ServiceAccount.
+pub fn cluster_role_binding(nm: &NodeMonitor, role: &str) -> ClusterRoleBinding {
+    let mut metadata = cluster_meta(nm);
+    metadata.name = Some(binding_name(nm, role));
     ClusterRoleBinding {
-        metadata: cluster_meta(nm),
+        metadata,
         role_ref: RoleRef {
             api_group: Some("rbac.authorization.k8s.io".into()),
             kind: "ClusterRole".into(),
-            name: cluster_name(nm),
+            name: role.into(),
         },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
-            name: nm.name_any(),
+            name: service_account_name(nm),
             namespace: nm.namespace(),
             ..Subject::default()
         }]),
@@ -68,12 +120,15 @@ pub const OPERATOR_NAME: &str = "fine-grained-monitor-operator";
 
 /// Everything the operator does cluster-wide, and nothing more:
 /// - NodeMonitors: watch, finalizer and status updates;
-/// - DaemonSets, ConfigMaps, ServiceAccounts: server-side apply (create/patch); a
-///   DaemonSet is deleted when a host-path conflict disables its monitor;
-/// - ClusterRoles/Bindings: apply and delete (the finalizer);
-/// - CronJobs: the compaction job of `spec.export`, applied and removed;
-/// - pods get/list/watch and namespaces list/watch: held so that it may grant them
-///   (RBAC refuses to grant what the granter lacks; no `escalate`/`bind` needed);
+/// - DaemonSets, ConfigMaps, ServiceAccounts: create, server-side apply (patch) of
+///   its own; a DaemonSet is deleted when its NodeMonitor is refused;
+/// - CronJobs: the compaction job of `spec.export`, created, applied and
+///   deleted like the DaemonSet (its own only);
+/// - pods list: find the agent pods of a NodeMonitor with `spec.export` to read
+///   their `GET /export` (last upload, backlog) into `status.export`;
+/// - ClusterRoleBindings: create, apply and delete its own (the finalizer);
+/// - `bind` on the two fixed agent roles only: what lets it grant their rights
+///   without holding them, and nothing else (no role can be created or changed);
 /// - events: record what it does.
 pub fn operator_cluster_rules() -> Vec<PolicyRule> {
     let apply = ["get", "list", "watch", "create", "patch"];
@@ -90,13 +145,21 @@ pub fn operator_cluster_rules() -> Vec<PolicyRule> {
         // The compaction CronJob of `spec.export` (issue #19).
         rule("batch", &["cronjobs"], &apply_delete),
         rule("", &["configmaps", "serviceaccounts"], &apply),
+        // `spec.export` status: the agent pods' addresses, to ask each for
+        // `GET /export`. List only: no get, no watch.
+        rule("", &["pods"], &["list"]),
         rule(
             "rbac.authorization.k8s.io",
-            &["clusterroles", "clusterrolebindings"],
+            &["clusterrolebindings"],
             &apply_delete,
         ),
-        rule("", &["pods"], &["get", "list", "watch"]),
-        rule("", &["namespaces"], &["list", "watch"]),
+        PolicyRule {
+            resource_names: Some(vec![
+                AGENT_POD_READER.to_string(),
+                AGENT_NAMESPACE_READER.to_string(),
+            ]),
+            ..rule("rbac.authorization.k8s.io", &["clusterroles"], &["bind"])
+        },
         rule("events.k8s.io", &["events"], &["create", "patch"]),
     ]
 }
@@ -111,87 +174,10 @@ pub fn operator_namespace_rules() -> Vec<PolicyRule> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crd::NodeMonitorSpec;
-    use crate::operator::builders::test_monitor;
+mod tests;
 
-    #[test]
-    fn monitor_reads_pods_only_unless_namespaces_are_selected() {
-        let nm = test_monitor("nm1", NodeMonitorSpec::default());
-        let role = cluster_role(&nm);
-        assert_eq!(
-            role.metadata.name.as_deref(),
-            Some("fine-grained-monitor:monitoring:nm1")
-        );
-        assert_eq!(
-            role.metadata.annotations.as_ref().unwrap()["fgm.dev/owner"],
-            "monitoring/nm1"
-        );
-        assert!(
-            role.metadata.owner_references.is_none(),
-            "cluster-scoped: finalizer, not owner ref"
-        );
-        let rules = role.rules.unwrap();
-        assert_eq!(rules.len(), 1);
-        assert_eq!(
-            rules[0].resources.as_deref(),
-            Some(&["pods".to_string()][..])
-        );
-        assert_eq!(rules[0].verbs, ["get", "list", "watch"]);
-
-        let spec = NodeMonitorSpec {
-            namespace_selector: Some(Default::default()),
-            ..NodeMonitorSpec::default()
-        };
-        let nm = test_monitor("nm2", spec);
-        let rules = monitor_rules(&nm);
-        assert_eq!(
-            rules[1].resources.as_deref(),
-            Some(&["namespaces".to_string()][..])
-        );
-        assert_eq!(rules[1].verbs, ["list", "watch"]);
-    }
-
-    #[test]
-    fn binding_names_the_service_account() {
-        let nm = test_monitor("nm1", NodeMonitorSpec::default());
-        let sa = service_account(&nm);
-        let binding = cluster_role_binding(&nm);
-        assert_eq!(binding.role_ref.name, "fine-grained-monitor:monitoring:nm1");
-        let subject = &binding.subjects.unwrap()[0];
-        assert_eq!(subject.name, sa.metadata.name.unwrap());
-        assert_eq!(subject.namespace, sa.metadata.namespace);
-        assert!(sa.metadata.owner_references.is_some());
-    }
-
-    #[test]
-    fn operator_holds_what_it_grants() {
-        let nm = test_monitor(
-            "nm1",
-            NodeMonitorSpec {
-                namespace_selector: Some(Default::default()),
-                ..NodeMonitorSpec::default()
-            },
-        );
-        let held = operator_cluster_rules();
-        for granted in monitor_rules(&nm) {
-            let covered = held.iter().any(|h| {
-                h.api_groups == granted.api_groups
-                    && h.resources == granted.resources
-                    && granted.verbs.iter().all(|v| h.verbs.contains(v))
-            });
-            assert!(covered, "operator must hold {granted:?} to grant it");
-        }
-        assert!(held.iter().all(|r| {
-            !r.verbs
-                .iter()
-                .any(|v| v == "*" || v == "escalate" || v == "bind")
-        }));
-    }
-}
-
-/// The operator's ClusterRole and leader-election Role as YAML (what
+/// The operator's ClusterRole and leader-election Role, then the agents' fixed
+/// ClusterRoles, as YAML (what
 /// `config/rbac/role.yaml` holds; the namespace is left to kustomize/Helm).
 pub fn operator_rbac_yaml() -> Result<String, serde_saphyr::ser::Error> {
     use k8s_openapi::api::rbac::v1::Role;
@@ -209,11 +195,17 @@ pub fn operator_rbac_yaml() -> Result<String, serde_saphyr::ser::Error> {
         metadata: meta(),
         rules: Some(operator_namespace_rules()),
     };
-    Ok(format!(
+    let mut out = format!(
         "# Generated by `make generate` from src/operator/builders/rbac.rs; do not edit.\n{}---\n{}",
         serde_saphyr::to_string(&cluster_role)?,
         serde_saphyr::to_string(&role)?
-    ))
+    );
+    // The fixed roles the operator binds for the agents (it cannot create them).
+    for agent_role in agent_cluster_roles() {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&agent_role)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

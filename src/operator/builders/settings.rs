@@ -49,6 +49,8 @@ pub enum SpecError {
     Selector { key: String, operator: String },
     #[error("{0}")]
     Export(String),
+    #[error("spec.viewer.bindAddress {0:?} is not an IP address")]
+    BindAddress(String),
 }
 
 impl SpecError {
@@ -104,6 +106,14 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
             })
         })
         .transpose()?;
+    if spec
+        .viewer
+        .bind_address
+        .parse::<std::net::IpAddr>()
+        .is_err()
+    {
+        return Err(SpecError::BindAddress(spec.viewer.bind_address.clone()));
+    }
     let namespace_selector = spec
         .namespace_selector
         .as_ref()

@@ -74,6 +74,7 @@ fn search_terms_all_match() {
         cgroup_path: None,
         runtime: None,
         sandbox: false,
+        requests: None,
     };
     assert!(container_matches("abc123def456", &entry, ""));
     assert!(container_matches("abc123def456", &entry, "WEB shop"));
@@ -94,4 +95,30 @@ fn ids_cannot_carry_paths() {
     for bad in ["", "..", "../etc", "a/b", "a b", "%2e"] {
         assert!(!valid_container_id(bad), "{bad}");
     }
+}
+
+#[test]
+fn steps_keep_where_a_level_changes() {
+    let mut s = Steps::default();
+    let levels = [
+        Some(2.0),
+        Some(2.0),
+        Some(2.0),
+        None,
+        None,
+        Some(1.0),
+        Some(1.0),
+    ];
+    for (i, v) in levels.into_iter().enumerate() {
+        s.push(i as i64, v);
+    }
+    let p = s.finish();
+    assert_eq!(p.t, vec![0, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        p.v,
+        vec![Some(2.0), Some(2.0), None, None, Some(1.0), Some(1.0)]
+    );
+    let mut one = Steps::default();
+    one.push(5, Some(3.0));
+    assert_eq!(one.finish().t, vec![5]);
 }

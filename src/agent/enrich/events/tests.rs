@@ -249,3 +249,37 @@ fn short_ids_and_truncation() {
     assert_eq!(short_id("abc"), "abc");
     assert_eq!(truncate("héllo"), "héllo");
 }
+
+#[test]
+fn saved_state_restores_the_set_and_holds_live_pods_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let p1 = pod(
+        1,
+        C1,
+        running(12),
+        Some(terminated(Some(C0), "OOMKilled", 137, 10)),
+    );
+    let mut dedup = Dedup::default();
+    assert_eq!(dedup.admit(detect(&p1, at(20))).len(), 2);
+    assert!(dedup.take_changed(), "new signals change the set");
+    assert!(!dedup.take_changed());
+    crate::store::events::write_seen(dir.path(), &dedup.keys()).unwrap();
+    // A restart: the state file, not the events history, seeds the set.
+    let keys: Vec<EventKey> = crate::store::events::read_seen(dir.path())
+        .unwrap()
+        .unwrap();
+    let mut restored = Dedup::from_keys(keys);
+    assert_eq!(restored.len(), dedup.len());
+    assert!(
+        restored.admit(detect(&p1, at(59))).is_empty(),
+        "nothing recorded twice"
+    );
+    // Deleted pods leave the set (and the next save).
+    restored.forget_pod("uid-1");
+    assert!(restored.is_empty() && restored.take_changed());
+    assert!(
+        crate::store::events::read_seen::<Vec<EventKey>>(&dir.path().join("none"))
+            .unwrap()
+            .is_none()
+    );
+}

@@ -139,3 +139,69 @@ fn updates_drop_stale_ids_and_deletes_remove_the_pod() {
     );
     assert_eq!(index.pods(), 1);
 }
+
+#[test]
+fn requests_come_from_the_spec_or_the_applied_resources() {
+    use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let resources = |cpu: &str, mem: Option<&str>| ResourceRequirements {
+        requests: Some(
+            [("cpu".to_string(), Quantity(cpu.into()))]
+                .into_iter()
+                .chain(mem.map(|m| ("memory".to_string(), Quantity(m.into()))))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let mut p = pod(
+        "web-0",
+        "u1",
+        vec![
+            status("app", Some("containerd://c1"), None),
+            status("sidecar", Some("containerd://s1"), None),
+        ],
+    );
+    p.spec = Some(PodSpec {
+        containers: vec![
+            Container {
+                name: "app".into(),
+                resources: Some(resources("250m", Some("128Mi"))),
+                ..Default::default()
+            },
+            Container {
+                name: "sidecar".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    });
+    let found: HashMap<String, Option<Requests>> = containers_of(&p)
+        .into_iter()
+        .map(|(id, info)| (id, info.requests))
+        .collect();
+    assert_eq!(
+        found["c1"],
+        Some(Requests {
+            cpu_millicores: Some(250),
+            memory_bytes: Some(128 << 20)
+        })
+    );
+    assert_eq!(found["s1"], None, "no requests, nothing recorded");
+    // Resized in place: the kubelet's applied resources win over the spec.
+    let mut resized = p
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .clone()
+        .unwrap();
+    resized[0].resources = Some(resources("1.5", None));
+    let info = requests_of(&p, &resized[0]);
+    assert_eq!(
+        info,
+        Some(Requests {
+            cpu_millicores: Some(1500),
+            memory_bytes: None
+        })
+    );
+}

@@ -1,7 +1,26 @@
 use super::*;
 use crate::crd::{NodeMonitorSpec, PullPolicy};
 use crate::operator::builders::test_monitor;
+use crate::operator::policy::Policy;
 use k8s_openapi::api::core::v1::Toleration;
+
+/// A policy that also allows `/mnt` and `registry.local/*` (for the spec tests).
+fn policy() -> Policy {
+    Policy::new(
+        vec![
+            crate::crd::DEFAULT_DATA_HOST_PATH.parse().unwrap(),
+            "/mnt".parse().unwrap(),
+        ],
+        vec!["registry.local/*".parse().unwrap()],
+        DEFAULT_IMAGE.into(),
+    )
+    .unwrap()
+}
+
+fn build(nm: &NodeMonitor, hash: &str) -> DaemonSet {
+    let resolved = policy().resolve(&nm.spec).unwrap();
+    daemon_set(nm, hash, &resolved)
+}
 
 fn pod(ds: &DaemonSet) -> &PodSpec {
     ds.spec.template.spec.as_ref().unwrap()
@@ -35,7 +54,7 @@ fn volume<'a>(ds: &'a DaemonSet, name: &str) -> &'a Volume {
 #[test]
 fn default_daemon_set_follows_the_design() {
     let nm = test_monitor("nm1", NodeMonitorSpec::default());
-    let ds = daemon_set(&nm, "abc", DEFAULT_IMAGE);
+    let ds = build(&nm, "abc");
     assert_eq!(ds.metadata.name.as_deref(), Some("nm1"));
     assert_eq!(ds.metadata.namespace.as_deref(), Some("monitoring"));
     assert_eq!(
@@ -84,7 +103,8 @@ fn default_daemon_set_follows_the_design() {
     );
     assert_eq!(
         viewer.args.as_ref().unwrap().join(" "),
-        "/data --port=8050 --no-browser --bind 0.0.0.0"
+        "/data --port=8050 --no-browser --bind 127.0.0.1",
+        "loopback: kubectl port-forward dials it inside the pod"
     );
     assert_eq!(viewer.ports.as_ref().unwrap()[0].container_port, 8050);
     assert_eq!(mount_of(viewer, "/data").read_only, Some(true));
@@ -108,7 +128,14 @@ fn default_daemon_set_follows_the_design() {
         volume(&ds, "settings").config_map.as_ref().unwrap().name,
         "nm1"
     );
-    assert_eq!(pod(&ds).service_account_name.as_deref(), Some("nm1"));
+    assert_eq!(
+        pod(&ds).service_account_name.as_deref(),
+        Some("fine-grained-monitor-nm1")
+    );
+    assert!(
+        mount_of(agent, "/data").sub_path.is_none(),
+        "the root itself"
+    );
     assert_eq!(
         pod(&ds).tolerations.as_ref().unwrap()[0]
             .operator
@@ -120,21 +147,51 @@ fn default_daemon_set_follows_the_design() {
 #[test]
 fn containers_are_locked_down_with_design_resources() {
     let nm = test_monitor("nm1", NodeMonitorSpec::default());
-    let ds = daemon_set(&nm, "abc", DEFAULT_IMAGE);
-    for c in &pod(&ds).containers {
+    let ds = build(&nm, "abc");
+    let p = pod(&ds);
+    assert_eq!(
+        p.security_context
+            .as_ref()
+            .unwrap()
+            .seccomp_profile
+            .as_ref()
+            .unwrap()
+            .type_,
+        "RuntimeDefault"
+    );
+    let all = p
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(p.containers.iter());
+    for c in all {
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
         assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+        assert_eq!(sc.privileged, Some(false), "{}", c.name);
         assert_eq!(
             sc.capabilities.as_ref().unwrap().drop.as_deref(),
             Some(&["ALL".to_string()][..]),
             "{}",
             c.name
         );
-        assert!(sc.privileged.is_none(), "{}", c.name);
+        assert_eq!(
+            sc.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault",
+            "{}",
+            c.name
+        );
     }
-    let viewer_sc = container(&ds, "viewer").security_context.as_ref().unwrap();
-    assert_eq!(viewer_sc.run_as_non_root, Some(true));
+    for (name, uid) in [("agent", AGENT_UID), ("viewer", VIEWER_UID)] {
+        let sc = container(&ds, name).security_context.as_ref().unwrap();
+        assert_eq!(sc.run_as_user, Some(uid), "{name}");
+        assert_eq!(sc.run_as_group, Some(uid), "{name}");
+        assert_eq!(sc.run_as_non_root, Some(true), "{name}");
+        assert!(
+            sc.capabilities.as_ref().unwrap().add.is_none(),
+            "{name} has no capability"
+        );
+    }
 
     let res = |name: &str, kind: &str, key: &str| {
         let r = container(&ds, name).resources.as_ref().unwrap();
@@ -158,8 +215,8 @@ fn containers_are_locked_down_with_design_resources() {
 #[test]
 fn settings_hash_goes_on_the_pod_template() {
     let nm = test_monitor("nm1", NodeMonitorSpec::default());
-    let a = daemon_set(&nm, "hash-a", DEFAULT_IMAGE);
-    let b = daemon_set(&nm, "hash-b", DEFAULT_IMAGE);
+    let a = build(&nm, "hash-a");
+    let b = build(&nm, "hash-b");
     let hash = |ds: &DaemonSet| {
         ds.spec
             .template
@@ -190,14 +247,14 @@ fn spec_choices_reach_the_pods() {
         }],
         priority_class_name: Some("system-node-critical".into()),
         viewer: crate::crd::ViewerSpec {
-            enabled: true,
             port: 9000,
+            ..crate::crd::ViewerSpec::default()
         },
         enrichment: crate::crd::EnrichmentSpec { enabled: false },
         ..NodeMonitorSpec::default()
     };
     let nm = test_monitor("db", spec);
-    let ds = daemon_set(&nm, "h", DEFAULT_IMAGE);
+    let ds = build(&nm, "h");
     let p = pod(&ds);
     assert_eq!(
         container(&ds, "agent").image.as_deref(),
@@ -207,10 +264,15 @@ fn spec_choices_reach_the_pods() {
         container(&ds, "viewer").image_pull_policy.as_deref(),
         Some("Always")
     );
-    assert_eq!(
-        volume(&ds, "data").host_path.as_ref().unwrap().path,
-        "/mnt/fgm"
-    );
+    // Below the allowed root /mnt: the root is the volume, the rest a subPath.
+    assert_eq!(volume(&ds, "data").host_path.as_ref().unwrap().path, "/mnt");
+    for c in ["agent", "viewer"] {
+        assert_eq!(
+            mount_of(container(&ds, c), "/data").sub_path.as_deref(),
+            Some("fgm"),
+            "{c}"
+        );
+    }
     assert_eq!(p.node_selector.as_ref().unwrap()["role"], "db");
     assert_eq!(
         p.tolerations.as_ref().unwrap()[0].key.as_deref(),
@@ -238,7 +300,7 @@ fn spec_choices_reach_the_pods() {
 fn viewer_can_be_turned_off() {
     let mut spec = NodeMonitorSpec::default();
     spec.viewer.enabled = false;
-    let ds = daemon_set(&test_monitor("nm1", spec), "h", DEFAULT_IMAGE);
+    let ds = build(&test_monitor("nm1", spec), "h");
     let names: Vec<_> = pod(&ds)
         .containers
         .iter()
@@ -250,7 +312,7 @@ fn viewer_can_be_turned_off() {
 #[test]
 fn selector_is_a_subset_of_the_template_labels() {
     let nm = test_monitor("nm1", NodeMonitorSpec::default());
-    let ds = daemon_set(&nm, "h", DEFAULT_IMAGE);
+    let ds = build(&nm, "h");
     let spec = ds.spec;
     let template_labels = spec.template.metadata.unwrap().labels.unwrap();
     for (k, v) in spec.selector.match_labels.unwrap() {
@@ -261,7 +323,7 @@ fn selector_is_a_subset_of_the_template_labels() {
 #[test]
 fn metrics_option_names_the_port_and_adds_scrape_annotations() {
     let nm = test_monitor("nm1", NodeMonitorSpec::default());
-    let ds = daemon_set(&nm, "abc", DEFAULT_IMAGE);
+    let ds = build(&nm, "abc");
     let agent = container(&ds, "agent");
     let port = &agent.ports.as_ref().expect("metrics port declared")[0];
     assert_eq!(port.name.as_deref(), Some("metrics"));
@@ -280,7 +342,7 @@ fn metrics_option_names_the_port_and_adds_scrape_annotations() {
     let mut spec = NodeMonitorSpec::default();
     spec.metrics.port = 9900;
     spec.metrics.scrape_annotations = true;
-    let ds = daemon_set(&test_monitor("nm1", spec), "abc", DEFAULT_IMAGE);
+    let ds = build(&test_monitor("nm1", spec), "abc");
     let agent = container(&ds, "agent");
     assert_eq!(agent.ports.as_ref().unwrap()[0].container_port, 9900);
     let annotations = ds
@@ -300,7 +362,7 @@ fn metrics_option_names_the_port_and_adds_scrape_annotations() {
     // Not advertised: no named port, but the probe still reaches /healthz by number.
     let mut spec = NodeMonitorSpec::default();
     spec.metrics.enabled = false;
-    let ds = daemon_set(&test_monitor("nm1", spec), "abc", DEFAULT_IMAGE);
+    let ds = build(&test_monitor("nm1", spec), "abc");
     let agent = container(&ds, "agent");
     assert!(agent.ports.is_none());
     let probe = agent
@@ -323,7 +385,7 @@ fn container_commands_parse_with_the_real_cli() {
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("agent.yaml");
     std::fs::write(&settings, settings_yaml(&agent_settings(&nm.spec).unwrap())).unwrap();
-    let ds = daemon_set(&nm, "h", DEFAULT_IMAGE);
+    let ds = build(&nm, "h");
     let argv = |c: &Container| -> Vec<std::ffi::OsString> {
         c.command
             .iter()
@@ -358,6 +420,128 @@ fn container_commands_parse_with_the_real_cli() {
         .unwrap_or_else(|e| panic!("the viewer container's command does not parse: {e}"));
     assert_eq!(viewer.viewer.port, 8050);
     assert!(viewer.viewer.no_browser);
-    assert_eq!(viewer.viewer.bind.to_string(), "0.0.0.0");
+    assert_eq!(viewer.viewer.bind.to_string(), "127.0.0.1");
+
+    let init = &pod(&ds).init_containers.as_ref().unwrap()[0];
+    let cli: Cli = parse_with_config(argv(init))
+        .unwrap_or_else(|e| panic!("the init container's command does not parse: {e}"));
+    let Mode::PrepareDataDir(prepare) = cli.mode else {
+        panic!("prepare-data-dir mode expected")
+    };
+    assert_eq!(prepare.data_dir, std::path::Path::new("/data"));
+    assert_eq!(
+        (prepare.owner_uid, prepare.owner_gid),
+        (AGENT_UID as u32, AGENT_UID as u32)
+    );
     assert_eq!(viewer.viewer.data_dir, std::path::Path::new("/data"));
+}
+
+#[test]
+fn only_the_init_container_has_capabilities_and_it_runs_first() {
+    let nm = test_monitor("nm1", NodeMonitorSpec::default());
+    let ds = build(&nm, "h");
+    let inits = pod(&ds).init_containers.as_ref().expect("init containers");
+    assert_eq!(inits.len(), 1);
+    let init = &inits[0];
+    assert_eq!(init.name, "prepare-data-dir");
+    assert_eq!(init.image, container(&ds, "agent").image);
+    let sc = init.security_context.as_ref().unwrap();
+    assert_eq!(sc.run_as_user, Some(0));
+    assert_eq!(sc.run_as_non_root, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().add.as_deref(),
+        Some(&["CHOWN".to_string(), "DAC_READ_SEARCH".to_string()][..])
+    );
+    assert_eq!(
+        init.volume_mounts.as_ref().unwrap().len(),
+        1,
+        "it sees the data directory only"
+    );
+    assert_eq!(mount_of(init, "/data").read_only, Some(false));
+    assert!(init.resources.as_ref().unwrap().limits.is_some());
+}
+
+#[test]
+fn the_token_reaches_the_agent_only_and_only_for_enrichment() {
+    let nm = test_monitor("nm1", NodeMonitorSpec::default());
+    let ds = build(&nm, "h");
+    let p = pod(&ds);
+    assert_eq!(p.automount_service_account_token, Some(false));
+    let token = volume(&ds, "kube-api-access").projected.as_ref().unwrap();
+    let sources = token.sources.as_ref().unwrap();
+    assert!(sources[0].service_account_token.is_some());
+    assert_eq!(
+        sources[1].config_map.as_ref().unwrap().name,
+        "kube-root-ca.crt"
+    );
+    assert_eq!(
+        mount_of(container(&ds, "agent"), TOKEN_DIR).read_only,
+        Some(true)
+    );
+    for c in p
+        .init_containers
+        .iter()
+        .flatten()
+        .chain([container(&ds, "viewer")])
+    {
+        assert!(
+            !c.volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.mount_path == TOKEN_DIR),
+            "{} must not see the token",
+            c.name
+        );
+    }
+
+    let mut spec = NodeMonitorSpec::default();
+    spec.enrichment.enabled = false;
+    let ds = build(&test_monitor("nm1", spec), "h");
+    assert!(
+        !pod(&ds)
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.name == "kube-api-access")
+    );
+    assert!(
+        !container(&ds, "agent")
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path == TOKEN_DIR)
+    );
+}
+
+#[test]
+fn an_exposed_viewer_is_what_the_spec_asks() {
+    let mut spec = NodeMonitorSpec::default();
+    spec.viewer.bind_address = "0.0.0.0".into();
+    let ds = build(&test_monitor("nm1", spec), "h");
+    let args = container(&ds, "viewer").args.as_ref().unwrap().join(" ");
+    assert!(args.ends_with("--bind 0.0.0.0"), "{args}");
+}
+
+#[test]
+fn update_strategy_replaces_then_starts_unless_the_spec_says_otherwise() {
+    let nm = test_monitor("nm1", NodeMonitorSpec::default());
+    let strategy = build(&nm, "abc").spec.update_strategy.unwrap();
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    let rolling = strategy.rolling_update.unwrap();
+    // One agent per data directory: the old pod goes before the new one starts.
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(1)));
+    let chosen = k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy {
+        type_: Some("OnDelete".into()),
+        rolling_update: None,
+    };
+    let nm = test_monitor(
+        "nm1",
+        NodeMonitorSpec {
+            update_strategy: Some(chosen.clone()),
+            ..NodeMonitorSpec::default()
+        },
+    );
+    let ds = build(&nm, "abc");
+    assert_eq!(ds.spec.update_strategy, Some(chosen));
 }

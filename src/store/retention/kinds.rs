@@ -1,0 +1,164 @@
+//! The artefact kinds the agent itself writes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Artefact, ArtefactKind, Kinds};
+use crate::store::{events, layout, lock};
+
+pub const DATA: &str = "parquet";
+pub const EVENTS: &str = "events";
+pub const STATE: &str = "state";
+
+/// Parquet, events, state: what every agent registers.
+pub fn default_kinds() -> Kinds {
+    vec![
+        Arc::new(DataFiles),
+        Arc::new(EventDays),
+        Arc::new(StateFiles),
+    ]
+}
+
+fn bytes_of(path: &Path) -> std::io::Result<u64> {
+    std::fs::metadata(path).map(|m| m.len())
+}
+
+/// This node's finished data files; the newest is protected (the file being
+/// written is never listed: it has no `.parquet` name yet).
+#[derive(Debug)]
+pub struct DataFiles;
+
+impl ArtefactKind for DataFiles {
+    fn name(&self) -> &'static str {
+        DATA
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        let listing = layout::list_data_files(data_dir, None)?;
+        let mut out = Vec::new();
+        for file in listing.files.into_iter().filter(|f| f.node == node) {
+            // Vanished meanwhile: not ours to count any more.
+            let Ok(bytes) = bytes_of(&file.path) else {
+                continue;
+            };
+            out.push(Artefact {
+                path: file.path,
+                kind: DATA,
+                start: file.start,
+                end: file.start,
+                bytes,
+                protected: false,
+            });
+        }
+        // The newest one that is not in the future stays, so "the data
+        // written last" is never what retention removes.
+        if let Some(newest) = out
+            .iter_mut()
+            .filter(|a| a.start <= now)
+            .max_by_key(|a| a.start)
+        {
+            newest.protected = true;
+        }
+        Ok(out)
+    }
+}
+
+/// Pod event day files (`events/events-YYYY-MM-DD.jsonl`); today's is protected.
+#[derive(Debug)]
+pub struct EventDays;
+
+impl ArtefactKind for EventDays {
+    fn name(&self) -> &'static str {
+        EVENTS
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        _node: &str,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        let dir = events::events_dir(data_dir);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(day) = events::parse_events_file_name(&name.to_string_lossy()) else {
+                continue;
+            };
+            let (Some(start), Some(next)) = (day.and_hms_opt(0, 0, 0), day.succ_opt()) else {
+                continue;
+            };
+            let Some(next) = next.and_hms_opt(0, 0, 0) else {
+                continue;
+            };
+            let Ok(bytes) = bytes_of(&entry.path()) else {
+                continue;
+            };
+            out.push(Artefact {
+                path: entry.path(),
+                kind: EVENTS,
+                start: start.and_utc(),
+                end: next.and_utc() - chrono::Duration::milliseconds(1),
+                bytes,
+                protected: day == now.date_naive(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The small files a data directory always has: index, lock, the events
+/// de-duplication state, a corrupt index moved aside. Counted, never removed
+/// (each is one file, rewritten in place).
+#[derive(Debug)]
+pub struct StateFiles;
+
+/// Names of the state files, relative to the data directory.
+pub const STATE_FILES: [&str; 5] = [
+    layout::INDEX_FILE,
+    "index.json.tmp",
+    "index.json.corrupt",
+    lock::LOCK_FILE,
+    events::SEEN_FILE,
+];
+
+impl ArtefactKind for StateFiles {
+    fn name(&self) -> &'static str {
+        STATE
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        _node: &str,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        Ok(STATE_FILES
+            .iter()
+            .filter_map(|name| {
+                let path = data_dir.join(name);
+                let bytes = bytes_of(&path).ok()?;
+                Some(Artefact {
+                    path,
+                    kind: STATE,
+                    start: now,
+                    end: now,
+                    bytes,
+                    protected: true,
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,293 @@
+//! The overview: every container of a range ranked by CPU, memory,
+//! throttling, IO and pressure, with sparklines, restarts and OOM kills.
+//!
+//! ```text
+//!  files of the range ──▶ per-file summaries (cached, oldest give way) ─┐
+//!  range edges ─────────▶ summaries of the part inside the range ───────┼▶ join per container ▶ rows, rankings
+//!  events/*.jsonl ──────▶ OOM kills, restarts, CrashLoopBackOff ────────┘
+//! ```
+
+pub mod rank;
+pub mod summary;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use self::rank::{Category, Stats};
+use self::summary::{COUNTERS, FileSummary, GAUGES, Summary, columns, summarize};
+use super::state::{Viewer, guarded};
+use crate::store::events::{self, EventKind, PodEvent};
+use crate::store::index::ContainerEntry;
+use crate::store::layout::{self, DataFile};
+use crate::store::reader::{self, ReadError};
+
+/// Most rows a ranking may ask for.
+pub const MAX_TOP: usize = 100;
+pub const DEFAULT_TOP: usize = 10;
+/// Most events listed (the newest are kept).
+const MAX_EVENTS: usize = 200;
+
+/// One validated overview request.
+#[derive(Debug, Clone)]
+pub struct OverviewRequest {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub top: usize,
+    /// Search terms, as `/api/containers?q=`.
+    pub q: String,
+    pub include_sandbox: bool,
+}
+
+/// A file's summary restricted to `[from, to]`: the cached whole-file one
+/// when the file lies inside the range, else one of the part inside.
+fn file_summary(
+    viewer: &Viewer,
+    file: &DataFile,
+    from_ms: i64,
+    to_ms: i64,
+    slot_ms: i64,
+) -> Result<Arc<FileSummary>, ReadError> {
+    let inside = |s: &FileSummary| s.span.is_none_or(|(a, b)| a >= from_ms && b <= to_ms);
+    let cached = viewer.cached_summary(&file.path, slot_ms);
+    if let Some(whole) = &cached
+        && inside(whole)
+    {
+        return Ok(whole.clone());
+    }
+    let path: &Path = &file.path;
+    let read = guarded(path, || reader::read_metrics(path, &columns()))?;
+    let summarise = |clip| FileSummary {
+        containers: read
+            .iter()
+            .filter_map(|(id, rows)| {
+                let columns: [&[i64]; COUNTERS.len() + GAUGES.len()] =
+                    std::array::from_fn(|m| rows.values(m));
+                summarize(rows.timestamps, &columns, clip, slot_ms).map(|s| (id.to_string(), s))
+            })
+            .collect(),
+        span: read
+            .iter()
+            .filter_map(|(_, r)| Some((*r.timestamps.first()?, *r.timestamps.last()?)))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
+    };
+    let whole = Arc::new(summarise(None));
+    if cached.is_none() {
+        viewer.keep_summary(path, slot_ms, file.start.timestamp_millis(), whole.clone());
+    }
+    if inside(&whole) {
+        return Ok(whole);
+    }
+    let mut part = summarise(Some((from_ms, to_ms)));
+    part.span = whole.span;
+    Ok(Arc::new(part))
+}
+
+/// Event counts of one container.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct EventCounts {
+    oom_killed: u32,
+    restart: u32,
+    crash_loop_back_off: u32,
+    terminated: u32,
+}
+
+impl EventCounts {
+    fn add(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::OomKilled => self.oom_killed += 1,
+            EventKind::Restart => self.restart += 1,
+            EventKind::CrashLoopBackOff => self.crash_loop_back_off += 1,
+            EventKind::Terminated => self.terminated += 1,
+        }
+    }
+    fn any(&self) -> bool {
+        self.oom_killed + self.restart + self.crash_loop_back_off + self.terminated > 0
+    }
+}
+
+/// True when `event` concerns the container `id` described by `entry`: by
+/// id, or by namespace, pod and container name (a restart has a new id).
+pub fn event_concerns(event: &PodEvent, id: &str, entry: Option<&ContainerEntry>) -> bool {
+    if event.container_id.as_deref() == Some(id) {
+        return true;
+    }
+    entry.is_some_and(|c| {
+        c.namespace.as_deref() == Some(event.namespace.as_str())
+            && c.pod_name.as_deref() == Some(event.pod.as_str())
+            && c.container_name.as_deref() == Some(event.container.as_str())
+    })
+}
+
+/// Runs an overview request (blocking: call from the blocking pool).
+pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
+    let snapshot = viewer.snapshot();
+    let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
+    let slot_ms = rank::slot_ms(from_ms, to_ms);
+    let dir = &viewer.opts.data_dir;
+    let mut files = match layout::files_for_range(dir, req.from, req.to) {
+        Ok(listing) => listing.files,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    files.sort_by_key(|f| f.start);
+    // Joined in file order as the summaries arrive: memory holds one summary
+    // per container plus the few files being read, whatever the range.
+    let mut joined: BTreeMap<String, Summary> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let mut files_read = 0;
+    let workers = super::parallel::workers();
+    super::parallel::for_each_ordered(
+        &files,
+        workers,
+        workers * 8,
+        |f| file_summary(viewer, f, from_ms, to_ms, slot_ms),
+        |f| {
+            Err(ReadError::Layout {
+                path: f.path.clone(),
+                message: "summary thread panicked".into(),
+            })
+        },
+        |file, result| match result {
+            Ok(fs) => {
+                files_read += 1;
+                for (id, s) in &fs.containers {
+                    match joined.get_mut(id) {
+                        Some(j) => j.append(s, slot_ms),
+                        None => {
+                            joined.insert(id.clone(), s.clone());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                viewer.report_corrupt(&file.path, &e);
+                skipped
+                    .push(json!({ "path": viewer.relative(&file.path), "error": e.to_string() }));
+            }
+        },
+    );
+    let index = snapshot.index.as_ref();
+    let entry_of = |id: &str| index.and_then(|i| i.containers.get(id));
+    // Keep the containers the request asks for.
+    joined.retain(|id, _| match entry_of(id) {
+        Some(e) => {
+            (req.include_sandbox || !e.sandbox) && super::query::container_matches(id, e, &req.q)
+        }
+        None => req
+            .q
+            .split_whitespace()
+            .all(|t| id.contains(&t.to_lowercase())),
+    });
+    let stats: BTreeMap<&str, Stats> = joined
+        .iter()
+        .map(|(id, s)| (id.as_str(), rank::stats(s)))
+        .collect();
+
+    let read = events::read_range(dir, req.from, req.to).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "overview without events");
+        Default::default()
+    });
+    let mut counts: HashMap<&str, EventCounts> = HashMap::new();
+    let mut listed = Vec::new();
+    for event in &read.events {
+        let owners: Vec<&str> = stats
+            .keys()
+            .copied()
+            .filter(|id| event_concerns(event, id, entry_of(id)))
+            .collect();
+        for id in &owners {
+            counts.entry(id).or_default().add(event.kind);
+        }
+        if !owners.is_empty() || req.q.is_empty() {
+            listed.push(json!({
+                "time": event.time,
+                "kind": event.kind,
+                "namespace": event.namespace,
+                "pod": event.pod,
+                "container": event.container,
+                "containers": owners,
+                "reason": event.reason,
+                "exit_code": event.exit_code,
+                "message": event.message,
+            }));
+        }
+    }
+    let events_truncated = listed.len() > MAX_EVENTS;
+    if events_truncated {
+        listed.drain(..listed.len() - MAX_EVENTS);
+    }
+
+    let rows: Vec<Value> = stats
+        .iter()
+        .map(|(id, s)| {
+            let e = entry_of(id);
+            let ev = counts.get(id).copied().unwrap_or_default();
+            json!({
+                "id": id,
+                "pod_name": e.and_then(|e| e.pod_name.as_deref()),
+                "namespace": e.and_then(|e| e.namespace.as_deref()),
+                "container_name": e.and_then(|e| e.container_name.as_deref()),
+                "cgroup_path": e.and_then(|e| e.cgroup_path.as_deref()),
+                "qos_class": e.map(|e| e.qos_class.as_str()),
+                "first": joined[*id].first_t,
+                "last": joined[*id].last_t,
+                "stats": s,
+                "events": ev,
+                // The kernel counts kills inside the cgroup; the API counts
+                // terminations. Either may miss one, so the higher is shown.
+                "oom_kills": s.oom_kills.unwrap_or(0).max(u64::from(ev.oom_killed)),
+            })
+        })
+        .collect();
+    let mut rankings = serde_json::Map::new();
+    for category in Category::ALL {
+        let ranked = rank::rank(stats.iter().map(|(id, s)| (*id, s)), category, req.top);
+        let list: Vec<Value> = ranked
+            .into_iter()
+            .map(|(id, value)| {
+                let (start, line) = rank::sparkline(&joined[id], category, from_ms, to_ms, slot_ms);
+                json!({ "id": id, "value": value, "spark_start": start, "spark": line })
+            })
+            .collect();
+        rankings.insert(
+            category.as_str().into(),
+            json!({ "unit": category.unit(), "rows": list }),
+        );
+    }
+    // Containers with something to look at: OOM kills, restarts, crash loops.
+    let mut troubled: Vec<(&str, u64, u32)> = stats
+        .iter()
+        .map(|(id, s)| {
+            let ev = counts.get(id).copied().unwrap_or_default();
+            let oom = s.oom_kills.unwrap_or(0).max(u64::from(ev.oom_killed));
+            (
+                *id,
+                oom,
+                ev.restart + ev.crash_loop_back_off + ev.terminated,
+            )
+        })
+        .filter(|(id, oom, other)| {
+            *oom > 0 || *other > 0 || counts.get(id).is_some_and(EventCounts::any)
+        })
+        .collect();
+    troubled.sort_by(|a, b| (b.1, b.2).cmp(&(a.1, a.2)).then_with(|| a.0.cmp(b.0)));
+    troubled.truncate(req.top);
+    Ok(json!({
+        "from": req.from,
+        "to": req.to,
+        "slot_ms": slot_ms,
+        "containers": rows.len(),
+        "files_read": files_read,
+        "skipped_files": skipped,
+        "rows": rows,
+        "rankings": rankings,
+        "troubled": troubled.iter().map(|(id, oom, other)| json!({"id": id, "oom_kills": oom, "other_events": other})).collect::<Vec<_>>(),
+        "events": listed,
+        "events_truncated": events_truncated,
+        "skipped_event_lines": read.skipped_lines,
+    }))
+}

@@ -1,0 +1,221 @@
+//! `/api/overview` over data written by the store's writer: rankings with
+//! exact figures across file boundaries and range edges, limits, events,
+//! search, the summary cache, and bad parameters.
+
+use axum::http::StatusCode;
+use chrono::Duration;
+use serde_json::Value;
+
+use crate::fixture::*;
+use fine_grained_monitor::store::events::{self, EventKind, PodEvent};
+
+/// WEB: 0.5 cores of a 2-core quota, 100 MiB of a 1 GiB limit. DB: 0.25
+/// cores, 300 MiB, its kernel OOM counter steps at second 700. PAUSE (the
+/// sandbox, shown on request): 1.5 cores, throttled in 40% of its periods,
+/// reading 2 MB/s, stalled 20% on IO.
+fn values(id: &str, metric: &str, i: i64) -> Option<i64> {
+    let (cores, mem) = match id {
+        WEB => (0.5, 100 << 20),
+        DB => (0.25, 300 << 20),
+        _ => (1.5, 50 << 20),
+    };
+    let hot = id == PAUSE;
+    Some(match metric {
+        "cpu_usage_usec" => (cores * 1e6) as i64 * i,
+        "memory_working_set_bytes" => mem,
+        "memory_limit_bytes" if id == WEB => 1 << 30,
+        "cpu_quota_usec" if id == WEB => 200_000,
+        "cpu_period_usec" => 100_000,
+        "cpu_nr_periods" => 10 * i,
+        "cpu_nr_throttled" if hot => 4 * i,
+        "io_read_bytes" if hot => 2_000_000 * i,
+        "io_pressure_some_usec" if hot => 200_000 * i,
+        "memory_oom_kill_events" if id == DB => i64::from(i >= 700),
+        "memory_limit_bytes" | "cpu_quota_usec" => return None,
+        _ => 0,
+    })
+}
+
+fn write(dir: &std::path::Path) -> chrono::DateTime<chrono::Utc> {
+    let start = t(2025, 12, 30, 10, 0, 0);
+    // 20 minutes in 90 s files: the 15-minute default range starts mid-file.
+    write_samples(dir, &[WEB, DB, PAUSE], start, 1200, 90, &values);
+    write_index(dir, start, start + Duration::seconds(1199));
+    let event = |secs: i64, kind| PodEvent {
+        time: start + Duration::seconds(secs),
+        kind,
+        namespace: "shop".into(),
+        pod: "db-0".into(),
+        pod_uid: None,
+        container: "postgres".into(),
+        container_id: None,
+        restart_count: 1,
+        reason: Some("OOMKilled".into()),
+        exit_code: Some(137),
+        message: None,
+    };
+    events::append(
+        dir,
+        &[
+            event(60, EventKind::OomKilled),
+            event(900, EventKind::OomKilled),
+            event(901, EventKind::Restart),
+        ],
+    )
+    .unwrap();
+    start
+}
+
+fn ranking<'a>(json: &'a Value, category: &str) -> Vec<(&'a str, f64)> {
+    json["rankings"][category]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["value"].as_f64().unwrap()))
+        .collect()
+}
+
+fn row<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no row {id} in {json}"))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9 * b.abs().max(1.0)
+}
+
+#[tokio::test]
+async fn the_last_15_minutes_ranked_with_exact_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = write(dir.path());
+    let app = app(dir.path());
+    let json = get_json(&app, "/api/overview").await;
+    // Default: the 15 minutes up to the newest data.
+    assert_eq!(json["from"], "2025-12-30T10:04:59Z");
+    assert_eq!(json["to"], "2025-12-30T10:19:59Z");
+    assert_eq!(json["containers"], 2, "the sandbox is hidden by default");
+    let cpu = ranking(&json, "cpu");
+    assert_eq!(cpu.iter().map(|r| r.0).collect::<Vec<_>>(), vec![WEB, DB]);
+    assert!(close(cpu[0].1, 0.5) && close(cpu[1].1, 0.25), "{cpu:?}");
+    let mem = ranking(&json, "memory");
+    assert_eq!(mem[0], (DB, (300u64 << 20) as f64));
+    let web = &row(&json, WEB)["stats"];
+    assert!(
+        close(web["cpu_pct_of_limit"].as_f64().unwrap(), 25.0),
+        "{web}"
+    );
+    assert_eq!(web["cpu_limit_cores"], 2.0);
+    assert!(close(
+        web["memory_pct_of_limit"].as_f64().unwrap(),
+        100.0 / 1024.0 * 100.0
+    ));
+    assert_eq!(web["seconds"], 900.0);
+    assert_eq!(web["samples"], 901);
+    assert_eq!(row(&json, WEB)["pod_name"], "web-0");
+    // Nothing throttled, under pressure or reading: those rankings are empty.
+    for category in ["throttling", "io", "pressure"] {
+        assert!(ranking(&json, category).is_empty(), "{category}");
+    }
+    // DB: one OOM kill by the kernel and two by the API in range (10:15, and
+    // 10:01 is before it), and a restart: shown and first among the troubled.
+    let db = row(&json, DB);
+    assert_eq!(db["stats"]["oom_kills"], 1);
+    assert_eq!(db["events"]["oom_killed"], 1);
+    assert_eq!(db["events"]["restart"], 1);
+    assert_eq!(db["oom_kills"], 1);
+    assert_eq!(json["troubled"][0]["id"], DB);
+    let listed: Vec<&str> = json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec!["oom_killed", "restart"]);
+    assert_eq!(json["events"][0]["containers"][0], DB);
+    // Sparklines: 15 s slots, 0.5 cores in every one; the first slot
+    // (10:04:45-10:05:00) holds only the range's first sample, no step.
+    assert_eq!(json["slot_ms"], 15_000);
+    let row0 = &json["rankings"]["cpu"]["rows"][0];
+    assert_eq!(row0["spark_start"], ms(start + Duration::seconds(285)));
+    let spark = row0["spark"].as_array().unwrap();
+    assert_eq!(spark.len(), 61);
+    assert!(spark[0].is_null(), "{spark:?}");
+    assert!(
+        spark[1..].iter().all(|v| close(v.as_f64().unwrap(), 0.5)),
+        "{spark:?}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_io_and_pressure_rank_the_busy_container() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let app = app(dir.path());
+    let json = get_json(
+        &app,
+        "/api/overview?include_sandbox=true&from=2025-12-30T10:00:00Z&to=2025-12-30T10:19:59Z",
+    )
+    .await;
+    assert_eq!(json["containers"], 3);
+    let first = |c| ranking(&json, c)[0];
+    assert_eq!(first("cpu").0, PAUSE);
+    assert!(close(first("cpu").1, 1.5));
+    assert_eq!(first("throttling").0, PAUSE);
+    assert!(close(first("throttling").1, 40.0));
+    assert!(close(first("io").1, 2e6));
+    assert!(close(first("pressure").1, 20.0));
+    assert_eq!(ranking(&json, "throttling").len(), 1);
+    // The whole range: all three OOM events, the one at 10:01 too.
+    assert_eq!(row(&json, DB)["events"]["oom_killed"], 2);
+    assert_eq!(row(&json, DB)["oom_kills"], 2);
+    // 20 minutes: 30 s slots.
+    assert_eq!(json["slot_ms"], 30_000);
+}
+
+#[tokio::test]
+async fn search_filters_and_cached_summaries_give_the_same_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let app = app(dir.path());
+    let uri = "/api/overview?from=2025-12-30T10:02:00Z&to=2025-12-30T10:12:30Z";
+    let cold = get_json(&app, uri).await;
+    let warm = get_json(&app, uri).await;
+    assert_eq!(cold, warm, "a cached summary answers like a decoded file");
+    let cpu = ranking(&warm, "cpu");
+    assert!(close(cpu[0].1, 0.5), "{cpu:?}");
+    // A range with other edges over the same cache.
+    let other = get_json(
+        &app,
+        "/api/overview?from=2025-12-30T10:03:17Z&to=2025-12-30T10:11:01Z",
+    )
+    .await;
+    assert_eq!(row(&other, WEB)["stats"]["seconds"], 464.0);
+    let only = get_json(&app, "/api/overview?q=postgres").await;
+    assert_eq!(only["containers"], 1);
+    assert_eq!(only["rows"][0]["id"], DB);
+    let none = get_json(&app, "/api/overview?q=app=nothing").await;
+    assert_eq!(none["containers"], 0);
+    assert!(none["events"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn overview_parameters_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let app = app(dir.path());
+    for (uri, expected) in [
+        ("/api/overview?top=0", "top="),
+        ("/api/overview?top=101", "from 1 to 100"),
+        ("/api/overview?include_sandbox=perhaps", "include_sandbox"),
+        ("/api/overview?from=later", "is not a time"),
+        ("/api/overview?to=-8334601228800000", "out of range"),
+    ] {
+        let (status, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body.contains(expected), "{uri}: {body}");
+    }
+}
