@@ -326,17 +326,34 @@ async fn the_operator_token_binds_the_agent_roles_and_nothing_else() {
             .await,
         "widen the agent role",
     );
-    // And it reads neither secrets nor pods itself.
+    // It reads no secrets. Of pods it may only list (the agents' addresses for
+    // `GET /export`): no get, no watch, no logs, no exec.
     forbidden(
         Api::<Secret>::all(operator.clone())
             .list(&ListParams::default())
             .await,
         "list secrets",
     );
+    Api::<Pod>::all(operator.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the operator lists pods (status.export)");
     forbidden(
-        Api::<Pod>::all(operator.clone())
-            .list(&ListParams::default())
+        Api::<Pod>::namespaced(operator.clone(), &ns)
+            .get("anything")
             .await,
-        "list pods",
+        "get a pod",
     );
+    for (verb, sub) in [
+        ("watch", ""),
+        ("get", "log"),
+        ("create", "exec"),
+        ("delete", ""),
+    ] {
+        assert!(
+            !can(&operator, &ns, verb, "", "pods", sub).await,
+            "the operator must not {verb} pods{}{sub}",
+            if sub.is_empty() { "" } else { "/" }
+        );
+    }
 }
