@@ -2,9 +2,9 @@
 //! report. The operator asks each agent pod of the NodeMonitor for
 //! `GET http://<pod IP>:<metrics port>/export` (a read-only JSON status).
 //!
-//! Why this path: it needs no new right anywhere. The operator already lists
-//! pods (it must hold what it grants the agents), and the agents need no
-//! write access to the API: a node agent that could patch NodeMonitor status
+//! Why this path: it needs one narrow right, `list` on pods (no get, no
+//! watch: since #17 the operator binds the agents' role without holding it),
+//! and the agents need no write access to the API: a node agent that could patch NodeMonitor status
 //! or its own Pod would be a stronger identity on every node than a
 //! read-only HTTP endpoint the agent already serves. The cost is one small
 //! request per agent per resync, bounded in time and concurrency; a network
