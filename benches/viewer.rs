@@ -287,6 +287,14 @@ fn measure(dir: &Path, name: &str, path: &str) {
     );
 }
 
+/// Writes the freshly made data back to disk before anything is timed: on a
+/// node the files a query reads were written long before, and the kernel's
+/// writeback of a few hundred MB would otherwise run during the cold request.
+fn settle() {
+    let _ = Command::new("sync").status();
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -331,6 +339,7 @@ fn main() {
         "query data: 24 h, 20 containers, 1 s samples, 960 files, written in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    settle();
     let ten = ids[..10].join(",");
     let hour_from = (end - Span::hours(1)).timestamp_millis();
     let day_from = (end - Span::hours(24)).timestamp_millis();
@@ -355,6 +364,7 @@ fn main() {
         "overview data: 24 h, 300 containers, 1 s samples, 960 files, written in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    settle();
     let quarter_from = (end - Span::minutes(15)).timestamp_millis();
     let overview_day = format!("/api/overview?from={day_from}&to={to}");
     let overview_quarter = format!("/api/overview?from={quarter_from}&to={to}");
