@@ -205,19 +205,28 @@ fn check_answers(
     vec![top, climb, throttled]
 }
 
-#[test]
-fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
-    python();
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let server = S3Server::start("queries", None);
-    let start = (Utc::now() - chrono::Duration::days(1))
+        .unwrap()
+}
+
+/// The data's start: yesterday 14:00 UTC (hours long closed, so compaction merges them).
+fn yesterday_at_two_pm() -> DateTime<Utc> {
+    (Utc::now() - chrono::Duration::days(1))
         .date_naive()
         .and_hms_opt(14, 0, 0)
         .unwrap()
-        .and_utc();
+        .and_utc()
+}
+
+#[test]
+fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
+    python();
+    let rt = runtime();
+    let server = S3Server::start("queries", None);
+    let start = yesterday_at_two_pm();
     let before_sums = rt.block_on(load_day(&server, start));
     assert_eq!(before_sums.rows, 2 * 5 * 1800);
     let t = |secs: i64| (start + chrono::Duration::seconds(secs)).to_rfc3339();
@@ -283,16 +292,9 @@ fn the_shipped_spark_query_reads_the_same_bucket() {
         python.display(),
         jars.display()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let server = S3Server::start("spark", None);
-    let start = (Utc::now() - chrono::Duration::days(1))
-        .date_naive()
-        .and_hms_opt(14, 0, 0)
-        .unwrap()
-        .and_utc();
+    let start = yesterday_at_two_pm();
     rt.block_on(load_day(&server, start));
     let client = server.admin_client(BUCKET);
     let args = data::compact_args(&server, BUCKET, PREFIX);

@@ -35,24 +35,6 @@ pub struct S3Server {
     starts: Mutex<u32>,
 }
 
-/// Removes the directories of earlier test processes that are gone (`<name>-<pid>`).
-fn remove_stale_dirs(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let stale = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.rsplit_once('-'))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
-            .is_some_and(|pid| !process::pid_alive(pid));
-        if stale {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// The `-s3.config` identities file: one admin identity with static keys.
 pub fn identities_json() -> serde_json::Value {
     serde_json::json!({
@@ -71,7 +53,7 @@ impl S3Server {
         let weed = crate::support::find_bin("weed")
             .unwrap_or_else(|e| panic!("{e}; it is built by `tools/envtest/build.sh seaweedfs`"));
         let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("s3");
-        remove_stale_dirs(&parent);
+        process::remove_dirs_of_gone_processes(&parent);
         let dir = parent.join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("create the server's data directory");
@@ -165,23 +147,7 @@ impl S3Server {
         let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        let kill = |signal: &str| {
-            let _ = Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status();
-        };
-        kill("-TERM");
-        let began = Instant::now();
-        while process::pid_alive(pid) {
-            if began.elapsed() > Duration::from_secs(5) {
-                kill("-KILL");
-            }
-            assert!(
-                began.elapsed() < Duration::from_secs(30),
-                "weed {pid} does not stop"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process::stop(pid, "weed");
     }
 
     /// Starts it again on the same ports and data.

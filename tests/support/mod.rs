@@ -89,24 +89,6 @@ pub fn control_plane() -> &'static ControlPlane {
     }
 }
 
-/// Removes scratch directories of earlier test processes that are gone (a SIGKILLed test binary
-/// cannot clean up after itself).
-fn remove_stale_dirs(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let stale = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|pid| !process::pid_alive(pid));
-        if stale {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// Where the apiserver listens, and whether pods on a real node use it (tests/support/node).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Listen {
@@ -134,7 +116,7 @@ pub(crate) fn start_on(listen: Listen) -> Result<ControlPlane, String> {
     find_bin("etcd")?;
     find_bin("kube-apiserver")?;
     let parent = scratch_root().join("envtest");
-    remove_stale_dirs(&parent);
+    process::remove_dirs_of_gone_processes(&parent);
     let dir = parent.join(std::process::id().to_string());
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let pki = pki::generate(&dir)?;
@@ -451,28 +433,7 @@ impl ControlPlane {
             .find(|(name, _)| name == "kube-apiserver")
             .map(|(_, pid)| *pid)
             .expect("kube-apiserver was started");
-        let kill = |signal: &str| {
-            let status = std::process::Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status()
-                .expect("run kill");
-            assert!(
-                status.success() || !process::pid_alive(pid),
-                "kill {signal} {pid}: {status}"
-            );
-        };
-        kill("-TERM");
-        let began = Instant::now();
-        while process::pid_alive(pid) {
-            if began.elapsed() > Duration::from_secs(5) {
-                kill("-KILL");
-            }
-            assert!(
-                began.elapsed() < Duration::from_secs(30),
-                "kube-apiserver {pid} does not stop"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process::stop(pid, "kube-apiserver");
     }
 
     /// Starts kube-apiserver again with the same flags (same port) and waits for `/readyz`.

@@ -176,3 +176,49 @@ pub fn pid_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Stops `pid` (SIGTERM, SIGKILL after 5 s) and waits until it is gone; panics naming `what`
+/// when it still runs after 30 s.
+pub fn stop(pid: u32, what: &str) {
+    let kill = |signal: &str| {
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success() || !pid_alive(pid),
+            "kill {signal} {what} {pid}: {status}"
+        );
+    };
+    kill("-TERM");
+    let began = Instant::now();
+    while pid_alive(pid) {
+        if began.elapsed() > Duration::from_secs(5) {
+            kill("-KILL");
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "{what} {pid} does not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Removes the scratch directories in `parent` whose names end in the pid of a process that is
+/// gone (`<pid>` or `<name>-<pid>`): a SIGKILLed test binary cannot clean up after itself.
+pub fn remove_dirs_of_gone_processes(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .map(|n| n.rsplit_once('-').map_or(n, |(_, pid)| pid))
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !pid_alive(pid));
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
