@@ -44,9 +44,19 @@ fn python() -> PathBuf {
 /// Runs a shipped query; its rows as JSON objects.
 fn query(server: &S3Server, file: &str, from: &str, to: &str) -> Vec<serde_json::Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries");
-    let out = Command::new(python())
-        .arg(root.join("run.py"))
-        .arg(root.join("duckdb").join(file))
+    let mut cmd = Command::new(python());
+    cmd.arg(root.join("run.py"))
+        .arg(root.join("duckdb").join(file));
+    run_against(&mut cmd, server, from, to, file)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Runs a shipped query script against `server`'s bucket over `from..to` with
+/// the admin keys; its standard output. Fails naming `what` and the script's errors.
+fn run_against(cmd: &mut Command, server: &S3Server, from: &str, to: &str, what: &str) -> String {
+    let out = cmd
         .args(["--bucket", BUCKET, "--prefix", PREFIX, "--path-style"])
         .args(["--endpoint", &server.endpoint, "--from", from, "--to", to])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -55,14 +65,11 @@ fn query(server: &S3Server, file: &str, from: &str, to: &str) -> Vec<serde_json:
         .unwrap();
     assert!(
         out.status.success(),
-        "{file}: {}\n{}",
+        "{what}: {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const LIMIT: i64 = 512 << 20;
@@ -311,23 +318,9 @@ fn the_shipped_spark_query_reads_the_same_bucket() {
     let duck = query(&server, "top_cpu_p99.sql", &from, &to);
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries/spark/top_cpu_p99.py");
-    let out = Command::new(&python)
-        .arg(script)
-        .args(["--bucket", BUCKET, "--prefix", PREFIX, "--path-style"])
-        .args(["--endpoint", &server.endpoint, "--from", &from, "--to", &to])
-        .arg("--jars-dir")
-        .arg(&jars)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "spark: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let spark: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let mut cmd = Command::new(&python);
+    cmd.arg(script).arg("--jars-dir").arg(&jars);
+    let spark: Vec<serde_json::Value> = run_against(&mut cmd, &server, &from, &to, "spark")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
