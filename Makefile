@@ -1,7 +1,7 @@
 # Recipes CI also uses (.ci/run calls `make test`).
 CARGO ?= cargo
 
-.PHONY: test setup images check fmt clippy unit generate run sync-crds chart-lint bench-unit cluster cluster-down
+.PHONY: test setup images check fmt clippy unit generate run sync-crds chart-lint chart-readme bench-unit cluster cluster-down
 
 ## The full test suite on a fresh machine: installs and builds what it needs (tools/setup.sh:
 ## Debian packages, npm packages, Go-built control plane and node, images), then formatting,
@@ -67,3 +67,8 @@ chart-lint:
 	@test -x $(HELM) || { echo "missing $(HELM): run tools/envtest/build.sh" >&2; exit 1; }
 	$(HELM) lint --strict $(CHART)
 	for f in $(CHART)/ci/*.yaml; do $(HELM) lint --strict $(CHART) --values $$f || exit 1; done
+
+## Regenerate charts/fine-grained-monitor-operator/README.md from values.yaml (every value, its
+## default and its comment); tests/packaging checks it is current.
+chart-readme:
+	python3 tools/chart-readme.py
