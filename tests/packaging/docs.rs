@@ -1,5 +1,9 @@
-//! The README and the samples against the code: every NodeMonitor field, every
-//! flag with its environment twin, every metric column, every linked file.
+//! The documentation and the samples against the code: every NodeMonitor field, every flag
+//! with its environment twin, every metric column and every chart value on the page that
+//! holds its reference (docs/*.md, the chart's README generated from values.yaml); the
+//! README's first lines and commands. Links, anchors and named commands: docs_links.rs.
+
+use std::process::Command;
 
 use clap::CommandFactory;
 use serde_json::Value;
@@ -7,7 +11,14 @@ use serde_json::Value;
 use fine_grained_monitor::cli::{Cli, ViewerCli};
 use fine_grained_monitor::store::schema::METRICS;
 
-use crate::tools::{read, root, yaml_file};
+use crate::tools::{files_with_ext, read, root, yaml_file};
+
+/// Where each reference lives.
+const NODEMONITOR_REFERENCE: &str = "docs/nodemonitor.md";
+const FLAGS_REFERENCE: &str = "docs/flags.md";
+const DATA_FORMAT: &str = "docs/data-format.md";
+const INSTALL: &str = "docs/install.md";
+const CHART_README: &str = "charts/fine-grained-monitor-operator/README.md";
 
 /// The CRD's spec schema.
 fn spec_schema() -> Value {
@@ -32,14 +43,14 @@ fn spec_fields() -> Vec<(String, bool)> {
 }
 
 #[test]
-fn readme_documents_every_node_monitor_field() {
-    let readme = read("README.md");
+fn nodemonitor_reference_documents_every_field() {
+    let page = read(NODEMONITOR_REFERENCE);
     for (path, _) in spec_fields() {
         assert!(
-            readme.contains(&format!("`spec.{path}`"))
-                || readme.contains(&format!("`spec.{path}."))
-                || readme.contains(&format!("`{path}`")),
-            "README.md does not document NodeMonitor field spec.{path}: add it to the NodeMonitor reference"
+            page.contains(&format!("`spec.{path}`"))
+                || page.contains(&format!("`spec.{path}."))
+                || page.contains(&format!("`{path}`")),
+            "{NODEMONITOR_REFERENCE} does not document NodeMonitor field spec.{path}: add it to its table"
         );
     }
 }
@@ -64,8 +75,8 @@ fn full_sample_shows_every_field_of_ours() {
 }
 
 #[test]
-fn readme_documents_every_flag_with_its_environment_twin() {
-    let readme = read("README.md");
+fn flags_reference_documents_every_flag_with_its_environment_twin() {
+    let page = read(FLAGS_REFERENCE);
     let mut seen = 0;
     let mut check = |cmd: &clap::Command, path: &str| {
         for arg in cmd.get_arguments() {
@@ -83,12 +94,12 @@ fn readme_documents_every_flag_with_its_environment_twin() {
                 None => format!("`{}", arg.get_value_names().expect("positional name")[0]),
             };
             assert!(
-                readme.contains(&shown),
-                "README.md does not document {shown}` of `{path}`"
+                page.contains(&shown),
+                "{FLAGS_REFERENCE} does not document {shown}` of `{path}`"
             );
             assert!(
-                readme.contains(&format!("`{env}`")),
-                "README.md does not name {env} (the environment twin of {shown}` of `{path}`)"
+                page.contains(&format!("`{env}`")),
+                "{FLAGS_REFERENCE} does not name {env} (the environment twin of {shown}` of `{path}`)"
             );
             seen += 1;
         }
@@ -103,61 +114,97 @@ fn readme_documents_every_flag_with_its_environment_twin() {
 }
 
 #[test]
-fn readme_lists_every_metric_column() {
-    let readme = read("README.md");
+fn data_format_lists_every_metric_column() {
+    let page = read(DATA_FORMAT);
     for m in METRICS {
         assert!(
-            readme.contains(&format!("`{}`", m.name)),
-            "README.md data format does not list metric column {}",
+            page.contains(&format!("`{}`", m.name)),
+            "{DATA_FORMAT} does not list metric column {}",
             m.name
         );
     }
 }
 
 #[test]
-fn readme_links_and_pictures_point_at_existing_files() {
+fn readme_starts_with_the_two_commands_and_shows_the_viewer() {
     let readme = read("README.md");
-    let mut targets = Vec::new();
-    for (i, _) in readme.match_indices("](") {
-        let rest = &readme[i + 2..];
-        let end = rest.find(')').expect("closing parenthesis");
-        targets.push(&rest[..end]);
+    let head: Vec<&str> = readme.lines().take(6).collect();
+    for first in [
+        "Run it on this machine (no cluster needed): `cargo run --release -- local`",
+        "Run the tests: `make test`",
+    ] {
+        assert!(
+            head.iter().any(|l| l.starts_with(first)),
+            "README.md's first lines must keep `{first}` (CI and tools look for it)"
+        );
     }
-    let local: Vec<&str> = targets
-        .into_iter()
-        .filter(|t| !t.starts_with("http") && !t.starts_with('#'))
-        .collect();
     assert!(
-        local.contains(&"docs/viewer.png"),
+        readme.contains("](docs/viewer.png)"),
         "the README shows the viewer"
     );
-    for target in local {
+}
+
+#[test]
+fn readme_links_every_docs_page() {
+    let readme = read("README.md");
+    let mut pages: Vec<String> = files_with_ext(&root().join("docs"), "md")
+        .iter()
+        .map(|p| {
+            let name = p.file_name().expect("file name").to_string_lossy();
+            format!("docs/{name}")
+        })
+        .collect();
+    assert!(pages.len() >= 10, "too few docs pages: {pages:?}");
+    pages.push(CHART_README.to_string());
+    for page in pages {
         assert!(
-            root().join(target).exists(),
-            "README.md links to missing {target}"
+            readme.contains(&format!("]({page})")),
+            "README.md does not link {page}: add it to its Documentation table"
         );
     }
 }
 
 #[test]
-fn readme_quick_start_and_install_commands_use_the_real_names() {
-    let readme = read("README.md");
-    for needle in [
-        "fine-grained-monitor local",
-        "helm install fine-grained-monitor-operator charts/fine-grained-monitor-operator",
-        "kubectl apply -k config/default",
-        "port-forward $POD 8050:8050",
-        "helm uninstall fine-grained-monitor-operator",
-        "kubectl delete crd nodemonitors.fgm.dev",
-        "make test",
-    ] {
-        assert!(readme.contains(needle), "README.md lacks `{needle}`");
+fn docs_pages_start_with_a_title_and_a_link_back() {
+    for path in files_with_ext(&root().join("docs"), "md") {
+        let text = std::fs::read_to_string(&path).expect("read docs page");
+        let name = path.display();
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let title = lines.next().unwrap_or_default();
+        assert!(
+            title.starts_with("# ") && title.len() > 3,
+            "{name} must start with a one-line `# ` title, not {title:?}"
+        );
+        let next = lines.next().unwrap_or_default();
+        assert!(
+            next.contains("](../README.md"),
+            "{name}: the line after the title must link back to ../README.md, not {next:?}"
+        );
     }
 }
 
 #[test]
-fn readme_documents_every_chart_value() {
-    let readme = read("README.md");
+fn quick_start_and_install_commands_use_the_real_names() {
+    for (page, needle) in [
+        ("README.md", "cargo run --release -- local"),
+        ("README.md", "fine-grained-monitor local"),
+        (
+            "README.md",
+            "helm install fine-grained-monitor-operator charts/fine-grained-monitor-operator",
+        ),
+        ("README.md", "port-forward $POD 8050:8050"),
+        ("README.md", "make test"),
+        (INSTALL, "kubectl apply -k config/default"),
+        (INSTALL, "helm uninstall fine-grained-monitor-operator"),
+        (INSTALL, "kubectl delete crd nodemonitors.fgm.dev"),
+    ] {
+        assert!(read(page).contains(needle), "{page} lacks `{needle}`");
+    }
+}
+
+#[test]
+fn chart_readme_documents_every_chart_value() {
+    let page = read(CHART_README);
     let values = yaml_file("charts/fine-grained-monitor-operator/values.yaml");
     let schema: Value = serde_json::from_str(&read(
         "charts/fine-grained-monitor-operator/values.schema.json",
@@ -165,8 +212,8 @@ fn readme_documents_every_chart_value() {
     .expect("values.schema.json is JSON");
     for (key, value) in values.as_object().expect("values map") {
         assert!(
-            readme.contains(&format!("`{key}")),
-            "README.md chart values table lacks `{key}`"
+            page.contains(&format!("`{key}")),
+            "{CHART_README} lacks `{key}`: run `make chart-readme`"
         );
         // Structured settings (closed objects in the schema): each child too,
         // written `key.child` or, in a row of siblings, `.child`.
@@ -174,11 +221,29 @@ fn readme_documents_every_chart_value() {
         for child in value.as_object().filter(|_| closed).into_iter().flatten() {
             let name = child.0;
             assert!(
-                readme.contains(&format!("`{key}.{name}`"))
-                    || readme.contains(&format!("`{key}.{name}."))
-                    || readme.contains(&format!("`.{name}`")),
-                "README.md chart values table lacks `{key}.{name}`"
+                page.contains(&format!("`{key}.{name}`"))
+                    || page.contains(&format!("`{key}.{name}."))
+                    || page.contains(&format!("`.{name}`")),
+                "{CHART_README} lacks `{key}.{name}`: run `make chart-readme`"
             );
         }
     }
+}
+
+/// The chart's README is what tools/chart-readme.py makes of values.yaml today.
+#[test]
+fn chart_readme_is_generated_from_the_current_values() {
+    let out = Command::new("python3")
+        .arg(root().join("tools/chart-readme.py"))
+        .arg("--check")
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 tools/chart-readme.py --check: {e}"));
+    assert!(
+        out.status.success(),
+        "{CHART_README} is stale or values.yaml cannot be read: run `make chart-readme` \
+         (python3 tools/chart-readme.py) and commit the result\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
