@@ -1,11 +1,12 @@
 //! Packaging tests (issue #7): the Helm chart, the kustomize manifests under
-//! `config/`, the Dockerfile and the README, checked against the real tools
+//! `config/`, the Dockerfile and the documentation, checked against the real tools
 //! (Go-built `helm` and `kubectl` from `tools/envtest/build.sh`) and, where an
 //! object must be accepted or reconciled, a real kube-apiserver.
 //!
 //! ```text
 //!  files.rs     versions, CRD copies, Dockerfile vs Cargo.toml, .dockerignore
-//!  docs.rs      README and samples vs the CRD, the flags and the metric schema
+//!  docs.rs      docs pages and samples vs the CRD, the flags, the metric schema, values.yaml
+//!  docs_links.rs links and anchors of the docs, the make and cargo targets they name
 //!  chart.rs     helm lint --strict, helm template (defaults, ci/*.yaml), values schema
 //!  manifests.rs kustomize output vs the chart vs the operator's declared RBAC
 //!  cluster.rs   rendered objects accepted by the apiserver (server-side dry run)
@@ -24,6 +25,9 @@ mod files;
 
 #[path = "packaging/docs.rs"]
 mod docs;
+
+#[path = "packaging/docs_links.rs"]
+mod docs_links;
 
 #[path = "packaging/chart.rs"]
 mod chart;
