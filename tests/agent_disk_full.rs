@@ -38,6 +38,8 @@ fn cycle(second: i64) -> Cycle {
                 values: (0..METRICS.len() as i64)
                     .map(|m| Some(second * 1000 + m * 7 + c))
                     .collect(),
+                pod_uid: None,
+                sandbox: false,
             })
             .collect(),
     }

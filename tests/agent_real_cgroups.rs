@@ -463,3 +463,216 @@ fn new_real_cgroup_is_sampled_in_the_next_cycle() {
     drop(collector);
     drop(created);
 }
+
+/// The agent as its DaemonSet runs it: in a PID namespace of its own (`unshare --pid`, its own
+/// `/proc`), with the host's `/proc` mounted elsewhere and passed as `--proc-root`. From there
+/// a v1 `cgroup.procs` reads empty; the recorded process counts must still be the host's, and a
+/// cgroup of `pause` processes must be recognised as a pod sandbox (issue #29).
+#[test]
+fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
+    require_root();
+    let h: Hierarchies = mountinfo::from_mountinfo_file(Path::new("/proc/self/mountinfo"))
+        .expect("cgroup hierarchies mounted (see /proc/self/mountinfo)");
+    let name = format!("fgm-test-pidns-{}", std::process::id());
+    let links = tempfile::tempdir().unwrap();
+    let mut created = Dirs(Vec::new());
+    let mut bases = Vec::new();
+    let mut seen = Vec::new();
+    for (controller, mount) in &h.v1 {
+        if seen.contains(mount) {
+            continue;
+        }
+        seen.push(mount.clone());
+        let base = mount.join(own_cgroup(Some(controller))).join(&name);
+        mkdir(&base);
+        created.0.push(base.clone());
+        let link_name = mount.file_name().expect("mount point has a name");
+        std::os::unix::fs::symlink(&base, links.path().join(link_name)).unwrap();
+        bases.push(base);
+    }
+    let root = if h.is_v1() {
+        if let Some(v2) = &h.v2 {
+            let base = v2.join(&name);
+            mkdir(&base);
+            created.0.push(base.clone());
+            std::os::unix::fs::symlink(&base, links.path().join("unified")).unwrap();
+            bases.push(base);
+        }
+        links.path().to_path_buf()
+    } else {
+        let base = h.v2.as_ref().expect("a v2 mount").join(&name);
+        mkdir(&base);
+        created.0.push(base.clone());
+        bases.push(base.clone());
+        base
+    };
+    let pod = "kubelet/kubepods/burstable/pod0a0b0c0d-0000-4000-8000-0000000000a1";
+    let app_id = format!("a{:063x}", std::process::id());
+    let pause_id = format!("b{:063x}", std::process::id());
+    for base in &bases {
+        for id in [&app_id, &pause_id] {
+            let mut dir = base.clone();
+            for part in format!("{pod}/{id}").split('/') {
+                dir = dir.join(part);
+                if !dir.exists() {
+                    mkdir(&dir);
+                    created.0.push(dir.clone());
+                }
+            }
+        }
+    }
+    let leaves = |id: &str| -> Vec<PathBuf> {
+        bases
+            .iter()
+            .map(|b| b.join(format!("{pod}/{id}")))
+            .collect()
+    };
+    // The app: a shell and two sleeping children, three processes.
+    let mut guard = Cgroups {
+        bases: Vec::new(),
+        children: Vec::new(),
+    };
+    let killer = KillIn(
+        leaves(&app_id)
+            .into_iter()
+            .chain(leaves(&pause_id))
+            .collect(),
+    );
+    guard.children.push(spawn_in(
+        &leaves(&app_id),
+        "",
+        "sleep 600 & sleep 600 & wait",
+    ));
+    // The sandbox: one process whose name (comm) is `pause`.
+    let bin = tempfile::tempdir().unwrap();
+    let pause_bin = bin.path().join("pause");
+    std::fs::copy("/bin/sleep", &pause_bin).expect("copy /bin/sleep as pause");
+    guard.children.push(spawn_in(
+        &leaves(&pause_id),
+        "",
+        &format!("exec {} 600", pause_bin.display()),
+    ));
+    let procs_file = leaves(&app_id)[0].join("cgroup.procs");
+    let host_count = || {
+        std::fs::read_to_string(&procs_file)
+            .unwrap_or_default()
+            .lines()
+            .count() as i64
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host_count() != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "app processes started: {}",
+            host_count()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let host_proc = tempfile::tempdir().unwrap();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let script = r#"mount --rbind /proc "$0" && mount -t proc proc /proc && exec "$@""#;
+    let mut agent = Command::new("unshare")
+        .args([
+            "--mount",
+            "--pid",
+            "--fork",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+        ])
+        .arg(host_proc.path())
+        .arg(env!("CARGO_BIN_EXE_fine-grained-monitor"))
+        .arg("agent")
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--cgroup-root")
+        .arg(&root)
+        .arg("--proc-root")
+        .arg(host_proc.path())
+        .args(["--node-name", "pidns-node", "--enrichment", "false"])
+        .args(["--interval", "250ms", "--rotation", "1s"])
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux) starts the agent");
+    std::thread::sleep(Duration::from_secs(4));
+    let scraped = scrape_processes(metrics_port, &app_id[..12]);
+    let host_now = host_count();
+    // `unshare` ignores SIGTERM while it waits: the agent (pid 1 of its namespace, with a
+    // handler) gets it and writes its file.
+    let children = format!("/proc/{0}/task/{0}/children", agent.id());
+    let inner = std::fs::read_to_string(&children).unwrap_or_default();
+    let inner = inner
+        .split_whitespace()
+        .next()
+        .expect("unshare's child, the agent");
+    let _ = Command::new("kill").arg(inner).status();
+    let status = agent.wait().expect("agent exits");
+    assert!(status.success(), "agent in its own PID namespace: {status}");
+
+    let rows = read_rows(data.path());
+    let index = read_index(data.path());
+    let app = rows
+        .get(&app_id[..12])
+        .unwrap_or_else(|| panic!("app rows: {:?}", rows.keys()));
+    let last = app.last().unwrap();
+    assert_eq!(
+        last.get("pids_processes"),
+        Some(host_now),
+        "recorded = host's cgroup.procs"
+    );
+    assert_eq!(last.get("pids_processes"), Some(3));
+    assert!(
+        app.iter().all(|r| r.get("pids_processes") == Some(3)),
+        "every sample: {:?}",
+        app.iter()
+            .map(|r| r.get("pids_processes"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(scraped, Some(3.0), "/metrics container_processes");
+    let pause = &index.containers[&pause_id[..12]];
+    assert!(pause.sandbox, "pause recognised from the host's /proc");
+    assert!(!index.containers[&app_id[..12]].sandbox);
+    let pause_rows = &rows[&pause_id[..12]];
+    assert_eq!(pause_rows.last().unwrap().get("pids_processes"), Some(1));
+    drop(killer);
+    drop(guard);
+    drop(created);
+}
+
+/// Kills every process of these cgroups on drop (before their directories are removed).
+struct KillIn(Vec<PathBuf>);
+
+impl Drop for KillIn {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+    }
+}
+
+/// `container_processes` of the container whose `id` label ends in `short_id`, from /metrics.
+fn scrape_processes(port: u16, short_id: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    body.lines()
+        .filter(|l| l.starts_with("container_processes{"))
+        .find(|l| l.contains(short_id))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+}

@@ -49,6 +49,8 @@ fn container(prefix: &str, path: &str, base: i64) -> ContainerSample {
         values: (0..METRICS.len())
             .map(|i| Some(base + 1_234_567 * i as i64))
             .collect(),
+        pod_uid: None,
+        sandbox: false,
     }
 }
 

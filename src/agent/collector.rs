@@ -33,13 +33,16 @@ use super::discovery::watch::DirWatch;
 use super::discovery::{self, ContainerRef, DiscoveryMode};
 use super::fds;
 use super::mountinfo::Hierarchies;
-use super::sampler::{self, ContainerFiles, Gone, PlannedFile, ReadErrors};
+use super::processes::{CgroupLine, ProcessIndex, ProcessSource};
+use super::sampler::{self, ContainerFiles, Gone, PlannedFile, ReadErrors, Source};
 use super::slots::{self, Values};
 
 /// A container being sampled.
 #[derive(Debug)]
 pub struct Tracked {
     pub container: ContainerRef,
+    /// The pod UID, shared with every sample of the container.
+    pod_uid: Option<std::sync::Arc<str>>,
     files: ContainerFiles,
     /// `None` until the process check could tell.
     pub sandbox: Option<bool>,
@@ -95,6 +98,11 @@ pub struct Collector {
     plan: Vec<PlannedFile>,
     mode: DiscoveryMode,
     proc_root: PathBuf,
+    /// Where process counts come from (`cgroup.procs`, or the index of
+    /// `proc_root` from another PID namespace).
+    processes: ProcessSource,
+    /// The index could not list `proc_root` (logged once until it can).
+    processes_failing: bool,
     tracked: BTreeMap<String, Tracked>,
     /// New directories as they appear; `None` when inotify is unavailable.
     watch: Option<DirWatch>,
@@ -122,6 +130,8 @@ impl Collector {
         limits_every: u32,
     ) -> Self {
         let roots = walk_roots(&hierarchies, mode);
+        let processes = ProcessSource::detect(&proc_root, cgroup_line(&hierarchies, &roots));
+        let by_index = matches!(processes, ProcessSource::Index(_));
         let watch = match DirWatch::new(roots.len()) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -129,12 +139,14 @@ impl Collector {
                 None
             }
         };
-        Self {
+        let mut collector = Self {
             plan: sampler::plan(&hierarchies),
             roots,
             hierarchies,
             mode,
             proc_root,
+            processes,
+            processes_failing: false,
             tracked: BTreeMap::new(),
             watch,
             scan_every: scan_every.max(1),
@@ -146,7 +158,21 @@ impl Collector {
             cycles_since_limits: u32::MAX,
             buf: vec![0; 16 * 1024],
             row: Values::new(),
+        };
+        if by_index {
+            tracing::info!(proc_root = %collector.proc_root.display(), "the agent is in a PID namespace of its own: processes are counted from the host's /proc");
+            collector.count_processes_from_index();
         }
+        collector
+    }
+
+    /// Counts processes (and recognises sandboxes) from the index of
+    /// `proc_root` instead of `cgroup.procs`, which hides the pids of another
+    /// PID namespace. Chosen at start when needed; tests and benchmarks force it.
+    pub fn count_processes_from_index(&mut self) {
+        let line = cgroup_line(&self.hierarchies, &self.roots);
+        self.processes = ProcessSource::Index(Box::new(ProcessIndex::new(&self.proc_root, line)));
+        self.plan.retain(|f| f.source != Source::Procs);
     }
 
     /// Containers tracked now, by cgroup path.
@@ -267,6 +293,7 @@ impl Collector {
             self.tracked.insert(
                 path,
                 Tracked {
+                    pod_uid: container.pod_uid.as_deref().map(std::sync::Arc::from),
                     container,
                     files,
                     sandbox: None,
@@ -456,6 +483,19 @@ impl Collector {
             })
             .map(|(p, _)| p.clone())
             .collect();
+        if let Some(index) = self.processes.index() {
+            let verdicts: Vec<(String, Option<bool>)> = unknown
+                .into_iter()
+                .map(|path| {
+                    let verdict = index.is_sandbox(&path);
+                    (path, verdict)
+                })
+                .collect();
+            for (path, verdict) in verdicts {
+                self.set_sandbox(&path, verdict);
+            }
+            return;
+        }
         let mut undecided = Vec::new();
         for path in unknown {
             let verdict = self
@@ -509,6 +549,30 @@ impl Collector {
         }
     }
 
+    /// Brings the process index up to date (when processes are counted from it).
+    fn refresh_processes(&mut self, errors: &mut ReadErrors) {
+        let ProcessSource::Index(index) = &mut self.processes else {
+            return;
+        };
+        match index.refresh() {
+            Ok(stats) => {
+                if self.processes_failing {
+                    self.processes_failing = false;
+                    tracing::info!("processes are listed again: process counts resume");
+                }
+                if stats.descriptors_refused > 0 {
+                    errors.descriptors += stats.descriptors_refused as u64;
+                }
+            }
+            Err(e) => {
+                if !self.processes_failing {
+                    self.processes_failing = true;
+                    tracing::warn!(error = %e, "process counts are unknown (null) until the host's /proc can be listed");
+                }
+            }
+        }
+    }
+
     /// One cycle at `timestamp`: find new containers (a full walk when due),
     /// then read every container (limits and peaks too when due).
     pub fn collect(&mut self, timestamp: DateTime<Utc>, errors: &mut ReadErrors) -> Cycle {
@@ -520,6 +584,8 @@ impl Collector {
         } else {
             self.scan_every
         };
+        // The index first: discovery checks new containers for sandboxes with it.
+        self.refresh_processes(errors);
         let mut walked = false;
         if self.cycles_since_scan >= full_every || !self.scan_changes(errors) {
             self.cycles_since_scan = 0;
@@ -545,12 +611,22 @@ impl Collector {
                 .read(&mut self.buf, &mut self.row, errors, refresh_limits)
             {
                 Ok(()) => {
+                    if let Some(index) = self.processes.index() {
+                        let count = index.count(path);
+                        // Threads but no process known: the index cannot tell yet (a
+                        // process started since the listing), so null, never 0.
+                        let threads = self.row.get(slots::PIDS);
+                        let count = count.filter(|n| *n > 0 || threads.is_none_or(|t| t == 0));
+                        self.row.set(slots::PROCESSES, count);
+                    }
                     t.processes = self.row.get(slots::PROCESSES);
                     containers.push(ContainerSample {
                         short_id: t.container.short_id.clone(),
                         full_id: t.container.full_id.clone(),
                         cgroup_path: path.clone(),
                         values: self.row.values.clone(),
+                        pod_uid: t.pod_uid.clone(),
+                        sandbox: t.sandbox == Some(true),
                     })
                 }
                 Err(Gone) => gone.push(path.clone()),
@@ -575,6 +651,18 @@ impl Collector {
             containers,
         }
     }
+}
+
+/// The line of `/proc/<pid>/cgroup` naming the hierarchy containers are
+/// tracked in (the first walk root).
+fn cgroup_line(h: &Hierarchies, roots: &[PathBuf]) -> CgroupLine {
+    let first = roots.first();
+    if h.is_v1()
+        && let Some((controller, _)) = h.v1.iter().find(|(_, path)| Some(*path) == first)
+    {
+        return CgroupLine::V1(controller.clone());
+    }
+    CgroupLine::V2
 }
 
 /// The hierarchies walked for containers: the v2 root on a v2 host, else

@@ -200,3 +200,108 @@ fn containers_beyond_the_descriptor_budget_are_read_by_reopening_their_files() {
     assert!(c.fd_status().kept_files <= 5, "{:?}", c.fd_status());
     assert_eq!(errors, ReadErrors::default());
 }
+
+/// A fake `/proc` entry: `<pid>/stat` and a v1 + v2 `<pid>/cgroup` naming `cgroup`.
+fn fake_process(proc_root: &std::path::Path, pid: u32, comm: &str, cgroup: &str) {
+    let d = proc_root.join(pid.to_string());
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("stat"),
+        format!(
+            "{pid} ({comm}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {} 0 0\n",
+            1000 + pid
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("cgroup"),
+        format!("5:pids:/{cgroup}\n3:cpuacct:/{cgroup}\n0::/{cgroup}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn from_another_pid_namespace_processes_come_from_the_index_never_a_wrong_zero() {
+    // As the agent's pod sees a v1 host: `cgroup.procs` of other cgroups reads empty.
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    let proc_root = root.join("proc");
+    for h in ["cpuacct", "pids"] {
+        std::fs::create_dir_all(root.join(h)).unwrap();
+        std::fs::write(root.join(h).join("cgroup.procs"), "").unwrap();
+    }
+    let app = format!("kubepods/burstable/pod1/{A}");
+    let pause = format!("kubepods/burstable/pod1/{B}");
+    let young = format!("kubepods/burstable/pod1/{C}");
+    for (rel, threads) in [(&app, 5), (&pause, 1), (&young, 1)] {
+        std::fs::create_dir_all(root.join("cpuacct").join(rel)).unwrap();
+        std::fs::write(root.join("cpuacct").join(rel).join("cpuacct.usage"), "1\n").unwrap();
+        let pids = root.join("pids").join(rel);
+        std::fs::create_dir_all(&pids).unwrap();
+        std::fs::write(pids.join("cgroup.procs"), "").unwrap();
+        std::fs::write(pids.join("pids.current"), format!("{threads}\n")).unwrap();
+    }
+    fake_process(&proc_root, 100, "pause", &pause);
+    fake_process(&proc_root, 101, "nginx", &app);
+    fake_process(&proc_root, 102, "nginx", &app);
+    fake_process(
+        &proc_root,
+        7,
+        "containerd",
+        "system.slice/containerd.service",
+    );
+
+    let h = mountinfo::from_root_dir(root).unwrap();
+    let mut c = Collector::new(h, DiscoveryMode::Kubernetes, proc_root.clone(), 5, 30);
+    let processes = |cycle: &Cycle, id: &str| {
+        cycle
+            .containers
+            .iter()
+            .find(|s| s.full_id == id)
+            .map(|s| s.values[slots::PROCESSES])
+    };
+    let mut errors = ReadErrors::default();
+    let from_procs = c.collect(at(0), &mut errors);
+    assert_eq!(
+        processes(&from_procs, A),
+        Some(Some(0)),
+        "cgroup.procs as read from another PID namespace: the wrong zero this fixes"
+    );
+
+    let h = mountinfo::from_root_dir(root).unwrap();
+    let mut c = Collector::new(h, DiscoveryMode::Kubernetes, proc_root.clone(), 5, 30);
+    c.count_processes_from_index();
+    let cycle = c.collect(at(0), &mut errors);
+    assert_eq!(processes(&cycle, A), Some(Some(2)));
+    assert_eq!(processes(&cycle, B), Some(Some(1)));
+    assert_eq!(
+        processes(&cycle, C),
+        Some(None),
+        "a thread but no process listed yet: unknown, not 0"
+    );
+    let sandbox = |c: &Collector, id: &str| {
+        c.tracked()
+            .values()
+            .find(|t| t.container.full_id == id)
+            .and_then(|t| t.sandbox)
+    };
+    assert_eq!(sandbox(&c, B), Some(true), "pause from the index");
+    assert_eq!(sandbox(&c, A), Some(false));
+    let pause_sample = cycle.containers.iter().find(|s| s.full_id == B).unwrap();
+    assert_eq!(pause_sample.pod_uid.as_deref(), Some("1"));
+
+    // The young container's process shows up; one of the app's exits.
+    fake_process(&proc_root, 103, "worker", &young);
+    std::fs::remove_dir_all(proc_root.join("102")).unwrap();
+    let cycle = c.collect(at(1), &mut errors);
+    assert_eq!(processes(&cycle, A), Some(Some(1)));
+    assert_eq!(processes(&cycle, C), Some(Some(1)));
+    assert!(
+        cycle
+            .containers
+            .iter()
+            .find(|s| s.full_id == B)
+            .unwrap()
+            .sandbox
+    );
+}

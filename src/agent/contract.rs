@@ -22,6 +22,20 @@ pub struct ContainerSample {
     pub cgroup_path: String,
     /// Values in [`crate::store::schema::METRICS`] order; `None` when the kernel lacks it.
     pub values: Vec<Option<i64>>,
+    /// The pod's UID, from the cgroup path (shared: cloned every cycle).
+    pub pod_uid: Option<Arc<str>>,
+    /// A pod's sandbox (pause) container: named after its pod, with no container name.
+    pub sandbox: bool,
+}
+
+/// A sample's Kubernetes identity: its container's, or for a sandbox its pod's.
+pub fn identity_of(pods: &dyn PodMetadata, sample: &ContainerSample) -> Option<Arc<PodInfo>> {
+    if sample.sandbox
+        && let Some(uid) = sample.pod_uid.as_deref()
+    {
+        return pods.lookup_pod(uid);
+    }
+    pods.lookup(&sample.full_id)
 }
 
 /// Everything one collection cycle read, published after each cycle.
@@ -55,6 +69,12 @@ pub trait PodMetadata: Send + Sync {
     /// Shared, not cloned: a hit costs a reference-count increment rather than
     /// copying the names and every label (the agent asks every cycle).
     fn lookup(&self, full_container_id: &str) -> Option<Arc<PodInfo>>;
+
+    /// A pod's identity by its UID, with an empty container name: what its
+    /// sandbox (pause) container is named by. `None` when unknown.
+    fn lookup_pod(&self, _pod_uid: &str) -> Option<Arc<PodInfo>> {
+        None
+    }
 
     /// Whether pods of this namespace are recorded (the NodeMonitor `namespaceSelector`).
     /// `None` when unknown (cache not synced yet): record until known.

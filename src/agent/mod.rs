@@ -12,6 +12,7 @@
 //! - [`discovery`]: which cgroups are containers (kubelet layouts, `local` leaves, sandboxes).
 //! - [`cgroup_v2`], [`cgroup_v1`]: file parsers; [`sampler`]: open files, read at offset 0.
 //! - [`collector`]: one cycle; [`recorder`]: files, index, retention; [`runner`]: the timer loop.
+//! - [`processes`]: pid → cgroup from the host's /proc, for counts when the agent has its own PID namespace.
 //! - [`data_dir`]: the data directory must be the agent's own (and `prepare-data-dir` makes it so).
 //! - [`prometheus`]: `/metrics` (latest cycle + self-metrics); [`contract`]: what other parts consume.
 
@@ -26,6 +27,7 @@ pub mod discovery;
 pub mod enrich;
 pub mod fds;
 pub mod mountinfo;
+pub mod processes;
 pub mod prometheus;
 pub mod recorder;
 pub mod runner;

@@ -273,10 +273,11 @@ impl Recorder {
         tracked: Option<&Tracked>,
         ts: DateTime<Utc>,
     ) {
+        // A sandbox is named after its pod (it has no container name of its own).
         let info = self
             .pod_metadata
             .as_ref()
-            .and_then(|m| m.lookup(&sample.full_id));
+            .and_then(|m| super::contract::identity_of(m.as_ref(), sample));
         let entry = match self.index.containers.get_mut(&sample.short_id) {
             Some(entry) => entry,
             None => {
@@ -312,6 +313,8 @@ impl Recorder {
             self.index_dirty = true;
         }
         if let Some(info) = info {
+            let container_name =
+                (!info.container_name.is_empty()).then_some(info.container_name.as_str());
             // Compared in place: this runs for every container every cycle and
             // should allocate only when the identity actually changed.
             let same_labels = entry.labels.as_ref().is_some_and(|known| {
@@ -320,13 +323,13 @@ impl Recorder {
             });
             let changed = entry.pod_name.as_deref() != Some(info.pod_name.as_str())
                 || entry.namespace.as_deref() != Some(info.namespace.as_str())
-                || entry.container_name.as_deref() != Some(info.container_name.as_str())
+                || entry.container_name.as_deref() != container_name
                 || entry.requests != info.requests
                 || !same_labels;
             if changed {
                 entry.pod_name = Some(info.pod_name.clone());
                 entry.namespace = Some(info.namespace.clone());
-                entry.container_name = Some(info.container_name.clone());
+                entry.container_name = container_name.map(str::to_string);
                 entry.labels = Some(
                     info.labels
                         .iter()

@@ -27,6 +27,20 @@ impl PodMetadata for Pods {
             })
         })
     }
+
+    fn lookup_pod(&self, pod_uid: &str) -> Option<Arc<PodInfo>> {
+        (pod_uid == "uid-1").then(|| {
+            Arc::new(PodInfo {
+                pod_name: "web-0".into(),
+                namespace: "shop".into(),
+                pod_uid: "uid-1".into(),
+                labels: labels(&[("app", "web")]),
+                container_name: String::new(),
+                image: None,
+                requests: None,
+            })
+        })
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -44,6 +58,8 @@ fn cycle(at_ms: i64) -> Cycle {
             full_id: FULL.into(),
             cgroup_path: "kubepods/pod-uid-1/aaaa".into(),
             values: vec![None; crate::store::schema::METRICS.len()],
+            pod_uid: None,
+            sandbox: false,
         }],
     }
 }
@@ -112,4 +128,50 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
     recorder.record(&mut cycle(1_700_000_004_000), &tracked);
     assert!(recorder.index_dirty);
     assert_eq!(entry(&recorder).labels, Some(HashMap::new()));
+}
+
+#[test]
+fn a_sandbox_is_named_after_its_pod_without_a_container_name() {
+    const PAUSE: &str = "9999888877776666555544443333222211110000ffffeeeeddddccccbbbbaaaa";
+    let dir = tempfile::tempdir().unwrap();
+    let pods = Arc::new(Pods(Mutex::new(BTreeMap::new())));
+    let start = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    let mut recorder = Recorder::new(
+        RecorderConfig {
+            data_dir: dir.path().to_path_buf(),
+            node: "node-a".into(),
+            rotation: Duration::from_secs(90),
+            policy: Policy {
+                max_age: Duration::from_secs(3600),
+                max_bytes: None,
+            },
+        },
+        Some(pods as Arc<dyn PodMetadata>),
+        SelfMetrics::new(),
+        start,
+    );
+    let sample = |sandbox: bool| Cycle {
+        timestamp: Some(start),
+        containers: vec![ContainerSample {
+            short_id: PAUSE[..12].into(),
+            full_id: PAUSE.into(),
+            cgroup_path: format!("kubepods/burstable/poduid-1/{PAUSE}"),
+            values: vec![None; crate::store::schema::METRICS.len()],
+            pod_uid: Some(Arc::from("uid-1")),
+            sandbox,
+        }],
+    };
+    let tracked = BTreeMap::new();
+    // Not known to be a sandbox yet: its id is in no pod status, so it stays unnamed.
+    recorder.record(&mut sample(false), &tracked);
+    assert_eq!(recorder.index().containers[&PAUSE[..12]].pod_name, None);
+    recorder.record(&mut sample(true), &tracked);
+    let entry = &recorder.index().containers[&PAUSE[..12]];
+    assert_eq!(entry.pod_name.as_deref(), Some("web-0"));
+    assert_eq!(entry.namespace.as_deref(), Some("shop"));
+    assert_eq!(entry.pod_uid.as_deref(), Some("uid-1"));
+    assert_eq!(
+        entry.container_name, None,
+        "a sandbox has no container name"
+    );
 }

@@ -53,10 +53,10 @@ pub fn all_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
     [init, main, ephemeral].into_iter().flatten().flatten()
 }
 
-/// Every (bare container id, identity) pair a pod's statuses name.
-pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
+/// A pod's identity without a container: names, UID and labels.
+pub fn pod_identity(pod: &Pod) -> PodInfo {
     let meta = &pod.metadata;
-    let base = PodInfo {
+    PodInfo {
         pod_name: meta.name.clone().unwrap_or_default(),
         namespace: meta.namespace.clone().unwrap_or_default(),
         pod_uid: meta.uid.clone().unwrap_or_default(),
@@ -64,7 +64,12 @@ pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
         container_name: String::new(),
         image: None,
         requests: None,
-    };
+    }
+}
+
+/// Every (bare container id, identity) pair a pod's statuses name.
+pub fn containers_of(pod: &Pod) -> Vec<(String, PodInfo)> {
+    let base = pod_identity(pod);
     let mut out = Vec::new();
     for status in all_statuses(pod) {
         let current = status.container_id.as_deref();
@@ -119,8 +124,10 @@ pub struct PodIndex {
     /// Container id → (pod key, identity); the identity is shared so a look-up
     /// hands out a reference count instead of a deep copy.
     by_container: HashMap<String, (String, Arc<PodInfo>)>,
-    /// Container ids each pod contributed, so an update or delete removes stale ones.
-    by_pod: HashMap<String, Vec<String>>,
+    /// Per pod: its identity without a container (what the sandbox row
+    /// carries) and the container ids it contributed, so an update or delete
+    /// removes stale ones.
+    by_pod: HashMap<String, (Arc<PodInfo>, Vec<String>)>,
 }
 
 impl PodIndex {
@@ -142,7 +149,7 @@ impl PodIndex {
         for (id, info) in containers {
             self.by_container.insert(id, (key.clone(), Arc::new(info)));
         }
-        self.by_pod.insert(key, ids);
+        self.by_pod.insert(key, (Arc::new(pod_identity(pod)), ids));
     }
 
     /// Removes a pod and its containers.
@@ -151,7 +158,8 @@ impl PodIndex {
     }
 
     fn remove_key(&mut self, key: &str) {
-        for id in self.by_pod.remove(key).unwrap_or_default() {
+        let ids = self.by_pod.remove(key).map(|(_, ids)| ids);
+        for id in ids.unwrap_or_default() {
             // An id claimed by another pod since (ids are unique in practice) stays.
             if self
                 .by_container
@@ -168,6 +176,12 @@ impl PodIndex {
         self.by_container
             .get(strip_runtime_prefix(container_id))
             .map(|(_, info)| info)
+    }
+
+    /// A pod's identity by its UID, with no container name: what a pod's
+    /// sandbox (pause) container is recorded with.
+    pub fn lookup_pod(&self, pod_uid: &str) -> Option<&Arc<PodInfo>> {
+        self.by_pod.get(pod_uid).map(|(info, _)| info)
     }
 
     /// Keys ([`pod_key`]) of the pods indexed.

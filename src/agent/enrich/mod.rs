@@ -178,6 +178,14 @@ impl PodMetadata for Enricher {
             .cloned()
     }
 
+    fn lookup_pod(&self, pod_uid: &str) -> Option<Arc<PodInfo>> {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lookup_pod(pod_uid)
+            .cloned()
+    }
+
     fn namespace_selected(&self, namespace: &str) -> Option<bool> {
         match &*self
             .namespaces

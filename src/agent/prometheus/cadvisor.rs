@@ -501,7 +501,7 @@ pub fn container_labels(sample: &ContainerSample, pod: Option<&PodInfo>) -> Stri
 /// Returns how many containers were rendered.
 pub fn render_containers(
     cycle: &Cycle,
-    lookup: &dyn Fn(&str) -> Option<Arc<PodInfo>>,
+    lookup: &dyn Fn(&ContainerSample) -> Option<Arc<PodInfo>>,
     filter: Option<&ContainerFilter>,
     format: Format,
     out: &mut String,
@@ -511,7 +511,7 @@ pub fn render_containers(
         .iter()
         .filter(|c| filter.is_none_or(|f| f.matches(c)))
         .map(|c| {
-            let pod = lookup(&c.full_id);
+            let pod = lookup(c);
             (c, container_labels(c, pod.as_deref()))
         })
         .collect();

@@ -16,6 +16,8 @@ fn sample(short: &str, base: i64) -> ContainerSample {
             "kubepods.slice/kubepods-burstable.slice/cri-containerd-{short}.scope"
         ),
         values: (0..METRICS.len()).map(|i| Some(base + i as i64)).collect(),
+        pod_uid: None,
+        sandbox: false,
     }
 }
 
@@ -26,8 +28,8 @@ fn cycle(containers: Vec<ContainerSample>) -> Cycle {
     }
 }
 
-fn pod(full_id: &str) -> Option<Arc<PodInfo>> {
-    full_id.starts_with("aaaa").then(|| {
+fn pod(c: &ContainerSample) -> Option<Arc<PodInfo>> {
+    c.full_id.starts_with("aaaa").then(|| {
         Arc::new(PodInfo {
             pod_name: "web-0".into(),
             namespace: "shop".into(),
@@ -233,4 +235,56 @@ fn v2_weight_is_served_as_cadvisor_shares() {
         Some(Value::Int(1024)),
         "v1 shares as read"
     );
+}
+
+#[test]
+fn a_sandbox_series_carries_its_pod_and_an_empty_container() {
+    struct Pods;
+    impl crate::agent::contract::PodMetadata for Pods {
+        fn lookup(&self, _: &str) -> Option<Arc<PodInfo>> {
+            None
+        }
+        fn lookup_pod(&self, uid: &str) -> Option<Arc<PodInfo>> {
+            (uid == "uid-9").then(|| {
+                Arc::new(PodInfo {
+                    pod_name: "web-0".into(),
+                    namespace: "shop".into(),
+                    pod_uid: uid.into(),
+                    labels: BTreeMap::new(),
+                    container_name: String::new(),
+                    image: None,
+                    requests: None,
+                })
+            })
+        }
+    }
+    let mut pause = sample("bbbb", 0);
+    pause.pod_uid = Some(Arc::from("uid-9"));
+    pause.sandbox = true;
+    let lookup = |c: &ContainerSample| crate::agent::contract::identity_of(&Pods, c);
+    let mut out = String::new();
+    render_containers(
+        &cycle(vec![pause.clone()]),
+        &lookup,
+        None,
+        Format::Text,
+        &mut out,
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("container_memory_usage_bytes{"))
+        .unwrap();
+    // An empty label is an absent one in Prometheus: `container=""` selects this series.
+    assert!(
+        line.starts_with(&format!(
+            "container_memory_usage_bytes{{id=\"/{}\",namespace=\"shop\",pod=\"web-0\"}}",
+            pause.cgroup_path
+        )),
+        "{line}"
+    );
+    // Not (yet) known as a sandbox: only its id, as before.
+    pause.sandbox = false;
+    let mut out = String::new();
+    render_containers(&cycle(vec![pause]), &lookup, None, Format::Text, &mut out);
+    assert!(!out.contains("pod=\"web-0\""));
 }

@@ -22,7 +22,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::contract::{CycleReceiver, PodMetadata};
+use crate::agent::contract::{ContainerSample, CycleReceiver, PodMetadata};
 
 use super::cadvisor::{ContainerFilter, render_containers};
 use super::format::{Format, openmetrics_to_text};
@@ -127,7 +127,12 @@ fn render(
 ) -> Response {
     // Clone the Arc and release the channel at once: the sampler never waits on a scrape.
     let cycle = state.cycles.borrow().clone();
-    let lookup = |full_id: &str| state.pods.as_ref().and_then(|p| p.lookup(full_id));
+    let lookup = |c: &ContainerSample| {
+        state
+            .pods
+            .as_ref()
+            .and_then(|p| crate::agent::contract::identity_of(p.as_ref(), c))
+    };
     let mut body = String::with_capacity(64 * 1024);
     let rendered = render_containers(&cycle, &lookup, filter.as_ref(), format, &mut body);
     if let Some(f) = &filter {

@@ -19,6 +19,8 @@ fn cycle_now() -> Cycle {
             full_id: format!("abcdef012345{}", "9".repeat(52)),
             cgroup_path: "kubepods/besteffort/pod1/abcdef012345".into(),
             values: (0..METRICS.len()).map(|i| Some(i as i64 * 1000)).collect(),
+            pod_uid: None,
+            sandbox: false,
         }],
     }
 }

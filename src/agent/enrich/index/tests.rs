@@ -138,6 +138,14 @@ fn updates_drop_stale_ids_and_deletes_remove_the_pod() {
         Some("web-1")
     );
     assert_eq!(index.pods(), 1);
+    // A sandbox is named by its pod's UID: the pod's identity, no container name.
+    let sandbox = index.lookup_pod("u2").expect("pod by UID");
+    assert_eq!(
+        (sandbox.pod_name.as_str(), sandbox.pod_uid.as_str()),
+        ("web-1", "u2")
+    );
+    assert!(sandbox.container_name.is_empty());
+    assert!(index.lookup_pod("u1").is_none(), "deleted pod");
 }
 
 #[test]
