@@ -465,9 +465,11 @@ fn new_real_cgroup_is_sampled_in_the_next_cycle() {
 }
 
 /// The agent as its DaemonSet runs it: in a PID namespace of its own (`unshare --pid`, its own
-/// `/proc`), with the host's `/proc` mounted elsewhere and passed as `--proc-root`. From there
-/// a v1 `cgroup.procs` reads empty; the recorded process counts must still be the host's, and a
-/// cgroup of `pause` processes must be recognised as a pod sandbox (issue #29).
+/// `/proc`), with the host's `/proc` mounted elsewhere and passed as `--proc-root`, and in a
+/// cgroup namespace rooted at a cgroup of its own (as on cgroup v2 nodes: other containers'
+/// paths in `/proc/<pid>/cgroup` start with `/..`). From there a v1 `cgroup.procs` reads
+/// empty; the recorded process counts must still be the host's, and a cgroup of `pause`
+/// processes must be recognised as a pod sandbox (issue #29).
 #[test]
 fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
     require_root();
@@ -507,6 +509,14 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
         base
     };
     let pod = "kubelet/kubepods/burstable/pod0a0b0c0d-0000-4000-8000-0000000000a1";
+    // The agent's own cgroup, beside the pods: the root of its cgroup namespace.
+    let mut agent_procs = Vec::new();
+    for base in &bases {
+        let dir = base.join("agent");
+        mkdir(&dir);
+        created.0.push(dir.clone());
+        agent_procs.push(dir.join("cgroup.procs"));
+    }
     let app_id = format!("a{:063x}", std::process::id());
     let pause_id = format!("b{:063x}", std::process::id());
     for base in &bases {
@@ -536,6 +546,7 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
         leaves(&app_id)
             .into_iter()
             .chain(leaves(&pause_id))
+            .chain(bases.iter().map(|b| b.join("agent")))
             .collect(),
     );
     guard.children.push(spawn_in(
@@ -575,18 +586,22 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let script = r#"mount --rbind /proc "$0" && mount -t proc proc /proc && exec "$@""#;
-    let mut agent = Command::new("unshare")
-        .args([
-            "--mount",
-            "--pid",
-            "--fork",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-        ])
+    // Into its own cgroup, then new cgroup, mount and PID namespaces; the host's /proc stays
+    // reachable at $0 once the namespace's own /proc is mounted over /proc.
+    let inner = r#"mount --rbind /proc "$0" && mount -t proc proc /proc && exec "$@""#;
+    let cgroup_files: Vec<String> = agent_procs
+        .iter()
+        .map(|p| format!("'{}'", p.display()))
+        .collect();
+    let outer = format!(
+        "for f in {}; do echo $$ > \"$f\" || exit 1; done; \
+         exec unshare --cgroup --mount --pid --fork --propagation private sh -c '{inner}' \"$@\"",
+        cgroup_files.join(" ")
+    );
+    let mut agent = Command::new("sh")
+        .arg("-c")
+        .arg(outer)
+        .arg("sh")
         .arg(host_proc.path())
         .arg(env!("CARGO_BIN_EXE_fine-grained-monitor"))
         .arg("agent")
@@ -609,12 +624,12 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
     // `unshare` ignores SIGTERM while it waits: the agent (pid 1 of its namespace, with a
     // handler) gets it and writes its file.
     let children = format!("/proc/{0}/task/{0}/children", agent.id());
-    let inner = std::fs::read_to_string(&children).unwrap_or_default();
-    let inner = inner
+    let child = std::fs::read_to_string(&children).unwrap_or_default();
+    let child = child
         .split_whitespace()
         .next()
         .expect("unshare's child, the agent");
-    let _ = Command::new("kill").arg(inner).status();
+    let _ = Command::new("kill").arg(child).status();
     let status = agent.wait().expect("agent exits");
     assert!(status.success(), "agent in its own PID namespace: {status}");
 

@@ -15,6 +15,7 @@
 //!  real_node/footprint the agent's CPU and memory from its cgroup
 //!  real_node/security  users, capabilities, listeners, a symlink escape
 //!  real_node/data      index.json, Parquet rows and events on the hostPath
+//!  real_node/truth     every recorded column against the host's own reading (#29)
 //!  real_node/kube      kubectl and helm, polling, diagnostics on failure
 //! ```
 
@@ -30,6 +31,8 @@ mod kube_cli;
 mod readme;
 #[path = "real_node/security.rs"]
 mod security;
+#[path = "real_node/truth.rs"]
+mod truth;
 #[path = "real_node/viewer.rs"]
 mod viewer;
 #[path = "real_node/workloads.rs"]
@@ -337,6 +340,10 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
         format!("{first_row:.1?}"),
     );
     phase("workloads and the monitor recorded by name, UID and QoS");
+    let mut truth_set = workloads::short_ids();
+    truth_set.push(workloads::sandbox_named(world, "fgm-shop", "web"));
+    truth::agent_records_what_the_host_reads(world, &monitor, &truth_set);
+    phase("every column recorded in the pod equals the host's reading and /metrics");
     security::monitor_runs_locked_down(world, &monitor);
     phase("agent as 65532 and viewer as nobody without capabilities, viewer on loopback only");
     workloads::throttling_recorded(world);

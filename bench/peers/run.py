@@ -258,6 +258,10 @@ class Monitor:
     def storage_bytes(self, path):
         return dir_bytes(path)
 
+    def measured_pid(self, proc):
+        """The process whose tree is measured and signalled (a wrapper's child)."""
+        return proc.pid
+
 
 class Ours(Monitor):
     name = OURS
@@ -512,9 +516,17 @@ def tree_snapshot(root):
     return {"ticks": ticks, "rss": rss, "hwm": hwm, "anon": anon}
 
 
-def stop(proc, timeout=60):
+def stop(proc, target=None, timeout=60):
+    """SIGTERM to `target` (default the process itself; `unshare` ignores it
+    while it waits, so its child is signalled), then wait for `proc`."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        if target is None or target == proc.pid:
+            proc.send_signal(signal.SIGTERM)
+        else:
+            try:
+                os.kill(target, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -541,20 +553,21 @@ def run_monitor(mon, workload, args):
             raise RuntimeError(f"not ready after {args.warmup}s warm-up; log: {tail(log_path)}")
         settled_after = settle(mon, proc, args)
         load0 = os.getloadavg()
-        first = tree_snapshot(proc.pid)
+        measured = mon.measured_pid(proc)
+        first = tree_snapshot(measured)
         t0 = time.monotonic()
         peak_rss, peak_anon = first["rss"], first["anon"]
         while time.monotonic() - t0 < args.duration:
             time.sleep(min(1.0, max(0.0, args.duration - (time.monotonic() - t0))))
             if proc.poll() is not None:
                 raise RuntimeError(f"exited with {proc.returncode} while measured; log: {tail(log_path)}")
-            snap = tree_snapshot(proc.pid)
+            snap = tree_snapshot(measured)
             peak_rss, peak_anon = max(peak_rss, snap["rss"]), max(peak_anon, snap["anon"])
-        last = tree_snapshot(proc.pid)
+        last = tree_snapshot(measured)
         window = time.monotonic() - t0
         load1 = os.getloadavg()
         try:
-            io = measure.parse_io(read(f"/proc/{proc.pid}/io"))
+            io = measure.parse_io(read(f"/proc/{measured}/io"))
         except OSError:
             io = {}
         observations = None
@@ -562,7 +575,7 @@ def run_monitor(mon, workload, args):
             seen, metrics, names = mon.counts(workload)
             observations = mon.observations(workload)
     finally:
-        stop(proc)
+        stop(proc, mon.measured_pid(proc))
     if mon.counts_after_stop:
         seen, metrics, names = mon.counts(workload)
         observations = mon.observations(workload)
@@ -627,7 +640,31 @@ def tail(path, lines=5):
 
 # ---------------------------------------------------------------- main
 
-MONITORS = {"fgm": Ours, "cadvisor": CAdvisor, "netdata": Netdata}
+class OursInPod(Ours):
+    """Ours as its DaemonSet runs it: a PID namespace of its own (its /proc shows
+    only itself) with the host's /proc passed as --proc-root, so processes are
+    counted from the host's /proc (issue #29). Measured without the `unshare`
+    wrapper."""
+
+    name = OURS + " (own PID namespace)"
+
+    def command(self):
+        host_proc = os.path.join(self.workdir, "host-proc")
+        os.makedirs(host_proc, exist_ok=True)
+        inner = 'mount --rbind /proc "$0" && mount -t proc proc /proc && exec "$@"'
+        return [
+            "unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", inner, host_proc,
+        ] + super().command() + ["--proc-root", host_proc]
+
+    def measured_pid(self, proc):
+        try:
+            children = read(f"/proc/{proc.pid}/task/{proc.pid}/children").split()
+        except OSError:
+            return proc.pid
+        return int(children[0]) if children else proc.pid
+
+
+MONITORS = {"fgm": Ours, "fgm-pidns": OursInPod, "cadvisor": CAdvisor, "netdata": Netdata}
 
 
 def parse_args(argv=None):
@@ -635,7 +672,7 @@ def parse_args(argv=None):
     p.add_argument("--n", default="50,200,500", help="container counts, comma separated (default 50,200,500)")
     p.add_argument("--duration", type=float, default=120, help="measured seconds per monitor (default 120)")
     p.add_argument("--warmup", type=float, default=30, help="seconds before measuring (default 30; Netdata looks for new cgroups every 10 s)")
-    p.add_argument("--monitors", default="fgm,cadvisor,netdata", help="which monitors, comma separated")
+    p.add_argument("--monitors", default="fgm,cadvisor,netdata", help="which monitors, comma separated (also fgm-pidns: ours in a PID namespace of its own, as in its pod)")
     p.add_argument("--fgm-bin", default=os.path.join(ROOT, "target/release/fine-grained-monitor"))
     p.add_argument("--cadvisor-bin", default=os.path.join(ROOT, "target/peers/bin/cadvisor"))
     p.add_argument("--netdata-bin", default=shutil.which("netdata") or "/usr/sbin/netdata")
@@ -658,12 +695,13 @@ def parse_args(argv=None):
 def prerequisites(args):
     if os.geteuid() != 0:
         raise SystemExit("run.py needs root: it creates cgroups and moves processes into them")
-    if "fgm" in args.monitors and not args.no_build:
+    if {"fgm", "fgm-pidns"} & set(args.monitors) and not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "fine-grained-monitor"], cwd=ROOT, check=True)
     if "cadvisor" in args.monitors and not args.no_build:
         subprocess.run([os.path.join(HERE, "build-cadvisor.sh")], check=True)
     missing = {
         "fgm": (args.fgm_bin, "cargo build --release"),
+        "fgm-pidns": (args.fgm_bin, "cargo build --release"),
         "cadvisor": (args.cadvisor_bin, "bench/peers/build-cadvisor.sh"),
         "netdata": (args.netdata_bin, "apt-get install netdata (then keep the service stopped)"),
     }

@@ -79,6 +79,26 @@ pub fn monitor_runs_locked_down(world: &World, monitor: &Value) {
             );
         }
     }
+    // The host's cgroup tree and /proc are read-only in the agent all the way down: a plain
+    // read-only hostPath leaves each v1 controller mount below /sys/fs/cgroup writable.
+    let agent = container_pids(world, monitor, "agent");
+    let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", agent[0]))
+        .expect("the agent's mountinfo");
+    let host_mounts: Vec<&str> = mountinfo
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|p| p.starts_with("/host/")))
+        .collect();
+    assert!(
+        host_mounts.len() > 2,
+        "host mounts in the agent: {host_mounts:?}"
+    );
+    for line in &host_mounts {
+        let options = line.split(' ').nth(5).unwrap_or("");
+        assert!(
+            options.split(',').any(|o| o == "ro"),
+            "a host mount in the agent is writable: {line}"
+        );
+    }
     let mut files = Vec::new();
     owners(Path::new(DATA_DIR), &mut files);
     assert!(files.len() > 3, "the agent wrote data: {files:?}");

@@ -263,3 +263,46 @@ pub fn oom_kill_recorded(world: &World) {
         "the OOM kill is recorded exactly once"
     );
 }
+
+/// Short ids of the workload containers (they must be recorded already).
+pub fn short_ids() -> Vec<String> {
+    let index = data::index().expect("index.json");
+    EXPECTED
+        .iter()
+        .map(|(ns, pod, container)| {
+            data::indexed(&index, ns, pod, container)
+                .unwrap_or_else(|| panic!("{ns}/{pod}/{container} indexed"))
+                .0
+        })
+        .collect()
+}
+
+/// A pod's sandbox (pause) row carries its pod: namespace, name, UID and QoS like the pod's
+/// containers, no container name, marked `sandbox` (issue #29). Returns its short id.
+pub fn sandbox_named(world: &World, namespace: &str, pod: &str) -> String {
+    let api = get(world, &["pod", "-n", namespace, pod]).expect("pod");
+    let uid = api["metadata"]["uid"].as_str().expect("uid").to_string();
+    let qos = api["status"]["qosClass"]
+        .as_str()
+        .expect("qosClass")
+        .to_string();
+    eventually(
+        world,
+        &format!("{namespace}/{pod}'s sandbox named after its pod"),
+        Duration::from_secs(30),
+        || {
+            let index = data::index().ok_or("no index.json")?;
+            let containers = index["containers"].as_object().ok_or("no containers")?;
+            let (short, entry) = containers
+                .iter()
+                .find(|(_, c)| c["sandbox"] == true && c["pod_uid"] == uid.as_str())
+                .ok_or("no sandbox of the pod's UID yet")?;
+            if entry["namespace"] != namespace || entry["pod_name"] != pod {
+                return Err(format!("sandbox entry {entry}"));
+            }
+            assert_eq!(entry["qos_class"], qos.as_str(), "{entry}");
+            assert!(entry["container_name"].is_null(), "{entry}");
+            Ok(short.clone())
+        },
+    )
+}

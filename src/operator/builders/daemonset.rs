@@ -8,7 +8,7 @@
 //! | container | user | capabilities | why |
 //! |---|---|---|---|
 //! | `prepare-data-dir` (init) | 0 | `CHOWN`, `DAC_READ_SEARCH` | hands the data directory (root-owned when the kubelet creates it or an older agent wrote it) to the agent's user, without following links |
-//! | `agent` | 65532 | none | cgroup files and `/proc/<pid>/{cgroup,comm}` are world-readable; it owns its data directory |
+//! | `agent` | 65532 | none | cgroup files and `/proc/<pid>/{stat,cgroup,comm}` are world-readable (processes are counted from the host's `/proc`, no `hostPID`); it owns its data directory |
 //! | `viewer` | 65534 | none | reads the world-readable data files through a read-only mount |
 //!
 //! The data directory is mounted as the allowed root (hostPath) plus a
@@ -71,6 +71,17 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
         mount_path: path.into(),
         read_only: Some(read_only),
         ..VolumeMount::default()
+    }
+}
+
+/// A host directory the agent only reads, read-only all the way down: a
+/// plain read-only hostPath leaves the mounts below it (each v1 cgroup
+/// controller under `/sys/fs/cgroup`) writable. `IfPossible` keeps pods
+/// starting on runtimes without recursive read-only mounts.
+fn host_read_only_mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        recursive_read_only: Some("IfPossible".into()),
+        ..mount(name, path, true)
     }
 }
 
@@ -206,8 +217,8 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
     let spec = &nm.spec;
     let mut mounts = vec![
         data_mount(resolved, false),
-        mount(CGROUP, "/host/sys/fs/cgroup", true),
-        mount(PROC, "/host/proc", true),
+        host_read_only_mount(CGROUP, "/host/sys/fs/cgroup"),
+        host_read_only_mount(PROC, "/host/proc"),
         mount(SETTINGS, SETTINGS_DIR, true),
     ];
     if spec.enrichment.enabled {

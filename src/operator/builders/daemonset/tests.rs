@@ -91,6 +91,13 @@ fn default_daemon_set_follows_the_design() {
     assert_eq!(mount_of(agent, "/data").read_only, Some(false));
     assert_eq!(mount_of(agent, "/host/sys/fs/cgroup").read_only, Some(true));
     assert_eq!(mount_of(agent, "/host/proc").read_only, Some(true));
+    for host in ["/host/sys/fs/cgroup", "/host/proc"] {
+        assert_eq!(
+            mount_of(agent, host).recursive_read_only.as_deref(),
+            Some("IfPossible"),
+            "{host}: the mounts below it read-only too"
+        );
+    }
     assert_eq!(
         mount_of(agent, "/etc/fine-grained-monitor").read_only,
         Some(true)
