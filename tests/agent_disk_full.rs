@@ -84,6 +84,7 @@ fn full_disk_keeps_two_intervals_and_recovers() {
                 max_age: Duration::from_secs(86_400 * 3650),
                 max_bytes: None,
             },
+            tail_sync: Duration::from_secs(10),
         },
         None,
         metrics.clone(),

@@ -123,6 +123,12 @@ pub struct AgentArgs {
     #[arg(long, env = "FGM_LOCK_WAIT", default_value = "40s")]
     pub lock_wait: HumanDuration,
 
+    /// How often the open interval's tail file is made durable (fsync): what
+    /// a kernel or node crash may lose. A crash of the agent alone loses at most
+    /// the cycle being written. At least the interval.
+    #[arg(long, env = "FGM_TAIL_SYNC", default_value = "10s")]
+    pub tail_sync: HumanDuration,
+
     #[command(flatten)]
     pub export: crate::export::ExportArgs,
 }
@@ -158,6 +164,7 @@ impl AgentArgs {
             // re-read every 30 cycles: they rarely change or are maxima already.
             limits_every: 30,
             lock_wait: self.lock_wait.0,
+            tail_sync: self.tail_sync.0,
         })
     }
 }

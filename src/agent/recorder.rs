@@ -8,6 +8,13 @@
 //! saved with the new range, and only then are files removed. At start the
 //! index is reconciled with the files on disk ([`reconcile`]).
 //!
+//! The open interval is also appended to its tail file every cycle
+//! ([`crate::store::tail`]): the viewer reads it (live to the second), and a
+//! crash loses at most the cycle being written (a kernel crash what came
+//! after the last fsync, every `tail_sync`). At rotation the Parquet file is
+//! published first, then the tail removed; at start a tail left by a crash
+//! becomes a data file like any other ([`Recorder::recover_tails`]).
+//!
 //! Disk full: a file that cannot be written stays in memory and is retried at
 //! the next rotation; at most two intervals are held (the open one and one
 //! unwritten), older unwritten samples are dropped and counted. Collection
@@ -28,6 +35,7 @@ mod reconcile;
 use crate::store::index::{ContainerEntry, Index};
 use crate::store::layout;
 use crate::store::retention::{self, ArtefactKind, Kinds, Policy};
+use crate::store::tail::{TailWriter, read_tail_file};
 use crate::store::writer::{SampleBuffer, WriteError, write_data_file};
 
 /// Index saves between rotations happen at most this often (new containers, enrichment).
@@ -40,6 +48,8 @@ pub struct RecorderConfig {
     pub node: String,
     pub rotation: Duration,
     pub policy: Policy,
+    /// How often the tail file is fsynced.
+    pub tail_sync: Duration,
 }
 
 /// What the recorder tells other parts of the agent (the export uploader, #19).
@@ -73,6 +83,13 @@ pub struct Recorder {
     open_start: Option<DateTime<Utc>>,
     /// A finished interval whose file could not be written yet.
     unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
+    /// The open interval's tail file, from its first samples on.
+    tail: Option<TailWriter>,
+    /// The unwritten interval's tail: removed once its file is written (or dropped).
+    unwritten_tail: Option<PathBuf>,
+    last_tail_sync: Option<DateTime<Utc>>,
+    /// A tail write failed and was logged (logged again once one succeeds).
+    tail_failing: bool,
     index: Index,
     /// Short ids that are not the natural 12 characters (prefix collisions).
     short_ids: ShortIds,
@@ -142,6 +159,10 @@ impl Recorder {
             open: SampleBuffer::new(),
             open_start: None,
             unwritten: None,
+            tail: None,
+            unwritten_tail: None,
+            last_tail_sync: None,
+            tail_failing: false,
             short_ids: ShortIds::from_index(&index),
             index,
             index_dirty: true,
@@ -153,9 +174,61 @@ impl Recorder {
             events: hooks.events,
         };
         recorder.kinds.extend(hooks.artefacts);
+        recorder.recover_tails();
         recorder.reconcile(now);
         recorder.apply_retention(now);
         recorder
+    }
+
+    /// Tails a crash left behind become data files like any other (exported
+    /// too); a tail whose data file was published already is removed.
+    fn recover_tails(&mut self) {
+        let dir = &self.config.data_dir;
+        let Ok(listing) = layout::list_data_files(dir, None) else {
+            return;
+        };
+        for stale in listing
+            .superseded
+            .iter()
+            .filter(|t| t.node == self.config.node)
+        {
+            if let Err(e) = std::fs::remove_file(&stale.path) {
+                tracing::warn!(path = %stale.path.display(), error = %e, "cannot remove a tail whose data file exists");
+            }
+        }
+        for tail in listing
+            .tails
+            .into_iter()
+            .filter(|t| t.node == self.config.node)
+        {
+            let (buffer, end) = match read_tail_file(&tail.path) {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot recover a tail file (left in place)");
+                    self.metrics.write_error("corrupt_file");
+                    continue;
+                }
+            };
+            tracing::info!(path = %tail.path.display(), rows = buffer.rows(), end = ?end, "recovering the open interval a crash left as a tail file");
+            match write_data_file(dir, &self.config.node, tail.start, &buffer) {
+                Ok(written) => {
+                    if let Some(file) = written {
+                        self.metrics.file_written(file.bytes);
+                        self.index.extend_range(file.first, file.last);
+                        self.tell(StoreEvent::Published(file.path));
+                    }
+                    remove_tail(&tail.path);
+                }
+                Err(e) => {
+                    log_write_error(&e);
+                    // Retried at the next rotation; the tail stays until then.
+                    if self.unwritten.is_none() {
+                        self.unwritten = Some((tail.start, buffer));
+                        self.unwritten_tail = Some(tail.path);
+                    }
+                }
+            }
+        }
     }
 
     /// Makes the index's range match the files on disk.
@@ -246,6 +319,9 @@ impl Recorder {
             }
         }
         let ms = ts.timestamp_millis();
+        if !cycle.containers.is_empty() && self.open_start.is_none() {
+            self.open_start = Some(self.free_start(ts));
+        }
         for sample in &mut cycle.containers {
             if let Some(unique) =
                 self.short_ids
@@ -256,14 +332,90 @@ impl Recorder {
             self.open.push(ms, &sample.short_id, &sample.values);
             self.update_entry(sample, tracked.get(&sample.cgroup_path), ts);
         }
-        if !cycle.containers.is_empty() && self.open_start.is_none() {
-            self.open_start = Some(ts);
+        if !cycle.containers.is_empty() {
+            self.append_tail(ts, cycle);
         }
         let save_due = self
             .last_index_save
             .is_none_or(|last| (ts - last).to_std().unwrap_or_default() >= INDEX_SAVE_EVERY);
         if self.index_dirty && save_due {
             self.save_index(ts);
+        }
+    }
+
+    /// The first second from `ts` on that names neither a data file nor a
+    /// tail (a restart within the second of the last file, a recovered tail).
+    fn free_start(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
+        let (dir, node) = (&self.config.data_dir, &self.config.node);
+        let mut start = ts;
+        while layout::data_file_path(dir, node, start).exists()
+            || layout::tail_file_path(dir, node, start).exists()
+        {
+            start += chrono::Duration::seconds(1);
+        }
+        start
+    }
+
+    /// Appends the cycle to the open interval's tail (created with its first
+    /// samples), fsyncing every `tail_sync`. A failure is counted and logged
+    /// once; the samples are still in memory for the Parquet file.
+    fn append_tail(&mut self, ts: DateTime<Utc>, cycle: &Cycle) {
+        let Some(start) = self.open_start else {
+            return;
+        };
+        if self.tail.is_none() {
+            let path = layout::tail_file_path(&self.config.data_dir, &self.config.node, start);
+            let created = path
+                .parent()
+                .map_or(Ok(()), |dir| {
+                    crate::store::durable::create_dir_all_synced(dir, &self.config.data_dir)
+                })
+                .and_then(|()| TailWriter::create(&path));
+            match created {
+                Ok(tail) => self.tail = Some(tail),
+                Err(e) => {
+                    self.tail_error(&e);
+                    return;
+                }
+            }
+        }
+        let Some(tail) = self.tail.as_mut() else {
+            return;
+        };
+        let rows = cycle
+            .containers
+            .iter()
+            .map(|c| (c.short_id.as_str(), c.values.as_slice()));
+        let mut result = tail.append(ts.timestamp_millis(), rows);
+        let due = self
+            .last_tail_sync
+            .is_none_or(|last| (ts - last).to_std().unwrap_or_default() >= self.config.tail_sync);
+        if result.is_ok() && due {
+            self.last_tail_sync = Some(ts);
+            result = tail.sync();
+        }
+        match result {
+            Ok(()) if self.tail_failing => {
+                self.tail_failing = false;
+                tracing::info!("the tail file is written again");
+            }
+            Ok(()) => {}
+            Err(e) => self.tail_error(&e),
+        }
+    }
+
+    fn tail_error(&mut self, e: &std::io::Error) {
+        self.file_error(
+            if e.raw_os_error() == Some(28) {
+                "disk_full"
+            } else {
+                "tail"
+            },
+            Some(e),
+        );
+        if !self.tail_failing {
+            self.tail_failing = true;
+            tracing::warn!(error = %e, "cannot write the tail file: the newest seconds are not on screen, and a crash would lose the open interval (its samples are still written at rotation)");
         }
     }
 
@@ -352,18 +504,30 @@ impl Recorder {
         if self.index_dirty {
             self.save_index(now);
         }
-        if let Some((start, buffer)) = self.unwritten.take()
-            && let Err(buffer) = self.write(start, buffer)
-        {
-            // Still failing: the older interval gives way to the newer one.
-            self.metrics.samples_dropped(buffer.rows() as u64);
-            tracing::warn!(rows = buffer.rows(), %start, "dropping an unwritten interval: the disk is still full or failing");
+        if let Some((start, buffer)) = self.unwritten.take() {
+            if let Err(buffer) = self.write(start, buffer) {
+                // Still failing: the older interval gives way to the newer one.
+                self.metrics.samples_dropped(buffer.rows() as u64);
+                tracing::warn!(rows = buffer.rows(), %start, "dropping an unwritten interval: the disk is still full or failing");
+            }
+            if let Some(path) = self.unwritten_tail.take() {
+                remove_tail(&path);
+            }
         }
+        let tail = self.tail.take().map(|t| t.path().to_path_buf());
+        self.last_tail_sync = None;
         if let Some(start) = self.open_start.take() {
             let buffer = std::mem::take(&mut self.open);
-            if let Err(buffer) = self.write(start, buffer) {
-                self.unwritten = Some((start, buffer));
+            match self.write(start, buffer) {
+                // Published first, then the tail goes: a reader finding both reads the file.
+                Ok(()) => tail.iter().for_each(|p| remove_tail(p)),
+                Err(buffer) => {
+                    self.unwritten = Some((start, buffer));
+                    self.unwritten_tail = tail;
+                }
             }
+        } else if let Some(path) = tail {
+            remove_tail(&path);
         }
         self.apply_retention(now);
     }
@@ -488,6 +652,16 @@ impl Recorder {
     /// Rows held in memory (open plus unwritten).
     pub fn rows_in_memory(&self) -> usize {
         self.open.rows() + self.unwritten.as_ref().map_or(0, |(_, b)| b.rows())
+    }
+}
+
+/// Removes a tail whose interval is published (or given up); a tail left by a
+/// failure here is removed at the next start, as its data file exists.
+fn remove_tail(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove a tail file");
     }
 }
 

@@ -78,6 +78,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
                 max_age: Duration::from_secs(3600),
                 max_bytes: None,
             },
+            tail_sync: Duration::from_secs(10),
         },
         Some(pods.clone() as Arc<dyn PodMetadata>),
         SelfMetrics::new(),
@@ -145,6 +146,7 @@ fn a_sandbox_is_named_after_its_pod_without_a_container_name() {
                 max_age: Duration::from_secs(3600),
                 max_bytes: None,
             },
+            tail_sync: Duration::from_secs(10),
         },
         Some(pods as Arc<dyn PodMetadata>),
         SelfMetrics::new(),
@@ -173,5 +175,129 @@ fn a_sandbox_is_named_after_its_pod_without_a_container_name() {
     assert_eq!(
         entry.container_name, None,
         "a sandbox has no container name"
+    );
+}
+
+fn recorder_in(dir: &std::path::Path, now: DateTime<Utc>) -> Recorder {
+    Recorder::new(
+        RecorderConfig {
+            data_dir: dir.to_path_buf(),
+            node: "node-a".into(),
+            rotation: Duration::from_secs(90),
+            policy: Policy {
+                max_age: Duration::from_secs(3600),
+                max_bytes: None,
+            },
+            tail_sync: Duration::from_secs(10),
+        },
+        None,
+        SelfMetrics::new(),
+        now,
+    )
+}
+
+fn sample_cycle(at_ms: i64, ids: &[&str]) -> Cycle {
+    Cycle {
+        timestamp: DateTime::from_timestamp_millis(at_ms),
+        containers: ids
+            .iter()
+            .map(|id| ContainerSample {
+                short_id: (*id).into(),
+                full_id: format!("{id}{}", "0".repeat(64 - id.len())),
+                cgroup_path: format!("kubepods/pod1/{id}"),
+                values: (0..crate::store::schema::METRICS.len() as i64)
+                    .map(|m| Some(at_ms + m))
+                    .collect(),
+                pod_uid: None,
+                sandbox: false,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn every_cycle_is_on_disk_in_the_tail_until_rotation_publishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    let mut recorder = recorder_in(dir.path(), start);
+    let tracked = BTreeMap::new();
+    for s in 0..5 {
+        recorder.record(
+            &mut sample_cycle(1_700_000_000_000 + s * 1000, &["aaaa", "bbbb"]),
+            &tracked,
+        );
+    }
+    let listing = layout::list_data_files(dir.path(), None).unwrap();
+    assert!(listing.files.is_empty());
+    assert_eq!(listing.tails.len(), 1, "the open interval's tail");
+    let (rows, _) = crate::store::tail::read_tail_file(&listing.tails[0].path).unwrap();
+    assert_eq!(rows.rows(), 10, "every cycle appended");
+    recorder.rotate(start + chrono::Duration::seconds(5));
+    let listing = layout::list_data_files(dir.path(), None).unwrap();
+    assert_eq!(listing.files.len(), 1, "published");
+    assert!(
+        listing.tails.is_empty() && listing.superseded.is_empty(),
+        "tail removed"
+    );
+}
+
+#[test]
+fn a_tail_left_by_a_crash_becomes_a_data_file_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    let tracked = BTreeMap::new();
+    {
+        let mut recorder = recorder_in(dir.path(), start);
+        for s in 0..7 {
+            recorder.record(
+                &mut sample_cycle(1_700_000_000_000 + s * 1000, &["aaaa"]),
+                &tracked,
+            );
+        }
+        // Dropped without finish(): what kill -9 leaves.
+    }
+    let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
+    let later = start + chrono::Duration::seconds(30);
+    let recorder = Recorder::with_hooks(
+        RecorderConfig {
+            data_dir: dir.path().to_path_buf(),
+            node: "node-a".into(),
+            rotation: Duration::from_secs(90),
+            policy: Policy {
+                max_age: Duration::from_secs(3600),
+                max_bytes: None,
+            },
+            tail_sync: Duration::from_secs(10),
+        },
+        None,
+        SelfMetrics::new(),
+        later,
+        RecorderHooks {
+            events: Some(events),
+            ..RecorderHooks::default()
+        },
+    );
+    let listing = layout::list_data_files(dir.path(), None).unwrap();
+    assert_eq!(listing.files.len(), 1);
+    assert!(listing.tails.is_empty());
+    assert_eq!(
+        listing.files[0].start, start,
+        "named after the interval it held"
+    );
+    let column =
+        crate::store::reader::read_metric(&listing.files[0].path, "cpu_usage_usec").unwrap();
+    assert_eq!(
+        column.get("aaaa").unwrap().timestamps.len(),
+        7,
+        "no sample lost"
+    );
+    assert_eq!(
+        receive.try_recv().ok(),
+        Some(StoreEvent::Published(listing.files[0].path.clone())),
+        "exported like any other file"
+    );
+    assert_eq!(
+        recorder.index().data_range.latest,
+        Some(start + chrono::Duration::seconds(6))
     );
 }

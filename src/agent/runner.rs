@@ -53,6 +53,10 @@ pub struct AgentConfig {
     /// How long to wait for another agent to release the data directory
     /// (a rolling update's old pod finishing its last file) before giving up.
     pub lock_wait: Duration,
+    /// How often the open interval's tail file is fsynced: what a kernel or
+    /// node crash may lose (a crash of the agent alone loses at most the cycle
+    /// being written).
+    pub tail_sync: Duration,
 }
 
 /// Why the agent could not start or stopped with an error.
@@ -220,6 +224,7 @@ impl Agent {
                     max_age: config.retention_max_age,
                     max_bytes: config.retention_max_bytes,
                 },
+                tail_sync: config.tail_sync.max(config.interval),
             };
             let recorder_metrics = task_metrics.clone();
             let recorder = tokio::task::spawn_blocking(move || {

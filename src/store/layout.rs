@@ -4,6 +4,7 @@
 //! <data>/index.json
 //! <data>/dt=YYYY-MM-DD/identifier=<node>/metrics-YYYYMMDDTHHMMSSZ.parquet
 //! <data>/dt=YYYY-MM-DD/identifier=<node>/metrics-YYYYMMDDTHHMMSSZ.parquet.inprogress
+//! <data>/dt=YYYY-MM-DD/identifier=<node>/metrics-YYYYMMDDTHHMMSSZ.tail    (the open interval)
 //! ```
 //!
 //! A data file is named after the first second it covers and lives in the day
@@ -20,6 +21,8 @@ pub const DATA_PREFIX: &str = "metrics-";
 pub const DATA_SUFFIX: &str = ".parquet";
 /// Suffix of a file still being written; readers never open it.
 pub const IN_PROGRESS_SUFFIX: &str = ".parquet.inprogress";
+/// Suffix of the open interval's tail file ([`crate::store::tail`]).
+pub const TAIL_SUFFIX: &str = ".tail";
 const NAME_TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 const DAY_FORMAT: &str = "%Y-%m-%d";
 
@@ -89,12 +92,25 @@ pub fn in_progress_path(final_path: &Path) -> PathBuf {
 }
 
 /// Start time encoded in a finished data file's name; `None` for anything else
-/// (in-progress files, temporary files, foreign files).
+/// (in-progress files, tails, temporary files, foreign files).
 pub fn parse_data_file_name(name: &str) -> Option<DateTime<Utc>> {
-    let stamp = name.strip_prefix(DATA_PREFIX)?.strip_suffix(DATA_SUFFIX)?;
+    parse_stamp(name.strip_prefix(DATA_PREFIX)?.strip_suffix(DATA_SUFFIX)?)
+}
+
+/// Start time encoded in a tail file's name (`metrics-<start>.tail`).
+pub fn parse_tail_file_name(name: &str) -> Option<DateTime<Utc>> {
+    parse_stamp(name.strip_prefix(DATA_PREFIX)?.strip_suffix(TAIL_SUFFIX)?)
+}
+
+fn parse_stamp(stamp: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(stamp, NAME_TIME_FORMAT)
         .ok()
         .map(|t| t.and_utc())
+}
+
+/// Full path of the tail of `node`'s interval starting at `start`.
+pub fn tail_file_path(data_dir: &Path, node: &str, start: DateTime<Utc>) -> PathBuf {
+    data_file_path(data_dir, node, start).with_extension(&TAIL_SUFFIX[1..])
 }
 
 /// Day encoded in a `dt=YYYY-MM-DD` directory name.
@@ -108,12 +124,21 @@ pub fn parse_node_dir_name(name: &str) -> Option<&str> {
         .filter(|n| check_node_name(n).is_ok())
 }
 
-/// One finished data file, located from its path alone.
+/// One data file, located from its path alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
     pub path: PathBuf,
     pub node: String,
     pub start: DateTime<Utc>,
+    pub kind: FileKind,
+}
+
+/// A finished Parquet file, or the tail of an interval still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileKind {
+    #[default]
+    Parquet,
+    Tail,
 }
 
 /// Something in the data directory that is not ours and was left alone.
@@ -123,11 +148,16 @@ pub struct ForeignEntry {
     pub reason: &'static str,
 }
 
-/// Result of listing: the data files, sorted by (node, start), and whatever
-/// looked foreign (reported, never touched).
+/// Result of listing: the finished data files, sorted by (node, start); the
+/// tails of intervals not finished yet (a tail whose Parquet file exists is
+/// left out: readers read the Parquet file); and whatever looked foreign
+/// (reported, never touched).
 #[derive(Debug, Default, Clone)]
 pub struct Listing {
     pub files: Vec<DataFile>,
+    pub tails: Vec<DataFile>,
+    /// Tails whose Parquet file exists (the agent removes them).
+    pub superseded: Vec<DataFile>,
     pub foreign: Vec<ForeignEntry>,
 }
 
@@ -200,6 +230,14 @@ pub fn list_data_files(
                         path: file.path(),
                         node: node.to_string(),
                         start,
+                        kind: FileKind::Parquet,
+                    });
+                } else if let Some(start) = parse_tail_file_name(&name) {
+                    listing.tails.push(DataFile {
+                        path: file.path(),
+                        node: node.to_string(),
+                        start,
+                        kind: FileKind::Tail,
                     });
                 } else if !name.ends_with(IN_PROGRESS_SUFFIX) {
                     listing.foreign.push(ForeignEntry {
@@ -212,6 +250,21 @@ pub fn list_data_files(
     }
     listing
         .files
+        .sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
+    // The Parquet file is renamed in before its tail is removed: when both
+    // are there, the tail is already history.
+    let files = &listing.files;
+    let (tails, superseded) = std::mem::take(&mut listing.tails)
+        .into_iter()
+        .partition(|t| {
+            files
+                .binary_search_by(|f| (&f.node, f.start).cmp(&(&t.node, t.start)))
+                .is_err()
+        });
+    listing.tails = tails;
+    listing.superseded = superseded;
+    listing
+        .tails
         .sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
     Ok(listing)
 }
@@ -245,9 +298,10 @@ fn is_own_auxiliary_file(name: &str) -> bool {
     name.starts_with("events") || name.starts_with('.') || name == "export"
 }
 
-/// Data files that may hold samples in `[from, to]`: listed from the day
-/// directories `from - 1 day ..= to` only, then, per node, every file starting
-/// in the range plus the last one starting before it.
+/// Data files that may hold samples in `[from, to]`, the open intervals'
+/// tails among them: listed from the day directories `from - 1 day ..= to`
+/// only, then, per node, every file starting in the range plus the last one
+/// starting before it.
 pub fn files_for_range(
     data_dir: &Path,
     from: DateTime<Utc>,
@@ -259,7 +313,10 @@ pub fn files_for_range(
     let first_day =
         (from - chrono::Duration::from_std(MAX_FILE_SPAN).unwrap_or_default()).date_naive();
     let mut listing = list_data_files(data_dir, Some((first_day, to.date_naive())))?;
-    listing.files = select_range(listing.files, from, to);
+    let mut all = std::mem::take(&mut listing.files);
+    all.append(&mut listing.tails);
+    all.sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
+    listing.files = select_range(all, from, to);
     Ok(listing)
 }
 
@@ -323,6 +380,7 @@ mod tests {
             path: PathBuf::new(),
             node: node.into(),
             start,
+            kind: FileKind::Parquet,
         };
         let files = vec![
             file("a", t(0, 0, 0)),
@@ -333,6 +391,35 @@ mod tests {
         let got = select_range(files, t(0, 2, 0), t(0, 2, 30));
         let starts: Vec<_> = got.iter().map(|f| (f.node.as_str(), f.start)).collect();
         assert_eq!(starts, vec![("a", t(0, 1, 30)), ("b", t(0, 2, 0))]);
+    }
+
+    #[test]
+    fn a_tail_is_listed_until_its_parquet_file_exists_and_reaches_into_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let touch = |p: PathBuf| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        };
+        touch(data_file_path(dir.path(), "n", t(0, 0, 0)));
+        touch(tail_file_path(dir.path(), "n", t(0, 1, 30)));
+        let listing = list_data_files(dir.path(), None).unwrap();
+        assert_eq!(listing.files.len(), 1);
+        assert_eq!(listing.tails.len(), 1);
+        assert!(listing.foreign.is_empty(), "{:?}", listing.foreign);
+        assert_eq!(listing.tails[0].kind, FileKind::Tail);
+        // The open interval answers a range reaching past its start.
+        let range = files_for_range(dir.path(), t(0, 2, 0), t(0, 2, 5)).unwrap();
+        let kinds: Vec<_> = range.files.iter().map(|f| (f.start, f.kind)).collect();
+        assert_eq!(kinds, vec![(t(0, 1, 30), FileKind::Tail)]);
+        // Rotation: the Parquet file is renamed in before the tail goes; seen
+        // together, only the Parquet file is read.
+        touch(data_file_path(dir.path(), "n", t(0, 1, 30)));
+        let listing = list_data_files(dir.path(), None).unwrap();
+        assert_eq!((listing.files.len(), listing.tails.len()), (2, 0));
+        assert_eq!(listing.superseded.len(), 1);
+        let range = files_for_range(dir.path(), t(0, 2, 0), t(0, 2, 5)).unwrap();
+        assert_eq!(range.files.len(), 1);
+        assert_eq!(range.files[0].kind, FileKind::Parquet);
     }
 
     #[test]

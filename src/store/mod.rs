@@ -3,7 +3,9 @@
 //!
 //! - [`layout`]: paths and time-named files; listing the files of a range.
 //! - [`schema`]: the Parquet columns and their counter/gauge metadata.
-//! - [`writer`]: buffering an interval and writing it atomically.
+//! - [`buffer`]: the open interval in memory; [`varint`]: its compact integer codes.
+//! - [`writer`]: writing an interval as a data file atomically.
+//! - [`tail`]: the open interval on disk, appended each cycle (live view, crash recovery).
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
@@ -13,6 +15,7 @@
 //! - [`lock`]: one writer per data directory (`.lock`, flock).
 
 pub mod bounds;
+pub mod buffer;
 pub mod durable;
 pub mod events;
 pub mod index;
@@ -21,4 +24,6 @@ pub mod lock;
 pub mod reader;
 pub mod retention;
 pub mod schema;
+pub mod tail;
+pub mod varint;
 pub mod writer;

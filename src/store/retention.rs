@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use kinds::{DATA, DataFiles, EVENTS, EventDays, STATE, StateFiles, default_kinds};
+pub use kinds::{
+    DATA, DataFiles, EVENTS, EventDays, STATE, StateFiles, TAIL, TailFiles, default_kinds,
+};
 
 use super::index::Index;
 

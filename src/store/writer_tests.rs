@@ -1,7 +1,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::store::buffer::{RowDecoder, encode_row, grow_for};
+use crate::store::varint::{decode_value, put_varint, take_varint, unzigzag, value_code, zigzag};
 use arrow_array::{Array, Int64Array, StringArray};
+use chrono::TimeZone;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schema::MetricKind;
 

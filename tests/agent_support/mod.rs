@@ -28,6 +28,7 @@ pub fn config(data_dir: &Path, cgroup_root: &Path, mode: DiscoveryMode) -> Agent
         scan_every: 1,
         limits_every: 1,
         lock_wait: Duration::from_secs(5),
+        tail_sync: Duration::from_secs(10),
     }
 }
 

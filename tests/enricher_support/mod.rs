@@ -255,6 +255,7 @@ pub fn start_agent(
         scan_every: 1,
         limits_every: 1,
         lock_wait: Duration::from_secs(5),
+        tail_sync: Duration::from_secs(10),
     };
     Agent::start(config, pods, metrics, stop).expect("agent starts")
 }

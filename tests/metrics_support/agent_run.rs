@@ -95,6 +95,7 @@ impl AgentRun {
             scan_every: 1,
             limits_every: 1,
             lock_wait: Duration::from_secs(5),
+            tail_sync: Duration::from_secs(10),
         };
         let stop = CancellationToken::new();
         let metrics = SelfMetrics::new();

@@ -9,13 +9,15 @@ use super::{Artefact, ArtefactKind, Kinds};
 use crate::store::{events, layout, lock};
 
 pub const DATA: &str = "parquet";
+pub const TAIL: &str = "tail";
 pub const EVENTS: &str = "events";
 pub const STATE: &str = "state";
 
-/// Parquet, events, state: what every agent registers.
+/// Parquet, tails, events, state: what every agent registers.
 pub fn default_kinds() -> Kinds {
     vec![
         Arc::new(DataFiles),
+        Arc::new(TailFiles),
         Arc::new(EventDays),
         Arc::new(StateFiles),
     ]
@@ -67,6 +69,43 @@ impl ArtefactKind for DataFiles {
             newest.protected = true;
         }
         Ok(out)
+    }
+}
+
+/// Tails of intervals not written as data files yet (the open one, one the
+/// disk refused): counted in the budget, never removed by retention (the
+/// recorder removes each once its data file is published).
+#[derive(Debug)]
+pub struct TailFiles;
+
+impl ArtefactKind for TailFiles {
+    fn name(&self) -> &'static str {
+        TAIL
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        node: &str,
+        _now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        let listing = layout::list_data_files(data_dir, None)?;
+        Ok(listing
+            .tails
+            .into_iter()
+            .chain(listing.superseded)
+            .filter(|t| t.node == node)
+            .filter_map(|t| {
+                Some(Artefact {
+                    bytes: bytes_of(&t.path).ok()?,
+                    path: t.path,
+                    kind: TAIL,
+                    start: t.start,
+                    end: t.start,
+                    protected: true,
+                })
+            })
+            .collect())
     }
 }
 

@@ -139,6 +139,9 @@ fn plan_and_remove_cover_data_events_and_state_and_leave_foreign_files() {
     touch(&foreign, 4);
     let open = layout::in_progress_path(&layout::data_file_path(d, "n1", at(30)));
     touch(&open, 7);
+    // The open interval's tail: counted, never removed.
+    let tail = layout::tail_file_path(d, "n1", at(20));
+    touch(&tail, 6);
     let old_events = crate::store::events::events_file(d, at(0).date_naive().pred_opt().unwrap());
     let today_events = crate::store::events::events_file(d, at(0).date_naive());
     touch(&old_events, 5);
@@ -164,7 +167,7 @@ fn plan_and_remove_cover_data_events_and_state_and_leave_foreign_files() {
     );
     assert_eq!(
         p.bytes_kept(&kinds),
-        vec![("parquet", 20), ("events", 5), ("state", 3)]
+        vec![("parquet", 20), ("tail", 6), ("events", 5), ("state", 3)]
     );
     let (removed, errors) = remove(&p);
     assert!(errors.is_empty());
