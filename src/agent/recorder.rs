@@ -38,8 +38,11 @@ use crate::store::retention::{self, ArtefactKind, Kinds, Policy};
 use crate::store::tail::{TailWriter, read_tail_file};
 use crate::store::writer::{SampleBuffer, WriteError, write_data_file};
 
-/// Index saves between rotations happen at most this often (new containers, enrichment).
+/// Index saves between rotations happen at most this often (enrichment, labels).
 const INDEX_SAVE_EVERY: Duration = Duration::from_secs(10);
+/// A new container is saved to the index sooner, so the viewer lists (and
+/// names) it while its first samples are on screen.
+const INDEX_SAVE_NEW_EVERY: Duration = Duration::from_secs(2);
 
 /// Where and how the recorder writes.
 #[derive(Debug, Clone)]
@@ -94,6 +97,8 @@ pub struct Recorder {
     /// Short ids that are not the natural 12 characters (prefix collisions).
     short_ids: ShortIds,
     index_dirty: bool,
+    /// A container was added since the last save.
+    index_grew: bool,
     last_index_save: Option<DateTime<Utc>>,
     pod_metadata: Option<Arc<dyn PodMetadata>>,
     metrics: SelfMetrics,
@@ -166,6 +171,7 @@ impl Recorder {
             short_ids: ShortIds::from_index(&index),
             index,
             index_dirty: true,
+            index_grew: false,
             last_index_save: None,
             pod_metadata,
             metrics,
@@ -335,10 +341,15 @@ impl Recorder {
         if !cycle.containers.is_empty() {
             self.append_tail(ts, cycle);
         }
-        let save_due = self
+        let since_save = self
             .last_index_save
-            .is_none_or(|last| (ts - last).to_std().unwrap_or_default() >= INDEX_SAVE_EVERY);
-        if self.index_dirty && save_due {
+            .map(|last| (ts - last).to_std().unwrap_or_default());
+        let every = if self.index_grew {
+            INDEX_SAVE_NEW_EVERY
+        } else {
+            INDEX_SAVE_EVERY
+        };
+        if self.index_dirty && since_save.is_none_or(|d| d >= every) {
             self.save_index(ts);
         }
     }
@@ -436,6 +447,7 @@ impl Recorder {
                 let c = tracked.map(|t| &t.container);
                 let plain = c.is_some_and(|c| c.runtime.is_none() && c.pod_uid.is_none());
                 self.index_dirty = true;
+                self.index_grew = true;
                 self.index
                     .containers
                     .entry(sample.short_id.clone())
@@ -630,6 +642,7 @@ impl Recorder {
         match self.index.save(&layout::index_path(&self.config.data_dir)) {
             Ok(()) => {
                 self.index_dirty = false;
+                self.index_grew = false;
                 self.last_index_save = Some(now);
             }
             Err(e) => {

@@ -100,6 +100,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
 
     // Same identity again: nothing to save.
     recorder.index_dirty = false;
+    recorder.index_grew = false;
     recorder.record(&mut cycle(1_700_000_001_000), &tracked);
     assert!(
         !recorder.index_dirty,
@@ -115,6 +116,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
         as_map(&[("app", "web"), ("tier", "front")])
     );
     recorder.index_dirty = false;
+    recorder.index_grew = false;
     *pods.0.lock().unwrap() = labels(&[("app", "api"), ("tier", "front")]);
     recorder.record(&mut cycle(1_700_000_003_000), &tracked);
     assert!(recorder.index_dirty);
@@ -125,6 +127,7 @@ fn index_entry_follows_pod_identity_and_stays_clean_when_unchanged() {
 
     // No labels at all is still an identity: recorded as an empty map.
     recorder.index_dirty = false;
+    recorder.index_grew = false;
     *pods.0.lock().unwrap() = BTreeMap::new();
     recorder.record(&mut cycle(1_700_000_004_000), &tracked);
     assert!(recorder.index_dirty);

@@ -141,6 +141,12 @@ fn status_json(viewer: &Viewer) -> Value {
     let snapshot = viewer.snapshot();
     let (state, message) = state_of(viewer);
     let index = snapshot.index.as_ref();
+    // The files' range grows at each rotation; the open interval's tail is newer.
+    let mut data_range = index.map(|i| i.data_range.clone());
+    if let (Some(range), Some((first, last))) = (data_range.as_mut(), viewer.live_span()) {
+        range.earliest = Some(range.earliest.map_or(first, |e| e.min(first)));
+        range.latest = Some(range.latest.map_or(last, |l| l.max(last)));
+    }
     let corrupt: Vec<Value> = viewer
         .corrupt_files()
         .into_iter()
@@ -158,7 +164,7 @@ fn status_json(viewer: &Viewer) -> Value {
         },
         "index_error": snapshot.index_error,
         "updated_at": index.map(|i| i.updated_at),
-        "data_range": index.map(|i| &i.data_range),
+        "data_range": data_range,
         "containers": index.map_or(0, |i| i.containers.len()),
         "waiting_seconds": if index.is_some() { 0 } else { viewer.started.elapsed().as_secs() },
         "waiting_timeout_seconds": viewer.opts.waiting_timeout.as_secs(),

@@ -19,9 +19,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::state::{Viewer, guarded};
-use crate::store::layout::{self, DataFile};
-use crate::store::reader::{self, ContainerRows, NULL_VALUE, ReadError};
+use super::files::{SkippedFile, for_each_file};
+use super::state::Viewer;
+use crate::store::layout::DataFile;
+use crate::store::reader::{self, ContainerRows, NULL_VALUE};
 use crate::store::schema::{self, ColumnInfo};
 
 /// Highest export cap the viewer may be given (`--export-max-rows`).
@@ -91,7 +92,7 @@ impl ExportRequest {
 pub struct Plan {
     pub rows: usize,
     pub files: Vec<DataFile>,
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<SkippedFile>,
 }
 
 fn rows_in<'a>(
@@ -111,49 +112,32 @@ fn rows_in<'a>(
 
 /// Counts the selection's rows, reading only times and ids.
 pub fn plan(viewer: &Viewer, req: &ExportRequest) -> std::io::Result<Plan> {
-    let files = match layout::files_for_range(&viewer.opts.data_dir, req.from, req.to) {
-        Ok(listing) => listing.files,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let files = viewer.files_for_range(req.from, req.to)?;
     let wanted: HashSet<&str> = req.containers.iter().map(String::as_str).collect();
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
-    let counts = super::parallel::map(
-        &files,
-        super::parallel::workers(),
-        |f| {
-            guarded(&f.path, || reader::read_metrics(&f.path, &[])).map(|read| {
-                rows_in(&read, &wanted, from_ms, to_ms)
-                    .map(|(_, _, first, end)| end - first)
-                    .sum::<usize>()
-            })
-        },
-        |f| {
-            Err(ReadError::Layout {
-                path: f.path.clone(),
-                message: "reader thread panicked".into(),
-            })
-        },
-    );
     let mut plan = Plan {
         rows: 0,
         files: Vec::new(),
         skipped: Vec::new(),
     };
-    for (file, count) in files.into_iter().zip(counts) {
-        match count {
-            Ok(0) => {}
-            Ok(n) => {
-                plan.rows += n;
-                plan.files.push(file);
+    plan.skipped = for_each_file(
+        viewer,
+        &files,
+        8,
+        |f| {
+            viewer.read_columns(f, &[]).map(|read| {
+                rows_in(&read, &wanted, from_ms, to_ms)
+                    .map(|(_, _, first, end)| end - first)
+                    .sum::<usize>()
+            })
+        },
+        |file, count| {
+            if count > 0 {
+                plan.rows += count;
+                plan.files.push(file.clone());
             }
-            Err(e) => {
-                viewer.report_corrupt(&file.path, &e);
-                plan.skipped
-                    .push((viewer.relative(&file.path), e.to_string()));
-            }
-        }
-    }
+        },
+    );
     Ok(plan)
 }
 
@@ -264,30 +248,16 @@ pub fn write<S: Sink + Send>(viewer: &Viewer, req: &ExportRequest, plan: &Plan, 
         }
     };
     let mut failed = false;
-    let workers = super::parallel::workers();
-    super::parallel::for_each_ordered(
+    // A file that went away since the plan (retention) is reported by the loop.
+    for_each_file(
+        viewer,
         &plan.files,
-        workers,
-        workers * 2,
-        |f| guarded(&f.path, || reader::read_metrics(&f.path, &names)),
-        |f| {
-            Err(ReadError::Layout {
-                path: f.path.clone(),
-                message: "reader thread panicked".into(),
-            })
-        },
-        |file, read| {
+        2,
+        |f| viewer.read_columns(f, &names),
+        |_, read| {
             if failed {
                 return;
             }
-            let read = match read {
-                Ok(r) => r,
-                Err(e) => {
-                    // Counted a moment ago: the file went away (retention) or broke.
-                    viewer.report_corrupt(&file.path, &e);
-                    return;
-                }
-            };
             let result = match &mut encoder {
                 Encoder::Parquet(w) => batch(&schema, &read, &wanted, from_ms, to_ms)
                     .map_err(|e| e.to_string())

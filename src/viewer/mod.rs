@@ -15,6 +15,7 @@ pub mod api;
 pub mod cache;
 pub mod chart;
 pub mod export;
+pub mod files;
 pub mod overview;
 pub mod page;
 pub mod parallel;

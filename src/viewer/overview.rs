@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 
 use self::rank::{Category, Stats};
 use self::summary::{COUNTERS, FileSummary, GAUGES, Summary, columns, summarize};
-use super::state::{Viewer, guarded};
+use super::files::for_each_file;
+use super::state::Viewer;
 use crate::store::events::{self, EventKind, PodEvent};
 use crate::store::index::ContainerEntry;
-use crate::store::layout::{self, DataFile};
-use crate::store::reader::{self, ReadError};
+use crate::store::layout::{DataFile, FileKind};
+use crate::store::reader::ReadError;
 
 /// Most rows a ranking may ask for.
 pub const MAX_TOP: usize = 100;
@@ -59,7 +60,7 @@ fn file_summary(
         return Ok(whole.clone());
     }
     let path: &Path = &file.path;
-    let read = guarded(path, || reader::read_metrics(path, &columns()))?;
+    let read = viewer.read_columns(file, &columns())?;
     let summarise = |clip| FileSummary {
         containers: read
             .iter()
@@ -75,7 +76,8 @@ fn file_summary(
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
     };
     let whole = Arc::new(summarise(None));
-    if cached.is_none() {
+    // A tail grows: summarised anew at each request (it holds one interval).
+    if cached.is_none() && file.kind == FileKind::Parquet {
         viewer.keep_summary(path, slot_ms, file.start.timestamp_millis(), whole.clone());
     }
     if inside(&whole) {
@@ -128,45 +130,26 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
     let slot_ms = rank::slot_ms(from_ms, to_ms);
     let dir = &viewer.opts.data_dir;
-    let mut files = match layout::files_for_range(dir, req.from, req.to) {
-        Ok(listing) => listing.files,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let mut files = viewer.files_for_range(req.from, req.to)?;
     files.sort_by_key(|f| f.start);
     // Joined in file order as the summaries arrive: memory holds one summary
     // per container plus the few files being read, whatever the range.
     let mut joined: BTreeMap<String, Summary> = BTreeMap::new();
-    let mut skipped = Vec::new();
     let mut files_read = 0;
-    let workers = super::parallel::workers();
-    super::parallel::for_each_ordered(
+    let skipped = for_each_file(
+        viewer,
         &files,
-        workers,
-        workers * 8,
+        8,
         |f| file_summary(viewer, f, from_ms, to_ms, slot_ms),
-        |f| {
-            Err(ReadError::Layout {
-                path: f.path.clone(),
-                message: "summary thread panicked".into(),
-            })
-        },
-        |file, result| match result {
-            Ok(fs) => {
-                files_read += 1;
-                for (id, s) in &fs.containers {
-                    match joined.get_mut(id) {
-                        Some(j) => j.append(s, slot_ms),
-                        None => {
-                            joined.insert(id.clone(), s.clone());
-                        }
+        |_, fs| {
+            files_read += 1;
+            for (id, s) in &fs.containers {
+                match joined.get_mut(id) {
+                    Some(j) => j.append(s, slot_ms),
+                    None => {
+                        joined.insert(id.clone(), s.clone());
                     }
                 }
-            }
-            Err(e) => {
-                viewer.report_corrupt(&file.path, &e);
-                skipped
-                    .push(json!({ "path": viewer.relative(&file.path), "error": e.to_string() }));
             }
         },
     );

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::files::{SkippedFile, for_each_file};
 use super::query::{Downsampler, RateState, Steps};
 use super::state::Viewer;
 use crate::store::index::ContainerEntry;
-use crate::store::layout;
-use crate::store::reader::{NULL_VALUE, ReadError};
+use crate::store::reader::NULL_VALUE;
 use crate::store::schema::{self, ColumnInfo, MetricKind, RequestKind};
 
 /// One validated request.
@@ -46,12 +46,6 @@ struct LimitSeries {
 }
 
 #[derive(Debug, Serialize)]
-struct Skipped {
-    path: String,
-    error: String,
-}
-
-#[derive(Debug, Serialize)]
 struct Response {
     metric: String,
     kind: &'static str,
@@ -63,7 +57,7 @@ struct Response {
     max_points: usize,
     files_read: usize,
     series: Vec<Series>,
-    skipped_files: Vec<Skipped>,
+    skipped_files: Vec<SkippedFile>,
 }
 
 struct Stream {
@@ -83,14 +77,9 @@ fn request_in_unit(metric: &str, entry: Option<&ContainerEntry>) -> Option<f64> 
 
 /// Runs a request (blocking: call from the blocking pool).
 pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
-    let dir = &viewer.opts.data_dir;
     let snapshot = viewer.snapshot();
     let index = snapshot.index.as_ref();
-    let files = match layout::files_for_range(dir, req.from, req.to) {
-        Ok(listing) => listing.files,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let files = viewer.files_for_range(req.from, req.to)?;
     let (display_unit, divisor) = req.metric.display_unit();
     let is_counter = req.metric.kind == MetricKind::Counter;
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
@@ -104,33 +93,13 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
             limits: limit_lines.iter().map(|_| Steps::default()).collect(),
         })
         .collect();
-    let mut skipped = Vec::new();
     let mut files_read = 0;
-    let workers = super::parallel::workers();
-    super::parallel::for_each_ordered(
+    let skipped = for_each_file(
+        viewer,
         &files,
-        workers,
-        workers * 8,
-        |f| viewer.chart_columns(&f.path, &req.metric.name),
-        |f| {
-            Err(ReadError::Layout {
-                path: f.path.clone(),
-                message: "decoder thread panicked".into(),
-            })
-        },
-        |file, column| {
-            let path = &file.path;
-            let column = match column {
-                Ok(c) => c,
-                Err(e) => {
-                    viewer.report_corrupt(path, &e);
-                    skipped.push(Skipped {
-                        path: viewer.relative(path),
-                        error: e.to_string(),
-                    });
-                    return;
-                }
-            };
+        8,
+        |f| viewer.chart_columns(f, &req.metric.name),
+        |_, column| {
             files_read += 1;
             if !column.present {
                 // Written before the metric existed: nothing to show, not a gap.

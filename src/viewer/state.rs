@@ -70,6 +70,8 @@ pub struct Viewer {
     cache: Mutex<Cache<(PathBuf, String), Arc<ChartColumns>>>,
     /// Per-file overview summaries, keyed by file and sparkline slot width.
     summaries: Mutex<Cache<(PathBuf, i64), Arc<FileSummary>>>,
+    /// The open intervals' tails being followed.
+    pub tails: super::files::Tails,
 }
 
 impl Viewer {
@@ -85,6 +87,7 @@ impl Viewer {
             corrupt: Mutex::new(BTreeMap::new()),
             cache: Mutex::new(cache),
             summaries: Mutex::new(summaries),
+            tails: Default::default(),
         }
     }
 
@@ -290,13 +293,22 @@ impl Viewer {
 
     /// The columns a chart of `metric` needs from one file (the metric and
     /// its limits, see [`chart::columns`]), from the cache or decoded in one
-    /// pass (and cached).
-    pub fn chart_columns(&self, path: &Path, metric: &str) -> Result<Arc<ChartColumns>, ReadError> {
+    /// pass (and cached; a tail, which grows, is read anew).
+    pub fn chart_columns(
+        &self,
+        file: &DataFile,
+        metric: &str,
+    ) -> Result<Arc<ChartColumns>, ReadError> {
+        let columns = chart::columns(metric);
+        if file.kind == layout::FileKind::Tail {
+            let read = self.read_columns(file, &columns)?;
+            return Ok(Arc::new(ChartColumns::new(metric, read)));
+        }
+        let path = file.path.as_path();
         let key = (path.to_path_buf(), metric.to_string());
         if let Some(hit) = lock(&self.cache).get(&key) {
             return Ok(hit);
         }
-        let columns = chart::columns(metric);
         let read = guarded(path, || reader::read_metrics(path, &columns))?;
         let column = Arc::new(ChartColumns::new(metric, read));
         let size = column.heap_bytes() + key.0.as_os_str().len() + 64;

@@ -13,10 +13,10 @@ mod testdata;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::files::{SkippedFile, for_each_file};
 use super::query::RateState;
 use super::state::Viewer;
-use crate::store::layout;
-use crate::store::reader::{NULL_VALUE, ReadError};
+use crate::store::reader::NULL_VALUE;
 use crate::store::schema::{ColumnInfo, MetricKind};
 
 /// Longest range a study covers.
@@ -66,44 +66,24 @@ pub enum StudyError {
 }
 
 /// Sample times (ms), values, and the files that could not be read.
-type Samples = (Vec<i64>, Vec<f64>, Vec<Value>);
+type Samples = (Vec<i64>, Vec<f64>, Vec<SkippedFile>);
 
 /// The container's values of the metric in the range, in the display unit
 /// (rates for counters), and the files that could not be read.
 fn samples(viewer: &Viewer, req: &StudyRequest) -> Result<Samples, StudyError> {
-    let files = match layout::files_for_range(&viewer.opts.data_dir, req.from, req.to) {
-        Ok(listing) => listing.files,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let files = viewer.files_for_range(req.from, req.to)?;
     let (_, divisor) = req.metric.display_unit();
     let counter = req.metric.kind == MetricKind::Counter;
     let (from_ms, to_ms) = (req.from.timestamp_millis(), req.to.timestamp_millis());
     let mut rate = RateState::default();
-    let (mut ts, mut vs, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
     let mut too_many = false;
-    let workers = super::parallel::workers();
-    super::parallel::for_each_ordered(
+    let skipped = for_each_file(
+        viewer,
         &files,
-        workers,
-        workers * 4,
-        |f| viewer.chart_columns(&f.path, &req.metric.name),
-        |f| {
-            Err(ReadError::Layout {
-                path: f.path.clone(),
-                message: "decoder thread panicked".into(),
-            })
-        },
-        |file, read| {
-            let column = match read {
-                Ok(c) => c,
-                Err(e) => {
-                    viewer.report_corrupt(&file.path, &e);
-                    skipped
-                        .push(json!({"path": viewer.relative(&file.path), "error": e.to_string()}));
-                    return;
-                }
-            };
+        4,
+        |f| viewer.chart_columns(f, &req.metric.name),
+        |_, column| {
             let Some(rows) = column.get(&req.container) else {
                 return;
             };

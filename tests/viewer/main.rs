@@ -8,6 +8,7 @@
 mod api;
 mod export;
 mod fixture;
+mod live;
 mod loading;
 mod overview;
 mod robust;

@@ -231,7 +231,7 @@ pub(super) async fn export_handler(
             "max_rows": max_rows,
             "files": plan.files.len(),
             "file_name": request.file_name(),
-            "skipped_files": plan.skipped.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
+            "skipped_files": plan.skipped,
         }))
         .into_response());
     }

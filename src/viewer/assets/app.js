@@ -12,13 +12,21 @@
   const COMPARE = { prev: "previous period", "1d": "1 day earlier", "7d": "1 week earlier" };
   const MAX_SELECTED = 20;
   const MAX_LISTED = 400;
-  const LIVE_MS = 5000;
+  // Live: the status every second, then charts of raw points append what is
+  // new (the server reads only the open interval's new frames); the overview
+  // and downsampled charts are asked again (the server's per-file summaries
+  // and columns are cached, so it reads only what is new too). A refresh
+  // still running skips a tick.
+  const LIVE_MS = 1000;
   const DEFAULT_METRICS = ["cpu_usage_usec", "memory_working_set_bytes"];
 
   const fgm = window.fgm = {
     status: null, containers: [], metrics: [], selected: [], metricsSelected: [], view: "overview",
     preset: "15m", zoom: null, range: null, tz: "local", compare: "off", studies: {}, charts: {},
     events: [], overview: null, renders: 0, overviewRenders: 0, errors: [], exports: [],
+    // The charts' answers and what drawing them took, for the live refresh and the tests:
+    // drawn = { newest: time of the newest sample on screen, at: when it was drawn }.
+    answers: {}, drawn: null, liveAppends: 0,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -261,6 +269,7 @@
     fgm.events = events.events;
     renderEvents();
     for (const [name, u] of Object.entries(fgm.charts)) { u.destroy(); delete fgm.charts[name]; }
+    fgm.answers = {};
     const boxes = metrics.map((name, i) => {
       const metric = metricOf(name);
       const study = studies[i];
@@ -283,11 +292,72 @@
         box.append(el("div", { class: "empty" }, "No data for the selected containers in this range."));
         return { box };
       }
-      return { box, draw: () => { fgm.charts[name] = window.fgmCharts.draw(box, metric, answers[i], ctx); } };
+      return { box, draw: () => {
+        fgm.charts[name] = window.fgmCharts.draw(box, metric, answers[i], ctx);
+        fgm.answers[name] = { answer: answers[i], ctx, box, metric };
+      } };
     });
     $("charts").replaceChildren(...boxes.map((b) => b.box));
     for (const b of boxes) if (b.draw) b.draw();
+    noteDrawn();
     fgm.renders++;
+  }
+
+  // The newest sample on screen and when it got there.
+  function noteDrawn() {
+    let newest = null;
+    for (const { answer } of Object.values(fgm.answers)) {
+      for (const s of answer.series) for (let i = s.t.length - 1; i >= 0; i--) {
+        if (s.v[i] !== null) { newest = Math.max(newest || 0, s.t[i]); break; }
+      }
+    }
+    if (newest !== null) fgm.drawn = { newest, at: Date.now() };
+  }
+
+  // Live charts of raw points: ask only for what came after the newest point
+  // of each chart and append it; false when a whole refresh is needed.
+  async function appendLive(range) {
+    const entries = Object.entries(fgm.answers);
+    if (!entries.length || fgm.compare !== "off") return false;
+    if (entries.some(([, e]) => e.ctx.study || e.answer.series.some((s) => s.downsampled))) return false;
+    const ids = fgm.selected.slice();
+    const token = pending;
+    const fresh = await Promise.all(entries.map(([name, e]) => {
+      const last = Math.max(e.answer.from ? Date.parse(e.answer.from) : range.from,
+        ...e.answer.series.map((s) => (s.t.length ? s.t[s.t.length - 1] : range.from)));
+      return getJSON("/api/timeseries?containers=" + ids.join(",") + "&metric=" + name + "&from=" + last + "&to=" + range.to +
+        "&points=" + e.answer.max_points);
+    }));
+    if (token !== pending) return true;
+    entries.forEach(([name, e], i) => {
+      const add = fresh[i];
+      const answer = e.answer;
+      for (const s of answer.series) {
+        const n = add.series.find((x) => x.container === s.container);
+        const last = s.t.length ? s.t[s.t.length - 1] : -Infinity;
+        if (n) for (let k = 0; k < n.t.length; k++) if (n.t[k] > last) { s.t.push(n.t[k]); s.v.push(n.v[k]); }
+        // Points that left the window go.
+        let drop = 0;
+        while (drop < s.t.length && s.t[drop] < range.from) drop++;
+        if (drop) { s.t.splice(0, drop); s.v.splice(0, drop); }
+        s.raw_points = s.t.length;
+        if (n && n.limits) {
+          for (const l of n.limits) {
+            const known = (s.limits || []).find((x) => x.label === l.label);
+            if (known) { known.t.push(...l.t); known.v.push(...l.v); } else (s.limits = s.limits || []).push(l);
+          }
+        }
+      }
+      answer.to = add.to;
+      e.ctx.range = range;
+      fgm.charts[name].destroy();
+      e.box.querySelector(".uplot") && e.box.querySelector(".uplot").remove();
+      fgm.charts[name] = window.fgmCharts.draw(e.box, e.metric, answer, e.ctx);
+    });
+    fgm.range = range;
+    fgm.liveAppends++;
+    noteDrawn();
+    return true;
   }
 
   function renderEvents() {
@@ -378,17 +448,23 @@
       $("status").textContent = "Cannot reach the viewer API: " + e.message;
     }
     fgm.ready = true;
+    let busy = false;
     setInterval(async () => {
-      if (!$("live").checked || document.hidden) return;
+      if (!$("live").checked || document.hidden || busy) return;
+      busy = true;
       try {
-        const before = fgm.status && JSON.stringify(fgm.status.data_range);
+        const before = fgm.status;
         const s = await loadStatus();
-        if (JSON.stringify(s.data_range) !== before) {
-          await loadContainers();
-          if (!fgm.zoom) await refresh();
+        const moved = !before || JSON.stringify(s.data_range) !== JSON.stringify(before.data_range);
+        if (!before || s.containers !== before.containers) await loadContainers();
+        if (moved && !fgm.zoom) {
+          const appended = fgm.view === "charts" && (await appendLive(currentRange()));
+          if (!appended) await refresh();
         }
       } catch (e) {
         $("status").textContent = "Viewer not reachable: " + e.message;
+      } finally {
+        busy = false;
       }
     }, LIVE_MS);
   }
