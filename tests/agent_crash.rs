@@ -91,3 +91,60 @@ fn sigterm_writes_the_open_interval() {
         assert!(!layout::in_progress_path(&file.path).exists());
     }
 }
+
+/// Every sample of the open interval is in its tail file as it is taken: after `kill -9` the
+/// next start turns the tail into a data file, losing at most the cycle being written
+/// (issue #24; a kernel crash may lose what came after the last fsync, `--tail-sync`).
+#[test]
+fn kill_dash_nine_loses_at_most_the_cycle_being_written() {
+    let data = tempfile::tempdir().unwrap();
+    let interval_ms = 100;
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"))
+            .args(["agent", "--interval", "100ms", "--rotation", "60s"])
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--cgroup-root")
+            .arg(fixture("v1-cgroupfs-docker"))
+            .args(["--node-name", "crash-node", "--metrics-addr", "127.0.0.1:0"])
+            .env("FGM_LOG_LEVEL", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("agent binary starts")
+    };
+    let mut agent = spawn();
+    std::thread::sleep(Duration::from_millis(2500));
+    agent.kill().expect("SIGKILL");
+    let killed_at = chrono::Utc::now();
+    agent.wait().unwrap();
+    let listing = layout::list_data_files(data.path(), None).unwrap();
+    assert!(listing.files.is_empty(), "no rotation ran: only the tail holds the samples");
+    assert_eq!(listing.tails.len(), 1, "the open interval's tail survives the kill");
+    let (tail_rows, _) =
+        fine_grained_monitor::store::tail::read_tail_file(&listing.tails[0].path).unwrap();
+    let (_, last) = tail_rows.span().expect("samples in the tail");
+    assert!(
+        killed_at - last <= chrono::Duration::milliseconds(2 * interval_ms),
+        "the tail reaches the last cycle before the kill: last {last}, killed {killed_at}"
+    );
+
+    // The next start makes the tail a data file (and starts a new interval).
+    let agent = spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(agent.wait_with_output().unwrap().status.success());
+    let listing = layout::list_data_files(data.path(), None).unwrap();
+    assert!(listing.tails.is_empty(), "{:?}", listing.tails);
+    let recovered = listing
+        .files
+        .iter()
+        .find(|f| f.start == listing.files[0].start)
+        .unwrap();
+    let batches = reader::read_file(&recovered.path, None).unwrap();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, tail_rows.rows(), "every sample of the tail is in the data file");
+    assert!(listing.files.len() >= 2, "the restarted agent's own interval beside it");
+}
