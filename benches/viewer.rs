@@ -6,7 +6,10 @@
 //!   downsampled to 1,000 points, cold (first request of a freshly started
 //!   viewer, median of 3) and warm;
 //! - the overview (`/api/overview`) of 24 hours of 300 containers, and of
-//!   its last 15 minutes, cold and warm;
+//!   its last 15 minutes, cold and warm: ranked from the files' footer
+//!   summaries, and (same data, files rewritten without them, as earlier
+//!   versions wrote them) from their rows; of 7 days from the footers; the
+//!   bytes the footer summary adds per file;
 //! - the same questions answered by DuckDB from the same files in the same
 //!   run, when Python has `duckdb` (`pip install duckdb`).
 //!
@@ -119,11 +122,11 @@ fn overview_buffer(ids: &[String], start: DateTime<Utc>, secs: i64) -> SampleBuf
     buf
 }
 
-/// 24 hours of `containers` containers in 90 s files, written on two threads.
-fn overview_data(dir: &Path, end: DateTime<Utc>, containers: usize) -> Vec<String> {
+/// `hours` of `containers` containers in 90 s files, written on two threads.
+fn overview_data(dir: &Path, end: DateTime<Utc>, containers: usize, hours: i64) -> Vec<String> {
     let ids = ids(containers);
-    let first = end - Span::hours(24);
-    let starts: Vec<DateTime<Utc>> = (0..960)
+    let first = end - Span::hours(hours);
+    let starts: Vec<DateTime<Utc>> = (0..hours * 3600 / ROTATION)
         .map(|k| first + Span::seconds(ROTATION * k))
         .collect();
     std::thread::scope(|scope| {
@@ -141,6 +144,35 @@ fn overview_data(dir: &Path, end: DateTime<Utc>, containers: usize) -> Vec<Strin
         .save(&layout::index_path(dir))
         .expect("index");
     ids
+}
+
+/// A copy of `dir` whose data files carry no footer summary (as files of
+/// earlier versions): the overview then reads rows.
+fn without_summaries(dir: &Path, to: &Path) -> (u64, u64) {
+    use fine_grained_monitor::store::{reader, writer};
+    let listing = layout::list_data_files(dir, None).expect("list");
+    let (mut with, mut without) = (0u64, 0u64);
+    for f in &listing.files {
+        let batches = reader::read_file(&f.path, None).expect("read");
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            &mut out,
+            batches[0].schema(),
+            Some(writer::writer_properties("node-1")),
+        )
+        .expect("writer");
+        for b in &batches {
+            w.write(b).expect("write");
+        }
+        w.close().expect("close");
+        let target = to.join(f.path.strip_prefix(dir).expect("inside"));
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("dir");
+        std::fs::write(&target, &out).expect("write copy");
+        with += std::fs::metadata(&f.path).expect("stat").len();
+        without += out.len() as u64;
+    }
+    std::fs::copy(layout::index_path(dir), layout::index_path(to)).expect("index");
+    (with, without)
 }
 
 /// `files` data files, 90 s apart, ending at `end`: one written, the rest hard links.
@@ -359,10 +391,18 @@ fn main() {
 
     let overview_dir = root.path().join("overview");
     let t = Instant::now();
-    overview_data(&overview_dir, end, 300);
+    overview_data(&overview_dir, end, 300, 24);
     println!(
         "overview data: 24 h, 300 containers, 1 s samples, 960 files, written in {:.1} s",
         t.elapsed().as_secs_f64()
+    );
+    let rows_dir = root.path().join("overview-rows");
+    let (with, without) = without_summaries(&overview_dir, &rows_dir);
+    println!(
+        "footer summary: {:.1} KB per file of 300 containers ({:.1} KB without it: +{:.1} %)",
+        with as f64 / 960.0 / 1000.0,
+        without as f64 / 960.0 / 1000.0,
+        100.0 * (with as f64 - without as f64) / without as f64
     );
     settle();
     let quarter_from = (end - Span::minutes(15)).timestamp_millis();
@@ -374,10 +414,31 @@ fn main() {
         &overview_day,
     );
     measure(
+        &rows_dir,
+        "overview 24 h, 300 ctrs, from rows",
+        &overview_day,
+    );
+    measure(
         &overview_dir,
         "overview 15 min, 300 containers",
         &overview_quarter,
     );
+    if std::env::var_os("FGM_BENCH_SKIP_WEEK").is_none() {
+        let week_dir = root.path().join("overview-week");
+        let t = Instant::now();
+        overview_data(&week_dir, end, 300, 24 * 7);
+        println!(
+            "overview data: 7 d, 300 containers, 6720 files, written in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        settle();
+        let week_from = (end - Span::days(7)).timestamp_millis();
+        measure(
+            &week_dir,
+            "overview 7 d, 300 containers",
+            &format!("/api/overview?from={week_from}&to={to}"),
+        );
+    }
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/viewer_duckdb.py");
     let has_duckdb = Command::new("python3")

@@ -5,6 +5,7 @@
 //! - [`schema`]: the Parquet columns and their counter/gauge metadata.
 //! - [`buffer`]: the open interval in memory; [`varint`]: its compact integer codes.
 //! - [`writer`]: writing an interval as a data file atomically.
+//! - [`summary`]: what the overview ranks by, per container and file (written in each file's footer).
 //! - [`tail`]: the open interval on disk, appended each cycle (live view, crash recovery).
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
@@ -24,6 +25,7 @@ pub mod lock;
 pub mod reader;
 pub mod retention;
 pub mod schema;
+pub mod summary;
 pub mod tail;
 pub mod varint;
 pub mod writer;

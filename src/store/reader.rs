@@ -57,6 +57,44 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError>
     })
 }
 
+/// The overview summary a data file carries in its footer
+/// ([`super::summary::codec`]); `None` for files written without one (or
+/// with one this build cannot decode). Reads the footer only.
+pub fn read_footer_summary(path: &Path) -> Result<Option<super::summary::FileSummary>, ReadError> {
+    use parquet::file::metadata::ParquetStatisticsPolicy;
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    super::bounds::check_footer(&file, len).map_err(|source| ReadError::Bounds {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let options = ReadOptionsBuilder::new()
+        .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
+        .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
+        .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
+        .build();
+    let reader = SerializedFileReader::new_with_options(file, options).map_err(|source| {
+        ReadError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let value = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == super::summary::codec::KEY))
+        .and_then(|k| k.value.as_deref())
+        .and_then(super::summary::codec::decode);
+    Ok(value)
+}
+
 /// The Arrow schema of a data file, read from its footer only.
 pub fn read_schema(path: &Path) -> Result<SchemaRef, ReadError> {
     Ok(open(path)?.schema().clone())

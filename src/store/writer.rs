@@ -96,6 +96,12 @@ impl SampleBuffer {
         let mut writer =
             ArrowWriter::try_new(out, schema::arrow_schema(), Some(writer_properties(node)))?;
         for_each_batch(self, CHUNK_ROWS, |batch| writer.write(&batch))?;
+        // What the overview ranks by, so it needs the footer only.
+        let summary = super::summary::of_buffer(self, super::summary::codec::SLOT_MS)?;
+        writer.append_key_value_metadata(KeyValue::new(
+            super::summary::codec::KEY.into(),
+            super::summary::codec::encode(&summary),
+        ));
         writer.close()?;
         Ok(())
     }

@@ -8,7 +8,9 @@
 //! ```
 
 pub mod rank;
-pub mod summary;
+/// The per-container summaries the overview joins (shared with the writer,
+/// which stores them in each file's footer).
+pub use crate::store::summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -18,13 +20,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use self::rank::{Category, Stats};
-use self::summary::{COUNTERS, FileSummary, GAUGES, Summary, columns, summarize};
+use self::summary::{FileSummary, Summary, codec, columns};
 use super::files::for_each_file;
-use super::state::Viewer;
+use super::state::{Viewer, guarded};
 use crate::store::events::{self, EventKind, PodEvent};
 use crate::store::index::ContainerEntry;
 use crate::store::layout::{DataFile, FileKind};
-use crate::store::reader::ReadError;
+use crate::store::reader::{self, ReadError};
 
 /// Most rows a ranking may ask for.
 pub const MAX_TOP: usize = 100;
@@ -60,21 +62,21 @@ fn file_summary(
         return Ok(whole.clone());
     }
     let path: &Path = &file.path;
+    // A file inside the range, on wide slots: from its footer, rows unread.
+    if cached.is_none()
+        && file.kind == FileKind::Parquet
+        && slot_ms % codec::SLOT_MS == 0
+        && let Some(stored) = guarded(path, || reader::read_footer_summary(path))?
+        && let Some(whole) = codec::widen(&stored, slot_ms)
+        && inside(&whole)
+    {
+        let whole = Arc::new(whole);
+        viewer.keep_summary(path, slot_ms, file.start.timestamp_millis(), whole.clone());
+        return Ok(whole);
+    }
     let read = viewer.read_columns(file, &columns())?;
-    let summarise = |clip| FileSummary {
-        containers: read
-            .iter()
-            .filter_map(|(id, rows)| {
-                let columns: [&[i64]; COUNTERS.len() + GAUGES.len()] =
-                    std::array::from_fn(|m| rows.values(m));
-                summarize(rows.timestamps, &columns, clip, slot_ms).map(|s| (id.to_string(), s))
-            })
-            .collect(),
-        span: read
-            .iter()
-            .filter_map(|(_, r)| Some((*r.timestamps.first()?, *r.timestamps.last()?)))
-            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
-    };
+    // The span is always the whole file's (it tells whether the file lies inside).
+    let summarise = |clip| summary::of_columns(&read, clip, slot_ms);
     let whole = Arc::new(summarise(None));
     // A tail grows: summarised anew at each request (it holds one interval).
     if cached.is_none() && file.kind == FileKind::Parquet {
@@ -83,9 +85,7 @@ fn file_summary(
     if inside(&whole) {
         return Ok(whole);
     }
-    let mut part = summarise(Some((from_ms, to_ms)));
-    part.span = whole.span;
-    Ok(Arc::new(part))
+    Ok(Arc::new(summarise(Some((from_ms, to_ms)))))
 }
 
 /// Event counts of one container.

@@ -219,3 +219,76 @@ async fn overview_parameters_are_checked() {
         assert!(body.contains(expected), "{uri}: {body}");
     }
 }
+
+/// Rewrites a data file without its footer summary: what files of earlier versions look like.
+fn strip_summary(path: &std::path::Path) {
+    use fine_grained_monitor::store::{reader, writer};
+    let batches = reader::read_file(path, None).unwrap();
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        &mut out,
+        batches[0].schema(),
+        Some(writer::writer_properties(NODE)),
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+    std::fs::write(path, out).unwrap();
+    assert!(reader::read_footer_summary(path).unwrap().is_none());
+}
+
+/// The overview of a long range ranks from the files' footers without reading rows, and says
+/// the same as it does from the rows of files without footer summaries (issue #24).
+#[tokio::test]
+async fn footer_summaries_rank_a_long_range_as_the_rows_do() {
+    let with = tempfile::tempdir().unwrap();
+    let without = tempfile::tempdir().unwrap();
+    let start = t(2025, 12, 30, 0, 0, 0);
+    let secs = 6 * 3600;
+    for dir in [with.path(), without.path()] {
+        let paths = write_samples(dir, &[WEB, DB, PAUSE], start, secs, 90, &values);
+        write_index(dir, start, start + Duration::seconds(secs - 1));
+        if dir == without.path() {
+            paths.iter().for_each(|p| strip_summary(p));
+        } else {
+            let stored = fine_grained_monitor::store::reader::read_footer_summary(&paths[3])
+                .unwrap()
+                .expect("the writer stores a summary");
+            assert_eq!(stored.containers.len(), 3);
+        }
+    }
+    // The whole range but its first and last minutes: edge files are read, the rest from footers.
+    let q = format!(
+        "/api/overview?from={}&to={}&include_sandbox=true",
+        ms(start + Duration::seconds(60)),
+        ms(start + Duration::seconds(secs - 60))
+    );
+    let a = get_json(&app(with.path()), &q).await;
+    let b = get_json(&app(without.path()), &q).await;
+    assert_eq!(a["slot_ms"], 600_000, "6 h: 10-minute sparkline slots");
+    for category in ["cpu", "memory", "throttling", "io", "pressure"] {
+        let (ra, rb) = (ranking(&a, category), ranking(&b, category));
+        assert_eq!(ra.len(), rb.len(), "{category}");
+        for ((ia, va), (ib, vb)) in ra.iter().zip(&rb) {
+            assert_eq!(ia, ib, "{category} order");
+            assert!(
+                (va - vb).abs() <= 1e-6 * va.abs().max(1.0),
+                "{category} {ia}: {va} vs {vb}"
+            );
+        }
+        let spark = |j: &Value| j["rankings"][category]["rows"][0]["spark"].clone();
+        let (sa, sb) = (spark(&a), spark(&b));
+        for (x, y) in sa.as_array().unwrap().iter().zip(sb.as_array().unwrap()) {
+            match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => assert!(
+                    (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                    "{category} spark {x} vs {y}"
+                ),
+                (x, y) => assert_eq!(x, y),
+            }
+        }
+    }
+    assert_eq!(row(&a, DB)["oom_kills"], row(&b, DB)["oom_kills"]);
+}

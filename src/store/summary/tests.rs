@@ -97,3 +97,83 @@ fn clipping_keeps_only_the_range() {
     assert_eq!(s.counters[CPU].increase, 9.0 * 500_000.0);
     assert!(summarize(&ts, &slices(&values), Some((200_000, 300_000)), SLOT).is_none());
 }
+
+/// Two summaries equal up to the rounding the footer stores (whole sums, a
+/// whole µs/s peak, f32 slot sums added in a different order).
+fn assert_close(a: &FileSummary, b: &FileSummary) {
+    assert_eq!(a.span, b.span);
+    assert_eq!(a.containers.len(), b.containers.len());
+    for ((ia, sa), (ib, sb)) in a.containers.iter().zip(&b.containers) {
+        assert_eq!(ia, ib);
+        assert_eq!(
+            (sa.first_t, sa.last_t, sa.samples),
+            (sb.first_t, sb.last_t, sb.samples)
+        );
+        for (ca, cb) in sa.counters.iter().zip(&sb.counters) {
+            assert_eq!((ca.first, ca.last), (cb.first, cb.last));
+            assert!((ca.increase - cb.increase).abs() < 0.5, "{ca:?} {cb:?}");
+        }
+        assert!((sa.cpu_peak - sb.cpu_peak).abs() <= 0.5);
+        assert_eq!(sa.working_set_max, sb.working_set_max);
+        assert_eq!(sa.gauges_last, sb.gauges_last);
+        assert_eq!(sa.slots.len(), sb.slots.len(), "{ia}");
+        for ((na, x), (nb, y)) in sa.slots.iter().zip(&sb.slots) {
+            assert_eq!(na, nb);
+            let close = |p: f32, q: f32| (p - q).abs() <= 1.0 + 1e-6 * p.abs().max(q.abs());
+            assert!(
+                close(x.covered_ms, y.covered_ms) && close(x.cpu_usec, y.cpu_usec),
+                "{x:?} {y:?}"
+            );
+            assert!(
+                close(x.nr_periods, y.nr_periods) && close(x.io_bytes, y.io_bytes),
+                "{x:?} {y:?}"
+            );
+            assert!(x.psi_usec.iter().zip(y.psi_usec).all(|(p, q)| close(*p, q)));
+            assert!(
+                x.working_set_max == y.working_set_max
+                    || (x.working_set_max.is_nan() && y.working_set_max.is_nan())
+            );
+        }
+    }
+}
+
+fn file_summary(slot: i64) -> FileSummary {
+    // Two containers over 25 minutes, one with a counter reset and nulls.
+    let (ts, values) = series(1_765_000_000_000, 1500, None);
+    let (ts2, values2) = series(1_765_000_030_000, 1400, Some(700));
+    let a = summarize(&ts, &slices(&values), None, slot).unwrap();
+    let b = summarize(&ts2, &slices(&values2), None, slot).unwrap();
+    FileSummary {
+        span: Some((ts[0], ts2[ts2.len() - 1].max(ts[ts.len() - 1]))),
+        containers: vec![("aaaa".into(), a), ("bbbb".into(), b)],
+    }
+}
+
+#[test]
+fn the_footer_value_decodes_to_what_was_summarised() {
+    let summary = file_summary(codec::SLOT_MS);
+    let value = codec::encode(&summary);
+    let back = codec::decode(&value).expect("decodes");
+    assert_close(&summary, &back);
+    assert!(codec::decode("not base64 !").is_none());
+    let mut truncated = value.clone();
+    truncated.truncate(value.len() / 2);
+    assert!(
+        codec::decode(&truncated).is_none(),
+        "a cut value is refused, not misread"
+    );
+}
+
+#[test]
+fn wider_slots_from_the_footer_equal_summarising_at_that_width() {
+    let narrow = codec::decode(&codec::encode(&file_summary(codec::SLOT_MS))).unwrap();
+    for width in [300_000, 600_000, 1_800_000, 10_800_000] {
+        let widened = codec::widen(&narrow, width).unwrap();
+        assert_close(&widened, &file_summary(width));
+    }
+    assert!(
+        codec::widen(&narrow, 60_000).is_none(),
+        "narrower than stored"
+    );
+    assert!(codec::widen(&narrow, 450_000).is_none(), "not a multiple");
+}

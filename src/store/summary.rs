@@ -6,6 +6,8 @@
 
 use crate::store::reader::NULL_VALUE;
 
+pub mod codec;
+
 /// Counter columns the overview reads, in [`Summary::counters`] order.
 pub const COUNTERS: [&str; 10] = [
     "cpu_usage_usec",
@@ -327,6 +329,43 @@ impl FileSummary {
             .iter()
             .map(|(id, s)| id.len() + 24 + s.size())
             .sum()
+    }
+}
+
+/// Every container of an interval in memory, summarised with slots
+/// `slot_ms` wide: what the writer stores in the file's footer.
+pub fn of_buffer(
+    buffer: &crate::store::buffer::SampleBuffer,
+    slot_ms: i64,
+) -> Result<FileSummary, crate::store::buffer::BufferCorrupt> {
+    let indexes: Vec<usize> = columns()
+        .iter()
+        .map(|c| crate::store::schema::metric_index(c).unwrap_or(usize::MAX))
+        .collect();
+    let read = buffer.columns(&indexes)?;
+    Ok(of_columns(&read, None, slot_ms))
+}
+
+/// Every container of `read` (the [`columns`] of a file, in that order),
+/// summarised, optionally clipped to `[from, to]`.
+pub fn of_columns(
+    read: &crate::store::reader::MetricColumns,
+    clip: Option<(i64, i64)>,
+    slot_ms: i64,
+) -> FileSummary {
+    FileSummary {
+        containers: read
+            .iter()
+            .filter_map(|(id, rows)| {
+                let columns: [&[i64]; COUNTERS.len() + GAUGES.len()] =
+                    std::array::from_fn(|m| rows.values(m));
+                summarize(rows.timestamps, &columns, clip, slot_ms).map(|s| (id.to_string(), s))
+            })
+            .collect(),
+        span: read
+            .iter()
+            .filter_map(|(_, r)| Some((*r.timestamps.first()?, *r.timestamps.last()?)))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
     }
 }
 
