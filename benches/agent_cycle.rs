@@ -13,7 +13,9 @@
 //!
 //! and prints CPU µs per container per sample for both (thread CPU time from
 //! /proc/thread-self/schedstat), bytes per sample on disk (one metric of one
-//! container for one second) and the process's peak RSS. Targets (issue #2):
+//! container for one second), the bytes written per day at 300 containers to
+//! Parquet files and to the open interval's tail file (appended every cycle,
+//! included in the cycle's cost), and the process's peak RSS. Targets (issue #2):
 //! cycle ≤ 1.5 × floor, ≤ 1 byte/sample, RSS ≤ 32 MiB. Nothing is asserted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -228,6 +230,9 @@ struct CycleResult {
     containers: usize,
     bytes_per_sample: f64,
     files: usize,
+    /// Bytes per container per sample: Parquet files, tail appends.
+    parquet_per_row: f64,
+    tail_per_row: f64,
 }
 
 /// `fd_budget`: `Some(0)` reads every file by reopening it (descriptors short).
@@ -256,9 +261,10 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>) -> CycleResult {
                 max_age: Duration::from_secs(86_400 * 3650),
                 max_bytes: None,
             },
+            tail_sync: Duration::from_secs(10),
         },
         None,
-        metrics,
+        metrics.clone(),
         t0,
     );
     let (tx, _rx) = tokio::sync::watch::channel(Arc::new(Cycle::default()));
@@ -281,11 +287,14 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>) -> CycleResult {
         .iter()
         .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
         .sum();
+    let rows = (SAMPLES * containers.max(1)) as f64;
     CycleResult {
         us: per_container_sample_us(cpu, containers.max(1)),
         containers,
         bytes_per_sample: bytes as f64 / (SAMPLES * containers.max(1) * METRICS.len()) as f64,
         files: listing.files.len(),
+        parquet_per_row: metrics.file_bytes() as f64 / rows,
+        tail_per_row: metrics.tail_bytes() as f64 / rows,
     }
 }
 
@@ -332,6 +341,13 @@ fn main() {
     println!(
         "on disk:                             {:.3} bytes / sample ({} files) (target ≤ 1)",
         r.bytes_per_sample, r.files
+    );
+    let per_day = |per_row: f64| per_row * 86_400.0 * 300.0 / 1e6;
+    println!(
+        "written per day at 300 containers:   Parquet {:.1} MB, tail {:.1} MB ({:.2}× the Parquet bytes; target ≤ 1)",
+        per_day(r.parquet_per_row),
+        per_day(r.tail_per_row),
+        r.tail_per_row / r.parquet_per_row
     );
     println!(
         "peak RSS of this process:            {:.1} MiB (target ≤ 32)",

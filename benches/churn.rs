@@ -136,6 +136,7 @@ fn main() {
                 max_age: Duration::from_secs(120),
                 max_bytes: None,
             },
+            tail_sync: Duration::from_secs(10),
         },
         None,
         SelfMetrics::new(),

@@ -397,7 +397,9 @@ impl Recorder {
             .containers
             .iter()
             .map(|c| (c.short_id.as_str(), c.values.as_slice()));
-        let mut result = tail.append(ts.timestamp_millis(), rows);
+        let mut result = tail
+            .append(ts.timestamp_millis(), rows)
+            .map(|bytes| self.metrics.tail_written(bytes));
         let due = self
             .last_tail_sync
             .is_none_or(|last| (ts - last).to_std().unwrap_or_default() >= self.config.tail_sync);

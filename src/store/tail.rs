@@ -443,13 +443,14 @@ impl TailWriter {
         self.good_len == 0
     }
 
-    /// Appends one cycle. On failure (a full disk) the file is cut back to
-    /// its last whole frame, so later frames stay readable.
+    /// Appends one cycle; returns the bytes written. On failure (a full
+    /// disk) the file is cut back to its last whole frame, so later frames
+    /// stay readable.
     pub fn append<'a>(
         &mut self,
         timestamp_ms: i64,
         rows: impl IntoIterator<Item = (&'a str, &'a [Option<i64>])>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<u64> {
         self.frame.clear();
         let mut frame = std::mem::take(&mut self.frame);
         self.encoder.cycle(timestamp_ms, rows, &mut frame);
@@ -460,7 +461,7 @@ impl TailWriter {
             Ok(()) => {
                 self.good_len += written;
                 self.unsynced = true;
-                Ok(())
+                Ok(written)
             }
             Err(e) => {
                 let _ = self.file.set_len(self.good_len);

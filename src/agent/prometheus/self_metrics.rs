@@ -78,6 +78,7 @@ pub struct SelfMetrics {
     read_errors: Family<KindLabel, Counter>,
     files_written: Counter,
     bytes_written: Counter,
+    tail_bytes_written: Counter,
     retention_deletions: Family<ReasonLabel, Counter>,
     write_errors: Family<KindLabel, Counter>,
     samples_dropped: Counter,
@@ -117,6 +118,7 @@ impl SelfMetrics {
             read_errors: Family::default(),
             files_written: Counter::default(),
             bytes_written: Counter::default(),
+            tail_bytes_written: Counter::default(),
             retention_deletions: Family::default(),
             write_errors: Family::default(),
             samples_dropped: Counter::default(),
@@ -160,6 +162,11 @@ impl SelfMetrics {
             "written_bytes",
             "Bytes of completed Parquet data files",
             m.bytes_written.clone(),
+        );
+        r.register(
+            "tail_written_bytes",
+            "Bytes appended to the open interval's tail file (live view, crash safety)",
+            m.tail_bytes_written.clone(),
         );
         r.register(
             "retention_deletions",
@@ -237,6 +244,21 @@ impl SelfMetrics {
     pub fn file_written(&self, bytes: u64) {
         self.files_written.inc();
         self.bytes_written.inc_by(bytes);
+    }
+
+    /// A cycle of `bytes` was appended to the tail file.
+    pub fn tail_written(&self, bytes: u64) {
+        self.tail_bytes_written.inc_by(bytes);
+    }
+
+    /// Bytes appended to tail files so far.
+    pub fn tail_bytes(&self) -> u64 {
+        self.tail_bytes_written.get()
+    }
+
+    /// Bytes of completed data files so far.
+    pub fn file_bytes(&self) -> u64 {
+        self.bytes_written.get()
     }
 
     /// Retention deleted a file; `reason` is `age` or `size`.
