@@ -327,6 +327,21 @@ fn settle() {
     std::thread::sleep(Duration::from_secs(1));
 }
 
+/// The bench's data directory: removed at the end unless kept.
+enum KeptOrTemp {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl KeptOrTemp {
+    fn path(&self) -> &Path {
+        match self {
+            KeptOrTemp::Kept(p) => p,
+            KeptOrTemp::Temp(t) => t.path(),
+        }
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -334,6 +349,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    // FGM_BENCH_KEEP=1 leaves the data for a profiler (its path is printed).
+    let root = if std::env::var_os("FGM_BENCH_KEEP").is_some() {
+        let kept = root.keep();
+        println!("data kept in {}", kept.display());
+        KeptOrTemp::Kept(kept)
+    } else {
+        KeptOrTemp::Temp(root)
+    };
     let end = Utc
         .with_ymd_and_hms(2025, 12, 30, 0, 0, 0)
         .single()
@@ -343,7 +366,10 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
-    for files in [1_000usize, 30_000] {
+    // FGM_BENCH_ONLY=startup|charts|overview runs one part (while iterating).
+    let only = std::env::var("FGM_BENCH_ONLY").ok();
+    let wants = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    for files in [1_000usize, 30_000].into_iter().filter(|_| wants("startup")) {
         let dir = root.path().join(format!("files-{files}"));
         let t = Instant::now();
         many_files(&dir, files, end);
@@ -366,7 +392,11 @@ fn main() {
 
     let dir = root.path().join("day");
     let t = Instant::now();
-    let ids = day_of_data(&dir, end);
+    let ids = if wants("charts") || only.is_none() {
+        day_of_data(&dir, end)
+    } else {
+        self::ids(20)
+    };
     println!(
         "query data: 24 h, 20 containers, 1 s samples, 960 files, written in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -385,10 +415,16 @@ fn main() {
     for (name, path) in [
         ("1 h, 10 containers, raw", &hour),
         ("24 h, 10 containers, 1000 points", &day),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| wants("charts"))
+    {
         measure(&dir, name, path);
     }
 
+    if !wants("overview") {
+        return;
+    }
     let overview_dir = root.path().join("overview");
     let t = Instant::now();
     overview_data(&overview_dir, end, 300, 24);

@@ -118,8 +118,15 @@ fn kill_dash_nine_loses_at_most_the_cycle_being_written() {
     let killed_at = chrono::Utc::now();
     agent.wait().unwrap();
     let listing = layout::list_data_files(data.path(), None).unwrap();
-    assert!(listing.files.is_empty(), "no rotation ran: only the tail holds the samples");
-    assert_eq!(listing.tails.len(), 1, "the open interval's tail survives the kill");
+    assert!(
+        listing.files.is_empty(),
+        "no rotation ran: only the tail holds the samples"
+    );
+    assert_eq!(
+        listing.tails.len(),
+        1,
+        "the open interval's tail survives the kill"
+    );
     let (tail_rows, _) =
         fine_grained_monitor::store::tail::read_tail_file(&listing.tails[0].path).unwrap();
     let (_, last) = tail_rows.span().expect("samples in the tail");
@@ -145,6 +152,13 @@ fn kill_dash_nine_loses_at_most_the_cycle_being_written() {
         .unwrap();
     let batches = reader::read_file(&recovered.path, None).unwrap();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, tail_rows.rows(), "every sample of the tail is in the data file");
-    assert!(listing.files.len() >= 2, "the restarted agent's own interval beside it");
+    assert_eq!(
+        rows,
+        tail_rows.rows(),
+        "every sample of the tail is in the data file"
+    );
+    assert!(
+        listing.files.len() >= 2,
+        "the restarted agent's own interval beside it"
+    );
 }

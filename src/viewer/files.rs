@@ -170,16 +170,27 @@ impl Viewer {
     }
 }
 
-/// Reads every file with `read` on the viewer's worker threads (at most
-/// `window` files ahead of `consume`) and hands each result to `consume` in
-/// file order. A file that cannot be read (or whose reader panics) is
+/// What the read loop goes over: a data file, or a group of them named by its first.
+pub trait Located {
+    fn path(&self) -> &Path;
+}
+
+impl Located for DataFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads every file (or group) with `read` on the viewer's worker threads
+/// (at most `window` per worker ahead of `consume`) and hands each result to
+/// `consume` in order. A file that cannot be read (or whose reader panics) is
 /// reported once to the viewer's list of unreadable files and returned.
-pub fn for_each_file<R: Send>(
+pub fn for_each_file<T: Located + Sync, R: Send>(
     viewer: &Viewer,
-    files: &[DataFile],
+    files: &[T],
     window: usize,
-    read: impl Fn(&DataFile) -> Result<R, ReadError> + Sync,
-    mut consume: impl FnMut(&DataFile, R),
+    read: impl Fn(&T) -> Result<R, ReadError> + Sync,
+    mut consume: impl FnMut(&T, R),
 ) -> Vec<SkippedFile> {
     let mut skipped = Vec::new();
     let workers = super::parallel::workers();
@@ -190,16 +201,16 @@ pub fn for_each_file<R: Send>(
         read,
         |f| {
             Err(ReadError::Layout {
-                path: f.path.clone(),
+                path: f.path().to_path_buf(),
                 message: "reader thread panicked".into(),
             })
         },
         |file, result| match result {
             Ok(r) => consume(file, r),
             Err(e) => {
-                viewer.report_corrupt(&file.path, &e);
+                viewer.report_corrupt(file.path(), &e);
                 skipped.push(SkippedFile {
-                    path: viewer.relative(&file.path),
+                    path: viewer.relative(file.path()),
                     error: e.to_string(),
                 });
             }

@@ -7,6 +7,7 @@
 //!  events/*.jsonl ──────▶ OOM kills, restarts, CrashLoopBackOff ────────┘
 //! ```
 
+pub mod blocks;
 pub mod rank;
 /// The per-container summaries the overview joins (shared with the writer,
 /// which stores them in each file's footer).
@@ -19,10 +20,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use self::blocks::Part;
 use self::rank::{Category, Stats};
 use self::summary::{FileSummary, Summary, codec, columns};
-use super::files::for_each_file;
-use super::state::{Viewer, guarded};
+use super::files::{SkippedFile, for_each_file};
+use super::state::{Block, Viewer, guarded};
 use crate::store::events::{self, EventKind, PodEvent};
 use crate::store::index::ContainerEntry;
 use crate::store::layout::{DataFile, FileKind};
@@ -53,6 +55,7 @@ fn file_summary(
     from_ms: i64,
     to_ms: i64,
     slot_ms: i64,
+    keep: bool,
 ) -> Result<Arc<FileSummary>, ReadError> {
     let inside = |s: &FileSummary| s.span.is_none_or(|(a, b)| a >= from_ms && b <= to_ms);
     let cached = viewer.cached_summary(&file.path, slot_ms);
@@ -71,7 +74,9 @@ fn file_summary(
         && inside(&whole)
     {
         let whole = Arc::new(whole);
-        viewer.keep_summary(path, slot_ms, file.start.timestamp_millis(), whole.clone());
+        if keep {
+            viewer.keep_summary(path, slot_ms, file.start.timestamp_millis(), whole.clone());
+        }
         return Ok(whole);
     }
     let read = viewer.read_columns(file, &columns())?;
@@ -79,13 +84,75 @@ fn file_summary(
     let summarise = |clip| summary::of_columns(&read, clip, slot_ms);
     let whole = Arc::new(summarise(None));
     // A tail grows: summarised anew at each request (it holds one interval).
-    if cached.is_none() && file.kind == FileKind::Parquet {
+    if keep && cached.is_none() && file.kind == FileKind::Parquet {
         viewer.keep_summary(path, slot_ms, file.start.timestamp_millis(), whole.clone());
     }
     if inside(&whole) {
         return Ok(whole);
     }
     Ok(Arc::new(summarise(Some((from_ms, to_ms)))))
+}
+
+/// Adds `next` (later in time) to the joined summaries.
+fn join_into(joined: &mut BTreeMap<String, Summary>, next: &FileSummary, slot_ms: i64) {
+    for (id, s) in &next.containers {
+        match joined.get_mut(id) {
+            Some(j) => j.append(s, slot_ms),
+            None => {
+                joined.insert(id.clone(), s.clone());
+            }
+        }
+    }
+}
+
+/// A closed hour's files joined (cached while its files stay the same), and
+/// the files of it that could not be read (then it is not cached).
+fn block_summary(
+    viewer: &Viewer,
+    hour_ms: i64,
+    files: &[DataFile],
+    (from_ms, to_ms, slot_ms): (i64, i64, i64),
+) -> (Arc<FileSummary>, Vec<SkippedFile>) {
+    let node = files.first().map_or("", |f| f.node.as_str());
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    if let Some(block) = viewer.cached_block(node, hour_ms, slot_ms)
+        && block.files == paths
+    {
+        return (block.summary.clone(), Vec::new());
+    }
+    let mut joined = BTreeMap::new();
+    let mut span: Option<(i64, i64)> = None;
+    let mut skipped = Vec::new();
+    for file in files {
+        match file_summary(viewer, file, from_ms, to_ms, slot_ms, false) {
+            Ok(fs) => {
+                join_into(&mut joined, &fs, slot_ms);
+                span = match (span, fs.span) {
+                    (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                    (a, b) => a.or(b),
+                };
+            }
+            Err(e) => {
+                viewer.report_corrupt(&file.path, &e);
+                skipped.push(SkippedFile {
+                    path: viewer.relative(&file.path),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    let summary = Arc::new(FileSummary {
+        containers: joined.into_iter().collect(),
+        span,
+    });
+    if skipped.is_empty() {
+        let block = Arc::new(Block {
+            files: paths,
+            summary: summary.clone(),
+        });
+        viewer.keep_block(node, hour_ms, slot_ms, block);
+    }
+    (summary, skipped)
 }
 
 /// Event counts of one container.
@@ -136,23 +203,34 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
     // per container plus the few files being read, whatever the range.
     let mut joined: BTreeMap<String, Summary> = BTreeMap::new();
     let mut files_read = 0;
-    let skipped = for_each_file(
+    // Long ranges: closed hours as blocks (footer summaries joined once, cached).
+    let parts = if slot_ms % codec::SLOT_MS == 0 {
+        blocks::plan(&files, from_ms, to_ms)
+    } else {
+        files.iter().cloned().map(Part::File).collect()
+    };
+    let window = (from_ms, to_ms, slot_ms);
+    let mut lost_in_blocks = Vec::new();
+    let mut skipped = for_each_file(
         viewer,
-        &files,
+        &parts,
         8,
-        |f| file_summary(viewer, f, from_ms, to_ms, slot_ms),
-        |_, fs| {
-            files_read += 1;
-            for (id, s) in &fs.containers {
-                match joined.get_mut(id) {
-                    Some(j) => j.append(s, slot_ms),
-                    None => {
-                        joined.insert(id.clone(), s.clone());
-                    }
-                }
+        |part| match part {
+            Part::Block { hour_ms, files } => Ok(block_summary(viewer, *hour_ms, files, window)),
+            Part::File(f) => {
+                file_summary(viewer, f, from_ms, to_ms, slot_ms, true).map(|s| (s, Vec::new()))
             }
         },
+        |part, (fs, mut lost)| {
+            files_read += match part {
+                Part::Block { files, .. } => files.len() - lost.len(),
+                Part::File(_) => 1,
+            };
+            lost_in_blocks.append(&mut lost);
+            join_into(&mut joined, &fs, slot_ms);
+        },
     );
+    skipped.append(&mut lost_in_blocks);
     let index = snapshot.index.as_ref();
     let entry_of = |id: &str| index.and_then(|i| i.containers.get(id));
     // Keep the containers the request asks for.

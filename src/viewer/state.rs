@@ -70,6 +70,9 @@ pub struct Viewer {
     cache: Mutex<Cache<(PathBuf, String), Arc<ChartColumns>>>,
     /// Per-file overview summaries, keyed by file and sparkline slot width.
     summaries: Mutex<Cache<(PathBuf, i64), Arc<FileSummary>>>,
+    /// Joined summaries of a node's closed hours, keyed by (node, hour start,
+    /// slot width), with the files they were made of.
+    blocks: Mutex<Cache<(String, i64, i64), Arc<Block>>>,
     /// The open intervals' tails being followed.
     pub tails: super::files::Tails,
 }
@@ -79,7 +82,8 @@ impl Viewer {
         // Three quarters of the memory for decoded columns (charts), a quarter
         // for overview summaries.
         let cache = Cache::new(opts.cache_bytes / 4 * 3, Eviction::LeastRecentlyUsed);
-        let summaries = Cache::new(opts.cache_bytes / 4, Eviction::OldestFirst);
+        let summaries = Cache::new(opts.cache_bytes / 8, Eviction::OldestFirst);
+        let blocks = Cache::new(opts.cache_bytes / 8, Eviction::OldestFirst);
         Self {
             opts,
             started: Instant::now(),
@@ -87,6 +91,7 @@ impl Viewer {
             corrupt: Mutex::new(BTreeMap::new()),
             cache: Mutex::new(cache),
             summaries: Mutex::new(summaries),
+            blocks: Mutex::new(blocks),
             tails: Default::default(),
         }
     }
@@ -332,6 +337,25 @@ impl Viewer {
     ) {
         let size = summary.heap_bytes() + path.as_os_str().len() + 64;
         lock(&self.summaries).put((path.to_path_buf(), slot_ms), summary, size, start_ms);
+    }
+}
+
+/// A closed hour's joined summary and the files it was made of (a later
+/// listing with other files makes it stale).
+#[derive(Debug)]
+pub struct Block {
+    pub files: Vec<PathBuf>,
+    pub summary: Arc<FileSummary>,
+}
+
+impl Viewer {
+    pub fn cached_block(&self, node: &str, hour_ms: i64, slot_ms: i64) -> Option<Arc<Block>> {
+        lock(&self.blocks).get(&(node.to_string(), hour_ms, slot_ms))
+    }
+
+    pub fn keep_block(&self, node: &str, hour_ms: i64, slot_ms: i64, block: Arc<Block>) {
+        let size = block.summary.heap_bytes() + block.files.len() * 96 + 64;
+        lock(&self.blocks).put((node.to_string(), hour_ms, slot_ms), block, size, hour_ms);
     }
 }
 
