@@ -15,10 +15,12 @@
 //! - [`uploader`]: the task: queue, HEAD-before-PUT when unsure, backoff, drops.
 //! - [`status`]: metrics and the JSON status.
 //! - [`compact`]: merging a node's files into larger sorted ones, in the bucket.
+//! - [`derived`]: the rates and hourly summaries compaction writes beside them.
 //! - [`mirror`]: a node's objects copied into a local data directory for the viewer.
 
 pub mod compact;
 pub mod containers;
+pub mod derived;
 pub mod keys;
 pub mod mirror;
 pub mod record;

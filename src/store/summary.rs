@@ -161,12 +161,12 @@ impl Summary {
     /// counter value to `next`'s first is counted (when it does not go down).
     pub fn append(&mut self, next: &Summary, slot_ms: i64) {
         if next.first_t > self.last_t {
-            let gap = (next.first_t - self.last_t) as f64;
+            let gap = next.first_t.saturating_sub(self.last_t) as f64;
             self.slot(next.first_t, slot_ms).covered_ms += gap as f32;
             for c in 0..COUNTERS.len() {
                 let (last, first) = (self.counters[c].last, next.counters[c].first);
                 if last != NULL_VALUE && first != NULL_VALUE && first >= last {
-                    let step = (first - last) as f64;
+                    let step = first.saturating_sub(last) as f64;
                     self.counters[c].increase += step;
                     self.slot(next.first_t, slot_ms).count(c, step);
                     if c == CPU {
@@ -197,11 +197,41 @@ impl Summary {
             }
         }
         for (n, slot) in &next.slots {
-            match self.slots.binary_search_by_key(n, |(k, _)| *k) {
-                Ok(i) => self.slots[i].1.add(slot),
-                Err(i) => self.slots.insert(i, (*n, *slot)),
+            // Stretches are joined in time order: a slot is the last one or a new last one.
+            match self.slots.last_mut() {
+                Some((last, mine)) if *last == *n => mine.add(slot),
+                Some((last, _)) if *last < *n => self.slots.push((*n, *slot)),
+                None => self.slots.push((*n, *slot)),
+                Some(_) => match self.slots.binary_search_by_key(n, |(k, _)| *k) {
+                    Ok(i) => self.slots[i].1.add(slot),
+                    Err(i) => self.slots.insert(i, (*n, *slot)),
+                },
             }
         }
+    }
+}
+
+/// Containers summarised over a stretch, sorted by id.
+pub type Joined = Vec<(String, Summary)>;
+
+/// Adds `next` (each container's stretch following the joined one in time)
+/// to `joined`: both are sorted by id, so one walk of both joins them
+/// (files of a node hold the same containers file after file).
+pub fn join_into(joined: &mut Joined, next: &[(String, Summary)], slot_ms: i64) {
+    let mut fresh: Vec<(String, Summary)> = Vec::new();
+    let mut i = 0;
+    for (id, s) in next {
+        while i < joined.len() && joined[i].0.as_str() < id.as_str() {
+            i += 1;
+        }
+        match joined.get_mut(i) {
+            Some((known, j)) if known == id => j.append(s, slot_ms),
+            _ => fresh.push((id.clone(), s.clone())),
+        }
+    }
+    if !fresh.is_empty() {
+        joined.append(&mut fresh);
+        joined.sort_by(|a, b| a.0.cmp(&b.0));
     }
 }
 
@@ -243,9 +273,9 @@ pub fn summarize(
     for (k, (_, slot)) in slots.iter_mut().enumerate() {
         let first = bounds[k].max(1);
         let covered: i64 = (first..bounds[k + 1])
-            .map(|r| ts[r] - ts[r - 1])
+            .map(|r| ts[r].saturating_sub(ts[r - 1]))
             .filter(|d| *d > 0)
-            .sum();
+            .fold(0i64, i64::saturating_add);
         slot.covered_ms = covered as f32;
     }
     let mut s = Summary {
@@ -270,10 +300,12 @@ pub fn summarize(
                 }
                 let t = ts[row];
                 if last != NULL_VALUE && v >= last && t > last_t {
-                    let step = (v - last) as f64;
+                    let step = v.saturating_sub(last) as f64;
                     sum += step;
                     if c == CPU {
-                        s.cpu_peak = s.cpu_peak.max(step * 1000.0 / (t - last_t) as f64);
+                        s.cpu_peak = s
+                            .cpu_peak
+                            .max(step * 1000.0 / t.saturating_sub(last_t) as f64);
                     }
                 }
                 if span.first == NULL_VALUE {

@@ -52,9 +52,38 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u128) {
 /// Reads one LEB128 varint at `*pos` and advances past it; `None` when the
 /// bytes end mid-varint or it is longer than [`MAX_VARINT_BYTES`].
 pub fn take_varint(bytes: &[u8], pos: &mut usize) -> Option<u128> {
+    // Most values fit a byte: no loop for them.
+    let first = *bytes.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(u128::from(first));
+    }
     let mut v = 0u128;
     for (i, &b) in bytes.get(*pos..)?.iter().take(MAX_VARINT_BYTES).enumerate() {
         v |= u128::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *pos += i + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// [`take_varint`] for values that fit 64 bits (counts, lengths, zigzag
+/// differences): `None` past 64 bits too.
+pub fn take_u64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let first = *bytes.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(u64::from(first));
+    }
+    let mut v = 0u64;
+    for (i, &b) in bytes.get(*pos..)?.iter().take(MAX_VARINT_BYTES).enumerate() {
+        let part = u64::from(b & 0x7f);
+        if i == 9 && part > 1 {
+            return None;
+        }
+        v |= part << (7 * i);
         if b & 0x80 == 0 {
             *pos += i + 1;
             return Some(v);

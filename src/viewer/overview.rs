@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use self::blocks::Part;
 use self::rank::{Category, Stats};
-use self::summary::{FileSummary, Summary, codec, columns};
+use self::summary::{FileSummary, Joined, Summary, codec, columns, join_into};
 use super::files::{SkippedFile, for_each_file};
 use super::state::{Block, Viewer, guarded};
 use crate::store::events::{self, EventKind, PodEvent};
@@ -93,18 +93,6 @@ fn file_summary(
     Ok(Arc::new(summarise(Some((from_ms, to_ms)))))
 }
 
-/// Adds `next` (later in time) to the joined summaries.
-fn join_into(joined: &mut BTreeMap<String, Summary>, next: &FileSummary, slot_ms: i64) {
-    for (id, s) in &next.containers {
-        match joined.get_mut(id) {
-            Some(j) => j.append(s, slot_ms),
-            None => {
-                joined.insert(id.clone(), s.clone());
-            }
-        }
-    }
-}
-
 /// A closed hour's files joined (cached while its files stay the same), and
 /// the files of it that could not be read (then it is not cached).
 fn block_summary(
@@ -115,18 +103,26 @@ fn block_summary(
 ) -> (Arc<FileSummary>, Vec<SkippedFile>) {
     let node = files.first().map_or("", |f| f.node.as_str());
     let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-    if let Some(block) = viewer.cached_block(node, hour_ms, slot_ms)
+    let cached = viewer.cached_block(node, hour_ms, slot_ms);
+    if let Some(block) = &cached
         && block.files == paths
     {
         return (block.summary.clone(), Vec::new());
     }
-    let mut joined = BTreeMap::new();
-    let mut span: Option<(i64, i64)> = None;
+    // The newest span grows a file at a time: go on from what was joined.
+    let (mut joined, mut span, done): (Joined, Option<(i64, i64)>, usize) = match cached {
+        Some(block) if paths.starts_with(&block.files) => (
+            block.summary.containers.clone(),
+            block.summary.span,
+            block.files.len(),
+        ),
+        _ => (Vec::new(), None, 0),
+    };
     let mut skipped = Vec::new();
-    for file in files {
+    for file in &files[done..] {
         match file_summary(viewer, file, from_ms, to_ms, slot_ms, false) {
             Ok(fs) => {
-                join_into(&mut joined, &fs, slot_ms);
+                join_into(&mut joined, &fs.containers, slot_ms);
                 span = match (span, fs.span) {
                     (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
                     (a, b) => a.or(b),
@@ -142,7 +138,7 @@ fn block_summary(
         }
     }
     let summary = Arc::new(FileSummary {
-        containers: joined.into_iter().collect(),
+        containers: joined,
         span,
     });
     if skipped.is_empty() {
@@ -201,11 +197,11 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
     files.sort_by_key(|f| f.start);
     // Joined in file order as the summaries arrive: memory holds one summary
     // per container plus the few files being read, whatever the range.
-    let mut joined: BTreeMap<String, Summary> = BTreeMap::new();
+    let mut joined: Joined = Vec::new();
     let mut files_read = 0;
     // Long ranges: closed hours as blocks (footer summaries joined once, cached).
     let parts = if slot_ms % codec::SLOT_MS == 0 {
-        blocks::plan(&files, from_ms, to_ms)
+        blocks::plan(&files, from_ms, to_ms, blocks::span_ms(slot_ms))
     } else {
         files.iter().cloned().map(Part::File).collect()
     };
@@ -227,14 +223,14 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
                 Part::File(_) => 1,
             };
             lost_in_blocks.append(&mut lost);
-            join_into(&mut joined, &fs, slot_ms);
+            join_into(&mut joined, &fs.containers, slot_ms);
         },
     );
     skipped.append(&mut lost_in_blocks);
     let index = snapshot.index.as_ref();
     let entry_of = |id: &str| index.and_then(|i| i.containers.get(id));
     // Keep the containers the request asks for.
-    joined.retain(|id, _| match entry_of(id) {
+    joined.retain(|(id, _)| match entry_of(id) {
         Some(e) => {
             (req.include_sandbox || !e.sandbox) && super::query::container_matches(id, e, &req.q)
         }
@@ -243,6 +239,8 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
             .split_whitespace()
             .all(|t| id.contains(&t.to_lowercase())),
     });
+    // The containers shown, by id: their joined summary.
+    let joined: BTreeMap<String, Summary> = joined.into_iter().collect();
     let stats: BTreeMap<&str, Stats> = joined
         .iter()
         .map(|(id, s)| (id.as_str(), rank::stats(s)))

@@ -3,17 +3,23 @@
 //! (container, time), then removes what the merged files replace.
 //!
 //! ```text
-//!  list dt=D/ (each day of --lookback) ─▶ plan (pure) ─▶ GET inputs ─▶ merge ─▶ PUT merged-<first>-<last>.parquet
-//!                                              └─▶ DELETE raw files whose merged file is older than --delete-after
+//!  list dt=D/, rates/dt=D/, summaries/dt=D/ (each day of --lookback)
+//!    ─▶ plan (pure) ─▶ GET inputs (+ the seed: the data just before them)
+//!    ─▶ merge + derive ─▶ PUT rates-…, PUT summaries-…, then PUT merged-<first>-<last>.parquet
+//!    └─▶ DELETE raw files whose merged file is older than --delete-after,
+//!        and derived objects no merged file commits (a run that died)
 //! ```
 //!
 //! Queries never see a row twice or miss one: a merged file appears whole
 //! (one PUT) and hides the raw files it names at once ([`super::keys::visible`]);
 //! those are deleted only in a later run, after queries that listed them had
-//! time to finish. Runs are idempotent (same inputs, same key), so a run that
-//! died is simply run again; the operator runs it as a CronJob that forbids
-//! overlapping runs.
+//! time to finish. The rates and summaries of the same rows are written
+//! before it and count only once it exists ([`super::derived::committed`]),
+//! so the merged file commits all three at once. Runs are idempotent (same
+//! inputs, same keys), so a run that died is simply run again; the operator
+//! runs it as a CronJob that forbids overlapping runs.
 
+pub mod derive_plan;
 pub mod merge;
 pub mod plan;
 
@@ -24,6 +30,7 @@ use chrono::{DateTime, Days, Utc};
 use clap::Args;
 
 use super::BucketArgs;
+use super::derived::{self, Dataset, build::DeriveError};
 use super::keys;
 use crate::s3::{self, S3Error};
 use crate::units::HumanDuration;
@@ -80,6 +87,8 @@ pub enum CompactError {
         key: String,
         source: merge::MergeError,
     },
+    #[error("rates and summaries of {key}: {source}")]
+    Derive { key: String, source: DeriveError },
 }
 
 /// What a run did.
@@ -93,8 +102,20 @@ pub struct Report {
     pub deleted: usize,
     /// Raw files that arrived after the merged file hiding them (kept).
     pub late: Vec<String>,
-    /// Time spent merging (download, merge, upload).
+    /// Time spent merging (download, merge, derive, upload).
     pub merge_seconds: f64,
+    /// Bytes of the rates and summaries objects written.
+    pub rates_bytes: u64,
+    pub summaries_bytes: u64,
+    /// Rows of the summaries objects.
+    pub summary_rows: usize,
+    /// Part of `merge_seconds` spent deriving rates and summaries (CPU-bound,
+    /// in the blocking task) and uploading them.
+    pub derive_seconds: f64,
+    /// Groups whose first rows got their rates from the data before them.
+    pub seeded: usize,
+    /// Derived objects of runs that died before their merged file, deleted.
+    pub orphans_deleted: usize,
 }
 
 impl Report {
@@ -110,6 +131,7 @@ impl Report {
 
 /// Largest input file read into memory.
 const MAX_INPUT: usize = 512 << 20;
+const PARQUET: &str = "application/vnd.apache.parquet";
 
 /// One compaction run at `now` over the days of `args.lookback`, with
 /// credentials from the environment.
@@ -142,39 +164,55 @@ pub async fn run_with(
     let mut report = Report::default();
     let today = now.date_naive();
     let first = today.checked_sub_days(Days::new(days)).unwrap_or(today);
+    // The day before the first: seeds of its first hour.
+    let mut earlier = match first.pred_opt() {
+        Some(d) => list_day(client, &prefix, d, args.node.as_deref()).await?,
+        None => Vec::new(),
+    };
     let mut day = first;
     while day <= today {
-        let day_prefix = if prefix.is_empty() {
-            format!("{}/", crate::store::layout::day_dir_name(day))
-        } else {
-            format!("{prefix}/{}/", crate::store::layout::day_dir_name(day))
-        };
-        let listing = client.list(&day_prefix, None).await?;
-        let objects: Vec<plan::Listed> = listing
-            .objects
-            .into_iter()
-            .filter_map(|o| {
-                let parsed = keys::parse_key(&prefix, &o.key)?;
+        let objects = list_day(client, &prefix, day, args.node.as_deref()).await?;
+        let mut derived_objects = Vec::new();
+        for dataset in Dataset::ALL {
+            let listing = client
+                .list(&derived::day_prefix(&prefix, dataset, day), None)
+                .await?;
+            derived_objects.extend(listing.objects.into_iter().filter_map(|o| {
+                let parsed = derived::parse(&prefix, &o.key)?;
                 let wanted = args.node.as_deref().is_none_or(|n| n == parsed.node);
-                wanted.then_some(plan::Listed {
+                wanted.then_some(derive_plan::DerivedListed {
                     parsed,
-                    size: o.size,
                     modified: o.last_modified,
                 })
-            })
-            .collect();
+            }));
+        }
         let work = plan::plan(&objects, &prefix, now, rules);
         for key in &work.late {
             tracing::warn!(%key, "raw file reached the bucket after the merged file covering it: hidden from queries and kept; check the node's clock and upload order");
         }
-        report.late.extend(work.late);
+        report.late.extend(work.late.iter().cloned());
+        let both_days: Vec<plan::Listed> = earlier.iter().chain(&objects).cloned().collect();
         for group in &work.merges {
-            merge_group(client, group, &mut report).await?;
+            let seed = derive_plan::seed(group, &both_days);
+            merge_group(client, &prefix, group, seed.as_ref(), &mut report).await?;
         }
         for key in &work.deletions {
             client.delete_object(key).await?;
             report.deleted += 1;
         }
+        let orphans = derive_plan::orphans(
+            &derived_objects,
+            &both_days,
+            &work.merges,
+            now,
+            rules.delete_after,
+        );
+        for key in &orphans {
+            tracing::info!(%key, "deleting rates or summaries whose merged file was never written");
+            client.delete_object(key).await?;
+            report.orphans_deleted += 1;
+        }
+        earlier = objects;
         day = match day.succ_opt() {
             Some(d) => d,
             None => break,
@@ -187,15 +225,48 @@ pub async fn run_with(
         output_mb = report.output_bytes as f64 / 1e6,
         rows = report.rows,
         deleted = report.deleted,
+        rates_mb = report.rates_bytes as f64 / 1e6,
+        summaries_mb = report.summaries_bytes as f64 / 1e6,
+        derive_s = report.derive_seconds,
         mb_per_s = report.throughput_mb_s(),
         "compaction run done"
     );
     Ok(report)
 }
 
+/// The parsed objects of `day` (one listing), of `node` only when given.
+async fn list_day(
+    client: &s3::Client,
+    prefix: &str,
+    day: chrono::NaiveDate,
+    node: Option<&str>,
+) -> Result<Vec<plan::Listed>, CompactError> {
+    let day_prefix = if prefix.is_empty() {
+        format!("{}/", crate::store::layout::day_dir_name(day))
+    } else {
+        format!("{prefix}/{}/", crate::store::layout::day_dir_name(day))
+    };
+    let listing = client.list(&day_prefix, None).await?;
+    Ok(listing
+        .objects
+        .into_iter()
+        .filter_map(|o| {
+            let parsed = keys::parse_key(prefix, &o.key)?;
+            let wanted = node.is_none_or(|n| n == parsed.node);
+            wanted.then_some(plan::Listed {
+                parsed,
+                size: o.size,
+                modified: o.last_modified,
+            })
+        })
+        .collect())
+}
+
 async fn merge_group(
     client: &s3::Client,
+    prefix: &str,
     group: &plan::Group,
+    seed: Option<&plan::Listed>,
     report: &mut Report,
 ) -> Result<(), CompactError> {
     let began = Instant::now();
@@ -204,29 +275,69 @@ async fn merge_group(
         let body = client.get_object(&input.parsed.key, MAX_INPUT).await?;
         inputs.push((input.parsed.key.clone(), body));
     }
+    let seed = match seed {
+        Some(s) => match client.get_object(&s.parsed.key, MAX_INPUT).await {
+            Ok(body) => Some((s.parsed.key.clone(), body)),
+            // Deleted since the listing (an earlier run's grace period ended):
+            // the first rows of the span go without rates.
+            Err(e) if e.reason() == "NotFound" => {
+                tracing::warn!(key = %s.parsed.key, "seed of the span vanished; its first samples get no rates");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
     let input_bytes: u64 = inputs.iter().map(|(_, b)| b.len() as u64).sum();
     let node = group.node.clone();
-    let merged = tokio::task::spawn_blocking(move || merge::merge(&inputs, &node))
-        .await
-        .map_err(|e| CompactError::Panicked(e.to_string()))?
-        .map_err(|source| CompactError::Merge {
-            key: group.key.clone(),
+    let key = group.key.clone();
+    let seeded = seed.is_some();
+    let (merged, derived, derive_cpu) = tokio::task::spawn_blocking(move || {
+        let merged = merge::merge(&inputs, &node).map_err(|source| CompactError::Merge {
+            key: key.clone(),
             source,
         })?;
+        let began = Instant::now();
+        let derived = derived::build::derive(&inputs, seed.as_ref(), &node)
+            .map_err(|source| CompactError::Derive { key, source })?;
+        Ok::<_, CompactError>((merged, derived, began.elapsed().as_secs_f64()))
+    })
+    .await
+    .map_err(|e| CompactError::Panicked(e.to_string()))??;
     let output_bytes = merged.bytes.len() as u64;
+    // Derived objects first: the merged file, last, commits them (see the module doc).
+    let uploads_began = Instant::now();
+    let (mut rates_bytes, mut summaries_bytes, mut summary_rows) = (0u64, 0u64, 0usize);
+    for hour in derived {
+        let Some(start) = chrono::DateTime::from_timestamp_millis(hour.hour_ms) else {
+            continue;
+        };
+        let key = |dataset| derived::key(prefix, dataset, &group.node, start, group.first, group.last);
+        rates_bytes += hour.rates.len() as u64;
+        summaries_bytes += hour.summaries.len() as u64;
+        summary_rows += hour.summary_rows;
+        client
+            .put_object(&key(Dataset::Rates), Bytes::from(hour.rates), PARQUET)
+            .await?;
+        client
+            .put_object(&key(Dataset::Summaries), Bytes::from(hour.summaries), PARQUET)
+            .await?;
+    }
+    let derived_upload = uploads_began.elapsed().as_secs_f64();
     client
-        .put_object(
-            &group.key,
-            Bytes::from(merged.bytes),
-            "application/vnd.apache.parquet",
-        )
+        .put_object(&group.key, Bytes::from(merged.bytes), PARQUET)
         .await?;
-    tracing::info!(key = %group.key, inputs = group.inputs.len(), rows = merged.rows, row_groups = merged.row_groups, input_bytes, output_bytes, "merged");
+    tracing::info!(key = %group.key, inputs = group.inputs.len(), rows = merged.rows, row_groups = merged.row_groups, input_bytes, output_bytes, rates_bytes, summaries_bytes, seeded, "merged");
     report.merged_files += 1;
     report.input_files += group.inputs.len();
     report.input_bytes += input_bytes;
     report.output_bytes += output_bytes;
     report.rows += merged.rows;
+    report.rates_bytes += rates_bytes;
+    report.summaries_bytes += summaries_bytes;
+    report.summary_rows += summary_rows;
+    report.derive_seconds += derive_cpu + derived_upload;
+    report.seeded += usize::from(seeded);
     report.merge_seconds += began.elapsed().as_secs_f64();
     Ok(())
 }

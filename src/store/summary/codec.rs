@@ -26,7 +26,9 @@ use base64::Engine as _;
 
 use super::{COUNTERS, CounterSpan, FileSummary, GAUGES, Slot, Summary};
 use crate::store::reader::NULL_VALUE;
-use crate::store::varint::{decode_value, put_varint, take_varint, unzigzag, value_code, zigzag};
+use crate::store::varint::{
+    decode_value, put_varint, take_u64, take_varint, unzigzag, value_code, zigzag,
+};
 
 /// Footer key of the summary (a new layout gets a new key).
 pub const KEY: &str = "fgm.summary.v1";
@@ -113,7 +115,11 @@ fn sums(slot: &Slot) -> [f32; 8] {
 fn totals(s: &Summary) -> [f64; 8] {
     use super::{CPU, IO_READ, IO_WRITE, NR_PERIODS, NR_THROTTLED, PSI};
     let inc = |c: usize| s.counters[c].increase;
-    let covered: i64 = s.slots.iter().map(|(_, slot)| slot.covered_ms as i64).sum();
+    let covered: i64 = s
+        .slots
+        .iter()
+        .map(|(_, slot)| slot.covered_ms as i64)
+        .fold(0, i64::saturating_add);
     [
         covered as f64,
         inc(CPU),
@@ -133,11 +139,11 @@ pub fn encode(summary: &FileSummary) -> String {
     put_varint(&mut out, summary.containers.len() as u128);
     let (span_first, span_last) = summary.span.unwrap_or((0, 0));
     diff(&mut out, span_first);
-    diff(&mut out, span_last - span_first);
+    diff(&mut out, span_last.wrapping_sub(span_first));
     for (id, s) in &summary.containers {
         put_id(&mut out, id);
-        diff(&mut out, s.first_t - span_first);
-        diff(&mut out, s.last_t - s.first_t);
+        diff(&mut out, s.first_t.wrapping_sub(span_first));
+        diff(&mut out, s.last_t.wrapping_sub(s.first_t));
         put_varint(&mut out, u128::from(s.samples));
         for c in &s.counters {
             put_varint(&mut out, code(c.first));
@@ -161,12 +167,16 @@ pub fn encode(summary: &FileSummary) -> String {
         put_varint(&mut out, s.slots.len() as u128);
         // Covered time is stored whole for every slot but the last, so the
         // last one's is the total less theirs: store the total.
-        let covered: i64 = s.slots.iter().map(|(_, slot)| slot.covered_ms as i64).sum();
+        let covered: i64 = s
+            .slots
+            .iter()
+            .map(|(_, slot)| slot.covered_ms as i64)
+            .fold(0, i64::saturating_add);
         diff(&mut out, covered);
-        let mut prev = 0;
+        let mut prev = 0i64;
         let last = s.slots.len().saturating_sub(1);
         for (k, (n, slot)) in s.slots.iter().enumerate() {
-            diff(&mut out, n - prev);
+            diff(&mut out, n.wrapping_sub(prev));
             prev = *n;
             if k == last {
                 break;
@@ -204,22 +214,33 @@ pub fn decode(value: &str) -> Option<FileSummary> {
     // The frame says its decoded size (the encoder writes it): allocate that, bounded.
     let size = zstd::zstd_safe::get_frame_content_size(&packed).ok()??;
     let size = usize::try_from(size).ok().filter(|s| *s <= MAX_DECODED)?;
-    let bytes = zstd::bulk::decompress(&packed, size).ok()?;
+    // One decompression context per thread, not one per footer.
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let bytes = CONTEXT.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Decompressor::new().ok();
+        }
+        c.as_mut()?.decompress(&packed, size).ok()
+    })?;
     let b = bytes.as_slice();
     let mut pos = 0;
-    let uint = |pos: &mut usize| -> Option<u64> { u64::try_from(take_varint(b, pos)?).ok() };
+    let uint = |pos: &mut usize| -> Option<u64> { take_u64(b, pos) };
     let int = |pos: &mut usize| -> Option<i64> { Some(unzigzag(uint(pos)?)) };
     if uint(&mut pos)? != SLOT_MS as u64 {
         return None;
     }
     let n = usize::try_from(uint(&mut pos)?).ok()?;
     let span_first = int(&mut pos)?;
-    let span_last = span_first + int(&mut pos)?;
+    let span_last = span_first.wrapping_add(int(&mut pos)?);
     let mut containers = Vec::with_capacity(n.min(100_000));
     for _ in 0..n {
         let id = take_id(b, &mut pos)?;
-        let first_t = span_first + int(&mut pos)?;
-        let last_t = first_t + int(&mut pos)?;
+        let first_t = span_first.wrapping_add(int(&mut pos)?);
+        let last_t = first_t.wrapping_add(int(&mut pos)?);
         let samples = uint(&mut pos)?;
         let mut counters = [CounterSpan::default(); COUNTERS.len()];
         for c in counters.iter_mut() {
@@ -243,9 +264,9 @@ pub fn decode(value: &str) -> Option<FileSummary> {
         let slot_count = usize::try_from(uint(&mut pos)?).ok()?;
         let covered = int(&mut pos)?;
         let mut slots: Vec<(i64, Slot)> = Vec::with_capacity(slot_count.min(4096));
-        let mut prev = 0;
+        let mut prev = 0i64;
         for k in 0..slot_count {
-            prev += int(&mut pos)?;
+            prev = prev.wrapping_add(int(&mut pos)?);
             if k + 1 == slot_count {
                 break;
             }

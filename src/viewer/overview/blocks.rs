@@ -49,34 +49,55 @@ impl Part {
     }
 }
 
-/// Groups `files` (sorted by node, then start) into blocks and single files.
-pub fn plan(files: &[DataFile], from_ms: i64, to_ms: i64) -> Vec<Part> {
+/// How long a block is for sparkline slots `slot_ms` wide: an hour, or the
+/// slot when it is a whole number of hours (a 7-day range: 3 hours), so a
+/// week is 56 blocks.
+pub fn span_ms(slot_ms: i64) -> i64 {
+    if slot_ms % HOUR_MS == 0 {
+        slot_ms
+    } else {
+        HOUR_MS
+    }
+}
+
+/// Groups `files` (sorted by node, then start) into blocks and single files:
+/// in each aligned span of `span` ms, the run of at least two Parquet files
+/// that lie wholly inside `[from, to]` (a file starts at or after `from`, and
+/// its node's next file starts at or before `to`, so it ended before) is a
+/// block; every other file is on its own.
+pub fn plan(files: &[DataFile], from_ms: i64, to_ms: i64, span: i64) -> Vec<Part> {
+    let inside = |i: usize| {
+        let f: &DataFile = &files[i];
+        let next = files.get(i + 1).filter(|n| n.node == f.node);
+        f.kind == FileKind::Parquet
+            && f.start.timestamp_millis() >= from_ms
+            && next.is_some_and(|n| n.start.timestamp_millis() <= to_ms)
+    };
+    let span_of = |f: &DataFile| f.start.timestamp_millis().div_euclid(span);
     let mut out = Vec::new();
     let mut i = 0;
     while i < files.len() {
-        let f = &files[i];
-        let hour = f.start.timestamp_millis().div_euclid(HOUR_MS);
-        let mut end = i;
+        if !inside(i) {
+            out.push(Part::File(files[i].clone()));
+            i += 1;
+            continue;
+        }
+        let (node, group) = (&files[i].node, span_of(&files[i]));
+        let mut end = i + 1;
         while end < files.len()
-            && files[end].node == f.node
-            && files[end].start.timestamp_millis().div_euclid(HOUR_MS) == hour
+            && files[end].node == *node
+            && span_of(&files[end]) == group
+            && inside(end)
         {
             end += 1;
         }
-        let next = files.get(end).filter(|n| n.node == f.node);
-        let hour_ms = hour * HOUR_MS;
-        let closed_inside = next.is_some_and(|n| n.start.timestamp_millis() <= to_ms);
-        let whole = hour_ms >= from_ms
-            && closed_inside
-            && end - i > 1
-            && files[i..end].iter().all(|f| f.kind == FileKind::Parquet);
-        if whole {
+        if end - i > 1 {
             out.push(Part::Block {
-                hour_ms,
+                hour_ms: group * span,
                 files: files[i..end].to_vec(),
             });
         } else {
-            out.extend(files[i..end].iter().cloned().map(Part::File));
+            out.push(Part::File(files[i].clone()));
         }
         i = end;
     }
@@ -98,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn closed_hours_inside_the_range_are_blocks_the_edges_and_tails_files() {
+    fn runs_of_files_inside_the_range_are_blocks_the_edges_and_tails_files() {
         let t0 = 1_767_225_600_000; // an hour boundary
         let mut files: Vec<DataFile> = (0..130)
             .map(|k| file("a", k * 90, FileKind::Parquet))
@@ -106,34 +127,42 @@ mod tests {
         files.push(file("a", 130 * 90, FileKind::Tail));
         files.extend((0..3).map(|k| file("b", k * 90, FileKind::Parquet)));
         files.sort_by(|x, y| (&x.node, x.start).cmp(&(&y.node, y.start)));
-        // From 10 minutes in to 3 h 20 min: hour 0 starts before the range (files), hours 1
-        // and 2 are blocks, hour 3 is the open one (files and the tail).
-        let parts = plan(&files, t0 + 600_000, t0 + 12_000_000);
-        let blocks: Vec<i64> = parts
+        // From 10 minutes in to 3 h 20 min.
+        let parts = plan(&files, t0 + 600_000, t0 + 12_000_000, HOUR_MS);
+        let blocks: Vec<(i64, usize)> = parts
             .iter()
             .filter_map(|p| match p {
-                Part::Block { hour_ms, files } => {
-                    assert_eq!(files.len(), 40);
-                    Some((hour_ms - t0) / HOUR_MS)
-                }
+                Part::Block { hour_ms, files } => Some(((hour_ms - t0) / HOUR_MS, files.len())),
                 Part::File(_) => None,
             })
             .collect();
-        assert_eq!(blocks, vec![1, 2]);
-        let singles = parts.iter().filter(|p| matches!(p, Part::File(_))).count();
-        assert_eq!(
-            singles,
-            40 + 10 + 1 + 3,
-            "hour 0, hour 3, the tail, node b's open hour"
-        );
-        // Every file once.
-        let count: usize = parts
+        // Hour 0 from 10:30 on (files start at or after `from`); hour 3's ten files end
+        // before `to` (the last one's next is the tail, at 3 h 15 min).
+        assert_eq!(blocks, vec![(0, 33), (1, 40), (2, 40), (3, 10)]);
+        let singles: Vec<(&str, i64, FileKind)> = parts
             .iter()
-            .map(|p| match p {
-                Part::Block { files, .. } => files.len(),
-                Part::File(_) => 1,
+            .filter_map(|p| match p {
+                Part::File(f) => Some((
+                    f.node.as_str(),
+                    (f.start.timestamp_millis() - t0) / 1000,
+                    f.kind,
+                )),
+                Part::Block { .. } => None,
             })
-            .sum();
-        assert_eq!(count, files.len());
+            .collect();
+        let mut expected: Vec<(&str, i64, FileKind)> =
+            (0..7).map(|k| ("a", k * 90, FileKind::Parquet)).collect();
+        expected.push(("a", 130 * 90, FileKind::Tail));
+        expected.extend((0..3).map(|k| ("b", k * 90, FileKind::Parquet)));
+        assert_eq!(
+            singles, expected,
+            "before `from`, the tail, node b before `from`"
+        );
+        assert_eq!(span_ms(600_000), HOUR_MS);
+        assert_eq!(
+            span_ms(10_800_000),
+            10_800_000,
+            "7 days: 3-hour slots, 3-hour blocks"
+        );
     }
 }
