@@ -154,8 +154,7 @@ mod tests {
     #[test]
     fn orphans_are_derived_objects_no_merged_file_commits() {
         let d = |node: &str, a, b, modified| DerivedListed {
-            parsed: derived::parse("p", &derived::key("p", Dataset::Rates, node, a, a, b))
-                .unwrap(),
+            parsed: derived::parse("p", &derived::key("p", Dataset::Rates, node, a, a, b)).unwrap(),
             modified: Some(modified),
         };
         let main = vec![merged("a", t(2, 10, 0), t(2, 10, 58))];

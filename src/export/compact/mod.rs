@@ -312,7 +312,8 @@ async fn merge_group(
         let Some(start) = chrono::DateTime::from_timestamp_millis(hour.hour_ms) else {
             continue;
         };
-        let key = |dataset| derived::key(prefix, dataset, &group.node, start, group.first, group.last);
+        let key =
+            |dataset| derived::key(prefix, dataset, &group.node, start, group.first, group.last);
         rates_bytes += hour.rates.len() as u64;
         summaries_bytes += hour.summaries.len() as u64;
         summary_rows += hour.summary_rows;
@@ -320,7 +321,11 @@ async fn merge_group(
             .put_object(&key(Dataset::Rates), Bytes::from(hour.rates), PARQUET)
             .await?;
         client
-            .put_object(&key(Dataset::Summaries), Bytes::from(hour.summaries), PARQUET)
+            .put_object(
+                &key(Dataset::Summaries),
+                Bytes::from(hour.summaries),
+                PARQUET,
+            )
             .await?;
     }
     let derived_upload = uploads_began.elapsed().as_secs_f64();

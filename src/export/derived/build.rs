@@ -217,11 +217,12 @@ pub fn derive(
                 open.writer.flush().map_err(write_err)?;
             }
             open.slot = Some(s);
-            let batch = rates_batch(&rates_schema, &rows, &derived, &order[start..end])
-                .map_err(|source| DeriveError::Batch {
+            let batch = rates_batch(&rates_schema, &rows, &derived, &order[start..end]).map_err(
+                |source| DeriveError::Batch {
                     dataset: "rates",
                     source,
-                })?;
+                },
+            )?;
             open.writer.write(&batch).map_err(write_err)?;
             open.rows += end - start;
             start = end;
@@ -374,8 +375,8 @@ fn write_summaries(
         props = props.set_column_statistics_enabled(column.into(), EnabledStatistics::None);
     }
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(props.build()))
-        .map_err(write_err)?;
+    let mut writer =
+        ArrowWriter::try_new(&mut out, schema.clone(), Some(props.build())).map_err(write_err)?;
     let rows = summaries.rows(hour);
     for chunk in rows.chunk_by(|a, b| a.metric == b.metric) {
         let stat = |f: fn((f64, f64, f64)) -> f64| {

@@ -245,7 +245,10 @@ fn summaries_match_the_rates_they_summarise() {
     let inputs = vec![("f".to_string(), file(&all))];
     let hours = derive(&inputs, None, "n").unwrap();
     assert_eq!(
-        hours.iter().map(|h| (h.hour_ms - T0, h.rows)).collect::<Vec<_>>(),
+        hours
+            .iter()
+            .map(|h| (h.hour_ms - T0, h.rows))
+            .collect::<Vec<_>>(),
         vec![(0, 2 * 60), (3_600_000, 2 * 60)],
         "one file per clock hour of the rows, each with that hour's rows"
     );

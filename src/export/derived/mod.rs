@@ -28,7 +28,6 @@ pub mod summary;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-
 use super::keys::{ObjectKind, ParsedKey};
 use crate::store::layout;
 
@@ -181,7 +180,14 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_stay_out_of_the_raw_globs() {
-        let k = key("fgm/p", Dataset::Rates, "n-1", t(11, 0), t(10, 0), t(10, 58));
+        let k = key(
+            "fgm/p",
+            Dataset::Rates,
+            "n-1",
+            t(11, 0),
+            t(10, 0),
+            t(10, 58),
+        );
         assert_eq!(
             k,
             "fgm/p/rates/dt=2026-01-02/hour=11/node=n-1/rates-20260102T100000Z-20260102T105800Z.parquet"
@@ -218,7 +224,11 @@ mod tests {
         };
         let raw = keys::parse_key("p", &keys::data_key("p", "a", t(9, 0))).unwrap();
         let derived = |node: &str, a: u32, b: u32| {
-            parse("p", &key("p", Dataset::Rates, node, t(a, 0), t(a, 0), t(b, 0))).unwrap()
+            parse(
+                "p",
+                &key("p", Dataset::Rates, node, t(a, 0), t(a, 0), t(b, 0)),
+            )
+            .unwrap()
         };
         let all = vec![
             derived("a", 10, 10), // committed

@@ -2,10 +2,11 @@
 //! (container, hour, metric) one row of count, sum, min and max, and one row
 //! per non-empty histogram bucket with its count.
 //!
-//! Compaction summarises the rows of one merged file; a clock hour whose rows
-//! sit in two files (a raw file crossing the hour, late uploads, spans
-//! shorter than an hour) gets rows in both, which add up: readers always
-//! aggregate (`SUM(count)`, `SUM(sum)`, `MIN(min)`, `MAX(max)`).
+//! Compaction summarises the rows of one merged file, one summaries object
+//! per clock hour of them; a clock hour whose rows sit in two merged files (a
+//! raw file crossing the hour, late uploads, spans shorter than an hour) gets
+//! an object from each, whose rows add up: readers always aggregate
+//! (`SUM(count)`, `SUM(sum)`, `MIN(min)`, `MAX(max)`, `SUM(count)` by bucket).
 
 use std::collections::{BTreeMap, HashMap};
 
