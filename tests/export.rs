@@ -297,8 +297,25 @@ fn compaction_keeps_every_row_once() {
     // Merged and raw files side by side: every row still counts once.
     let during = rt.block_on(data::visible_checksums(&client, PREFIX));
     assert_eq!(during, before, "no duplicates while both exist");
+    // And once in the rates beside the merged files (tests/export_derived.rs checks their values).
+    let rates_once = |d: &data::Derived| {
+        assert_eq!(d.duplicate_rates, 0);
+        let mut per: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+        for (node, id, t) in d.rates.keys() {
+            let e = per.entry((node.clone(), id.clone())).or_default();
+            e.0 += 1;
+            e.1 = e.1.wrapping_add(*t);
+        }
+        let want: BTreeMap<(String, String), (u64, i64)> = before
+            .iter()
+            .map(|(k, c)| (k.clone(), (c.rows, c.timestamp_sum)))
+            .collect();
+        assert_eq!(per, want, "every raw row once in the rates");
+    };
+    rates_once(&rt.block_on(data::committed_derived(&client, PREFIX)));
     let listing = parsed_listing(&rt, &client);
     assert_eq!(listing.len(), 160 + report.merged_files);
+    let derived = rt.block_on(data::committed_derived(&client, PREFIX));
 
     // A later run deletes the replaced files; nothing to merge again.
     let later = now + chrono::Duration::hours(1);
@@ -311,6 +328,12 @@ fn compaction_keeps_every_row_once() {
     assert_eq!(report2.deleted, 160);
     let after = rt.block_on(data::visible_checksums(&client, PREFIX));
     assert_eq!(after, before, "no gaps after the raw files are gone");
+    let derived_after = rt.block_on(data::committed_derived(&client, PREFIX));
+    rates_once(&derived_after);
+    assert_eq!(
+        derived_after.objects, derived.objects,
+        "a later run rewrites nothing"
+    );
     let listing = parsed_listing(&rt, &client);
     assert!(
         listing

@@ -178,3 +178,130 @@ pub async fn upload(
             .expect("upload");
     }
 }
+
+/// What the committed rates and summaries objects under `prefix` hold (those
+/// whose merged file is listed, [`derived::committed`]).
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// (node, container, timestamp ms) -> the RATE_COLUMNS values, as doubles.
+    pub rates: BTreeMap<(String, String, i64), Vec<Option<f64>>>,
+    /// Rates rows seen more than once.
+    pub duplicate_rates: usize,
+    /// (node, container, hour ms, metric) -> summed rows.
+    pub summaries: BTreeMap<(String, String, i64, String), Summary>,
+    /// Keys of the committed objects.
+    pub objects: Vec<String>,
+}
+
+/// Count, sum, min, max and buckets of one (node, container, hour, metric),
+/// from every summaries row that has them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub buckets: BTreeMap<i32, u64>,
+}
+
+/// Reads every committed rates and summaries object under `prefix`.
+pub async fn committed_derived(client: &s3::Client, prefix: &str) -> Derived {
+    use arrow_array::types::{Float64Type, Int32Type};
+    use fine_grained_monitor::export::derived::{self, rates::RATE_COLUMNS};
+    let listing = client
+        .list(&format!("{prefix}/"), None)
+        .await
+        .expect("list");
+    let main: Vec<keys::ParsedKey> = listing
+        .objects
+        .iter()
+        .filter_map(|o| keys::parse_key(prefix, &o.key))
+        .collect();
+    let all: Vec<derived::DerivedKey> = listing
+        .objects
+        .iter()
+        .filter_map(|o| derived::parse(prefix, &o.key))
+        .collect();
+    let mut out = Derived::default();
+    for d in derived::committed(&all, &main) {
+        out.objects.push(d.key.clone());
+        let body: Bytes = client.get_object(&d.key, 256 << 20).await.expect("get");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(body)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let b = batch.expect("batch");
+            let ids = b
+                .column_by_name("container_id")
+                .expect("container_id")
+                .as_string::<i32>();
+            match d.dataset {
+                derived::Dataset::Rates => {
+                    let ts = b
+                        .column_by_name("timestamp")
+                        .expect("timestamp")
+                        .as_primitive::<TimestampMillisecondType>();
+                    for i in 0..b.num_rows() {
+                        let values = RATE_COLUMNS
+                            .iter()
+                            .map(|c| {
+                                let col = b.column_by_name(c.name).expect("rate column");
+                                if !col.is_valid(i) {
+                                    None
+                                } else if let Some(f) = col.as_primitive_opt::<Float64Type>() {
+                                    Some(f.value(i))
+                                } else {
+                                    Some(col.as_primitive::<Int64Type>().value(i) as f64)
+                                }
+                            })
+                            .collect();
+                        let key = (d.node.clone(), ids.value(i).to_string(), ts.value(i));
+                        if out.rates.insert(key, values).is_some() {
+                            out.duplicate_rates += 1;
+                        }
+                    }
+                }
+                derived::Dataset::Summaries => {
+                    let col = |n: &str| b.column_by_name(n).expect("summaries column").clone();
+                    let metric = col("metric");
+                    let metric = metric.as_string::<i32>();
+                    let bucket = col("bucket");
+                    let bucket = bucket.as_primitive::<Int32Type>();
+                    let count = col("count");
+                    let count = count.as_primitive::<Int64Type>();
+                    let (sum, min, max) = (col("sum"), col("min"), col("max"));
+                    let f = |a: &arrow_array::ArrayRef, i| a.as_primitive::<Float64Type>().value(i);
+                    for i in 0..b.num_rows() {
+                        let key = (
+                            d.node.clone(),
+                            ids.value(i).to_string(),
+                            d.hour.timestamp_millis(),
+                            metric.value(i).to_string(),
+                        );
+                        let e = out.summaries.entry(key).or_default();
+                        let n = count.value(i) as u64;
+                        if bucket.is_null(i) {
+                            let first = e.count == 0;
+                            e.count += n;
+                            e.sum += f(&sum, i);
+                            e.min = if first {
+                                f(&min, i)
+                            } else {
+                                e.min.min(f(&min, i))
+                            };
+                            e.max = if first {
+                                f(&max, i)
+                            } else {
+                                e.max.max(f(&max, i))
+                            };
+                        } else {
+                            *e.buckets.entry(bucket.value(i)).or_default() += n;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
