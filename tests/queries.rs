@@ -1,7 +1,10 @@
 //! The shipped DuckDB queries (examples/queries) against data in a real S3
 //! server (SeaweedFS), made by the agent's own writer and laid out as the
 //! agent uploads it: each answers the question it is for, and gives the same
-//! answer after compaction (merged files replacing raw ones).
+//! answer after compaction (merged files replacing raw ones, rates and
+//! summaries beside them); the views' own derivation of rates and summaries
+//! (rows not compacted yet) gives what compaction writes; the Spark script
+//! gives DuckDB's answers.
 //!
 //! Needs DuckDB and its httpfs extension from PyPI in `target/py`
 //! (`tools/setup.sh` installs examples/queries/requirements.txt there; or
@@ -19,68 +22,37 @@ use std::process::Command;
 use chrono::{DateTime, Utc};
 use fine_grained_monitor::export::keys;
 use fine_grained_monitor::store::schema::{METRICS, metric_index};
-use s3_support::{ACCESS_KEY, S3Server, SECRET_KEY, data};
+use s3_support::queries::{Target, python, rows};
+use s3_support::{S3Server, data};
 
 const PREFIX: &str = "fgm/prod";
 const BUCKET: &str = "queries";
 
-fn python() -> PathBuf {
-    let path = std::env::var_os("FGM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python"));
-    let ok = Command::new(&path)
-        .args(["-c", "import duckdb, duckdb_extension_httpfs"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} lacks duckdb and duckdb-extension-httpfs: run tools/setup.sh (or pip install -r \
-         examples/queries/requirements.txt and set FGM_PYTHON)",
-        path.display()
-    );
-    path
+fn target(server: &S3Server) -> Target<'_> {
+    Target {
+        server,
+        bucket: BUCKET,
+        prefix: PREFIX,
+    }
 }
 
 /// Runs a shipped query; its rows as JSON objects.
 fn query(server: &S3Server, file: &str, from: &str, to: &str) -> Vec<serde_json::Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries");
-    let mut cmd = Command::new(python());
-    cmd.arg(root.join("run.py"))
-        .arg(root.join("duckdb").join(file));
-    run_against(&mut cmd, server, from, to, file)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Runs a shipped query script against `server`'s bucket over `from..to` with
-/// the admin keys; its standard output. Fails naming `what` and the script's errors.
-fn run_against(cmd: &mut Command, server: &S3Server, from: &str, to: &str, what: &str) -> String {
-    let out = cmd
-        .args(["--bucket", BUCKET, "--prefix", PREFIX, "--path-style"])
-        .args(["--endpoint", &server.endpoint, "--from", from, "--to", to])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    target(server).query(file, from, to)
 }
 
 const LIMIT: i64 = 512 << 20;
 
-/// Five containers a node: `hot` burns 2 cores, `throttled` is throttled every
-/// second, `leaky` climbs to its memory limit and is OOM-killed at the end, the
-/// rest idle at 0.1 core.
+/// Six containers a node: `hot` burns 2 cores, `throttled` is throttled every
+/// second, `leaky` climbs to its memory limit and is OOM-killed at the end,
+/// `odd` has noisy counters, a reset and null values; the rest idle at 0.1 core.
 fn values(c: usize, since: i64, node_bias: i64) -> Vec<Option<i64>> {
     let mut v = vec![Some(0i64); METRICS.len()];
     let set =
         |v: &mut Vec<Option<i64>>, name: &str, x: i64| v[metric_index(name).unwrap()] = Some(x);
+    if c == 5 {
+        return odd(v, since);
+    }
     let cores_milli = match c {
         0 => 2000 + node_bias,
         _ => 100 + c as i64,
@@ -102,15 +74,47 @@ fn values(c: usize, since: i64, node_bias: i64) -> Vec<Option<i64>> {
     v
 }
 
+/// The `odd` container: what compaction's rates and the SQL views must derive alike.
+fn odd(mut v: Vec<Option<i64>>, since: i64) -> Vec<Option<i64>> {
+    let mut set = |name: &str, x: Option<i64>| v[metric_index(name).unwrap()] = x;
+    let cpu = if since < 900 {
+        since * 300_000 + since * 7919 % 200_000
+    } else {
+        (since - 900) * 250_000 + since * 31 % 1000
+    };
+    set("cpu_usage_usec", Some(cpu));
+    set("cpu_user_usec", Some(cpu * 2 / 3));
+    set("cpu_nr_periods", Some(since * 10));
+    let hole = (300..303).contains(&since);
+    set(
+        "io_read_bytes",
+        (!hole).then_some(since * 8192 + since * since % 4096),
+    );
+    set("io_write_ops", Some(since * 3 + since % 5));
+    set(
+        "cpu_pressure_some_usec",
+        Some(since * 1234 + since * since % 977),
+    );
+    set("memory_oom_kill_events", Some(since / 600));
+    set(
+        "memory_working_set_bytes",
+        Some((64 << 20) + since * 7919 % 5_000_000),
+    );
+    set("pids_current", Some(5 + since % 7));
+    set("cpu_quota_usec", Some(150_000));
+    set("cpu_period_usec", Some(100_000));
+    v
+}
+
 fn ids(node: &str) -> Vec<String> {
-    (0..5)
+    (0..6)
         .map(|c| format!("{:x}{c:011x}", node.len() + 10))
         .collect()
 }
 
 async fn load_day(server: &S3Server, start: DateTime<Utc>) -> s3_support::data::Checksum {
     let client = server.bucket(BUCKET).await;
-    let names = ["hot", "throttled", "leaky", "idle-a", "idle-b"];
+    let names = ["hot", "throttled", "leaky", "idle-a", "idle-b", "odd"];
     for (bias, node) in [(0, "node-1"), (50, "node-22")] {
         let ids = ids(node);
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -162,22 +166,30 @@ async fn load_day(server: &S3Server, start: DateTime<Utc>) -> s3_support::data::
         })
 }
 
+/// Answers of the shipped queries over `from..to` (not whole hours: from the
+/// rates), `hours` (whole hours: from the hourly summaries) and the minutes
+/// before the OOM kills.
 fn check_answers(
     server: &S3Server,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
+    hours: (&str, &str),
     kill_window: (&str, &str),
 ) -> Vec<Vec<serde_json::Value>> {
     let top = query(server, "top_cpu_p99.sql", from, to);
-    assert_eq!(top.len(), 10, "{top:?}");
-    assert_eq!(
-        top[0]["pod_name"], "hot-node-22",
-        "the hottest container of all nodes first: {top:?}"
-    );
-    assert_eq!(top[0]["node"], "node-22");
-    let p99 = top[0]["p99_cores"].as_f64().unwrap();
-    assert!((p99 - 2.05).abs() < 0.01, "{p99}");
-    assert_eq!(top[1]["pod_name"], "hot-node-1");
+    let top_hours = query(server, "top_cpu_p99.sql", hours.0, hours.1);
+    for top in [&top, &top_hours] {
+        assert_eq!(top.len(), 10, "{top:?}");
+        assert_eq!(
+            top[0]["pod_name"], "hot-node-22",
+            "the hottest container of all nodes first: {top:?}"
+        );
+        assert_eq!(top[0]["node"], "node-22");
+        let p99 = top[0]["p99_cores"].as_f64().unwrap();
+        assert!((p99 - 2.05).abs() <= 2.05 * 0.01, "{p99}");
+        assert_eq!(top[1]["pod_name"], "hot-node-1");
+        // Every second but the first has a rate (the first has no previous sample).
+        assert_eq!(top[0]["samples"], 1799);
+    }
 
     let climb = query(server, "oom_memory_climb.sql", kill_window.0, kill_window.1);
     let kills: std::collections::BTreeSet<String> = climb
@@ -209,7 +221,65 @@ fn check_answers(
     let throttled = query(server, "throttled_pods.sql", from, to);
     assert_eq!(throttled.len(), 2, "{throttled:?}");
     assert!(throttled.iter().all(|r| r["container_name"] == "throttled"));
-    vec![top, climb, throttled]
+    vec![top, top_hours, climb, throttled]
+}
+
+/// What the rate and summary views hold over `from..to`, in a form to compare:
+/// per (node, container, column) count, min, max and sum of fgm_rates; every
+/// row of fgm_summaries and fgm_histograms; the columns of fgm_rates.
+fn derived_views(server: &S3Server, from: &str, to: &str) -> Vec<Vec<serde_json::Value>> {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = [
+        "WITH v AS (UNPIVOT (SELECT node, container_id, \
+           COLUMNS(* EXCLUDE (dt, hour, node, container_id, timestamp))::DOUBLE FROM fgm_rates) \
+           ON COLUMNS(* EXCLUDE (node, container_id)) INTO NAME col VALUE value) \
+         SELECT node, container_id, col, count(value) AS n, min(value) AS lo, max(value) AS hi, \
+           sum(value) AS s FROM v GROUP BY ALL ORDER BY ALL",
+        "SELECT node, container_id, count(*) AS rows, count(DISTINCT timestamp) AS times, \
+           min(timestamp)::VARCHAR AS first FROM fgm_rates GROUP BY ALL ORDER BY ALL",
+        "SELECT node, container_id, hour::VARCHAR AS hour, metric, count, min, max, sum \
+         FROM fgm_summaries ORDER BY ALL",
+        "SELECT node, container_id, hour::VARCHAR AS hour, metric, bucket, count \
+         FROM fgm_histograms ORDER BY ALL",
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM fgm_rates) ORDER BY ALL",
+    ];
+    sql.iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let file = dir.path().join(format!("q{i}.sql"));
+            std::fs::write(&file, q).unwrap();
+            query(server, file.to_str().unwrap(), from, to)
+        })
+        .collect()
+}
+
+/// The views derived in SQL (before compaction) and read from compaction's
+/// objects (after) agree: the same rows, the same values (sums to rounding).
+fn assert_same_views(before: &[Vec<serde_json::Value>], after: &[Vec<serde_json::Value>]) {
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(after) {
+        assert_eq!(b.len(), a.len(), "{b:?}\n{a:?}");
+        for (rb, ra) in b.iter().zip(a) {
+            let (ob, oa) = (rb.as_object().unwrap(), ra.as_object().unwrap());
+            for (k, vb) in ob {
+                let va = &oa[k];
+                match (k.as_str(), vb.as_f64(), va.as_f64()) {
+                    ("s" | "sum", Some(x), Some(y)) => {
+                        assert!(
+                            (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                            "{k}: {rb} vs {ra}"
+                        )
+                    }
+                    _ => assert_eq!(vb, va, "{k}: {rb} vs {ra}"),
+                }
+            }
+        }
+    }
+    assert!(before[0].len() > 12 * 20, "every column of every container");
+    assert!(
+        before[3].len() > before[2].len(),
+        "buckets of every summary"
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -235,11 +305,20 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
     let server = S3Server::start("queries", None);
     let start = yesterday_at_two_pm();
     let before_sums = rt.block_on(load_day(&server, start));
-    assert_eq!(before_sums.rows, 2 * 5 * 1800);
+    assert_eq!(before_sums.rows, 2 * 6 * 1800);
     let t = |secs: i64| (start + chrono::Duration::seconds(secs)).to_rfc3339();
     let (from, to) = (t(0), t(1799));
-    let window = (t(1700), t(1800));
-    let before = check_answers(&server, &from, &to, (&window.0, &window.1));
+    let (hours, window) = ((t(0), t(3599)), (t(1700), t(1800)));
+    let answers = || {
+        check_answers(
+            &server,
+            (&from, &to),
+            (&hours.0, &hours.1),
+            (&window.0, &window.1),
+        )
+    };
+    let before = answers();
+    let views_before = derived_views(&server, &from, &to);
 
     // Compaction: merged files written, raw ones still there (grace period), then gone.
     let client = server.admin_client(BUCKET);
@@ -252,7 +331,7 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
         ))
         .unwrap();
     assert_eq!(report.input_files, 40, "{report:?}");
-    let during = check_answers(&server, &from, &to, (&window.0, &window.1));
+    let during = answers();
     assert_eq!(
         during, before,
         "same answers while merged and raw files coexist"
@@ -264,8 +343,9 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
         ))
         .unwrap();
     assert_eq!(report.deleted, 40);
-    let after = check_answers(&server, &from, &to, (&window.0, &window.1));
+    let after = answers();
     assert_eq!(after, before, "same answers from merged files only");
+    assert_same_views(&views_before, &derived_views(&server, &from, &to));
 
     // A bucket where no pod ever failed has no events.jsonl: the views still exist.
     for node in ["node-1", "node-22"] {
@@ -276,9 +356,11 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
     assert_eq!(query(&server, "top_cpu_p99.sql", &from, &to), before[0]);
 }
 
-/// Spark (PySpark + S3A) over the same bucket, mid-compaction: the shipped
-/// Spark query gives DuckDB's answer. Needs pyspark in target/py and the S3A
-/// jars in target/spark-jars (tools/setup.sh), and Java 17+.
+/// Spark (PySpark + S3A) over the same bucket gives DuckDB's answers: whole
+/// hours before compaction (rates and histograms derived by the script),
+/// then mid-compaction both a range of minutes (compaction's rates) and
+/// whole hours (its summaries). Needs pyspark in target/py and the S3A jars
+/// in target/spark-jars (tools/setup.sh), and Java 17+.
 #[test]
 fn the_shipped_spark_query_reads_the_same_bucket() {
     let python = python();
@@ -303,27 +385,7 @@ fn the_shipped_spark_query_reads_the_same_bucket() {
     let server = S3Server::start("spark", None);
     let start = yesterday_at_two_pm();
     rt.block_on(load_day(&server, start));
-    let client = server.admin_client(BUCKET);
-    let args = data::compact_args(&server, BUCKET, PREFIX);
-    rt.block_on(fine_grained_monitor::export::compact::run_with(
-        &client,
-        &args,
-        Utc::now(),
-    ))
-    .unwrap();
-    let (from, to) = (
-        start.to_rfc3339(),
-        (start + chrono::Duration::seconds(1799)).to_rfc3339(),
-    );
-    let duck = query(&server, "top_cpu_p99.sql", &from, &to);
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/queries/spark/top_cpu_p99.py");
-    let mut cmd = Command::new(&python);
-    cmd.arg(script).arg("--jars-dir").arg(&jars);
-    let spark: Vec<serde_json::Value> = run_against(&mut cmd, &server, &from, &to, "spark")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let t = |secs: i64| (start + chrono::Duration::seconds(secs)).to_rfc3339();
     let key = |r: &serde_json::Value| {
         (
             r["node"].as_str().unwrap().to_string(),
@@ -332,9 +394,29 @@ fn the_shipped_spark_query_reads_the_same_bucket() {
             r["samples"].as_i64().unwrap(),
         )
     };
-    assert_eq!(
-        spark.iter().map(key).collect::<Vec<_>>(),
-        duck.iter().map(key).collect::<Vec<_>>(),
-        "Spark and DuckDB agree"
-    );
+    let compare = |from: &str, to: &str, when: &str| {
+        let duck = query(&server, "top_cpu_p99.sql", from, to);
+        let mut cmd = Command::new(&python);
+        cmd.arg(s3_support::queries::examples().join("spark/top_cpu_p99.py"))
+            .arg("--jars-dir")
+            .arg(&jars);
+        let spark = rows(&target(&server).run(&mut cmd, from, to, "spark").0);
+        assert_eq!(duck.len(), 10);
+        assert_eq!(
+            spark.iter().map(key).collect::<Vec<_>>(),
+            duck.iter().map(key).collect::<Vec<_>>(),
+            "Spark and DuckDB agree {when}, {from}..{to}"
+        );
+    };
+    compare(&t(0), &t(3599), "before compaction");
+    let client = server.admin_client(BUCKET);
+    let args = data::compact_args(&server, BUCKET, PREFIX);
+    rt.block_on(fine_grained_monitor::export::compact::run_with(
+        &client,
+        &args,
+        Utc::now(),
+    ))
+    .unwrap();
+    compare(&t(0), &t(1799), "mid-compaction");
+    compare(&t(0), &t(3599), "mid-compaction");
 }

@@ -45,8 +45,16 @@ def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("LOAD httpfs")
 
 
+# Which .sql files define the views and macros a query may name (creating a view reads the
+# footers of its files, so only those the query names are created).
+DERIVED_NAMES = ("fgm_rates", "fgm_summar", "fgm_histograms", "fgm_percentiles", "fgm_bucket",
+                 "fgm_hour_start", "fgm_whole_hours", "fgm_hours_end", "fgm_underived",
+                 "fgm_delta", "fgm_usec_per_usec", "fgm_per_second")
+
+
 def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: str,
-            path_style: bool) -> duckdb.DuckDBPyConnection:
+            path_style: bool, frm: dt.datetime, to: dt.datetime,
+            query: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     # Timestamps are UTC everywhere (the files, the keys, the agents).
     con.execute("SET TimeZone = 'UTC'")
@@ -69,18 +77,32 @@ def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: s
     root = f"s3://{bucket}" + (f"/{prefix.strip('/')}" if prefix.strip("/") else "")
     con.execute(f"SET VARIABLE fgm_root = {quote(root)}")
     con.execute(f"SET VARIABLE fgm_days = {quote(days)}")
+    con.execute(f"SET VARIABLE fgm_from = TIMESTAMPTZ {quote(frm.isoformat())}")
+    con.execute(f"SET VARIABLE fgm_to = TIMESTAMPTZ {quote(to.isoformat())}")
     con.execute((HERE / "duckdb" / "fgm.sql").read_text())
     if not con.execute("SELECT len(getvariable('fgm_files'))").fetchone()[0]:
         raise SystemExit(f"no data files under {root}/dt={days}/ (check --bucket, --prefix and the range)")
+    if "fgm_metrics" in query:
+        con.execute((HERE / "duckdb" / "fgm_metrics.sql").read_text())
+    if any(name in query for name in DERIVED_NAMES):
+        con.execute((HERE / "duckdb" / "fgm_derive.sql").read_text())
+        # The views of the files compaction derived, or of the SQL derivation alone when it
+        # has derived nothing in the listed days yet.
+        derived = con.execute("SELECT len(getvariable('fgm_rates_files'))").fetchone()[0]
+        load_split(con, "fgm_rates.sql", bool(derived))
+        con.execute((HERE / "duckdb" / "fgm_summaries.sql").read_text())
     # The JSON views, or empty ones when the bucket holds no such file (no pod ever failed, say).
     for name in ("containers", "events"):
         pattern = f"{root}/dt={days}/node=*/{name}.jsonl"
         found = con.execute(f"SELECT count(*) FROM glob({quote(pattern)})").fetchone()[0]
-        with_files, without = (HERE / "duckdb" / f"fgm_{name}.sql").read_text().split(
-            "-- when there are no files:"
-        )
-        con.execute(with_files if found else without)
+        load_split(con, f"fgm_{name}.sql", bool(found))
     return con
+
+
+def load_split(con: duckdb.DuckDBPyConnection, file: str, with_files: bool) -> None:
+    """Runs the part of `file` before "-- when there are no files:" or the part after it."""
+    with_part, without = (HERE / "duckdb" / file).read_text().split("-- when there are no files:")
+    con.execute(with_part if with_files else without)
 
 
 def parse_time(s: str) -> dt.datetime:
@@ -110,13 +132,21 @@ def main() -> int:
     ap.add_argument("--to", required=True, help="RFC 3339 end of the range")
     ap.add_argument("--format", choices=["json", "csv"], default="json")
     ap.add_argument("--timing", action="store_true", help="print the query time to stderr")
+    ap.add_argument("--profile", action="store_true",
+                    help="run it under EXPLAIN ANALYZE and print the plan, with the bytes read, to stderr")
     args = ap.parse_args()
     frm, to = parse_time(args.frm), parse_time(args.to)
-    con = connect(args.bucket, args.prefix, args.endpoint, args.region, days_glob(frm, to), args.path_style)
-    con.execute(f"SET VARIABLE fgm_from = TIMESTAMPTZ {quote(frm.isoformat())}")
-    con.execute(f"SET VARIABLE fgm_to = TIMESTAMPTZ {quote(to.isoformat())}")
+    query = args.query.read_text()
+    set_up = time.perf_counter()
+    con = connect(args.bucket, args.prefix, args.endpoint, args.region, days_glob(frm, to),
+                  args.path_style, frm, to, query)
+    if args.timing:
+        print(f"set-up: {time.perf_counter() - set_up:.3f}s (listing, views)", file=sys.stderr)
+    if args.profile:
+        plan = con.execute("EXPLAIN ANALYZE " + query).fetchall()
+        print("\n".join(str(r[-1]) for r in plan), file=sys.stderr)
     began = time.perf_counter()
-    cur = con.execute(args.query.read_text())
+    cur = con.execute(query)
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
     if args.timing:

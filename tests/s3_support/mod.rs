@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod queries;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -176,6 +177,19 @@ impl S3Server {
             .await
             .unwrap_or_else(|e| panic!("create bucket {bucket}: {e}"));
         client
+    }
+
+    /// Bytes the server sent to clients from `bucket` (its own metric).
+    pub fn sent_bytes(&self, bucket: &str) -> u64 {
+        let text = http_get(self.metrics_port, "/metrics").unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("SeaweedFS_s3_bucket_traffic_sent_bytes_total{")
+                    && l.contains(&format!("bucket=\"{bucket}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
     }
 
     /// Successful PUT requests the server counted for `bucket` (its own metric).

@@ -1,5 +1,7 @@
--- Top 10 containers by p99 CPU (cores) between fgm_from and fgm_to, across every node.
--- cpu_usage_usec is a counter: the rate between consecutive samples of a container.
+-- Top 10 containers by p99 CPU (cores) between fgm_from and fgm_to, across every node, from
+-- the raw counters (fgm_metrics): cpu_usage_usec is a counter, the rate is taken between
+-- consecutive samples of a container in the range. The way to derive any rate yourself;
+-- top_cpu_p99.sql answers the same question much faster from compaction's rates and summaries.
 WITH samples AS (
     SELECT node, container_id,
            (cpu_usage_usec - lag(cpu_usage_usec) OVER w) * 1000.0

@@ -6,11 +6,16 @@
         --from 2026-12-01T14:00:00Z --to 2026-12-01T14:05:00Z
     # or plain `python` with pyspark installed and --jars-dir pointing at those jars
 
-The S3A settings are in `session()`: endpoint, path-style access, keys from
-AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a web identity / instance role
-through the default AWS credential chain when they are unset). The jars match
-the Hadoop that pyspark 4.3 ships (3.5.0: hadoop-aws 3.5.0 and the AWS SDK
-bundle 2.35.4 it was built with). Prints one JSON object per row.
+The same question and answer as examples/queries/duckdb/top_cpu_p99.sql: a range
+of whole hours (--from on the hour, --to on the hour or at hh:59:59) from the
+hourly histograms compaction writes (p99 within 1 %), any other range from its
+rates (exact p99); rows compaction has not derived yet get their rates here,
+with the same arithmetic. The S3A settings are in `session()`: endpoint,
+path-style access, keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a
+web identity / instance role through the default AWS credential chain when
+they are unset). The jars match the Hadoop that pyspark 4.3 ships (3.5.0:
+hadoop-aws 3.5.0 and the AWS SDK bundle 2.35.4 it was built with). Prints one
+JSON object per row.
 """
 import argparse
 import datetime as dt
@@ -25,6 +30,11 @@ from pyspark.sql import functions as F
 
 RAW = re.compile(r"/node=([^/]+)/metrics-(\d{8}T\d{6}Z)\.parquet$")
 MERGED = re.compile(r"/node=([^/]+)/merged-(\d{8}T\d{6}Z)-(\d{8}T\d{6}Z)\.parquet$")
+DERIVED = re.compile(
+    r"/(rates|summaries)/dt=([^/]+)/hour=(\d+)/node=([^/]+)/(?:rates|summaries)-(\d{8}T\d{6}Z)-(\d{8}T\d{6}Z)\.parquet$"
+)
+GAMMA = 1.01 / 0.99
+ZERO_BUCKET = -2147483648
 
 
 def visible(files: list[str]) -> list[str]:
@@ -40,6 +50,24 @@ def visible(files: list[str]) -> list[str]:
             if not any(n == node and first <= start <= last for n, first, last in merged):
                 keep.append(f)
     return sorted(keep)
+
+
+def derived(metrics: list[str], listed: list[str]) -> dict[str, list[tuple[str, dt.datetime, str]]]:
+    """Merged file -> its (dataset, hour, object) list, for merged files whose rates AND
+    summaries are listed (after the data files: compaction writes them before the merged
+    file, one object of each per clock hour of its rows)."""
+    found: dict[tuple[str, str, str], list[tuple[str, dt.datetime, str]]] = {}
+    for f in listed:
+        if d := DERIVED.search(f):
+            hour = dt.datetime.fromisoformat(d.group(2)).replace(hour=int(d.group(3)), tzinfo=dt.timezone.utc)
+            found.setdefault((d.group(4), d.group(5), d.group(6)), []).append((d.group(1), hour, f))
+    out = {}
+    for f in metrics:
+        if m := MERGED.search(f):
+            objects = found.get((m.group(1), m.group(2), m.group(3)), [])
+            if {"rates", "summaries"} <= {o[0] for o in objects}:
+                out[f] = objects
+    return out
 
 
 def session(args) -> SparkSession:
@@ -79,6 +107,30 @@ def list_files(spark: SparkSession, pattern: str) -> list[str]:
     return [s.getPath().toString() for s in statuses]
 
 
+def rates_here(spark: SparkSession, root: str, files: list[str]):
+    """cpu_cores of the rows compaction has not derived, as it derives them:
+    the counter's increase over the interval from the container's previous
+    sample (null after a reset or a null), in µs per µs."""
+    metrics = spark.read.option("basePath", root).option("mergeSchema", "true").parquet(*files)
+    w = Window.partitionBy("node", "container_id").orderBy("timestamp")
+    ms = F.unix_millis("timestamp")
+    dt_ms = F.when(ms > F.lag(ms).over(w), ms - F.lag(ms).over(w))
+    cur, prev = F.col("cpu_usage_usec"), F.lag("cpu_usage_usec").over(w)
+    delta = F.when(cur >= prev, cur - prev)
+    return metrics.select(
+        "node",
+        "container_id",
+        "timestamp",
+        (delta.cast("double") / (dt_ms.cast("double") * 1000.0)).alias("cpu_cores"),
+    )
+
+
+def bucket_value(b):
+    return F.when(b == ZERO_BUCKET, F.lit(0.0)).otherwise(
+        2 * F.pow(F.lit(GAMMA), b) / (F.lit(GAMMA) + 1)
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bucket", required=True)
@@ -92,6 +144,9 @@ def main() -> int:
     args = ap.parse_args()
     frm = dt.datetime.fromisoformat(args.frm.replace("Z", "+00:00"))
     to = dt.datetime.fromisoformat(args.to.replace("Z", "+00:00"))
+    hours_end = (to + dt.timedelta(seconds=1)).replace(minute=0, second=0, microsecond=0)
+    on_hour = lambda t: t == t.replace(minute=0, second=0, microsecond=0)  # noqa: E731
+    whole_hours = on_hour(frm) and (on_hour(to) or on_hour(to + dt.timedelta(seconds=1))) and hours_end > frm
     root = f"s3a://{args.bucket}" + (f"/{args.prefix.strip('/')}" if args.prefix.strip("/") else "")
     spark = session(args)
     spark.sparkContext.setLogLevel("ERROR")
@@ -104,27 +159,83 @@ def main() -> int:
     if not files:
         print(f"no data files under {root} for {days[0]}..{days[-1]}", file=sys.stderr)
         return 1
-    metrics = spark.read.option("basePath", root).option("mergeSchema", "true").parquet(*files)
-    w = Window.partitionBy("node", "container_id").orderBy("timestamp")
-    samples = (
-        metrics.where(F.col("timestamp").between(F.lit(frm), F.lit(to)))
-        .select(
+    listed = []
+    for dataset in ("rates", "summaries"):
+        for day in days:
+            listed += list_files(spark, f"{root}/{dataset}/dt={day.isoformat()}/node=*/*.parquet")
+    done = derived(files, listed)
+    # The objects of the range's hours only: their keys say the hour of their rows.
+    first_hour = frm.replace(minute=0, second=0, microsecond=0)
+    objects = [o for objs in done.values() for o in objs if first_hour <= o[1] <= to]
+    underived = [f for f in files if f not in done]
+    here = rates_here(spark, root, underived) if underived else None
+    if whole_hours:
+        in_hours = (F.col("hour") >= F.lit(frm)) & (F.col("hour") < F.lit(hours_end))
+        parts = []
+        summary_files = sorted(f for d, h, f in objects if d == "summaries" and h < hours_end)
+        if summary_files:
+            parts.append(
+                spark.read.option("basePath", f"{root}/summaries").parquet(*summary_files)
+                .where(F.col("metric") == "cpu_cores")
+                .select("node", "container_id", "bucket", "count", "min", "max")
+            )
+        if here is not None:
+            v = F.col("cpu_cores")
+            rows = here.where(v.isNotNull() & (v >= 0)).withColumn(
+                "hour", F.date_trunc("hour", "timestamp")).where(in_hours)
+            bucket = F.when(v == 0, F.lit(ZERO_BUCKET)).otherwise(
+                F.ceil(F.log(v) / F.log(F.lit(GAMMA))).cast("int"))
+            parts.append(rows.groupBy("node", "container_id").agg(
+                F.lit(None).cast("int").alias("bucket"), F.count("*").alias("count"),
+                F.min(v).alias("min"), F.max(v).alias("max")))
+            parts.append(rows.groupBy("node", "container_id", bucket.alias("bucket")).agg(
+                F.count("*").alias("count"), F.lit(None).cast("double").alias("min"),
+                F.lit(None).cast("double").alias("max")))
+        if not parts:
+            print(f"no samples under {root} for {frm}..{to}", file=sys.stderr)
+            return 1
+        summary = parts[0]
+        for p in parts[1:]:
+            summary = summary.unionByName(p)
+        hist = (summary.where(F.col("bucket").isNotNull())
+                .groupBy("node", "container_id", "bucket").agg(F.sum("count").alias("count")))
+        cw = Window.partitionBy("node", "container_id")
+        running = F.sum("count").over(cw.orderBy("bucket").rowsBetween(Window.unboundedPreceding, 0))
+        p99 = (hist.withColumn("running", running).withColumn("total", F.sum("count").over(cw))
+               .groupBy("node", "container_id")
+               .agg(F.min(F.when(F.col("running").cast("double") >= 0.99 * F.col("total").cast("double"),
+                                 F.col("bucket"))).alias("bucket")))
+        stats = (summary.where(F.col("bucket").isNull()).groupBy("node", "container_id")
+                 .agg(F.min("min").alias("min"), F.max("max").alias("max"), F.sum("count").alias("samples")))
+        # The bucket's value, kept within the samples' min and max (only closer).
+        value = F.greatest(F.least(bucket_value(F.col("bucket")), F.col("max")), F.col("min"))
+        top = p99.join(stats, ["node", "container_id"]).select(
+            "node", "container_id", value.alias("p99"), "max", "samples")
+    else:
+        parts = []
+        rate_files = sorted(f for d, _, f in objects if d == "rates")
+        if rate_files:
+            parts.append(spark.read.option("basePath", f"{root}/rates").option("mergeSchema", "true")
+                         .parquet(*rate_files).select("node", "container_id", "timestamp", "cpu_cores"))
+        if here is not None:
+            parts.append(here)
+        if not parts:
+            print(f"no samples under {root} for {frm}..{to}", file=sys.stderr)
+            return 1
+        rates = parts[0]
+        for p in parts[1:]:
+            rates = rates.unionByName(p)
+        top = (rates.where(F.col("timestamp").between(F.lit(frm), F.lit(to)) & F.col("cpu_cores").isNotNull())
+               .groupBy("node", "container_id")
+               .agg(F.percentile("cpu_cores", 0.99).alias("p99"), F.max("cpu_cores").alias("max"),
+                    F.count("*").alias("samples")))
+    top = (
+        top.select(
             "node",
             "container_id",
-            (
-                (F.col("cpu_usage_usec") - F.lag("cpu_usage_usec").over(w))
-                / 1e6
-                / (F.col("timestamp").cast("double") - F.lag("timestamp").over(w).cast("double"))
-            ).alias("cores"),
-        )
-        .where(F.col("cores").isNotNull() & (F.col("cores") >= 0))
-    )
-    top = (
-        samples.groupBy("node", "container_id")
-        .agg(
-            F.round(F.percentile("cores", 0.99), 4).alias("p99_cores"),
-            F.round(F.max("cores"), 4).alias("max_cores"),
-            F.count("*").alias("samples"),
+            F.round("p99", 4).alias("p99_cores"),
+            F.round("max", 4).alias("max_cores"),
+            F.col("samples").cast("long").alias("samples"),
         )
         .orderBy(F.desc("p99_cores"), "node", "container_id")
         .limit(10)
