@@ -61,6 +61,13 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError>
 /// ([`super::summary::codec`]); `None` for files written without one (or
 /// with one this build cannot decode). Reads the footer only.
 pub fn read_footer_summary(path: &Path) -> Result<Option<super::summary::FileSummary>, ReadError> {
+    Ok(read_footer_value(path, super::summary::codec::KEY)?
+        .as_deref()
+        .and_then(super::summary::codec::decode))
+}
+
+/// The footer's key-value metadata entry `key`, reading the footer only.
+pub fn read_footer_value(path: &Path, key: &str) -> Result<Option<String>, ReadError> {
     use parquet::file::metadata::ParquetStatisticsPolicy;
     use parquet::file::reader::FileReader;
     use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
@@ -89,9 +96,8 @@ pub fn read_footer_summary(path: &Path) -> Result<Option<super::summary::FileSum
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == super::summary::codec::KEY))
-        .and_then(|k| k.value.as_deref())
-        .and_then(super::summary::codec::decode);
+        .and_then(|kv| kv.iter().find(|k| k.key == key))
+        .and_then(|k| k.value.clone());
     Ok(value)
 }
 

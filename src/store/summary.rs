@@ -162,18 +162,23 @@ impl Summary {
     pub fn append(&mut self, next: &Summary, slot_ms: i64) {
         if next.first_t > self.last_t {
             let gap = next.first_t.saturating_sub(self.last_t) as f64;
-            self.slot(next.first_t, slot_ms).covered_ms += gap as f32;
+            // The steps across the boundary, counted in the slot of `next`'s first sample.
+            let mut boundary = Slot {
+                covered_ms: gap as f32,
+                ..Slot::empty()
+            };
             for c in 0..COUNTERS.len() {
                 let (last, first) = (self.counters[c].last, next.counters[c].first);
                 if last != NULL_VALUE && first != NULL_VALUE && first >= last {
                     let step = first.saturating_sub(last) as f64;
                     self.counters[c].increase += step;
-                    self.slot(next.first_t, slot_ms).count(c, step);
+                    boundary.count(c, step);
                     if c == CPU {
                         self.cpu_peak = self.cpu_peak.max(step * 1000.0 / gap);
                     }
                 }
             }
+            self.slot(next.first_t, slot_ms).add(&boundary);
         }
         for (mine, theirs) in self.counters.iter_mut().zip(&next.counters) {
             mine.increase += theirs.increase;
@@ -218,20 +223,22 @@ pub type Joined = Vec<(String, Summary)>;
 /// to `joined`: both are sorted by id, so one walk of both joins them
 /// (files of a node hold the same containers file after file).
 pub fn join_into(joined: &mut Joined, next: &[(String, Summary)], slot_ms: i64) {
-    let mut fresh: Vec<(String, Summary)> = Vec::new();
-    let mut i = 0;
+    let mut at = 0;
     for (id, s) in next {
-        while i < joined.len() && joined[i].0.as_str() < id.as_str() {
-            i += 1;
-        }
-        match joined.get_mut(i) {
-            Some((known, j)) if known == id => j.append(s, slot_ms),
-            _ => fresh.push((id.clone(), s.clone())),
-        }
+        join_one(joined, &mut at, id, s, slot_ms);
     }
-    if !fresh.is_empty() {
-        joined.append(&mut fresh);
-        joined.sort_by(|a, b| a.0.cmp(&b.0));
+}
+
+/// Adds one container's stretch to `joined`, the containers coming in id
+/// order: `at` is where the previous one was found (start at 0).
+pub fn join_one(joined: &mut Joined, at: &mut usize, id: &str, s: &Summary, slot_ms: i64) {
+    while *at < joined.len() && joined[*at].0.as_str() < id {
+        *at += 1;
+    }
+    match joined.get_mut(*at) {
+        Some((known, j)) if known == id => j.append(s, slot_ms),
+        // New here (rare: files of a node hold the same containers): in its place.
+        _ => joined.insert(*at, (id.to_string(), s.clone())),
     }
 }
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use self::blocks::Part;
 use self::rank::{Category, Stats};
-use self::summary::{FileSummary, Joined, Summary, codec, columns, join_into};
+use self::summary::{FileSummary, Joined, Summary, codec, columns, join_into, join_one};
 use super::files::{SkippedFile, for_each_file};
 use super::state::{Block, Viewer, guarded};
 use crate::store::events::{self, EventKind, PodEvent};
@@ -93,6 +93,13 @@ fn file_summary(
     Ok(Arc::new(summarise(Some((from_ms, to_ms)))))
 }
 
+fn widest(a: Option<(i64, i64)>, b: Option<(i64, i64)>) -> Option<(i64, i64)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A closed hour's files joined (cached while its files stay the same), and
 /// the files of it that could not be read (then it is not cached).
 fn block_summary(
@@ -120,13 +127,36 @@ fn block_summary(
     };
     let mut skipped = Vec::new();
     for file in &files[done..] {
+        // Every file of a block lies inside the range: its footer alone, decoded into the join.
+        if slot_ms % codec::SLOT_MS == 0 {
+            match guarded(&file.path, || {
+                reader::read_footer_value(&file.path, codec::KEY)
+            }) {
+                Ok(Some(value)) => {
+                    let mut at = 0;
+                    let decoded = codec::decode_each(&value, slot_ms, |id, s| {
+                        join_one(&mut joined, &mut at, id, s, slot_ms)
+                    });
+                    if let Some(file_span) = decoded {
+                        span = widest(span, file_span);
+                        continue;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    viewer.report_corrupt(&file.path, &e);
+                    skipped.push(SkippedFile {
+                        path: viewer.relative(&file.path),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            }
+        }
         match file_summary(viewer, file, from_ms, to_ms, slot_ms, false) {
             Ok(fs) => {
                 join_into(&mut joined, &fs.containers, slot_ms);
-                span = match (span, fs.span) {
-                    (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
-                    (a, b) => a.or(b),
-                };
+                span = widest(span, fs.span);
             }
             Err(e) => {
                 viewer.report_corrupt(&file.path, &e);

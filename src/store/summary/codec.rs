@@ -1,7 +1,9 @@
 //! A file's [`FileSummary`] in its Parquet footer, so the overview ranks a
 //! range from footers instead of rows.
 //!
-//! Key `fgm.summary.v1`, value: base64 (standard alphabet) of the zstd frame of
+//! Key `fgm.summary.v1`, value: base64 (standard alphabet) of an xxHash32 of
+//! the record (4 bytes, little-endian) and its LZ4 block (after its 4-byte
+//! length), the record being
 //!
 //! ```text
 //!  slot width ms | containers n | file span: first, last − first |
@@ -51,8 +53,6 @@ fn round(v: f64) -> i64 {
     v.round() as i64
 }
 
-/// zstd level: summaries are small, so speed matters more than the last bytes.
-const ZSTD_LEVEL: i32 = 3;
 /// Largest decoded summary accepted (a corrupt footer never makes the viewer allocate more).
 const MAX_DECODED: usize = 64 << 20;
 
@@ -79,21 +79,22 @@ fn put_id(out: &mut Vec<u8>, id: &str) {
     }
 }
 
-fn take_id(b: &[u8], pos: &mut usize) -> Option<String> {
-    let len = usize::try_from(take_varint(b, pos)?).ok()?;
+/// Reads an id into `out` (reused: no allocation per container).
+fn read_id(b: &[u8], pos: &mut usize, out: &mut String) -> Option<()> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let len = usize::try_from(take_u64(b, pos)?).ok()?;
+    out.clear();
     if len == 0 {
-        let bytes = b.get(*pos..*pos + 6)?;
-        *pos += 6;
-        let mut id = String::with_capacity(12);
-        for byte in bytes {
-            use std::fmt::Write as _;
-            let _ = write!(id, "{byte:02x}");
+        for &byte in b.get(*pos..*pos + 6)? {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 15)]));
         }
-        return Some(id);
+        *pos += 6;
+        return Some(());
     }
-    let id = std::str::from_utf8(b.get(*pos..pos.checked_add(len)?)?).ok()?;
+    out.push_str(std::str::from_utf8(b.get(*pos..pos.checked_add(len)?)?).ok()?);
     *pos += len;
-    Some(id.to_string())
+    Some(())
 }
 
 /// The eight sums of a slot, in storage order.
@@ -201,52 +202,104 @@ pub fn encode(summary: &FileSummary) -> String {
             put_varint(&mut out, code(ws));
         }
     }
-    let packed = zstd::bulk::compress(&out, ZSTD_LEVEL).unwrap_or_default();
+    // A checksum of the whole: a damaged value fails before any container is read.
+    let mut packed = checksum(&out).to_le_bytes().to_vec();
+    packed.extend_from_slice(&lz4_flex::block::compress_prepend_size(&out));
     base64::engine::general_purpose::STANDARD.encode(packed)
 }
 
 /// A footer value back; `None` when it does not decode (the overview then
 /// reads the file's rows, as for files written before summaries).
 pub fn decode(value: &str) -> Option<FileSummary> {
-    let packed = base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .ok()?;
-    // The frame says its decoded size (the encoder writes it): allocate that, bounded.
-    let size = zstd::zstd_safe::get_frame_content_size(&packed).ok()??;
-    let size = usize::try_from(size).ok().filter(|s| *s <= MAX_DECODED)?;
-    // One decompression context per thread, not one per footer.
-    thread_local! {
-        static CONTEXT: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let bytes = CONTEXT.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = zstd::bulk::Decompressor::new().ok();
-        }
-        c.as_mut()?.decompress(&packed, size).ok()
+    let mut containers = Vec::new();
+    let span = decode_each(value, SLOT_MS, |id, s| {
+        containers.push((id.to_string(), s.clone()))
     })?;
-    let b = bytes.as_slice();
+    Some(FileSummary { containers, span })
+}
+
+/// Decodes a footer value container by container, each with its slots
+/// `slot_ms` wide (a multiple of [`SLOT_MS`]), handing `(id, summary)` to
+/// `visit` in id order without keeping them: what joining a range needs, with
+/// no allocation per container. Returns the file's span; `None` when the value
+/// does not decode (or `slot_ms` is not a multiple), in which case `visit` may
+/// have seen some containers.
+pub fn decode_each(
+    value: &str,
+    slot_ms: i64,
+    mut visit: impl FnMut(&str, &Summary),
+) -> Option<Option<(i64, i64)>> {
+    if slot_ms % SLOT_MS != 0 || slot_ms < SLOT_MS {
+        return None;
+    }
+    let factor = slot_ms / SLOT_MS;
+    thread_local! {
+        /// Buffers reused per thread, not allocated per footer.
+        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let (packed, bytes) = &mut *scratch;
+        packed.clear();
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(value, packed)
+            .ok()?;
+        let sum = u32::from_le_bytes(packed.get(..4)?.try_into().ok()?);
+        let size = u32::from_le_bytes(packed.get(4..8)?.try_into().ok()?) as usize;
+        if size > MAX_DECODED {
+            return None;
+        }
+        bytes.clear();
+        bytes.resize(size, 0);
+        let n = lz4_flex::block::decompress_into(packed.get(8..)?, bytes).ok()?;
+        if n != size || checksum(bytes) != sum {
+            return None;
+        }
+        walk(bytes, factor, &mut visit)
+    })
+}
+
+fn checksum(bytes: &[u8]) -> u32 {
+    twox_hash::XxHash32::oneshot(0x6667_6d73, bytes)
+}
+
+/// Decodes the container records of a decompressed value (see [`decode_each`]).
+fn walk(
+    b: &[u8],
+    factor: i64,
+    visit: &mut impl FnMut(&str, &Summary),
+) -> Option<Option<(i64, i64)>> {
     let mut pos = 0;
     let uint = |pos: &mut usize| -> Option<u64> { take_u64(b, pos) };
     let int = |pos: &mut usize| -> Option<i64> { Some(unzigzag(uint(pos)?)) };
+    let value = |pos: &mut usize| -> Option<i64> { decoded(take_code(b, pos)?) };
     if uint(&mut pos)? != SLOT_MS as u64 {
         return None;
     }
     let n = usize::try_from(uint(&mut pos)?).ok()?;
     let span_first = int(&mut pos)?;
     let span_last = span_first.wrapping_add(int(&mut pos)?);
-    let mut containers = Vec::with_capacity(n.min(100_000));
+    let mut id = String::with_capacity(16);
+    let mut s = Summary {
+        first_t: 0,
+        last_t: 0,
+        samples: 0,
+        counters: [CounterSpan::default(); COUNTERS.len()],
+        cpu_peak: 0.0,
+        working_set_max: NULL_VALUE,
+        gauges_last: [NULL_VALUE; GAUGES.len()],
+        slots: Vec::with_capacity(4),
+    };
     for _ in 0..n {
-        let id = take_id(b, &mut pos)?;
-        let first_t = span_first.wrapping_add(int(&mut pos)?);
-        let last_t = first_t.wrapping_add(int(&mut pos)?);
-        let samples = uint(&mut pos)?;
-        let mut counters = [CounterSpan::default(); COUNTERS.len()];
-        for c in counters.iter_mut() {
-            c.first = decoded(take_varint(b, &mut pos)?)?;
+        read_id(b, &mut pos, &mut id)?;
+        s.first_t = span_first.wrapping_add(int(&mut pos)?);
+        s.last_t = s.first_t.wrapping_add(int(&mut pos)?);
+        s.samples = uint(&mut pos)?;
+        for c in s.counters.iter_mut() {
+            c.first = value(&mut pos)?;
             let moved = if c.first == NULL_VALUE {
-                c.last = decoded(take_varint(b, &mut pos)?)?;
+                c.last = value(&mut pos)?;
                 0
             } else {
                 let moved = int(&mut pos)?;
@@ -255,60 +308,65 @@ pub fn decode(value: &str) -> Option<FileSummary> {
             };
             c.increase = int(&mut pos)?.wrapping_add(moved) as f64;
         }
-        let cpu_peak = int(&mut pos)? as f64;
-        let working_set_max = decoded(take_varint(b, &mut pos)?)?;
-        let mut gauges_last = [NULL_VALUE; GAUGES.len()];
-        for g in gauges_last.iter_mut() {
-            *g = decoded(take_varint(b, &mut pos)?)?;
+        s.cpu_peak = int(&mut pos)? as f64;
+        s.working_set_max = value(&mut pos)?;
+        for g in s.gauges_last.iter_mut() {
+            *g = value(&mut pos)?;
         }
         let slot_count = usize::try_from(uint(&mut pos)?).ok()?;
         let covered = int(&mut pos)?;
-        let mut slots: Vec<(i64, Slot)> = Vec::with_capacity(slot_count.min(4096));
+        s.slots.clear();
         let mut prev = 0i64;
+        let mut last_n = 0i64;
+        let mut given = [0f64; 8];
         for k in 0..slot_count {
             prev = prev.wrapping_add(int(&mut pos)?);
             if k + 1 == slot_count {
+                last_n = prev;
                 break;
             }
             let mut f = [0f32; 8];
-            for v in f.iter_mut() {
+            for (v, g) in f.iter_mut().zip(given.iter_mut()) {
                 *v = int(&mut pos)? as f32;
+                *g += f64::from(*v);
             }
-            let ws = decoded(take_varint(b, &mut pos)?)?;
-            slots.push((prev, slot_of(f, ws)));
+            let ws = value(&mut pos)?;
+            push_slot(&mut s.slots, prev.div_euclid(factor), slot_of(f, ws));
         }
-        let mut summary = Summary {
-            first_t,
-            last_t,
-            samples,
-            counters,
-            cpu_peak,
-            working_set_max,
-            gauges_last,
-            slots,
-        };
         if slot_count > 0 {
-            let ws = decoded(take_varint(b, &mut pos)?)?;
+            let ws = value(&mut pos)?;
             // The last slot: what the others leave of the file's totals.
-            let mut total = totals(&summary);
+            let mut total = totals(&s);
             total[0] = covered as f64;
             let mut rest = [0f32; 8];
-            for (k, r) in rest.iter_mut().enumerate() {
-                let others: f64 = summary
-                    .slots
-                    .iter()
-                    .map(|(_, s)| f64::from(sums(s)[k]))
-                    .sum();
-                *r = (total[k] - others).round() as f32;
+            for ((r, t), g) in rest.iter_mut().zip(total).zip(given) {
+                *r = (t - g).round() as f32;
             }
-            summary.slots.push((prev, slot_of(rest, ws)));
+            push_slot(&mut s.slots, last_n.div_euclid(factor), slot_of(rest, ws));
         }
-        containers.push((id, summary));
+        visit(&id, &s);
     }
-    (pos == b.len()).then_some(FileSummary {
-        containers,
-        span: (n > 0).then_some((span_first, span_last)),
-    })
+    (pos == b.len()).then_some((n > 0).then_some((span_first, span_last)))
+}
+
+/// Adds a slot in time order, merging it into the last when they share a wide slot.
+fn push_slot(slots: &mut Vec<(i64, Slot)>, n: i64, slot: Slot) {
+    match slots.last_mut() {
+        Some((last, acc)) if *last == n => acc.add(&slot),
+        _ => slots.push((n, slot)),
+    }
+}
+
+/// A value code: a single u64 read nearly always (only deltas past 64 bits need more).
+fn take_code(b: &[u8], pos: &mut usize) -> Option<u128> {
+    let at = *pos;
+    match take_u64(b, pos) {
+        Some(v) => Some(u128::from(v)),
+        None => {
+            *pos = at;
+            take_varint(b, pos)
+        }
+    }
 }
 
 fn slot_of(f: [f32; 8], ws: i64) -> Slot {
