@@ -42,6 +42,7 @@ fn cycle(second: i64) -> Cycle {
                 sandbox: false,
             })
             .collect(),
+        network: Vec::new(),
     }
 }
 

@@ -35,6 +35,7 @@ impl PodMetadata for Pods {
                 labels: BTreeMap::from([("app".into(), "web".into())]),
                 container_name: "nginx \"edge\"".into(),
                 image: Some("registry.example/nginx:1.27@sha256:abc".into()),
+                host_network: false,
                 requests: None,
             })
         })
@@ -69,6 +70,7 @@ async fn start() -> (std::net::SocketAddr, SelfMetrics, CancellationToken) {
     let cycle = Cycle {
         timestamp: Some(Utc::now()),
         containers: vec![limited, other],
+        network: Vec::new(),
     };
     let (tx, rx) = tokio::sync::watch::channel(Arc::new(cycle));
     // The sender lives as long as the test: keep it in a leaked task-free Box.

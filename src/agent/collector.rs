@@ -446,6 +446,23 @@ impl Collector {
         self.fd.stale = false;
     }
 
+    /// The processes of a container: from the process index when the agent
+    /// has a PID namespace of its own, else its `cgroup.procs`.
+    pub fn pids_of(&self, cgroup_path: &str) -> Vec<u32> {
+        if let Some(index) = self.processes.index() {
+            return index.pids_in(cgroup_path).to_vec();
+        }
+        self.procs_dir(cgroup_path)
+            .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+            .map(|text| {
+                text.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .filter(|p| *p != 0)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Full walks of the cgroup tree so far.
     pub fn walks(&self) -> u64 {
         self.walks
@@ -649,6 +666,7 @@ impl Collector {
         Cycle {
             timestamp: Some(timestamp),
             containers,
+            network: Vec::new(),
         }
     }
 }

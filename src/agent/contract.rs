@@ -43,6 +43,19 @@ pub fn identity_of(pods: &dyn PodMetadata, sample: &ContainerSample) -> Option<A
 pub struct Cycle {
     pub timestamp: Option<DateTime<Utc>>,
     pub containers: Vec<ContainerSample>,
+    /// Every interface of every pod's network namespace (loopback included).
+    pub network: Vec<InterfaceSample>,
+}
+
+/// One interface of a pod's network namespace in a cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceSample {
+    /// Short id of the pod's sandbox container (whose row carries the pod's totals).
+    pub sandbox: String,
+    pub pod_uid: Arc<str>,
+    pub interface: String,
+    /// In [`crate::agent::network::netdev::COUNTERS`] order.
+    pub counters: [i64; crate::agent::network::netdev::COUNTERS.len()],
 }
 
 /// Receiver of the latest cycle; starts with an empty [`Cycle`].
@@ -58,6 +71,8 @@ pub struct PodInfo {
     pub container_name: String,
     /// Image, where the API reports it (used as the `image` Prometheus label).
     pub image: Option<String>,
+    /// The pod uses the node's network namespace (`spec.hostNetwork`).
+    pub host_network: bool,
     /// The container's resource requests (recorded in index.json, drawn by the viewer).
     pub requests: Option<crate::store::index::Requests>,
 }

@@ -27,6 +27,7 @@ pub mod discovery;
 pub mod enrich;
 pub mod fds;
 pub mod mountinfo;
+pub mod network;
 pub mod processes;
 pub mod prometheus;
 pub mod recorder;
@@ -35,7 +36,7 @@ pub mod sampler;
 pub mod short_ids;
 pub mod slots;
 
-pub use contract::{ContainerSample, Cycle, CycleReceiver, PodInfo, PodMetadata};
+pub use contract::{ContainerSample, Cycle, CycleReceiver, InterfaceSample, PodInfo, PodMetadata};
 pub use discovery::DiscoveryMode;
 pub use prometheus::SelfMetrics;
 pub use runner::{Agent, AgentConfig, AgentError, AgentHandle};

@@ -23,6 +23,7 @@ impl PodMetadata for Pods {
                 labels: self.0.lock().unwrap().clone(),
                 container_name: "nginx".into(),
                 image: None,
+                host_network: false,
                 requests: None,
             })
         })
@@ -37,6 +38,7 @@ impl PodMetadata for Pods {
                 labels: labels(&[("app", "web")]),
                 container_name: String::new(),
                 image: None,
+                host_network: false,
                 requests: None,
             })
         })
@@ -61,6 +63,7 @@ fn cycle(at_ms: i64) -> Cycle {
             pod_uid: None,
             sandbox: false,
         }],
+        network: Vec::new(),
     }
 }
 
@@ -165,6 +168,7 @@ fn a_sandbox_is_named_after_its_pod_without_a_container_name() {
             pod_uid: Some(Arc::from("uid-1")),
             sandbox,
         }],
+        network: Vec::new(),
     };
     let tracked = BTreeMap::new();
     // Not known to be a sandbox yet: its id is in no pod status, so it stays unnamed.
@@ -215,6 +219,7 @@ fn sample_cycle(at_ms: i64, ids: &[&str]) -> Cycle {
                 sandbox: false,
             })
             .collect(),
+        network: Vec::new(),
     }
 }
 

@@ -24,6 +24,7 @@ use super::contract::{Cycle, CycleReceiver, PodMetadata};
 use super::discovery::DiscoveryMode;
 use super::fds;
 use super::mountinfo::{self, Hierarchies, HierarchyError};
+use super::network::PodNetwork;
 use super::prometheus::SelfMetrics;
 use super::recorder::{Recorder, RecorderConfig, RecorderHooks};
 use super::sampler::ReadErrors;
@@ -227,6 +228,7 @@ impl Agent {
                 tail_sync: config.tail_sync.max(config.interval),
             };
             let recorder_metrics = task_metrics.clone();
+            let network_pods = pod_metadata.clone();
             let recorder = tokio::task::spawn_blocking(move || {
                 Recorder::with_hooks(
                     recorder_config,
@@ -239,6 +241,8 @@ impl Agent {
             .await
             .map_err(|e| AgentError::Panicked(e.to_string()))?;
             let state = State {
+                network: PodNetwork::new(&config.proc_root),
+                pods: network_pods,
                 collector,
                 recorder,
             };
@@ -319,6 +323,9 @@ pub fn find_hierarchies(
 struct State {
     collector: Collector,
     recorder: Recorder,
+    network: PodNetwork,
+    /// Pod metadata, for which pods use the host's network.
+    pods: Option<Arc<dyn PodMetadata>>,
 }
 
 impl State {
@@ -338,6 +345,12 @@ impl State {
         }
         let mut errors = ReadErrors::default();
         let mut cycle = self.collector.collect(timestamp, &mut errors);
+        let collector = &self.collector;
+        let pods = &self.pods;
+        self.network
+            .sample(&mut cycle, &|path| collector.pids_of(path), &|uid| {
+                pods.as_ref()?.lookup_pod(uid).map(|p| p.host_network)
+            });
         self.recorder.filter(&mut cycle);
         self.recorder.record(&mut cycle, self.collector.tracked());
         if self.recorder.take_descriptor_shortage() {

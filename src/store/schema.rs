@@ -456,6 +456,56 @@ pub const METRICS: &[MetricDef] = &[
         "Task peak",
         "Highest task count since the cgroup was created (refreshed at each rescan)",
     ),
+    // A pod's network (its namespace, every interface but loopback), on its
+    // sandbox's rows only; null elsewhere and for host-network pods.
+    counter(
+        "network_receive_bytes",
+        "bytes",
+        "Network received",
+        "Bytes the pod received (every interface but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_receive_packets",
+        "count",
+        "Packets received",
+        "Packets the pod received (every interface but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_receive_errors",
+        "count",
+        "Receive errors",
+        "Receive errors of the pod's interfaces (but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_receive_drops",
+        "count",
+        "Receive drops",
+        "Received packets dropped (every interface but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_transmit_bytes",
+        "bytes",
+        "Network sent",
+        "Bytes the pod sent (every interface but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_transmit_packets",
+        "count",
+        "Packets sent",
+        "Packets the pod sent (every interface but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_transmit_errors",
+        "count",
+        "Transmit errors",
+        "Transmit errors of the pod's interfaces (but lo; on the pod's sandbox row)",
+    ),
+    counter(
+        "network_transmit_drops",
+        "count",
+        "Transmit drops",
+        "Sent packets dropped (every interface but lo; on the pod's sandbox row)",
+    ),
 ];
 
 /// Position of a metric in [`METRICS`] (and in a sample's value slice).

@@ -31,6 +31,7 @@ impl PodMetadata for FirstPod {
                 labels: BTreeMap::from([("app".into(), "checkout".into())]),
                 container_name: "server".into(),
                 image: Some("registry.example/checkout:2.1".into()),
+                host_network: false,
                 requests: None,
             })
         })

@@ -51,6 +51,7 @@ fn cycle(start: DateTime<Utc>, s: i64) -> Cycle {
                 }
             })
             .collect(),
+        network: Vec::new(),
     }
 }
 

@@ -63,6 +63,11 @@ pub fn pod_identity(pod: &Pod) -> PodInfo {
         labels: meta.labels.clone().unwrap_or_default(),
         container_name: String::new(),
         image: None,
+        host_network: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false),
         requests: None,
     }
 }

@@ -547,7 +547,93 @@ pub fn render_containers(
             out.push('\n');
         }
     }
+    let labels: std::collections::HashMap<&str, &str> = selected
+        .iter()
+        .filter(|(c, _)| c.sandbox)
+        .map(|(c, l)| (c.short_id.as_str(), l.as_str()))
+        .collect();
+    render_network(cycle, &labels, format, out);
     selected.len()
+}
+
+/// cAdvisor's per-interface network families, in [`netdev::COUNTERS`] order,
+/// with their help texts.
+pub const NETWORK_FAMILIES: [(&str, &str); 8] = [
+    (
+        "container_network_receive_bytes_total",
+        "Cumulative count of bytes received",
+    ),
+    (
+        "container_network_receive_packets_total",
+        "Cumulative count of packets received",
+    ),
+    (
+        "container_network_receive_errors_total",
+        "Cumulative count of errors encountered while receiving",
+    ),
+    (
+        "container_network_receive_packets_dropped_total",
+        "Cumulative count of packets dropped while receiving",
+    ),
+    (
+        "container_network_transmit_bytes_total",
+        "Cumulative count of bytes transmitted",
+    ),
+    (
+        "container_network_transmit_packets_total",
+        "Cumulative count of packets transmitted",
+    ),
+    (
+        "container_network_transmit_errors_total",
+        "Cumulative count of errors encountered while transmitting",
+    ),
+    (
+        "container_network_transmit_packets_dropped_total",
+        "Cumulative count of packets dropped while transmitting",
+    ),
+];
+
+/// Writes each pod's interfaces (loopback left out, as cAdvisor does) once,
+/// on its sandbox's series (`container` empty) with an `interface` label;
+/// `labels` are the rendered labels of the selected samples by short id.
+fn render_network(
+    cycle: &Cycle,
+    labels: &std::collections::HashMap<&str, &str>,
+    format: Format,
+    out: &mut String,
+) {
+    let timestamp_ms = cycle.timestamp.map(|t| t.timestamp_millis());
+    for (c, (name, help)) in NETWORK_FAMILIES.iter().enumerate() {
+        let mut header_written = false;
+        for iface in cycle.network.iter().filter(|i| i.interface != "lo") {
+            let Some(l) = labels.get(iface.sandbox.as_str()) else {
+                continue;
+            };
+            if !header_written {
+                let shown = match format {
+                    Format::Text => *name,
+                    Format::OpenMetrics => name.strip_suffix("_total").unwrap_or(name),
+                };
+                let _ = writeln!(out, "# HELP {shown} {help}");
+                let _ = writeln!(out, "# TYPE {shown} counter");
+                header_written = true;
+            }
+            out.push_str(name);
+            out.push('{');
+            out.push_str(l);
+            if !l.is_empty() {
+                out.push(',');
+            }
+            out.push_str("interface=\"");
+            write_escaped_label_value(out, &iface.interface);
+            let _ = write!(out, "\"}} {}", iface.counters[c]);
+            if let Some(ms) = timestamp_ms {
+                out.push(' ');
+                write_timestamp(out, ms, format);
+            }
+            out.push('\n');
+        }
+    }
 }
 
 fn write_header(out: &mut String, family: &Family, format: Format) {

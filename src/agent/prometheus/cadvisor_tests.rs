@@ -25,6 +25,7 @@ fn cycle(containers: Vec<ContainerSample>) -> Cycle {
     Cycle {
         timestamp: DateTime::from_timestamp_millis(1_700_000_000_250),
         containers,
+        network: Vec::new(),
     }
 }
 
@@ -37,6 +38,7 @@ fn pod(c: &ContainerSample) -> Option<Arc<PodInfo>> {
             labels: BTreeMap::new(),
             container_name: "nginx".into(),
             image: Some("nginx:1.27".into()),
+            host_network: false,
             requests: None,
         })
     })
@@ -253,6 +255,7 @@ fn a_sandbox_series_carries_its_pod_and_an_empty_container() {
                     labels: BTreeMap::new(),
                     container_name: String::new(),
                     image: None,
+                    host_network: false,
                     requests: None,
                 })
             })
@@ -287,4 +290,40 @@ fn a_sandbox_series_carries_its_pod_and_an_empty_container() {
     let mut out = String::new();
     render_containers(&cycle(vec![pause]), &lookup, None, Format::Text, &mut out);
     assert!(!out.contains("pod=\"web-0\""));
+}
+
+#[test]
+fn network_families_are_per_interface_on_the_sandbox_series_only() {
+    use crate::agent::contract::InterfaceSample;
+    let mut pause = sample("bbbb", 0);
+    pause.sandbox = true;
+    let app = sample("aaaa", 0);
+    let mut c = cycle(vec![app, pause]);
+    for (name, rx) in [("lo", 9), ("eth0", 1234)] {
+        c.network.push(InterfaceSample {
+            sandbox: "bbbb".into(),
+            pod_uid: Arc::from("uid-9"),
+            interface: name.into(),
+            counters: [rx, 2, 3, 4, 5, 6, 7, 8],
+        });
+    }
+    let out = render(&c, None, Format::Text);
+    let rx: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("container_network_receive_bytes_total{"))
+        .collect();
+    assert_eq!(rx.len(), 1, "lo not served, once per pod: {rx:?}");
+    assert!(
+        rx[0].contains("interface=\"eth0\"") && rx[0].contains(" 1234 "),
+        "{}",
+        rx[0]
+    );
+    assert!(
+        rx[0].contains("cri-containerd-bbbb"),
+        "on the sandbox's series: {}",
+        rx[0]
+    );
+    assert!(out.contains("# TYPE container_network_transmit_packets_dropped_total counter"));
+    let om = render(&c, None, Format::OpenMetrics);
+    assert!(om.contains("# TYPE container_network_receive_bytes counter"));
 }

@@ -22,6 +22,7 @@ fn cycle_now() -> Cycle {
             pod_uid: None,
             sandbox: false,
         }],
+        network: Vec::new(),
     }
 }
 

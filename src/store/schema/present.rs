@@ -11,6 +11,7 @@ pub enum Group {
     Cpu,
     Memory,
     Io,
+    Network,
     Pids,
     Other,
 }
@@ -22,6 +23,7 @@ impl Group {
             Some("cpu") => Group::Cpu,
             Some("memory") => Group::Memory,
             Some("io") => Group::Io,
+            Some("network") => Group::Network,
             Some("pids") => Group::Pids,
             _ => Group::Other,
         }
@@ -32,6 +34,7 @@ impl Group {
             Group::Cpu => "cpu",
             Group::Memory => "memory",
             Group::Io => "io",
+            Group::Network => "network",
             Group::Pids => "pids",
             Group::Other => "other",
         }
@@ -43,6 +46,7 @@ impl Group {
             Group::Cpu => "CPU",
             Group::Memory => "Memory",
             Group::Io => "Disk IO",
+            Group::Network => "Network",
             Group::Pids => "Processes",
             Group::Other => "Other",
         }
