@@ -9,7 +9,7 @@ use crate::store::reader::NULL_VALUE;
 pub mod codec;
 
 /// Counter columns the overview reads, in [`Summary::counters`] order.
-pub const COUNTERS: [&str; 10] = [
+pub const COUNTERS: [&str; 12] = [
     "cpu_usage_usec",
     "cpu_nr_throttled",
     "cpu_nr_periods",
@@ -20,6 +20,8 @@ pub const COUNTERS: [&str; 10] = [
     "memory_pressure_some_usec",
     "io_pressure_some_usec",
     "memory_oom_kill_events",
+    "network_receive_bytes",
+    "network_transmit_bytes",
 ];
 pub const CPU: usize = 0;
 pub const NR_THROTTLED: usize = 1;
@@ -29,6 +31,9 @@ pub const IO_READ: usize = 4;
 pub const IO_WRITE: usize = 5;
 pub const PSI: [usize; 3] = [6, 7, 8];
 pub const OOM_KILLS: usize = 9;
+/// A pod's network (on its sandbox's rows only).
+pub const NET_RX: usize = 10;
+pub const NET_TX: usize = 11;
 
 /// Gauge columns the overview reads, in [`Summary::gauges_last`] order.
 pub const GAUGES: [&str; 4] = [
@@ -76,6 +81,8 @@ pub struct Slot {
     pub nr_throttled: f32,
     pub nr_periods: f32,
     pub io_bytes: f32,
+    /// Network bytes received and sent (a pod's sandbox).
+    pub net_bytes: f32,
     /// cpu, memory, io `some` stall time.
     pub psi_usec: [f32; 3],
     /// Highest working set seen (`NaN` when none).
@@ -96,6 +103,7 @@ impl Slot {
         self.nr_throttled += other.nr_throttled;
         self.nr_periods += other.nr_periods;
         self.io_bytes += other.io_bytes;
+        self.net_bytes += other.net_bytes;
         for (a, b) in self.psi_usec.iter_mut().zip(other.psi_usec) {
             *a += b;
         }
@@ -110,6 +118,7 @@ impl Slot {
             NR_THROTTLED => self.nr_throttled += step,
             NR_PERIODS => self.nr_periods += step,
             IO_READ | IO_WRITE => self.io_bytes += step,
+            NET_RX | NET_TX => self.net_bytes += step,
             c if PSI.contains(&c) => {
                 if let Some(i) = PSI.iter().position(|&p| p == c) {
                     self.psi_usec[i] += step;

@@ -260,15 +260,27 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
     let index = snapshot.index.as_ref();
     let entry_of = |id: &str| index.and_then(|i| i.containers.get(id));
     // Keep the containers the request asks for.
-    joined.retain(|(id, _)| match entry_of(id) {
-        Some(e) => {
-            (req.include_sandbox || !e.sandbox) && super::query::container_matches(id, e, &req.q)
-        }
+    let matches = |id: &str| match entry_of(id) {
+        Some(e) => super::query::container_matches(id, e, &req.q),
         None => req
             .q
             .split_whitespace()
             .all(|t| id.contains(&t.to_lowercase())),
-    });
+    };
+    let is_sandbox = |id: &str| entry_of(id).is_some_and(|e| e.sandbox);
+    // Pods rank by network through their sandbox's row, shown or not.
+    let pods: BTreeMap<String, Stats> = joined
+        .iter()
+        .filter(|(id, _)| is_sandbox(id) && matches(id))
+        .map(|(id, s)| (id.clone(), rank::stats(s)))
+        .filter(|(_, st)| st.network_bytes_per_sec.is_some())
+        .collect();
+    let pod_summaries: BTreeMap<String, Summary> = joined
+        .iter()
+        .filter(|(id, _)| pods.contains_key(id))
+        .map(|(id, s)| (id.clone(), s.clone()))
+        .collect();
+    joined.retain(|(id, _)| (req.include_sandbox || !is_sandbox(id)) && matches(id));
     // The containers shown, by id: their joined summary.
     let joined: BTreeMap<String, Summary> = joined.into_iter().collect();
     let stats: BTreeMap<&str, Stats> = joined
@@ -310,7 +322,7 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
         listed.drain(..listed.len() - MAX_EVENTS);
     }
 
-    let rows: Vec<Value> = stats
+    let mut rows: Vec<Value> = stats
         .iter()
         .map(|(id, s)| {
             let e = entry_of(id);
@@ -333,12 +345,27 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
         })
         .collect();
     let mut rankings = serde_json::Map::new();
+    let mut pod_rows = Vec::new();
     for category in Category::ALL {
-        let ranked = rank::rank(stats.iter().map(|(id, s)| (*id, s)), category, req.top);
+        let ranked = if category == Category::Network {
+            rank::rank(
+                pods.iter().map(|(id, s)| (id.as_str(), s)),
+                category,
+                req.top,
+            )
+        } else {
+            rank::rank(stats.iter().map(|(id, s)| (*id, s)), category, req.top)
+        };
         let list: Vec<Value> = ranked
             .into_iter()
             .map(|(id, value)| {
-                let (start, line) = rank::sparkline(&joined[id], category, from_ms, to_ms, slot_ms);
+                let summary = joined.get(id).or_else(|| pod_summaries.get(id));
+                let (start, line) = summary
+                    .map(|s| rank::sparkline(s, category, from_ms, to_ms, slot_ms))
+                    .unwrap_or_default();
+                if category == Category::Network && !stats.contains_key(id) {
+                    pod_rows.push(id.to_string());
+                }
                 json!({ "id": id, "value": value, "spark_start": start, "spark": line })
             })
             .collect();
@@ -346,6 +373,27 @@ pub fn query(viewer: &Viewer, req: &OverviewRequest) -> std::io::Result<Value> {
             category.as_str().into(),
             json!({ "unit": category.unit(), "rows": list }),
         );
+    }
+    // Pods of the network ranking whose sandbox row is not shown: a row of their own.
+    for id in pod_rows {
+        let (Some(e), Some(st), Some(s)) = (entry_of(&id), pods.get(&id), pod_summaries.get(&id))
+        else {
+            continue;
+        };
+        rows.push(json!({
+            "id": id,
+            "pod_name": e.pod_name,
+            "namespace": e.namespace,
+            "container_name": Value::Null,
+            "cgroup_path": e.cgroup_path,
+            "qos_class": e.qos_class,
+            "sandbox": true,
+            "first": s.first_t,
+            "last": s.last_t,
+            "stats": st,
+            "events": EventCounts::default(),
+            "oom_kills": 0,
+        }));
     }
     // Containers with something to look at: OOM kills, restarts, crash loops.
     let mut troubled: Vec<(&str, u64, u32)> = stats

@@ -12,7 +12,7 @@ use super::query::{Downsampler, RateState, Steps};
 use super::state::Viewer;
 use crate::store::index::ContainerEntry;
 use crate::store::reader::NULL_VALUE;
-use crate::store::schema::{self, ColumnInfo, MetricKind, RequestKind};
+use crate::store::schema::{self, ColumnInfo, Group, MetricKind, RequestKind};
 
 /// One validated request.
 #[derive(Debug, Clone)]
@@ -75,6 +75,21 @@ fn request_in_unit(metric: &str, entry: Option<&ContainerEntry>) -> Option<f64> 
     }
 }
 
+/// The short id of the sandbox of `id`'s pod (`id` itself for a sandbox).
+pub fn pod_sandbox(index: &crate::store::index::Index, id: &str) -> Option<String> {
+    let entry = index.containers.get(id)?;
+    if entry.sandbox {
+        return Some(id.to_string());
+    }
+    let uid = entry.pod_uid.as_deref()?;
+    index
+        .containers
+        .iter()
+        .filter(|(_, e)| e.sandbox && e.pod_uid.as_deref() == Some(uid))
+        .max_by_key(|(_, e)| e.last_seen)
+        .map(|(sid, _)| sid.clone())
+}
+
 /// Runs a request (blocking: call from the blocking pool).
 pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
     let snapshot = viewer.snapshot();
@@ -93,6 +108,16 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
             limits: limit_lines.iter().map(|_| Steps::default()).collect(),
         })
         .collect();
+    // A pod's network is on its sandbox's rows: a chart of it for any
+    // container of the pod reads the sandbox's.
+    let sources: Vec<String> = req
+        .containers
+        .iter()
+        .map(|id| match (req.metric.group(), index) {
+            (Group::Network, Some(index)) => pod_sandbox(index, id).unwrap_or_else(|| id.clone()),
+            _ => id.clone(),
+        })
+        .collect();
     let mut files_read = 0;
     let skipped = for_each_file(
         viewer,
@@ -105,7 +130,7 @@ pub fn query(viewer: &Viewer, req: &SeriesRequest) -> std::io::Result<Value> {
                 // Written before the metric existed: nothing to show, not a gap.
                 return;
             }
-            for (id, stream) in req.containers.iter().zip(streams.iter_mut()) {
+            for (id, stream) in sources.iter().zip(streams.iter_mut()) {
                 let Some(s) = column.get(id) else { continue };
                 let first = s.timestamps.partition_point(|&t| t < from_ms);
                 let end = s.timestamps.partition_point(|&t| t <= to_ms);

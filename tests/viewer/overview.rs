@@ -292,3 +292,48 @@ async fn footer_summaries_rank_a_long_range_as_the_rows_do() {
     }
     assert_eq!(row(&a, DB)["oom_kills"], row(&b, DB)["oom_kills"]);
 }
+
+/// Pods rank by network through their sandbox's row (hidden from the other rankings), and a
+/// chart of a pod's network for any of its containers reads the sandbox's (issue #25).
+#[tokio::test]
+async fn pods_rank_by_network_and_any_container_charts_its_pods_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = t(2025, 12, 30, 10, 0, 0);
+    let net = |id: &str, metric: &str, i: i64| match (id, metric) {
+        (PAUSE, "network_receive_bytes") => Some(3_000_000 * i),
+        (PAUSE, "network_transmit_bytes") => Some(1_000_000 * i),
+        (_, m) if m.starts_with("network_") => None,
+        _ => values(id, metric, i),
+    };
+    write_samples(dir.path(), &[WEB, DB, PAUSE], start, 600, 90, &net);
+    write_index(dir.path(), start, start + Duration::seconds(599));
+    let app = app(dir.path());
+    let q = format!(
+        "/api/overview?from={}&to={}",
+        ms(start),
+        ms(start + Duration::seconds(599))
+    );
+    let json = get_json(&app, &q).await;
+    let net_rank = ranking(&json, "network");
+    assert_eq!(net_rank.len(), 1, "{}", json["rankings"]["network"]);
+    assert_eq!(net_rank[0].0, PAUSE, "the web-0 pod, by its sandbox");
+    assert!((net_rank[0].1 - 4_000_000.0).abs() < 1.0, "{net_rank:?}");
+    assert_eq!(json["rankings"]["network"]["unit"], "bytes/s");
+    let pod = row(&json, PAUSE);
+    assert_eq!(pod["pod_name"], "web-0");
+    assert_eq!(pod["sandbox"], true);
+    assert!(
+        ranking(&json, "cpu").iter().all(|(id, _)| *id != PAUSE),
+        "the sandbox stays out of the container rankings"
+    );
+    // The pod's network charted for its app container: the sandbox's rows.
+    let q = format!(
+        "/api/timeseries?containers={WEB}&metric=network_receive_bytes&from={}&to={}",
+        ms(start),
+        ms(start + Duration::seconds(599))
+    );
+    let json = get_json(&app, &q).await;
+    let (t, v) = series(&json, WEB);
+    assert!(t.len() > 500, "{json}");
+    assert!(v.iter().flatten().all(|x| (*x - 3_000_000.0).abs() < 1.0));
+}

@@ -8,9 +8,9 @@
 //! ```text
 //!  slot width ms | containers n | file span: first, last − first |
 //!  n × ( id | first_t − span first | last_t − first_t | samples |
-//!        10 counters × (first code | last − first | increase − (last − first)) |
+//!        12 counters × (first code | last − first | increase − (last − first)) |
 //!        cpu peak (µs/s) | working set max code | 4 gauges × code |
-//!        slots: n, then n − 1 × (Δslot | covered ms | cpu | throttled | periods | io | 3 × psi | working set max code),
+//!        slots: n, then n − 1 × (Δslot | covered ms | cpu | throttled | periods | io | 3 × psi | network | working set max code),
 //!               then the last slot's Δslot (its sums are the file's less the others') )
 //! ```
 //!
@@ -97,8 +97,10 @@ fn read_id(b: &[u8], pos: &mut usize, out: &mut String) -> Option<()> {
     Some(())
 }
 
-/// The eight sums of a slot, in storage order.
-fn sums(slot: &Slot) -> [f32; 8] {
+/// The sums of a slot, in storage order.
+const SUMS: usize = 9;
+
+fn sums(slot: &Slot) -> [f32; SUMS] {
     [
         slot.covered_ms,
         slot.cpu_usec,
@@ -108,13 +110,14 @@ fn sums(slot: &Slot) -> [f32; 8] {
         slot.psi_usec[0],
         slot.psi_usec[1],
         slot.psi_usec[2],
+        slot.net_bytes,
     ]
 }
 
 /// What all of a file's slots of a container add up to: its span and its
 /// counters' increases (the same steps, counted once each).
-fn totals(s: &Summary) -> [f64; 8] {
-    use super::{CPU, IO_READ, IO_WRITE, NR_PERIODS, NR_THROTTLED, PSI};
+fn totals(s: &Summary) -> [f64; SUMS] {
+    use super::{CPU, IO_READ, IO_WRITE, NET_RX, NET_TX, NR_PERIODS, NR_THROTTLED, PSI};
     let inc = |c: usize| s.counters[c].increase;
     let covered: i64 = s
         .slots
@@ -130,6 +133,7 @@ fn totals(s: &Summary) -> [f64; 8] {
         inc(PSI[0]),
         inc(PSI[1]),
         inc(PSI[2]),
+        inc(NET_RX) + inc(NET_TX),
     ]
 }
 
@@ -318,14 +322,14 @@ fn walk(
         s.slots.clear();
         let mut prev = 0i64;
         let mut last_n = 0i64;
-        let mut given = [0f64; 8];
+        let mut given = [0f64; SUMS];
         for k in 0..slot_count {
             prev = prev.wrapping_add(int(&mut pos)?);
             if k + 1 == slot_count {
                 last_n = prev;
                 break;
             }
-            let mut f = [0f32; 8];
+            let mut f = [0f32; SUMS];
             for (v, g) in f.iter_mut().zip(given.iter_mut()) {
                 *v = int(&mut pos)? as f32;
                 *g += f64::from(*v);
@@ -338,7 +342,7 @@ fn walk(
             // The last slot: what the others leave of the file's totals.
             let mut total = totals(&s);
             total[0] = covered as f64;
-            let mut rest = [0f32; 8];
+            let mut rest = [0f32; SUMS];
             for ((r, t), g) in rest.iter_mut().zip(total).zip(given) {
                 *r = (t - g).round() as f32;
             }
@@ -369,7 +373,7 @@ fn take_code(b: &[u8], pos: &mut usize) -> Option<u128> {
     }
 }
 
-fn slot_of(f: [f32; 8], ws: i64) -> Slot {
+fn slot_of(f: [f32; SUMS], ws: i64) -> Slot {
     Slot {
         covered_ms: f[0],
         cpu_usec: f[1],
@@ -377,6 +381,7 @@ fn slot_of(f: [f32; 8], ws: i64) -> Slot {
         nr_periods: f[3],
         io_bytes: f[4],
         psi_usec: [f[5], f[6], f[7]],
+        net_bytes: f[8],
         working_set_max: if ws == NULL_VALUE {
             f32::NAN
         } else {

@@ -1,5 +1,5 @@
 // The overview: what happened on this node in the range, before anything is
-// picked. Rankings by CPU, memory, throttling, IO and pressure, each row with
+// picked. Rankings by CPU, memory, throttling, IO, pressure and pod network, each row with
 // a sparkline, limits, OOM kills and restarts; one click charts the row.
 (function () {
   "use strict";
@@ -11,6 +11,7 @@
     { key: "throttling", title: "CPU throttling", empty: "Nothing was throttled in this range." },
     { key: "io", title: "Disk IO", empty: "No disk reads or writes in this range." },
     { key: "pressure", title: "Pressure stall (PSI)", empty: "No pressure stall in this range." },
+    { key: "network", title: "Network (pods)", empty: "No pod network traffic in this range." },
   ];
 
   // Metrics charted when a row of a card is clicked.
@@ -20,6 +21,7 @@
     throttling: ["cpu_usage_usec", "cpu_throttled_usec"],
     io: ["io_read_bytes", "io_write_bytes"],
     pressure: ["cpu_pressure_some_usec", "memory_pressure_some_usec", "io_pressure_some_usec"],
+    network: ["network_receive_bytes", "network_transmit_bytes"],
     troubled: ["memory_working_set_bytes", "cpu_usage_usec"],
   };
 
@@ -71,6 +73,8 @@
       parts.push("read " + fmt(s.io_read_bytes_per_sec, "bytes/s"), "write " + fmt(s.io_write_bytes_per_sec, "bytes/s"));
     } else if (key === "pressure") {
       ["cpu", "memory", "io"].forEach((r, i) => parts.push(r + " " + fmt(s.pressure_pct[i], "%")));
+    } else if (key === "network") {
+      parts.push("in " + fmt(s.network_receive_bytes_per_sec, "bytes/s"), "out " + fmt(s.network_transmit_bytes_per_sec, "bytes/s"));
     }
     return parts.join(" · ");
   }

@@ -81,7 +81,7 @@
   // ---- containers ---------------------------------------------------------
   function label(c) {
     if (!c) return "?";
-    if (c.pod_name) return (c.namespace ? c.namespace + "/" : "") + c.pod_name + " › " + (c.container_name || c.id);
+    if (c.pod_name) return (c.namespace ? c.namespace + "/" : "") + c.pod_name + " › " + (c.container_name || (c.sandbox ? "pod" : c.id));
     return c.cgroup_path || c.container_name || c.id;
   }
 

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::summary::{
-    CPU, CPU_PERIOD, CPU_QUOTA, IO_READ, IO_WRITE, MEMORY_LIMIT, NR_PERIODS, NR_THROTTLED,
-    OOM_KILLS, PSI, Slot, Summary, THROTTLED_USEC,
+    CPU, CPU_PERIOD, CPU_QUOTA, IO_READ, IO_WRITE, MEMORY_LIMIT, NET_RX, NET_TX, NR_PERIODS,
+    NR_THROTTLED, OOM_KILLS, PSI, Slot, Summary, THROTTLED_USEC,
 };
 use crate::store::reader::NULL_VALUE;
 
@@ -23,15 +23,18 @@ pub enum Category {
     Io,
     /// Highest of the CPU, memory and IO `some` stall shares.
     Pressure,
+    /// Network bytes received and sent per second: pods (their sandbox rows).
+    Network,
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [
+    pub const ALL: [Category; 6] = [
         Category::Cpu,
         Category::Memory,
         Category::Throttling,
         Category::Io,
         Category::Pressure,
+        Category::Network,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Category {
             Category::Throttling => "throttling",
             Category::Io => "io",
             Category::Pressure => "pressure",
+            Category::Network => "network",
         }
     }
 
@@ -52,6 +56,7 @@ impl Category {
             Category::Throttling => "% periods throttled",
             Category::Io => "bytes/s",
             Category::Pressure => "% time stalled",
+            Category::Network => "bytes/s",
         }
     }
 
@@ -63,6 +68,7 @@ impl Category {
             Category::Throttling => s.throttled_pct,
             Category::Io => s.io_bytes_per_sec,
             Category::Pressure => s.pressure_max_pct,
+            Category::Network => s.network_bytes_per_sec,
         }
     }
 
@@ -83,6 +89,7 @@ impl Category {
                 let worst = slot.psi_usec.iter().copied().fold(0.0f32, f32::max);
                 per_sec(worst).map(|v| v / 1e4)
             }
+            Category::Network => per_sec(slot.net_bytes),
         }
     }
 }
@@ -112,6 +119,10 @@ pub struct Stats {
     pub pressure_max_pct: Option<f64>,
     /// Processes the kernel's OOM killer killed in the cgroup.
     pub oom_kills: Option<u64>,
+    /// A pod's network (its sandbox's row): received, sent, both.
+    pub network_receive_bytes_per_sec: Option<f64>,
+    pub network_transmit_bytes_per_sec: Option<f64>,
+    pub network_bytes_per_sec: Option<f64>,
 }
 
 fn value(raw: i64) -> Option<f64> {
@@ -166,6 +177,12 @@ pub fn stats(s: &Summary) -> Stats {
         pressure_max_pct: pressure_pct.iter().flatten().copied().reduce(f64::max),
         pressure_pct,
         oom_kills: counted(OOM_KILLS).map(|v| v.round() as u64),
+        network_receive_bytes_per_sec: per_sec(NET_RX),
+        network_transmit_bytes_per_sec: per_sec(NET_TX),
+        network_bytes_per_sec: match (per_sec(NET_RX), per_sec(NET_TX)) {
+            (None, None) => None,
+            (r, t) => Some(r.unwrap_or(0.0) + t.unwrap_or(0.0)),
+        },
     }
 }
 
