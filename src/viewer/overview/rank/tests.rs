@@ -20,6 +20,9 @@ fn summary(cores: f64, mem: i64) -> Summary {
             i * 100_000,
             0,
             i64::from(i >= 300),
+            // Not a pod's sandbox: no network.
+            NULL_VALUE,
+            NULL_VALUE,
         ];
         for (c, v) in counters.into_iter().enumerate() {
             values[c].push(v);
