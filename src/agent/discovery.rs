@@ -355,7 +355,12 @@ pub fn sandbox_from_pids(pids: &[&str], proc_root: &Path) -> Option<bool> {
     let mut seen = 0;
     for pid in pids.iter().take(8) {
         let comm = std::fs::read_to_string(proc_root.join(pid).join("comm")).ok()?;
-        if comm.trim_end() != "pause" {
+        let comm = comm.trim_end();
+        if super::processes::is_runtime_init(comm) {
+            // Not exec'd yet: ask again at the next check.
+            return None;
+        }
+        if comm != "pause" {
             return Some(false);
         }
         seen += 1;

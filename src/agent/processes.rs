@@ -367,10 +367,14 @@ impl ProcessIndex {
         }
         if recycled {
             known.start_ticks = fresh.start_ticks;
-            known.ppid = fresh.ppid;
-            known.comm = fresh.comm;
             known.checks_left = YOUNG_CHECKS;
         }
+        // A runtime's init process becomes the container's at exec: its name changes then.
+        known.ppid = fresh.ppid;
+        if is_runtime_init(&fresh.comm) {
+            known.checks_left = known.checks_left.max(1);
+        }
+        known.comm = fresh.comm;
     }
 
     /// The pids in the cgroup of `container_path` (relative to the root the
@@ -402,20 +406,22 @@ impl ProcessIndex {
     }
 
     /// Whether the container holds only `pause` processes: `None` when it has
-    /// none (yet) or the index is not complete.
+    /// none (yet), one not started yet (a runtime's init before its exec), or
+    /// the index is not complete.
     pub fn is_sandbox(&self, container_path: &str) -> Option<bool> {
         if !self.complete {
             return None;
         }
         let pids = self.pids_in(container_path);
-        if pids.is_empty() {
+        let comms: Vec<&str> = pids
+            .iter()
+            .filter_map(|pid| self.procs.get(pid))
+            .map(|p| &*p.comm)
+            .collect();
+        if comms.is_empty() || comms.iter().any(|c| is_runtime_init(c)) {
             return None;
         }
-        Some(
-            pids.iter()
-                .filter_map(|pid| self.procs.get(pid))
-                .all(|p| &*p.comm == "pause"),
-        )
+        Some(comms.iter().all(|c| *c == "pause"))
     }
 
     pub fn process(&self, pid: u32) -> Option<&Process> {
@@ -484,6 +490,12 @@ fn link(
             .push(cgroup.clone());
     }
     pids.push(pid);
+}
+
+/// A container runtime's init process (`runc:[2:INIT]`, crun's), waiting
+/// to exec the container's program: what the container runs is not known yet.
+pub fn is_runtime_init(comm: &str) -> bool {
+    comm.starts_with("runc") || comm.starts_with("crun")
 }
 
 /// Removes `pid` from `cgroup`'s list (and the key when it empties).

@@ -33,6 +33,7 @@ use super::short_ids::ShortIds;
 
 mod reconcile;
 use crate::store::index::{ContainerEntry, Index};
+use crate::store::interfaces::{InterfaceBuffer, write_interfaces};
 use crate::store::layout;
 use crate::store::retention::{self, ArtefactKind, Kinds, Policy};
 use crate::store::tail::{TailWriter, read_tail_file};
@@ -86,6 +87,8 @@ pub struct Recorder {
     open_start: Option<DateTime<Utc>>,
     /// A finished interval whose file could not be written yet.
     unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
+    /// The open interval's pod interfaces (the network dataset).
+    open_interfaces: InterfaceBuffer,
     /// The open interval's tail file, from its first samples on.
     tail: Option<TailWriter>,
     /// The unwritten interval's tail: removed once its file is written (or dropped).
@@ -164,6 +167,7 @@ impl Recorder {
             open: SampleBuffer::new(),
             open_start: None,
             unwritten: None,
+            open_interfaces: InterfaceBuffer::default(),
             tail: None,
             unwritten_tail: None,
             last_tail_sync: None,
@@ -341,6 +345,7 @@ impl Recorder {
         if !cycle.containers.is_empty() {
             self.append_tail(ts, cycle);
         }
+        self.open_interfaces.push(ms, &cycle.network);
         let since_save = self
             .last_index_save
             .map(|last| (ts - last).to_std().unwrap_or_default());
@@ -530,6 +535,9 @@ impl Recorder {
         }
         let tail = self.tail.take().map(|t| t.path().to_path_buf());
         self.last_tail_sync = None;
+        if let Some(start) = self.open_start {
+            self.write_interfaces(start);
+        }
         if let Some(start) = self.open_start.take() {
             let buffer = std::mem::take(&mut self.open);
             match self.write(start, buffer) {
@@ -544,6 +552,25 @@ impl Recorder {
             remove_tail(&path);
         }
         self.apply_retention(now);
+    }
+
+    /// Writes the open interval's network dataset file (same start as its
+    /// metrics file). Not kept for a retry: a failure drops those rows, counted.
+    fn write_interfaces(&mut self, start: DateTime<Utc>) {
+        let mut buffer = std::mem::take(&mut self.open_interfaces);
+        match write_interfaces(&self.config.data_dir, &self.config.node, start, &mut buffer) {
+            Ok(Some((path, bytes))) => {
+                self.metrics.file_written(bytes);
+                self.tell(StoreEvent::Published(path));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.metrics.samples_dropped(buffer.rows() as u64);
+                self.metrics
+                    .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                tracing::warn!(error = %e, rows = buffer.rows(), "cannot write the network dataset file; its rows are dropped");
+            }
+        }
     }
 
     /// Writes one interval; gives the buffer back when it could not be written.

@@ -309,3 +309,30 @@ fn a_tail_left_by_a_crash_becomes_a_data_file_at_the_next_start() {
         Some(start + chrono::Duration::seconds(6))
     );
 }
+
+#[test]
+fn a_rotation_writes_the_pods_interfaces_beside_the_metrics_file() {
+    use crate::agent::contract::InterfaceSample;
+    let dir = tempfile::tempdir().unwrap();
+    let start = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    let mut recorder = recorder_in(dir.path(), start);
+    let tracked = BTreeMap::new();
+    for s in 0..3 {
+        let mut c = sample_cycle(1_700_000_000_000 + s * 1000, &["aaaa"]);
+        c.network.push(InterfaceSample {
+            sandbox: "aaaa".into(),
+            pod_uid: Arc::from("uid-1"),
+            interface: "eth0".into(),
+            counters: [s, 0, 0, 0, 0, 0, 0, 0],
+        });
+        recorder.record(&mut c, &tracked);
+    }
+    recorder.rotate(start + chrono::Duration::seconds(3));
+    let listing = layout::list_data_files(dir.path(), None).unwrap();
+    assert_eq!(listing.files.len(), 1);
+    assert_eq!(listing.datasets.len(), 1, "network-<start>.parquet");
+    assert_eq!(
+        listing.datasets[0].1.start, listing.files[0].start,
+        "same start"
+    );
+}

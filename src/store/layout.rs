@@ -23,6 +23,47 @@ pub const DATA_SUFFIX: &str = ".parquet";
 pub const IN_PROGRESS_SUFFIX: &str = ".parquet.inprogress";
 /// Suffix of the open interval's tail file ([`crate::store::tail`]).
 pub const TAIL_SUFFIX: &str = ".tail";
+
+/// A per-node dataset written beside the metrics files, one file per
+/// rotation with the same start time: `<prefix><start>.parquet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dataset {
+    /// Every interface of every pod's network namespace ([`crate::store::interfaces`]).
+    Network,
+}
+
+impl Dataset {
+    pub const ALL: [Dataset; 1] = [Dataset::Network];
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Dataset::Network => "network-",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Network => "network",
+        }
+    }
+
+    /// Full path of `node`'s file of this dataset starting at `start`.
+    pub fn file_path(self, data_dir: &Path, node: &str, start: DateTime<Utc>) -> PathBuf {
+        node_day_dir(data_dir, start.date_naive(), node).join(format!(
+            "{}{}{DATA_SUFFIX}",
+            self.prefix(),
+            start.format(NAME_TIME_FORMAT)
+        ))
+    }
+
+    /// The dataset and start time a file name says, if it is one of ours.
+    pub fn parse_file_name(name: &str) -> Option<(Dataset, DateTime<Utc>)> {
+        Dataset::ALL.into_iter().find_map(|d| {
+            let stamp = name.strip_prefix(d.prefix())?.strip_suffix(DATA_SUFFIX)?;
+            Some((d, parse_stamp(stamp)?))
+        })
+    }
+}
 const NAME_TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 const DAY_FORMAT: &str = "%Y-%m-%d";
 
@@ -158,6 +199,8 @@ pub struct Listing {
     pub tails: Vec<DataFile>,
     /// Tails whose Parquet file exists (the agent removes them).
     pub superseded: Vec<DataFile>,
+    /// Files of the other per-node datasets, sorted by (dataset, node, start).
+    pub datasets: Vec<(Dataset, DataFile)>,
     pub foreign: Vec<ForeignEntry>,
 }
 
@@ -232,6 +275,16 @@ pub fn list_data_files(
                         start,
                         kind: FileKind::Parquet,
                     });
+                } else if let Some((dataset, start)) = Dataset::parse_file_name(&name) {
+                    listing.datasets.push((
+                        dataset,
+                        DataFile {
+                            path: file.path(),
+                            node: node.to_string(),
+                            start,
+                            kind: FileKind::Parquet,
+                        },
+                    ));
                 } else if let Some(start) = parse_tail_file_name(&name) {
                     listing.tails.push(DataFile {
                         path: file.path(),
@@ -263,6 +316,9 @@ pub fn list_data_files(
         });
     listing.tails = tails;
     listing.superseded = superseded;
+    listing
+        .datasets
+        .sort_by(|a, b| (a.0, &a.1.node, a.1.start).cmp(&(b.0, &b.1.node, b.1.start)));
     listing
         .tails
         .sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));

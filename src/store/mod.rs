@@ -9,6 +9,7 @@
 //! - [`tail`]: the open interval on disk, appended each cycle (live view, crash recovery).
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
+//! - [`interfaces`]: the per-interface network dataset beside each metrics file.
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
 //! - [`durable`]: directory fsyncs after publishing renames.
 //! - [`events`]: pod failure events, JSON lines per day.
@@ -20,6 +21,7 @@ pub mod buffer;
 pub mod durable;
 pub mod events;
 pub mod index;
+pub mod interfaces;
 pub mod layout;
 pub mod lock;
 pub mod reader;

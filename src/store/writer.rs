@@ -240,7 +240,27 @@ pub fn write_data_file(
         return Ok(None);
     };
     let path = layout::data_file_path(data_dir, node, start);
-    let tmp = layout::in_progress_path(&path);
+    let bytes = write_atomically(data_dir, &path, |out| buffer.encode(out, node))?;
+    Ok(Some(WrittenFile {
+        path,
+        bytes,
+        rows: buffer.rows(),
+        first,
+        last,
+    }))
+}
+
+/// Writes a Parquet file so that readers never see it partial: under its
+/// `.inprogress` name, fsynced, renamed, its directory fsynced (created
+/// first when needed). Returns its size. A failure leaves no partial file.
+pub fn write_atomically(
+    data_dir: &Path,
+    path: &Path,
+    encode: impl FnOnce(
+        &mut std::io::BufWriter<std::fs::File>,
+    ) -> Result<(), parquet::errors::ParquetError>,
+) -> Result<u64, WriteError> {
+    let tmp = layout::in_progress_path(path);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WriteError::Io { path, source }
@@ -251,32 +271,21 @@ pub fn write_data_file(
     let result = (|| {
         let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
-        buffer
-            .encode(&mut out, node)
-            .map_err(|source| WriteError::Encode {
-                path: tmp.clone(),
-                source,
-            })?;
+        encode(&mut out).map_err(|source| WriteError::Encode {
+            path: tmp.clone(),
+            source,
+        })?;
         let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         file.sync_all().map_err(io(&tmp))?;
         let bytes = file.metadata().map_err(io(&tmp))?.len();
-        super::durable::rename_synced(&tmp, &path).map_err(io(&path))?;
+        super::durable::rename_synced(&tmp, path).map_err(io(path))?;
         Ok(bytes)
     })();
-    match result {
-        Ok(bytes) => Ok(Some(WrittenFile {
-            path,
-            bytes,
-            rows: buffer.rows(),
-            first,
-            last,
-        })),
-        Err(e) => {
-            // Leave no partial file behind (it would never be renamed).
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    if result.is_err() {
+        // Leave no partial file behind (it would never be renamed).
+        let _ = std::fs::remove_file(&tmp);
     }
+    result
 }
 
 #[cfg(test)]

@@ -258,3 +258,28 @@ fn the_real_proc_lists_this_process_in_its_cgroup() {
     assert_eq!(pid_namespace_of(Path::new("/proc")), PidView::Same);
     assert_eq!(pid_namespace_of(&std::env::temp_dir()), PidView::NotProcfs);
 }
+
+#[test]
+fn a_sandbox_is_told_only_once_its_runtime_init_has_become_pause() {
+    let proc = FakeProc::new();
+    proc.spawn(70, "runc:[2:INIT]", 5, &format!("/{POD_A}"));
+    let mut index = proc.index();
+    index.refresh().unwrap();
+    assert_eq!(index.is_sandbox(POD_A), None, "not exec'd yet: cannot tell");
+    for _ in 0..5 {
+        index.refresh().unwrap();
+    }
+    assert_eq!(
+        index.is_sandbox(POD_A),
+        None,
+        "still waiting: no verdict from a stale name"
+    );
+    // The exec: same process (pid, start time), a new name.
+    std::fs::write(
+        proc.dir.path().join("70/stat"),
+        stat_line(70, "pause", 1, 5),
+    )
+    .unwrap();
+    index.refresh().unwrap();
+    assert_eq!(index.is_sandbox(POD_A), Some(true));
+}

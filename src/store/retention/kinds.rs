@@ -13,11 +13,12 @@ pub const TAIL: &str = "tail";
 pub const EVENTS: &str = "events";
 pub const STATE: &str = "state";
 
-/// Parquet, tails, events, state: what every agent registers.
+/// Parquet, tails, the other datasets, events, state: what every agent registers.
 pub fn default_kinds() -> Kinds {
     vec![
         Arc::new(DataFiles),
         Arc::new(TailFiles),
+        Arc::new(DatasetFiles(layout::Dataset::Network)),
         Arc::new(EventDays),
         Arc::new(StateFiles),
     ]
@@ -61,6 +62,49 @@ impl ArtefactKind for DataFiles {
         }
         // The newest one that is not in the future stays, so "the data
         // written last" is never what retention removes.
+        if let Some(newest) = out
+            .iter_mut()
+            .filter(|a| a.start <= now)
+            .max_by_key(|a| a.start)
+        {
+            newest.protected = true;
+        }
+        Ok(out)
+    }
+}
+
+/// A per-node dataset's files beside the metrics files (the network
+/// interfaces): removed by the same age and size rules; the newest stays.
+#[derive(Debug)]
+pub struct DatasetFiles(pub layout::Dataset);
+
+impl ArtefactKind for DatasetFiles {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        let listing = layout::list_data_files(data_dir, None)?;
+        let mut out: Vec<Artefact> = listing
+            .datasets
+            .into_iter()
+            .filter(|(d, f)| *d == self.0 && f.node == node)
+            .filter_map(|(_, f)| {
+                Some(Artefact {
+                    bytes: bytes_of(&f.path).ok()?,
+                    path: f.path,
+                    kind: self.0.name(),
+                    start: f.start,
+                    end: f.start,
+                    protected: false,
+                })
+            })
+            .collect();
         if let Some(newest) = out
             .iter_mut()
             .filter(|a| a.start <= now)
