@@ -16,6 +16,7 @@
 //!  real_node/security  users, capabilities, listeners, a symlink escape
 //!  real_node/data      index.json, Parquet rows and events on the hostPath
 //!  real_node/truth     every recorded column against the host's own reading (#29)
+//!  real_node/network   pod network: a 200 MiB transfer, a killed pause, host network (#25)
 //!  real_node/kube      kubectl and helm, polling, diagnostics on failure
 //! ```
 
@@ -27,6 +28,8 @@ mod data;
 mod footprint;
 #[path = "real_node/kube.rs"]
 mod kube_cli;
+#[path = "real_node/network.rs"]
+mod network;
 #[path = "real_node/readme.rs"]
 mod readme;
 #[path = "real_node/security.rs"]
@@ -349,6 +352,8 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
     workloads::throttling_recorded(world);
     workloads::oom_kill_recorded(world);
     phase("throttling and OOM kill recorded");
+    network::pod_network_recorded(world, &monitor);
+    phase("pod network: 200 MiB between pods, pause killed, host network");
 
     viewer::chart_in_chromium(world, "web", artifacts().join("real-node-viewer.png"));
     phase("viewer reached through port-forward, chart drawn in Chromium");

@@ -27,6 +27,13 @@ pub fn indexed(
     })
 }
 
+/// The open intervals' tail files.
+pub fn tail_files() -> Vec<PathBuf> {
+    fine_grained_monitor::store::layout::list_data_files(Path::new(DATA_DIR), None)
+        .map(|l| l.tails.into_iter().map(|t| t.path).collect())
+        .unwrap_or_default()
+}
+
 /// Completed data files (`*.parquet`, never `.inprogress`), oldest first.
 pub fn parquet_files() -> Vec<PathBuf> {
     let mut files = Vec::new();

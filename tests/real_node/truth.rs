@@ -18,6 +18,7 @@ use chrono::Utc;
 use fine_grained_monitor::agent::DiscoveryMode;
 use fine_grained_monitor::agent::collector::Collector;
 use fine_grained_monitor::agent::mountinfo;
+use fine_grained_monitor::agent::network::PodNetwork;
 use fine_grained_monitor::agent::prometheus::cadvisor::FAMILIES;
 use fine_grained_monitor::agent::sampler::{self, ReadErrors};
 use fine_grained_monitor::agent::{ContainerSample, slots};
@@ -69,9 +70,12 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
     let mut next_scrape = Instant::now();
     // Long enough that a limit or peak recorded at the end was re-read inside the readings.
     let reading_for = Duration::from_millis(((LIMITS_EVERY + 10) * INTERVAL_MS) as u64);
+    // The pods' network as the host reads it (the truth set's pods are not on the host's network).
+    let mut network = PodNetwork::new(std::path::Path::new("/proc"));
     while began.elapsed() < reading_for {
         let now = Utc::now();
-        let cycle = host.collect(now, &mut errors);
+        let mut cycle = host.collect(now, &mut errors);
+        network.sample(&mut cycle, &|path| host.pids_of(path), &|_| Some(false));
         for sample in &cycle.containers {
             if let Some(short) = full_ids.get(&sample.full_id) {
                 readings
