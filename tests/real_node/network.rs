@@ -87,6 +87,34 @@ fn scraped(body: &str, family: &str, sandbox: &str, interface: &str) -> Option<f
         })
 }
 
+/// A viewer over the node's data directory, asked `uri` as the page would.
+fn viewer_api(uri: &str) -> Value {
+    use fine_grained_monitor::viewer::{Options, Viewer};
+    use tower::ServiceExt;
+    let viewer = std::sync::Arc::new(Viewer::new(Options::new(data::DATA_DIR.into())));
+    viewer.refresh();
+    let app = fine_grained_monitor::viewer::app(viewer);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = app
+            .oneshot(
+                axum::http::Request::get(uri)
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{uri}");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 26)
+            .await
+            .expect("body");
+        serde_json::from_slice(&body).expect("JSON")
+    })
+}
+
 fn metrics(monitor: &Value) -> String {
     use std::io::{Read, Write};
     let ip = monitor["status"]["podIP"].as_str().expect("pod IP");
@@ -188,6 +216,19 @@ pub fn pod_network_recorded(world: &World, monitor: &Value) {
             && tx.last().unwrap().1 <= PAYLOAD + PAYLOAD * 8 / 100 + (1 << 20),
         "sender transmitted {} bytes in all ({tx_grown} while recorded)",
         tx.last().unwrap().1
+    );
+    // The viewer's API over the node's data directory (the sender's app container charts its
+    // pod's network: the sandbox's rows).
+    let answer = viewer_api(&format!(
+        "/api/timeseries?containers={receiver}&metric=network_receive_bytes&from={}&to={}&points=100000",
+        rx_before.0,
+        rx_t
+    ));
+    let points = answer["series"][0]["v"].as_array().expect("series");
+    let rate_sum: f64 = points.iter().filter_map(Value::as_f64).sum();
+    assert!(
+        rate_sum >= PAYLOAD as f64 * 0.99,
+        "the viewer's per-second rates add up to the transfer: {rate_sum}"
     );
     // /metrics: the same counter on the sandbox's series, per interface.
     let body = metrics(monitor);
