@@ -40,6 +40,7 @@ fn cycle(second: i64) -> Cycle {
                     .collect(),
                 pod_uid: None,
                 sandbox: false,
+                devices: Vec::new(),
             })
             .collect(),
         network: Vec::new(),

@@ -52,6 +52,7 @@ fn container(prefix: &str, path: &str, base: i64) -> ContainerSample {
             .collect(),
         pod_uid: None,
         sandbox: false,
+        devices: Vec::new(),
     }
 }
 

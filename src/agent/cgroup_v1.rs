@@ -129,9 +129,11 @@ pub fn parse_oom_control(text: &[u8], v: &mut Values) {
 pub fn parse_blkio(text: &[u8], slots: [usize; 3], v: &mut Values) {
     let (mut read, mut write, mut discard) = (0i64, 0i64, None::<i64>);
     let mut devices = false;
+    // The bytes file and the ops file fill different fields of each device.
+    let bytes = slots[0] == super::slots::IO_READ_BYTES;
     for line in text.split(|&b| b == b'\n') {
         let mut fields = line.split(|&b| b == b' ');
-        let (Some(_device), Some(op), Some(n)) = (fields.next(), fields.next(), fields.next())
+        let (Some(device), Some(op), Some(n)) = (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
@@ -142,6 +144,16 @@ pub fn parse_blkio(text: &[u8], slots: [usize; 3], v: &mut Values) {
             b"Write" => write = write.saturating_add(n),
             b"Discard" => discard = Some(discard.unwrap_or(0).saturating_add(n)),
             _ => {}
+        }
+        if let Some((major, minor)) = super::slots::parse_device(device) {
+            let d = v.device(major, minor);
+            match (op, bytes) {
+                (b"Read", true) => d.read_bytes = Some(n),
+                (b"Write", true) => d.write_bytes = Some(n),
+                (b"Read", false) => d.read_ops = Some(n),
+                (b"Write", false) => d.write_ops = Some(n),
+                _ => {}
+            }
         }
     }
     v.set(slots[0], Some(read));
@@ -253,6 +265,22 @@ mod tests {
         assert_eq!(v.get(slots[0]), Some(101));
         assert_eq!(v.get(slots[1]), Some(202));
         assert_eq!(v.get(slots[2]), Some(7));
+        // Per device: the bytes file fills bytes, the ops file ops.
+        assert_eq!(v.devices.len(), 2);
+        assert_eq!((v.devices[1].major, v.devices[1].minor), (8, 16));
+        assert_eq!(v.devices[0].read_bytes, Some(100));
+        assert_eq!(v.devices[0].read_ops, None);
+        parse_blkio(
+            b"8:0 Read 5\n8:0 Write 6\nTotal 11\n",
+            [
+                slots::IO_READ_OPS,
+                slots::IO_WRITE_OPS,
+                slots::IO_DISCARD_OPS,
+            ],
+            &mut v,
+        );
+        assert_eq!(v.devices[0].read_ops, Some(5));
+        assert_eq!(v.devices[0].read_bytes, Some(100), "the bytes stay");
         let mut idle = Values::new();
         parse_blkio(b"Total 0\n", slots, &mut idle);
         assert_eq!(idle.get(slots[0]), Some(0));

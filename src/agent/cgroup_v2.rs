@@ -155,7 +155,9 @@ pub fn parse_io_stat(text: &[u8], v: &mut Values) {
     let mut sums = [0i64; 6];
     let mut has_discards = false;
     for line in text.split(|&b| b == b'\n') {
-        for field in line.split(|&b| b == b' ').skip(1) {
+        let mut fields = line.split(|&b| b == b' ');
+        let device = fields.next().and_then(slots::parse_device);
+        for field in fields {
             let Some(eq) = field.iter().position(|&b| b == b'=') else {
                 continue;
             };
@@ -169,7 +171,18 @@ pub fn parse_io_stat(text: &[u8], v: &mut Values) {
                 _ => continue,
             };
             has_discards |= at >= 4;
-            sums[at] = sums[at].saturating_add(parse_int(&field[eq + 1..]).unwrap_or(0));
+            let n = parse_int(&field[eq + 1..]).unwrap_or(0);
+            sums[at] = sums[at].saturating_add(n);
+            if let Some((major, minor)) = device {
+                let d = v.device(major, minor);
+                match at {
+                    0 => d.read_bytes = Some(n),
+                    1 => d.write_bytes = Some(n),
+                    2 => d.read_ops = Some(n),
+                    3 => d.write_ops = Some(n),
+                    _ => {}
+                }
+            }
         }
     }
     v.set(slots::IO_READ_BYTES, Some(sums[0]));
@@ -288,6 +301,11 @@ mod tests {
         assert_eq!(v.get(slots::IO_WRITE_OPS), Some(6));
         assert_eq!(v.get(slots::IO_DISCARD_BYTES), Some(4096));
         assert_eq!(v.get(slots::IO_DISCARD_OPS), Some(1));
+        // Per device, the sums' parts.
+        assert_eq!(v.devices.len(), 2);
+        assert_eq!((v.devices[0].major, v.devices[0].minor), (8, 0));
+        assert_eq!(v.devices[0].read_bytes, Some(100));
+        assert_eq!(v.devices[1].write_ops, Some(4));
         let mut empty = Values::new();
         parse_io_stat(b"", &mut empty);
         assert_eq!(empty.get(slots::IO_READ_BYTES), Some(0));

@@ -119,6 +119,46 @@ pub struct Collector {
     cycles_since_limits: u32,
     buf: Vec<u8>,
     row: Values,
+    /// Block device names by number, looked up once each.
+    device_names: DeviceNames,
+}
+
+/// `/dev/<DEVNAME>` of block devices by (major, minor), from
+/// `/sys/dev/block/<major>:<minor>/uevent` (sysfs lists the host's block
+/// devices in a container too), else `major:minor`.
+#[derive(Debug, Default)]
+struct DeviceNames {
+    names: std::collections::HashMap<(u32, u32), std::sync::Arc<str>>,
+}
+
+impl DeviceNames {
+    fn named(&mut self, devices: &[super::slots::DeviceIo]) -> Vec<super::slots::DeviceIo> {
+        devices
+            .iter()
+            .map(|d| {
+                let name = self
+                    .names
+                    .entry((d.major, d.minor))
+                    .or_insert_with(|| device_name(d.major, d.minor).into())
+                    .clone();
+                super::slots::DeviceIo {
+                    name: Some(name),
+                    ..d.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+fn device_name(major: u32, minor: u32) -> String {
+    std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("DEVNAME="))
+                .map(|n| format!("/dev/{n}"))
+        })
+        .unwrap_or_else(|| format!("{major}:{minor}"))
 }
 
 impl Collector {
@@ -158,6 +198,7 @@ impl Collector {
             cycles_since_limits: u32::MAX,
             buf: vec![0; 16 * 1024],
             row: Values::new(),
+            device_names: DeviceNames::default(),
         };
         if by_index {
             tracing::info!(proc_root = %collector.proc_root.display(), "the agent is in a PID namespace of its own: processes are counted from the host's /proc");
@@ -644,6 +685,7 @@ impl Collector {
                         values: self.row.values.clone(),
                         pod_uid: t.pod_uid.clone(),
                         sandbox: t.sandbox == Some(true),
+                        devices: self.device_names.named(&self.row.devices),
                     })
                 }
                 Err(Gone) => gone.push(path.clone()),

@@ -301,6 +301,7 @@ impl ContainerFiles {
         refresh_slow: bool,
     ) -> Result<(), Gone> {
         out.values.iter_mut().for_each(|v| *v = None);
+        out.devices.clear();
         read_into(&self.files, buf, out, errors)?;
         match &self.slow_values {
             Some(values) if !refresh_slow => {

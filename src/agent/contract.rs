@@ -26,6 +26,8 @@ pub struct ContainerSample {
     pub pod_uid: Option<Arc<str>>,
     /// A pod's sandbox (pause) container: named after its pod, with no container name.
     pub sandbox: bool,
+    /// IO per block device (the `io_*` values are their sums).
+    pub devices: Vec<crate::agent::slots::DeviceIo>,
 }
 
 /// A sample's Kubernetes identity: its container's, or for a sandbox its pod's.

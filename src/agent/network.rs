@@ -224,6 +224,7 @@ mod tests {
                 values: vec![None; METRICS.len()],
                 pod_uid: Some(Arc::from(uid)),
                 sandbox,
+                devices: Vec::new(),
             }],
             network: Vec::new(),
         }

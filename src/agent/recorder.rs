@@ -32,8 +32,8 @@ use super::prometheus::SelfMetrics;
 use super::short_ids::ShortIds;
 
 mod reconcile;
+use crate::store::datasets::{self, Buffer as DatasetBuffer};
 use crate::store::index::{ContainerEntry, Index};
-use crate::store::interfaces::{InterfaceBuffer, write_interfaces};
 use crate::store::layout;
 use crate::store::retention::{self, ArtefactKind, Kinds, Policy};
 use crate::store::tail::{TailWriter, read_tail_file};
@@ -87,8 +87,9 @@ pub struct Recorder {
     open_start: Option<DateTime<Utc>>,
     /// A finished interval whose file could not be written yet.
     unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
-    /// The open interval's pod interfaces (the network dataset).
-    open_interfaces: InterfaceBuffer,
+    /// The open interval's rows of the datasets beside the metrics file:
+    /// pods' interfaces, IO per device.
+    open_datasets: [DatasetBuffer; 2],
     /// The open interval's tail file, from its first samples on.
     tail: Option<TailWriter>,
     /// The unwritten interval's tail: removed once its file is written (or dropped).
@@ -167,7 +168,10 @@ impl Recorder {
             open: SampleBuffer::new(),
             open_start: None,
             unwritten: None,
-            open_interfaces: InterfaceBuffer::default(),
+            open_datasets: [
+                DatasetBuffer::new(&datasets::NETWORK),
+                DatasetBuffer::new(&datasets::DEVICES),
+            ],
             tail: None,
             unwritten_tail: None,
             last_tail_sync: None,
@@ -345,7 +349,7 @@ impl Recorder {
         if !cycle.containers.is_empty() {
             self.append_tail(ts, cycle);
         }
-        self.open_interfaces.push(ms, &cycle.network);
+        self.buffer_datasets(ms, cycle);
         let since_save = self
             .last_index_save
             .map(|last| (ts - last).to_std().unwrap_or_default());
@@ -536,7 +540,7 @@ impl Recorder {
         let tail = self.tail.take().map(|t| t.path().to_path_buf());
         self.last_tail_sync = None;
         if let Some(start) = self.open_start {
-            self.write_interfaces(start);
+            self.write_datasets(start);
         }
         if let Some(start) = self.open_start.take() {
             let buffer = std::mem::take(&mut self.open);
@@ -554,21 +558,57 @@ impl Recorder {
         self.apply_retention(now);
     }
 
-    /// Writes the open interval's network dataset file (same start as its
-    /// metrics file). Not kept for a retry: a failure drops those rows, counted.
-    fn write_interfaces(&mut self, start: DateTime<Utc>) {
-        let mut buffer = std::mem::take(&mut self.open_interfaces);
-        match write_interfaces(&self.config.data_dir, &self.config.node, start, &mut buffer) {
-            Ok(Some((path, bytes))) => {
-                self.metrics.file_written(bytes);
-                self.tell(StoreEvent::Published(path));
+    /// Adds a cycle's pod interfaces and device IO to the open interval's datasets.
+    fn buffer_datasets(&mut self, ms: i64, cycle: &Cycle) {
+        let [network, devices] = &mut self.open_datasets;
+        for i in &cycle.network {
+            network.push(datasets::Row {
+                timestamp_ms: ms,
+                container: i.sandbox.clone(),
+                texts: vec![i.pod_uid.clone(), Arc::from(i.interface.as_str())],
+                ints: i.counters.iter().map(|c| Some(*c)).collect(),
+            });
+        }
+        for c in &cycle.containers {
+            for d in &c.devices {
+                let name = d
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| Arc::from(format!("{}:{}", d.major, d.minor)));
+                devices.push(datasets::Row {
+                    timestamp_ms: ms,
+                    container: c.short_id.clone(),
+                    texts: vec![name],
+                    ints: vec![
+                        Some(i64::from(d.major)),
+                        Some(i64::from(d.minor)),
+                        d.read_bytes,
+                        d.write_bytes,
+                        d.read_ops,
+                        d.write_ops,
+                    ],
+                });
             }
-            Ok(None) => {}
-            Err(e) => {
-                self.metrics.samples_dropped(buffer.rows() as u64);
-                self.metrics
-                    .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
-                tracing::warn!(error = %e, rows = buffer.rows(), "cannot write the network dataset file; its rows are dropped");
+        }
+    }
+
+    /// Writes the open interval's dataset files (same start as its metrics
+    /// file). Not kept for a retry: a failure drops those rows, counted.
+    fn write_datasets(&mut self, start: DateTime<Utc>) {
+        for i in 0..self.open_datasets.len() {
+            let mut buffer = self.open_datasets[i].take();
+            match datasets::write(&self.config.data_dir, &self.config.node, start, &mut buffer) {
+                Ok(Some((path, bytes))) => {
+                    self.metrics.file_written(bytes);
+                    self.tell(StoreEvent::Published(path));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.metrics.samples_dropped(buffer.rows() as u64);
+                    self.metrics
+                        .write_error(if e.is_disk_full() { "disk_full" } else { "io" });
+                    tracing::warn!(error = %e, rows = buffer.rows(), "cannot write a dataset file beside the metrics file; its rows are dropped");
+                }
             }
         }
     }

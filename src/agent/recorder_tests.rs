@@ -62,6 +62,7 @@ fn cycle(at_ms: i64) -> Cycle {
             values: vec![None; crate::store::schema::METRICS.len()],
             pod_uid: None,
             sandbox: false,
+            devices: Vec::new(),
         }],
         network: Vec::new(),
     }
@@ -167,6 +168,7 @@ fn a_sandbox_is_named_after_its_pod_without_a_container_name() {
             values: vec![None; crate::store::schema::METRICS.len()],
             pod_uid: Some(Arc::from("uid-1")),
             sandbox,
+            devices: Vec::new(),
         }],
         network: Vec::new(),
     };
@@ -217,6 +219,7 @@ fn sample_cycle(at_ms: i64, ids: &[&str]) -> Cycle {
                     .collect(),
                 pod_uid: None,
                 sandbox: false,
+                devices: Vec::new(),
             })
             .collect(),
         network: Vec::new(),

@@ -103,6 +103,51 @@ pub const PIDS_PEAK: usize = pos("pids_peak");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Values {
     pub values: Vec<Option<i64>>,
+    /// The IO of each block device the cgroup used (its sums are the `io_*` values).
+    pub devices: Vec<DeviceIo>,
+}
+
+/// One block device's IO in a cgroup: raw counters, null when the file lacks them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceIo {
+    pub major: u32,
+    pub minor: u32,
+    /// `/dev/<DEVNAME>` from `/sys/dev/block/<major>:<minor>/uevent`, else `major:minor`
+    /// (filled by the collector).
+    pub name: Option<std::sync::Arc<str>>,
+    pub read_bytes: Option<i64>,
+    pub write_bytes: Option<i64>,
+    pub read_ops: Option<i64>,
+    pub write_ops: Option<i64>,
+}
+
+impl Values {
+    /// The entry of device `major:minor`, created when new.
+    pub fn device(&mut self, major: u32, minor: u32) -> &mut DeviceIo {
+        let at = match self
+            .devices
+            .iter()
+            .position(|d| d.major == major && d.minor == minor)
+        {
+            Some(at) => at,
+            None => {
+                self.devices.push(DeviceIo {
+                    major,
+                    minor,
+                    ..DeviceIo::default()
+                });
+                self.devices.len() - 1
+            }
+        };
+        &mut self.devices[at]
+    }
+}
+
+/// `major:minor` as the kernel writes it.
+pub fn parse_device(text: &[u8]) -> Option<(u32, u32)> {
+    let s = std::str::from_utf8(text).ok()?;
+    let (major, minor) = s.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 impl Default for Values {
@@ -115,6 +160,7 @@ impl Values {
     pub fn new() -> Self {
         Self {
             values: vec![None; METRICS.len()],
+            devices: Vec::new(),
         }
     }
 

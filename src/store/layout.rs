@@ -28,22 +28,26 @@ pub const TAIL_SUFFIX: &str = ".tail";
 /// rotation with the same start time: `<prefix><start>.parquet`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dataset {
-    /// Every interface of every pod's network namespace ([`crate::store::interfaces`]).
+    /// Every interface of every pod's network namespace ([`crate::store::datasets::NETWORK`]).
     Network,
+    /// Each container's IO per block device ([`crate::store::datasets::DEVICES`]).
+    Devices,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 1] = [Dataset::Network];
+    pub const ALL: [Dataset; 2] = [Dataset::Network, Dataset::Devices];
 
     pub fn prefix(self) -> &'static str {
         match self {
             Dataset::Network => "network-",
+            Dataset::Devices => "devices-",
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Dataset::Network => "network",
+            Dataset::Devices => "devices",
         }
     }
 

@@ -9,7 +9,7 @@
 //! - [`tail`]: the open interval on disk, appended each cycle (live view, crash recovery).
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
-//! - [`interfaces`]: the per-interface network dataset beside each metrics file.
+//! - [`datasets`]: the per-node datasets beside each metrics file (pods' interfaces, IO per device).
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
 //! - [`durable`]: directory fsyncs after publishing renames.
 //! - [`events`]: pod failure events, JSON lines per day.
@@ -18,10 +18,10 @@
 
 pub mod bounds;
 pub mod buffer;
+pub mod datasets;
 pub mod durable;
 pub mod events;
 pub mod index;
-pub mod interfaces;
 pub mod layout;
 pub mod lock;
 pub mod reader;

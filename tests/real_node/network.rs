@@ -221,8 +221,7 @@ pub fn pod_network_recorded(world: &World, monitor: &Value) {
     // pod's network: the sandbox's rows).
     let answer = viewer_api(&format!(
         "/api/timeseries?containers={receiver}&metric=network_receive_bytes&from={}&to={}&points=100000",
-        rx_before.0,
-        rx_t
+        rx_before.0, rx_t
     ));
     let points = answer["series"][0]["v"].as_array().expect("series");
     let rate_sum: f64 = points.iter().filter_map(Value::as_f64).sum();

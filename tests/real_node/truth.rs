@@ -19,7 +19,7 @@ use fine_grained_monitor::agent::DiscoveryMode;
 use fine_grained_monitor::agent::collector::Collector;
 use fine_grained_monitor::agent::mountinfo;
 use fine_grained_monitor::agent::network::PodNetwork;
-use fine_grained_monitor::agent::prometheus::cadvisor::FAMILIES;
+use fine_grained_monitor::agent::prometheus::cadvisor::{Convert, FAMILIES};
 use fine_grained_monitor::agent::sampler::{self, ReadErrors};
 use fine_grained_monitor::agent::{ContainerSample, slots};
 use fine_grained_monitor::store::reader::read_file;
@@ -292,6 +292,8 @@ fn metrics_serve_what_was_recorded(
         .collect();
     let mut checked = 0;
     let mut processes_served = 0;
+    // Per-device disk families: their devices' sum per (container, family, cycle).
+    let mut device_sums: HashMap<(String, &'static str, i64), f64> = HashMap::new();
     for text in scrapes {
         for line in text.lines().filter(|l| l.starts_with("container_")) {
             let Some((name, rest)) = line.split_once('{') else {
@@ -320,6 +322,12 @@ fn metrics_serve_what_was_recorded(
             let Some(family) = FAMILIES.iter().find(|f| f.name == name) else {
                 continue;
             };
+            if family.convert == Convert::PerDevice {
+                *device_sums
+                    .entry(((*short).clone(), family.source, ts))
+                    .or_default() += value;
+                continue;
+            }
             let Some((_, values)) = recorded[*short].iter().find(|(t, _)| *t == ts) else {
                 continue; // a cycle whose file is not complete yet
             };
@@ -331,6 +339,7 @@ fn metrics_serve_what_was_recorded(
                 values: values.clone(),
                 pod_uid: None,
                 sandbox: false,
+                devices: Vec::new(),
             };
             let expected: f64 = family
                 .value(&sample, column)
@@ -347,6 +356,16 @@ fn metrics_serve_what_was_recorded(
                 assert!(value >= 1.0, "container_processes of {short}: {value}");
             }
         }
+    }
+    for ((short, column, ts), sum) in &device_sums {
+        let Some((_, values)) = recorded[short].iter().find(|(t, _)| t == ts) else {
+            continue;
+        };
+        let recorded_sum = values[metric_index(column).expect("column")].unwrap_or(0) as f64;
+        assert_eq!(
+            *sum, recorded_sum,
+            "{short} {column} at {ts}: devices' sum on /metrics"
+        );
     }
     assert!(
         checked > 50 && processes_served > 0,

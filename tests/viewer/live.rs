@@ -48,6 +48,7 @@ fn cycle(start: DateTime<Utc>, s: i64) -> Cycle {
                     values,
                     pod_uid: None,
                     sandbox: false,
+                    devices: Vec::new(),
                 }
             })
             .collect(),

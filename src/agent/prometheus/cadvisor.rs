@@ -7,9 +7,9 @@
 //! `container_cpu_usage_seconds_total` carries `cpu="total"`, an unlimited
 //! memory limit is `0`, and every sample carries the time it was read.
 //!
-//! What we do not serve, and why: the `device` label of the filesystem
-//! families (we record the sum over all block devices, so the label is left
-//! out rather than invented).
+//! The disk families (`container_fs_{reads,writes}{,_bytes}_total`) are
+//! served per block device with a `device` label, as cAdvisor's, and only
+//! per device: a `sum()` over them is the container's total, never twice.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -31,6 +31,9 @@ pub enum Convert {
     /// v1 `cpu_shares`, else v2 `cpu_weight` converted to shares the way
     /// cAdvisor does (`2 + (weight - 1) * 262142 / 9999`).
     SharesOrWeight,
+    /// One series per block device (`device` label), from the sample's
+    /// devices, never the sum: a `sum()` over devices does not count twice.
+    PerDevice,
 }
 
 /// One exposed family and the store column it comes from.
@@ -64,7 +67,7 @@ const fn fam(
     }
 }
 
-use Convert::{Identity, LimitOrZero, MicrosToSeconds, SharesOrWeight};
+use Convert::{Identity, LimitOrZero, MicrosToSeconds, PerDevice, SharesOrWeight};
 use MetricKind::{Counter, Gauge};
 
 /// Every family served, sorted by name (the order the Go client writes them).
@@ -119,28 +122,28 @@ pub const FAMILIES: &[Family] = &[
         "Cumulative count of bytes read",
         Counter,
         "io_read_bytes",
-        Identity,
+        PerDevice,
     ),
     fam(
         "container_fs_reads_total",
         "Cumulative count of reads completed",
         Counter,
         "io_read_ops",
-        Identity,
+        PerDevice,
     ),
     fam(
         "container_fs_writes_bytes_total",
         "Cumulative count of bytes written",
         Counter,
         "io_write_bytes",
-        Identity,
+        PerDevice,
     ),
     fam(
         "container_fs_writes_total",
         "Cumulative count of writes completed",
         Counter,
         "io_write_ops",
-        Identity,
+        PerDevice,
     ),
     fam(
         "container_memory_cache",
@@ -384,6 +387,7 @@ impl Family {
     pub fn value(&self, sample: &ContainerSample, source_index: usize) -> Option<Value> {
         let raw = sample.values.get(source_index).copied().flatten();
         match (self.convert, raw) {
+            (Convert::PerDevice, _) => None,
             (Convert::Identity, Some(v)) => Some(Value::Int(v)),
             (Convert::MicrosToSeconds, Some(v)) => Some(Value::Float(v as f64 / 1e6)),
             (Convert::LimitOrZero, Some(v)) | (Convert::SharesOrWeight, Some(v)) => {
@@ -522,6 +526,10 @@ pub fn render_containers(
             continue;
         };
         let mut header_written = false;
+        if family.convert == PerDevice {
+            render_devices(family, &selected, timestamp_ms, format, out);
+            continue;
+        }
         for (sample, labels) in &selected {
             let Some(value) = family.value(sample, index) else {
                 continue;
@@ -554,6 +562,54 @@ pub fn render_containers(
         .collect();
     render_network(cycle, &labels, format, out);
     selected.len()
+}
+
+/// A per-device family: each device of each sample, with a `device` label.
+fn render_devices(
+    family: &Family,
+    selected: &[(&ContainerSample, String)],
+    timestamp_ms: Option<i64>,
+    format: Format,
+    out: &mut String,
+) {
+    let field = |d: &crate::agent::slots::DeviceIo| match family.source {
+        "io_read_bytes" => d.read_bytes,
+        "io_write_bytes" => d.write_bytes,
+        "io_read_ops" => d.read_ops,
+        "io_write_ops" => d.write_ops,
+        _ => None,
+    };
+    let mut header_written = false;
+    for (sample, labels) in selected {
+        for d in &sample.devices {
+            let Some(value) = field(d) else {
+                continue;
+            };
+            if !header_written {
+                write_header(out, family, format);
+                header_written = true;
+            }
+            out.push_str(family.name);
+            out.push('{');
+            out.push_str(labels);
+            if !labels.is_empty() {
+                out.push(',');
+            }
+            out.push_str("device=\"");
+            match &d.name {
+                Some(name) => write_escaped_label_value(out, name),
+                None => {
+                    let _ = write!(out, "{}:{}", d.major, d.minor);
+                }
+            }
+            let _ = write!(out, "\"}} {value}");
+            if let Some(ms) = timestamp_ms {
+                out.push(' ');
+                write_timestamp(out, ms, format);
+            }
+            out.push('\n');
+        }
+    }
 }
 
 /// cAdvisor's per-interface network families, in [`netdev::COUNTERS`] order,

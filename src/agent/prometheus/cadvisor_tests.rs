@@ -18,6 +18,7 @@ fn sample(short: &str, base: i64) -> ContainerSample {
         values: (0..METRICS.len()).map(|i| Some(base + i as i64)).collect(),
         pod_uid: None,
         sandbox: false,
+        devices: Vec::new(),
     }
 }
 
@@ -115,8 +116,57 @@ fn renders_labels_values_and_timestamps() {
         "container_processes{{{labels}}} {} 1700000000250\n",
         1_000_000 + procs
     )));
-    // One HELP and one TYPE per family, each family served.
-    assert_eq!(out.matches("# TYPE ").count(), FAMILIES.len());
+    // One HELP and one TYPE per family, each family served (the per-device ones only for
+    // a container that used a device).
+    let per_device = FAMILIES
+        .iter()
+        .filter(|f| f.convert == Convert::PerDevice)
+        .count();
+    assert_eq!(per_device, 4);
+    assert_eq!(out.matches("# TYPE ").count(), FAMILIES.len() - per_device);
+}
+
+#[test]
+fn disk_families_have_a_series_per_device_and_never_the_sum() {
+    use crate::agent::slots::DeviceIo;
+    let mut s = sample("aaaa11112222", 0);
+    for (minor, read) in [(0, 100), (16, 50)] {
+        s.devices.push(DeviceIo {
+            major: 8,
+            minor,
+            name: Some(Arc::from(if minor == 0 { "/dev/sda" } else { "/dev/sdb" })),
+            read_bytes: Some(read),
+            write_bytes: Some(7),
+            read_ops: Some(1),
+            write_ops: None,
+        });
+    }
+    let out = render(&cycle(vec![s]), None, Format::Text);
+    let reads: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("container_fs_reads_bytes_total{"))
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(
+        reads[0].contains("device=\"/dev/sda\"} 100 "),
+        "{}",
+        reads[0]
+    );
+    assert!(
+        reads[1].contains("device=\"/dev/sdb\"} 50 "),
+        "{}",
+        reads[1]
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("container_fs_writes_total{")),
+        "no value, no series"
+    );
+    assert_eq!(
+        out.matches("# TYPE container_fs_reads_bytes_total counter")
+            .count(),
+        1
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn cycle_now() -> Cycle {
             values: (0..METRICS.len()).map(|i| Some(i as i64 * 1000)).collect(),
             pod_uid: None,
             sandbox: false,
+            devices: Vec::new(),
         }],
         network: Vec::new(),
     }

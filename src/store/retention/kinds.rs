@@ -19,6 +19,7 @@ pub fn default_kinds() -> Kinds {
         Arc::new(DataFiles),
         Arc::new(TailFiles),
         Arc::new(DatasetFiles(layout::Dataset::Network)),
+        Arc::new(DatasetFiles(layout::Dataset::Devices)),
         Arc::new(EventDays),
         Arc::new(StateFiles),
     ]

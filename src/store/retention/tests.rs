@@ -167,7 +167,14 @@ fn plan_and_remove_cover_data_events_and_state_and_leave_foreign_files() {
     );
     assert_eq!(
         p.bytes_kept(&kinds),
-        vec![("parquet", 20), ("tail", 6), ("network", 0), ("events", 5), ("state", 3)]
+        vec![
+            ("parquet", 20),
+            ("tail", 6),
+            ("network", 0),
+            ("devices", 0),
+            ("events", 5),
+            ("state", 3)
+        ]
     );
     let (removed, errors) = remove(&p);
     assert!(errors.is_empty());

@@ -1,0 +1,272 @@
+//! The per-node datasets beside the metrics files: one Parquet file per
+//! rotation with the same start time, rotation, retention and export, rows
+//! of `timestamp`, `container_id`, a few text columns that say what a row is
+//! about (an interface, a device), then integer columns:
+//!
+//! ```text
+//! dt=YYYY-MM-DD/identifier=<node>/network-YYYYMMDDTHHMMSSZ.parquet   every pod's interfaces
+//! dt=YYYY-MM-DD/identifier=<node>/devices-YYYYMMDDTHHMMSSZ.parquet   each container's IO per block device
+//! ```
+//!
+//! Rows are sorted by (container, text columns, time). Counters are raw, as
+//! in the metrics files (field metadata `fgm.kind`, `fgm.unit`); the footer
+//! says the dataset (`fgm.dataset`) and its version (`fgm.format_version`).
+//! The open interval's rows are held in memory only: a crash of the agent
+//! loses them (the metrics tail keeps the sums).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use chrono::{DateTime, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use super::layout::Dataset;
+use super::schema::{self, MetricKind};
+use super::writer::{WriteError, write_atomically};
+
+/// The columns of a dataset after `timestamp` and `container_id`.
+#[derive(Debug)]
+pub struct Spec {
+    pub dataset: Dataset,
+    /// Version of these columns (footer `fgm.format_version`).
+    pub version: &'static str,
+    pub texts: &'static [&'static str],
+    /// Name, kind and unit of each integer column.
+    pub ints: &'static [(&'static str, MetricKind, &'static str)],
+}
+
+/// Every interface of every pod's network namespace (`/proc/<pid>/net/dev`),
+/// loopback included; the row's container is the pod's sandbox.
+pub const NETWORK: Spec = Spec {
+    dataset: Dataset::Network,
+    version: "1",
+    texts: &["pod_uid", "interface"],
+    ints: &[
+        ("receive_bytes", MetricKind::Counter, "bytes"),
+        ("receive_packets", MetricKind::Counter, "count"),
+        ("receive_errors", MetricKind::Counter, "count"),
+        ("receive_drops", MetricKind::Counter, "count"),
+        ("transmit_bytes", MetricKind::Counter, "bytes"),
+        ("transmit_packets", MetricKind::Counter, "count"),
+        ("transmit_errors", MetricKind::Counter, "count"),
+        ("transmit_drops", MetricKind::Counter, "count"),
+    ],
+};
+
+/// Each container's IO per block device (v2 `io.stat`, v1
+/// `blkio.throttle.io_service{_bytes,d}_recursive`).
+pub const DEVICES: Spec = Spec {
+    dataset: Dataset::Devices,
+    version: "1",
+    texts: &["device"],
+    ints: &[
+        ("major", MetricKind::Gauge, "count"),
+        ("minor", MetricKind::Gauge, "count"),
+        ("read_bytes", MetricKind::Counter, "bytes"),
+        ("write_bytes", MetricKind::Counter, "bytes"),
+        ("read_ops", MetricKind::Counter, "count"),
+        ("write_ops", MetricKind::Counter, "count"),
+    ],
+};
+
+/// One row of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub timestamp_ms: i64,
+    pub container: String,
+    /// In [`Spec::texts`] order.
+    pub texts: Vec<Arc<str>>,
+    /// In [`Spec::ints`] order.
+    pub ints: Vec<Option<i64>>,
+}
+
+/// The dataset's Arrow schema.
+pub fn arrow_schema(spec: &Spec) -> Arc<Schema> {
+    let mut fields = vec![
+        Field::new(
+            schema::TIMESTAMP,
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(schema::CONTAINER_ID, DataType::Utf8, false),
+    ];
+    fields.extend(
+        spec.texts
+            .iter()
+            .map(|t| Field::new(*t, DataType::Utf8, false)),
+    );
+    fields.extend(spec.ints.iter().map(|(name, kind, unit)| {
+        let metadata: std::collections::HashMap<String, String> = [
+            (schema::KIND_KEY.to_string(), kind.as_str().to_string()),
+            (schema::UNIT_KEY.to_string(), unit.to_string()),
+        ]
+        .into();
+        Field::new(*name, DataType::Int64, true).with_metadata(metadata)
+    }));
+    Arc::new(Schema::new(fields))
+}
+
+/// One interval's rows of a dataset.
+#[derive(Debug)]
+pub struct Buffer {
+    spec: &'static Spec,
+    rows: Vec<Row>,
+}
+
+impl Buffer {
+    pub fn new(spec: &'static Spec) -> Self {
+        Self {
+            spec,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Takes the rows out, leaving an empty buffer of the same dataset.
+    pub fn take(&mut self) -> Self {
+        Self {
+            spec: self.spec,
+            rows: std::mem::take(&mut self.rows),
+        }
+    }
+
+    /// The rows as one batch, sorted by (container, text columns, time).
+    pub fn to_record_batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        self.rows.sort_by(|a, b| {
+            (&a.container, &a.texts, a.timestamp_ms).cmp(&(&b.container, &b.texts, b.timestamp_ms))
+        });
+        let n = self.rows.len();
+        let mut ids = StringBuilder::with_capacity(n, n * 12);
+        let mut texts: Vec<StringBuilder> = self
+            .spec
+            .texts
+            .iter()
+            .map(|_| StringBuilder::with_capacity(n, n * 8))
+            .collect();
+        let mut ints: Vec<Int64Builder> = self
+            .spec
+            .ints
+            .iter()
+            .map(|_| Int64Builder::with_capacity(n))
+            .collect();
+        let mut ts = Vec::with_capacity(n);
+        for row in &self.rows {
+            ts.push(row.timestamp_ms);
+            ids.append_value(&row.container);
+            for (b, t) in texts.iter_mut().zip(&row.texts) {
+                b.append_value(&**t);
+            }
+            for (b, v) in ints.iter_mut().zip(&row.ints) {
+                b.append_option(*v);
+            }
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
+            Arc::new(ids.finish()),
+        ];
+        columns.extend(texts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(ints.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        RecordBatch::try_new(arrow_schema(self.spec), columns)
+    }
+}
+
+fn properties(spec: &Spec, node: &str) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(
+                schema::FORMAT_VERSION_KEY.to_string(),
+                spec.version.to_string(),
+            ),
+            KeyValue::new("fgm.node".to_string(), node.to_string()),
+            KeyValue::new("fgm.dataset".to_string(), spec.dataset.name().to_string()),
+        ]))
+        .build()
+}
+
+/// Writes the interval's rows as `node`'s file of the dataset starting at
+/// `start` (atomically, as the metrics files). `None` for no rows.
+pub fn write(
+    data_dir: &Path,
+    node: &str,
+    start: DateTime<Utc>,
+    buffer: &mut Buffer,
+) -> Result<Option<(PathBuf, u64)>, WriteError> {
+    if buffer.is_empty() {
+        return Ok(None);
+    }
+    let batch = buffer.to_record_batch()?;
+    let spec = buffer.spec;
+    let path = spec.dataset.file_path(data_dir, node, start);
+    let bytes = write_atomically(data_dir, &path, |out| {
+        let mut writer =
+            ArrowWriter::try_new(out, arrow_schema(spec), Some(properties(spec, node)))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        Ok(())
+    })?;
+    Ok(Some((path, bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_intervals_rows_are_a_file_any_parquet_reader_reads_and_the_listing_knows() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        for spec in [&NETWORK, &DEVICES] {
+            let mut buf = Buffer::new(spec);
+            for s in 0..3 {
+                for name in ["b", "a"] {
+                    buf.push(Row {
+                        timestamp_ms: start.timestamp_millis() + s * 1000,
+                        container: "aaaa".into(),
+                        texts: spec.texts.iter().map(|_| Arc::from(name)).collect(),
+                        ints: spec.ints.iter().map(|_| Some(s)).collect(),
+                    });
+                }
+            }
+            let (path, bytes) = write(dir.path(), "n", start, &mut buf).unwrap().unwrap();
+            assert!(bytes > 0);
+            assert_eq!(
+                path.file_name().unwrap().to_str().unwrap(),
+                format!("{}20260101T000000Z.parquet", spec.dataset.prefix())
+            );
+            let batches = crate::store::reader::read_file(&path, None).unwrap();
+            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 6);
+            assert_eq!(
+                batches[0].num_columns(),
+                2 + spec.texts.len() + spec.ints.len()
+            );
+            let mut empty = Buffer::new(spec);
+            assert!(write(dir.path(), "n", start, &mut empty).unwrap().is_none());
+        }
+        let listing = crate::store::layout::list_data_files(dir.path(), None).unwrap();
+        assert!(
+            listing.files.is_empty() && listing.foreign.is_empty(),
+            "{:?}",
+            listing.foreign
+        );
+        let kinds: Vec<Dataset> = listing.datasets.iter().map(|(d, _)| *d).collect();
+        assert_eq!(kinds, vec![Dataset::Network, Dataset::Devices]);
+    }
+}
