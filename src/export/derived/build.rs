@@ -29,7 +29,7 @@ use parquet::schema::types::ColumnPath;
 use super::histogram::{GAMMA, RELATIVE_ACCURACY, ZERO_BUCKET};
 use super::rates::{self, RATE_COLUMNS, Resolved, Sample, Value};
 use super::read::{self, ReadError, Rows};
-use super::summary::{self, Summaries};
+use super::summary::{self, Accum, Summaries};
 use super::{DATASET_KEY, Dataset, FORMAT_VERSION, HOUR_KEY};
 use crate::store::schema;
 
@@ -128,7 +128,39 @@ fn properties(
     ];
     kv.extend(extra);
     let zstd = ZstdLevel::try_new(3).unwrap_or_default();
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    if dataset == Dataset::Rates {
+        // Rows interleave containers, so values rarely repeat: no
+        // dictionaries; integers as deltas (gauges drift, deltas are small),
+        // doubles plain, zstd on top (measured smallest and fastest).
+        let ints = std::iter::once(INTERVAL_MS).chain(
+            RATE_COLUMNS
+                .iter()
+                .filter(|c| !c.source.is_float())
+                .map(|c| c.name),
+        );
+        for name in ints {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(name), false)
+                .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
+        }
+        for c in RATE_COLUMNS.iter().filter(|c| c.source.is_float()) {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+        }
+        // Statistics where queries filter (time, container, events): every
+        // other column's would grow the footer, which every query opening the
+        // object reads, for no row group ever skipped.
+        for c in RATE_COLUMNS
+            .iter()
+            .filter(|c| !matches!(c.source, rates::Source::Delta(_)))
+        {
+            builder = builder
+                .set_column_statistics_enabled(ColumnPath::from(c.name), EnabledStatistics::None);
+        }
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(INTERVAL_MS), EnabledStatistics::None);
+    }
+    builder
         .set_compression(Compression::ZSTD(zstd))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
@@ -185,10 +217,15 @@ pub fn derive(
     for (name, bytes) in inputs {
         let rows = read::read_rows(name, bytes, &wanted)?;
         let derived = derive_file(&rows, &resolved, &mut last, &mut summaries);
+        // Sorted by (timestamp, container id): ids ranked by name once.
+        let mut by_name: Vec<usize> = (0..rows.ids.len()).collect();
+        by_name.sort_by(|&a, &b| rows.ids[a].cmp(&rows.ids[b]));
+        let mut rank = vec![0usize; rows.ids.len()];
+        for (r, &id) in by_name.iter().enumerate() {
+            rank[id] = r;
+        }
         let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by(|&a, &b| {
-            (rows.t_ms[a], rows.container(a)).cmp(&(rows.t_ms[b], rows.container(b)))
-        });
+        order.sort_by_key(|&i| (rows.t_ms[i], rank[rows.id[i] as usize]));
         // Cut the sorted rows where the wall-clock slot changes: a slot is a
         // row group of its hour's file.
         let mut start = 0;
@@ -255,6 +292,9 @@ fn sample_of(rows: &Rows, i: usize) -> Sample {
 
 /// Derived values of one file, by input row.
 struct FileRates {
+    /// Values in the order they were derived (pushed, not pre-filled: this
+    /// is the hot loop of compaction); `at[row]` is where a row's are.
+    at: Vec<usize>,
     interval: Vec<Option<i64>>,
     columns: Vec<Vec<Value>>,
 }
@@ -269,39 +309,53 @@ fn derive_file(
 ) -> FileRates {
     let n = rows.len();
     let mut out = FileRates {
-        interval: vec![None; n],
-        columns: vec![vec![Value::Int(None); n]; resolved.len()],
+        at: vec![0; n],
+        interval: Vec::with_capacity(n),
+        columns: (0..resolved.len()).map(|_| Vec::with_capacity(n)).collect(),
     };
     let mut order: Vec<usize> = (0..n).collect();
     // Stored order already is (container, time); the sort only guards it.
-    order.sort_by(|&a, &b| {
-        (rows.container(a), rows.t_ms[a]).cmp(&(rows.container(b), rows.t_ms[b]))
-    });
+    order.sort_by_key(|&i| (rows.id[i], rows.t_ms[i]));
     let mut cur = Sample {
         t_ms: 0,
         values: vec![None; rows.values.len()],
     };
-    for i in order {
-        let id = rows.container(i);
-        cur.t_ms = rows.t_ms[i];
-        for (slot, column) in cur.values.iter_mut().zip(&rows.values) {
-            *slot = column[i];
-        }
-        let prev = last.get(id);
-        out.interval[i] = rates::interval_ms(prev, &cur);
-        let accums = summaries.slot(id, cur.t_ms);
-        for (c, source) in resolved.iter().enumerate() {
-            let v = rates::value(*source, prev, &cur);
-            if let (Some(x), Some(a)) = (v.as_f64(), accums.get_mut(c)) {
-                a.add(x);
+    // One container's run at a time: its previous sample and its hour's
+    // summaries are looked up once per run (and hour), not per row.
+    for run in order.chunk_by(|&a, &b| rows.id[a] == rows.id[b]) {
+        let Some(&first) = run.first() else {
+            continue;
+        };
+        let id = rows.container(first);
+        let mut prev = last.remove(id);
+        let mut hour: Option<(i64, &mut [Accum])> = None;
+        for &i in run {
+            cur.t_ms = rows.t_ms[i];
+            for (slot, column) in cur.values.iter_mut().zip(&rows.values) {
+                *slot = column[i];
             }
-            out.columns[c][i] = v;
-        }
-        match last.get_mut(id) {
-            Some(entry) => std::mem::swap(entry, &mut cur),
-            None => {
-                last.insert(id.to_string(), cur.clone());
+            let h = summary::hour_of(cur.t_ms);
+            if hour.as_ref().is_none_or(|(at, _)| *at != h) {
+                hour = Some((h, summaries.slot(id, cur.t_ms)));
             }
+            let mut accums = hour.as_mut().map(|(_, a)| a);
+            out.at[i] = out.interval.len();
+            out.interval.push(rates::interval_ms(prev.as_ref(), &cur));
+            for (c, source) in resolved.iter().enumerate() {
+                let v = rates::value(*source, prev.as_ref(), &cur);
+                let accum = accums.as_mut().and_then(|a| a.get_mut(c));
+                if let (Some(x), Some(a)) = (v.as_f64(), accum) {
+                    a.add(x);
+                }
+                out.columns[c].push(v);
+            }
+            match prev.as_mut() {
+                Some(p) => std::mem::swap(p, &mut cur),
+                None => prev = Some(cur.clone()),
+            }
+        }
+        if let Some(p) = prev {
+            last.insert(id.to_string(), p);
         }
     }
     out
@@ -322,18 +376,18 @@ fn rates_batch(
             order.iter().map(|&i| rows.container(i)),
         )),
         Arc::new(Int64Array::from_iter(
-            order.iter().map(|&i| derived.interval[i]),
+            order.iter().map(|&i| derived.interval[derived.at[i]]),
         )),
     ];
     for (c, def) in RATE_COLUMNS.iter().enumerate() {
         let values = &derived.columns[c];
         let array: ArrayRef = if def.source.is_float() {
             Arc::new(Float64Array::from_iter(
-                order.iter().map(|&i| values[i].as_f64()),
+                order.iter().map(|&i| values[derived.at[i]].as_f64()),
             ))
         } else {
             Arc::new(Int64Array::from_iter(order.iter().map(|&i| {
-                match values[i] {
+                match values[derived.at[i]] {
                     Value::Int(v) => v,
                     Value::Float(_) => None,
                 }
