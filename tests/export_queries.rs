@@ -12,7 +12,7 @@ mod support;
 
 use chrono::{Duration, Utc};
 use fine_grained_monitor::export::compact;
-use fine_grained_monitor::store::schema::{METRICS, metric_index};
+use fine_grained_monitor::store::schema::METRICS;
 use s3_support::queries::{Target, python};
 use s3_support::{S3Server, data};
 
@@ -28,24 +28,29 @@ fn a_five_minute_question_reads_a_small_share_of_a_day() {
         .unwrap();
     let server = S3Server::start("share", None);
     let client = rt.block_on(server.bucket(BUCKET));
-    // One node, four containers, a whole day in half-hour files.
+    // One node, ten containers, a whole day in half-hour files.
     let day = (Utc::now() - Duration::days(2))
         .date_naive()
         .and_hms_opt(0, 0, 0)
         .unwrap()
         .and_utc();
-    let ids = [
-        "a00000000001",
-        "a00000000002",
-        "a00000000003",
-        "a00000000004",
-    ];
+    let ids: Vec<String> = (1..=10).map(|c| format!("a{c:011x}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // Every counter climbs unevenly, every gauge wanders: rates objects as full as real ones.
     let files = data::files_with("n1", day, 48, 1800, &ids, |c, s| {
-        let mut v = vec![Some(0); METRICS.len()];
-        let noise = s * 7919 % 40_000;
-        v[metric_index("cpu_usage_usec").unwrap()] = Some(s * 250_000 * (c as i64 + 1) + noise);
-        v[metric_index("memory_working_set_bytes").unwrap()] = Some((64 << 20) + noise * 64);
-        v
+        let c = c as i64;
+        METRICS
+            .iter()
+            .enumerate()
+            .map(|(m, def)| {
+                let noise = (s * 7919 + c * 104_729 + m as i64 * 31) % 997;
+                Some(if def.kind.as_str() == "counter" {
+                    s * 1000 * (c + 1) + noise * 13
+                } else {
+                    (64 << 20) + c * (1 << 20) + noise * 4096
+                })
+            })
+            .collect()
     });
     rt.block_on(data::upload(&client, PREFIX, "n1", files));
     let args = data::compact_args(&server, BUCKET, PREFIX);
@@ -76,7 +81,7 @@ fn a_five_minute_question_reads_a_small_share_of_a_day() {
     let sent_before = server.sent_bytes(BUCKET);
     let top = target.query("top_cpu_p99.sql", &from, &to);
     let read = server.sent_bytes(BUCKET) - sent_before;
-    assert_eq!(top.len(), 4, "{top:?}");
+    assert_eq!(top.len(), 10, "{top:?}");
     assert_eq!(top[0]["samples"], 301, "12:00:00..12:05:00, both ends in");
     let (_, profile) = target.run_py(
         std::path::Path::new("top_cpu_p99.sql"),

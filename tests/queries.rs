@@ -320,9 +320,11 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
     let before = answers();
     let views_before = derived_views(&server, &from, &to);
 
-    // Compaction: merged files written, raw ones still there (grace period), then gone.
+    // One node compacted, the other not: its rates and summaries come from compaction's
+    // objects, the other's are derived in SQL, the answers stay.
     let client = server.admin_client(BUCKET);
-    let args = data::compact_args(&server, BUCKET, PREFIX);
+    let mut args = data::compact_args(&server, BUCKET, PREFIX);
+    args.node = Some("node-1".into());
     let report = rt
         .block_on(fine_grained_monitor::export::compact::run_with(
             &client,
@@ -330,7 +332,20 @@ fn shipped_duckdb_queries_answer_over_the_bucket_before_and_after_compaction() {
             Utc::now(),
         ))
         .unwrap();
-    assert_eq!(report.input_files, 40, "{report:?}");
+    assert_eq!(report.input_files, 20, "{report:?}");
+    assert_eq!(answers(), before, "same answers half compacted");
+    assert_same_views(&views_before, &derived_views(&server, &from, &to));
+
+    // Compaction: merged files written, raw ones still there (grace period), then gone.
+    args.node = None;
+    let report = rt
+        .block_on(fine_grained_monitor::export::compact::run_with(
+            &client,
+            &args,
+            Utc::now(),
+        ))
+        .unwrap();
+    assert_eq!(report.input_files, 20, "{report:?}");
     let during = answers();
     assert_eq!(
         during, before,

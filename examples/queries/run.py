@@ -58,6 +58,8 @@ def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: s
     con = duckdb.connect()
     # Timestamps are UTC everywhere (the files, the keys, the agents).
     con.execute("SET TimeZone = 'UTC'")
+    # Footers read once: creating a view reads some, the query binds the views again.
+    con.execute("SET parquet_metadata_cache = true")
     load_httpfs(con)
     options = [
         "TYPE s3",
@@ -85,10 +87,15 @@ def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: s
     if "fgm_metrics" in query:
         con.execute((HERE / "duckdb" / "fgm_metrics.sql").read_text())
     if any(name in query for name in DERIVED_NAMES):
-        con.execute((HERE / "duckdb" / "fgm_derive.sql").read_text())
+        # The SQL derivation of the rows compaction has not derived, or an empty one when
+        # there are none (then the views take their columns from compaction's objects).
+        underived = con.execute("SELECT len(getvariable('fgm_underived_files'))").fetchone()[0]
+        load_split(con, "fgm_derive.sql", bool(underived))
         # The views of the files compaction derived, or of the SQL derivation alone when it
         # has derived nothing in the listed days yet.
         derived = con.execute("SELECT len(getvariable('fgm_rates_files'))").fetchone()[0]
+        if derived:
+            check_format(con)
         load_split(con, "fgm_rates.sql", bool(derived))
         con.execute((HERE / "duckdb" / "fgm_summaries.sql").read_text())
     # The JSON views, or empty ones when the bucket holds no such file (no pod ever failed, say).
@@ -99,10 +106,31 @@ def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: s
     return con
 
 
+# Format version of the rates and summaries objects these views read (fgm.format_version).
+FORMAT_VERSION = 1
+
+
+def check_format(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuses rates and summaries of a newer format (the newest object of each, by key: the
+    first of fgm.sql's lists, whose footer the views read anyway)."""
+    for variable in ("fgm_rates_files", "fgm_summaries_files"):
+        newest = con.execute(f"SELECT getvariable('{variable}')[1]").fetchone()[0]
+        row = con.execute(
+            f"SELECT decode(value) FROM parquet_kv_metadata({quote(newest)}) "
+            "WHERE decode(key) = 'fgm.format_version'"
+        ).fetchone()
+        if row and int(row[0]) > FORMAT_VERSION:
+            raise SystemExit(f"{newest} has format version {row[0]}; these queries read version "
+                             f"{FORMAT_VERSION}: update examples/queries")
+
+
 def load_split(con: duckdb.DuckDBPyConnection, file: str, with_files: bool) -> None:
-    """Runs the part of `file` before "-- when there are no files:" or the part after it."""
-    with_part, without = (HERE / "duckdb" / file).read_text().split("-- when there are no files:")
-    con.execute(with_part if with_files else without)
+    """Runs the part of `file` before "-- when there are no files:" or the part after it;
+    a part before "-- with files:", when there is one, runs either way."""
+    text = (HERE / "duckdb" / file).read_text()
+    common, _, text = text.rpartition("-- with files:")
+    with_part, without = text.split("-- when there are no files:")
+    con.execute(common + (with_part if with_files else without))
 
 
 def parse_time(s: str) -> dt.datetime:

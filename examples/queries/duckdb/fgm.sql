@@ -66,11 +66,12 @@ SELECT merged FROM fgm_derived_files GROUP BY merged
 HAVING count(*) FILTER (WHERE dataset = 'rates') > 0
    AND count(*) FILTER (WHERE dataset = 'summaries') > 0;
 
+-- Newest first: DuckDB takes a view's columns from the first file, and run.py checks its format.
 SET VARIABLE fgm_rates_files = (
-    SELECT coalesce(list(file ORDER BY file), []) FROM fgm_derived_files
+    SELECT coalesce(list(file ORDER BY file DESC), []) FROM fgm_derived_files
     WHERE dataset = 'rates' AND merged IN (SELECT merged FROM fgm_derived));
 SET VARIABLE fgm_summaries_files = (
-    SELECT coalesce(list(file ORDER BY file), []) FROM fgm_derived_files
+    SELECT coalesce(list(file ORDER BY file DESC), []) FROM fgm_derived_files
     WHERE dataset = 'summaries' AND merged IN (SELECT merged FROM fgm_derived));
 
 -- The other files of fgm_metrics (raw files not compacted yet, merged files written before

@@ -36,14 +36,12 @@ CREATE OR REPLACE TEMP MACRO fgm_bucket_value(b) AS
 -- without opening them.
 CREATE OR REPLACE TEMP MACRO fgm_hour_start(dt, hour) AS (dt + to_hours(hour))::TIMESTAMPTZ;
 
--- The files of fgm_metrics without rates (or, when there are none, one file and no rows, so
--- the view still has its columns).
+-- The rows to derive: run.py runs the next part when fgm_underived_files is not empty, else the
+-- last part (no rows, with the columns of compaction's rates objects).
+-- with files:
 CREATE OR REPLACE TEMP VIEW fgm_underived_metrics AS
-SELECT * FROM read_parquet(
-    CASE WHEN len(getvariable('fgm_underived_files')) > 0 THEN getvariable('fgm_underived_files')
-         ELSE [getvariable('fgm_files')[1]] END,
-    hive_partitioning = true, union_by_name = true)
-WHERE len(getvariable('fgm_underived_files')) > 0;
+SELECT * FROM read_parquet(getvariable('fgm_underived_files'), hive_partitioning = true,
+                           union_by_name = true);
 
 CREATE OR REPLACE TEMP VIEW fgm_rates_derived_here AS
 WITH s AS (
@@ -109,24 +107,9 @@ SELECT CAST(timestamp AS DATE) AS dt, date_trunc('hour', timestamp) AS hour, nod
            AS cpu_limit_cores
 FROM i;
 
--- Summary rows of those rates, as compaction writes them: per (node, container, hour,
--- metric) one row of count/sum/min/max (bucket NULL), and one per non-empty bucket.
-CREATE OR REPLACE TEMP VIEW fgm_summary_values_derived_here AS
-UNPIVOT (
-    SELECT node, container_id, hour,
-           COLUMNS(c -> c NOT IN ('dt', 'hour', 'node', 'container_id', 'timestamp', 'interval_ms'))::DOUBLE
-    FROM fgm_rates_derived_here)
-ON COLUMNS(* EXCLUDE (node, container_id, hour)) INTO NAME metric VALUE value;
-
-CREATE OR REPLACE TEMP VIEW fgm_summary_rows_derived_here AS
-SELECT node, container_id, hour, metric, NULL::INTEGER AS bucket, count(*) AS count,
-       sum(value) AS sum, min(value) AS min, max(value) AS max
-FROM fgm_summary_values_derived_here
-WHERE value >= 0 AND isfinite(value)
-GROUP BY ALL
-UNION ALL
-SELECT node, container_id, hour, metric, fgm_bucket(value) AS bucket, count(*) AS count,
-       NULL::DOUBLE AS sum, NULL::DOUBLE AS min, NULL::DOUBLE AS max
-FROM fgm_summary_values_derived_here
-WHERE value >= 0 AND isfinite(value)
-GROUP BY ALL;
+-- when there are no files:
+CREATE OR REPLACE TEMP VIEW fgm_rates_derived_here AS
+SELECT * EXCLUDE (hour), fgm_hour_start(dt, hour) AS hour
+FROM read_parquet(getvariable('fgm_rates_files'), hive_partitioning = true,
+                  hive_types = {'dt': DATE, 'hour': INTEGER})
+WHERE false;

@@ -9,6 +9,31 @@
 -- fgm_summaries.sql aggregates them.
 -- From the objects compaction wrote (fgm_rates_files, fgm_summaries_files, see fgm.sql) and,
 -- for every other file of fgm_metrics, from fgm_derive.sql. Loaded by run.py after it.
+
+-- Summary rows of the rates derived in fgm_derive.sql, as compaction writes them: per (node, container, hour,
+-- metric) one row of count/sum/min/max (bucket NULL), and one per non-empty bucket.
+CREATE OR REPLACE TEMP VIEW fgm_summary_values_derived_here AS
+UNPIVOT (
+    SELECT node, container_id, hour,
+           COLUMNS(c -> c NOT IN ('dt', 'hour', 'node', 'container_id', 'timestamp', 'interval_ms'))::DOUBLE
+    FROM fgm_rates_derived_here)
+ON COLUMNS(* EXCLUDE (node, container_id, hour)) INTO NAME metric VALUE value;
+
+CREATE OR REPLACE TEMP VIEW fgm_summary_rows_derived_here AS
+SELECT node, container_id, hour, metric, NULL::INTEGER AS bucket, count(*) AS count,
+       sum(value) AS sum, min(value) AS min, max(value) AS max
+FROM fgm_summary_values_derived_here
+WHERE value >= 0 AND isfinite(value)
+GROUP BY ALL
+UNION ALL
+SELECT node, container_id, hour, metric, fgm_bucket(value) AS bucket, count(*) AS count,
+       NULL::DOUBLE AS sum, NULL::DOUBLE AS min, NULL::DOUBLE AS max
+FROM fgm_summary_values_derived_here
+WHERE value >= 0 AND isfinite(value)
+GROUP BY ALL;
+
+-- The views: run.py runs the next part when compaction's objects are listed, else the last.
+-- with files:
 CREATE OR REPLACE TEMP VIEW fgm_rates AS
 SELECT * EXCLUDE (hour), fgm_hour_start(dt, hour) AS hour
 FROM read_parquet(getvariable('fgm_rates_files'), hive_partitioning = true,
