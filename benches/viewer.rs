@@ -369,7 +369,10 @@ fn main() {
     // FGM_BENCH_ONLY=startup|charts|overview runs one part (while iterating).
     let only = std::env::var("FGM_BENCH_ONLY").ok();
     let wants = |part: &str| only.as_deref().is_none_or(|o| o == part);
-    for files in [1_000usize, 30_000].into_iter().filter(|_| wants("startup")) {
+    for files in [1_000usize, 30_000]
+        .into_iter()
+        .filter(|_| wants("startup"))
+    {
         let dir = root.path().join(format!("files-{files}"));
         let t = Instant::now();
         many_files(&dir, files, end);
