@@ -3,7 +3,8 @@
 //! `fgm-viewer` binary on a real port, over 200 containers written with the
 //! store's writer. The script checks what a person sees: the overview
 //! without a click (rankings, OOM kill, throttling), one click to chart a
-//! row, limits and requests, the time zone switch, both studies, export
+//! row, limits and requests, the row's processes (table by CPU, sparklines,
+//! stacked memory), the time zone switch, both studies, export
 //! (and its cap), comparison, shareable URLs, search, presets and zoom. It
 //! saves a screenshot of the overview: into the target directory, and over
 //! the README's `docs/viewer.png` when `FGM_UPDATE_SCREENSHOT=1`.
@@ -23,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
+use fine_grained_monitor::store::datasets::{self, Buffer, PROCESSES, Row};
 use fine_grained_monitor::store::events::{self, EventKind, PodEvent};
 use fine_grained_monitor::store::index::{Index, Requests};
 use fine_grained_monitor::store::layout;
@@ -77,6 +79,85 @@ fn value(n: usize, metric: &str, i: i64) -> Option<i64> {
     })
 }
 
+/// The processes of CHECKOUT, as the agent's `--processes` writes them (a
+/// processes file beside each metrics file): a JVM (0.35 cores), a sidecar
+/// (0.04 cores) and a health check started every minute under one recycled
+/// pid (25 ms of CPU each, a start and an exit row). Other containers have none.
+const PICK_PROCESSES: [&str; 3] = [
+    "java -Xmx768m -jar /app/checkout.jar",
+    "node /srv/sidecar.js",
+    "curl -s localhost:8080/healthz",
+];
+
+fn write_processes(dir: &Path, start: chrono::DateTime<chrono::Utc>) {
+    let at = |sec: i64| ms(start) + sec * 1000;
+    let row = |sec: i64, cmd: usize, event: &str, pid: i64, started: i64, cpu: i64, rss: i64| {
+        let pss = (sec % 50 == 0).then_some(rss * 9 / 10);
+        Row {
+            timestamp_ms: at(sec),
+            container: id(CHECKOUT),
+            texts: vec![PICK_PROCESSES[cmd].into(), event.into()],
+            ints: vec![
+                Some(pid),
+                Some(started),
+                Some(pid - 4000),
+                Some(1),
+                Some(cpu),
+                Some(rss),
+                Some(8),
+                pss,
+                pss,
+                None,
+            ],
+        }
+    };
+    let mut rows = Vec::new();
+    for sec in (0..SECONDS).step_by(5) {
+        let java_rss = (150 << 20) + sec * (1 << 19);
+        rows.push(row(
+            sec,
+            0,
+            "",
+            4100,
+            at(-600),
+            350_000 * (sec + 600),
+            java_rss,
+        ));
+        rows.push(row(
+            sec,
+            1,
+            "",
+            4200,
+            at(-600),
+            40_000 * (sec + 600),
+            60 << 20,
+        ));
+    }
+    for minute in 0..SECONDS / 60 {
+        let sec = minute * 60 + 30;
+        rows.push(row(sec, 2, "start", 4300, at(sec) - 200, 20_000, 4 << 20));
+        rows.push(row(
+            sec + 5,
+            2,
+            "exit",
+            4300,
+            at(sec) - 200,
+            25_000,
+            4 << 20,
+        ));
+    }
+    for file_start in (0..SECONDS).step_by(90) {
+        let mut buf = Buffer::new(&PROCESSES);
+        for r in rows
+            .iter()
+            .filter(|r| (at(file_start)..at(file_start + 90)).contains(&r.timestamp_ms))
+        {
+            buf.push(r.clone());
+        }
+        datasets::write(dir, NODE, start + Span::seconds(file_start), &mut buf).unwrap();
+    }
+}
+
 fn write_data(dir: &Path) -> chrono::DateTime<chrono::Utc> {
     let start = t(2025, 12, 30, 9, 0, 0);
     let ids: Vec<String> = (0..CONTAINERS).map(id).collect();
@@ -87,6 +168,7 @@ fn write_data(dir: &Path) -> chrono::DateTime<chrono::Utc> {
         value(n, metric, i)
     };
     write_samples(dir, &refs, start, SECONDS, 90, &values);
+    write_processes(dir, start);
     let mut index = Index::empty(start + Span::seconds(SECONDS), 90);
     index.extend_range(start, start + Span::seconds(SECONDS - 1));
     for (i, cid) in ids.iter().enumerate() {
@@ -219,6 +301,7 @@ fn page_charts_search_presets_and_events_in_chromium() {
         .env("FGM_CRON", id(CRON))
         .env("FGM_DISK", id(DISK))
         .env("FGM_START", start.timestamp_millis().to_string())
+        .env("FGM_PICK_PROCESSES", PICK_PROCESSES.join("\n"))
         .env(
             "FGM_OOM_AT",
             (start + Span::seconds(600)).timestamp_millis().to_string(),

@@ -4,7 +4,8 @@
 //!  index.json ─┐                    ┌─ /api/status, /api/containers, /api/metrics
 //!  newest file ┼─▶ state (polled) ──┼─ /api/timeseries (rates, min/max downsampling)
 //!  data files ─┘   + column cache   ├─ /api/events (OOM kills, restarts)
-//!  events/*.jsonl ──────────────────┴─ / and /assets/* (page, uPlot, embedded)
+//!  events/*.jsonl ──────────────────┼─ / and /assets/* (page, uPlot, embedded)
+//!  processes-*.parquet ─────────────┴─ /api/processes (one container's processes)
 //! ```
 //!
 //! Start-up reads `index.json` and the newest file's footer only, so it does
@@ -20,6 +21,7 @@ pub mod overview;
 pub mod page;
 pub mod parallel;
 pub mod params;
+pub mod processes;
 pub mod query;
 pub mod series;
 pub mod state;

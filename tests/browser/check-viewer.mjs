@@ -1,7 +1,7 @@
 // Drives headless Chromium against a running viewer (started by
 // tests/viewer_browser.rs) and checks what a person would: the overview
 // without a click, one click to chart a row, limits and requests, event
-// markers, the time zone switch, studies, export, comparison, shareable
+// markers, the row's processes, the time zone switch, studies, export, comparison, shareable
 // URLs, search, presets and zoom, with no console error. Every wait is on a
 // condition of the page, never a fixed time. Saves a screenshot of the
 // overview.
@@ -19,6 +19,9 @@ const total = Number(env("FGM_CONTAINERS"));
 const [pick, hot, cron, disk] = ["FGM_PICK", "FGM_HOT", "FGM_CRON", "FGM_DISK"].map(env);
 const start = Number(env("FGM_START"));
 const oomAt = Number(env("FGM_OOM_AT"));
+// The picked container's processes, by CPU used (the last one recurs, a recycled pid).
+const pickProcesses = (env("FGM_PICK_PROCESSES") || "").split("\n").filter(Boolean);
+assert.equal(pickProcesses.length, 3, "FGM_PICK_PROCESSES");
 assert.ok(url && screenshot && downloads && total && pick && hot && cron && disk && start && oomAt,
   "FGM_URL, FGM_SCREENSHOT, FGM_DOWNLOADS, FGM_CONTAINERS, FGM_PICK, FGM_HOT, FGM_CRON, FGM_DISK, FGM_START, FGM_OOM_AT");
 const MiB = 1 << 20;
@@ -107,6 +110,25 @@ try {
   assert.match(await page.textContent("#events"), /2025-12-30 04:10:00oom killed/);
   step("one click charts the row: memory with its 1 GiB limit, 512 MiB request and the OOM kill");
 
+  // Its processes under the charts: by CPU, a sparkline each, their memory stacked.
+  await page.waitForFunction((id) => window.fgm.processes && window.fgm.processes.container === id &&
+    !document.getElementById("processes-panel").hidden, pick);
+  const procs = await page.$$eval("#processes table.process-table tbody tr", (trs) => trs.map((tr) => ({
+    command: tr.querySelector("td.command").textContent, pid: tr.dataset.pid, lines: tr.querySelectorAll("svg.spark path").length })));
+  assert.deepEqual(procs.slice(0, 2).map((p) => p.command), pickProcesses.slice(0, 2), JSON.stringify(procs.slice(0, 3)));
+  // A health check every minute of the last 15 under one pid: 15 processes.
+  assert.equal(procs.length, 2 + 15, JSON.stringify(procs.map((p) => p.command)));
+  assert.ok(procs.slice(2).every((p) => p.command === pickProcesses[2] && p.pid === "4300"));
+  assert.ok(procs.every((p) => p.lines === 1), "a sparkline per row");
+  assert.deepEqual(await page.$$eval("#processes table.process-table thead th", (ths) => ths.map((th) => th.textContent)),
+    ["command", "pid", "nspid", "start", "end", "CPU s", "CPU", "max RSS", "last PSS"]);
+  const stacked = await page.evaluate(() => ({ pids: window.fgm.processesChart.fgmProcesses, n: window.fgm.processesChart.series.length }));
+  assert.equal(stacked.n, 1 + 5, "the 5 largest processes' RSS");
+  assert.equal(stacked.pids[stacked.pids.length - 1], 4100, "the JVM, the largest, drawn last (at the bottom)");
+  await page.locator("#processes-panel").screenshot({ path: screenshot.replace(/\.png$/, "") + "-processes.png" });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  step("its processes: " + procs.length + " by CPU (" + pickProcesses[0] + " first), sparklines, stacked RSS");
+
   // Tooltip time follows the zone: hover the chart, read the legend.
   const over = page.locator('.chart[data-metric="memory_working_set_bytes"] .u-over');
   const box = await over.boundingBox();
@@ -162,6 +184,9 @@ try {
   await page.fill("#search", cron);
   await page.click(`#containers li[data-id="${cron}"]`);
   await page.waitForFunction((n) => window.fgm.renders > n && window.fgm.view === "charts", before);
+  // No processes files for it: the panel says why.
+  await page.waitForFunction((id) => window.fgm.processes && window.fgm.processes.container === id, cron);
+  assert.equal(await page.textContent("#processes"), "No processes recorded (the agent's --processes is off)");
   // CPU only, from the metric list (grouped by resource, human names).
   assert.match(await page.textContent('#metrics .metric-group[data-group="cpu"]'), /CPU/);
   for (const [name, on] of [["cpu_usage_usec", true], ["memory_working_set_bytes", false], ["memory_current_bytes", false]]) {

@@ -11,6 +11,7 @@ mod fixture;
 mod live;
 mod loading;
 mod overview;
+mod processes;
 mod robust;
 mod server;
 mod study;

@@ -27,6 +27,8 @@
     // The charts' answers and what drawing them took, for the live refresh and the tests:
     // drawn = { newest: time of the newest sample on screen, at: when it was drawn }.
     answers: {}, drawn: null, liveAppends: 0,
+    // The processes of the one selected container (GET /api/processes) and their memory chart.
+    processes: null, processesChart: null, processRenders: 0,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -246,6 +248,7 @@
       fgm.charts = {};
       $("charts").replaceChildren();
       $("events-panel").hidden = true;
+      renderProcesses(null, range);
       fgm.renders++;
       return;
     }
@@ -254,7 +257,12 @@
     const q = (from, to) => "containers=" + ids.join(",") + "&from=" + from + "&to=" + to;
     const offset = compareOffset(range);
     const metrics = fgm.metricsSelected.slice();
-    const [events, answers, compared, studies] = await Promise.all([
+    // One container: its processes too (an error is shown in their panel, not thrown).
+    const processes = ids.length === 1
+      ? getJSON("/api/processes?container=" + ids[0] + "&from=" + range.from + "&to=" + range.to)
+        .catch((e) => ({ error: e.message, processes: [] }))
+      : null;
+    const [events, answers, compared, studies, procs] = await Promise.all([
       getJSON("/api/events?" + q(range.from, range.to)),
       Promise.all(metrics.map((m) => getJSON("/api/timeseries?" + q(range.from, range.to) + "&metric=" + m + "&points=" + points))),
       Promise.all(metrics.map((m) => (offset
@@ -264,6 +272,7 @@
         const s = fgm.studies[m];
         return s && ids.includes(s.container) ? loadStudy(m, s, range) : null;
       })),
+      processes,
     ]);
     if (token !== pending) return;
     fgm.events = events.events;
@@ -299,6 +308,7 @@
     });
     $("charts").replaceChildren(...boxes.map((b) => b.box));
     for (const b of boxes) if (b.draw) b.draw();
+    renderProcesses(procs, range);
     noteDrawn();
     fgm.renders++;
   }
@@ -358,6 +368,18 @@
     fgm.liveAppends++;
     noteDrawn();
     return true;
+  }
+
+  // The processes panel: shown when exactly one container is selected.
+  function renderProcesses(answer, range) {
+    if (fgm.processesChart) fgm.processesChart.destroy();
+    fgm.processesChart = null;
+    fgm.processes = answer;
+    $("processes-panel").hidden = !answer;
+    if (!answer) return;
+    const width = Math.max(300, $("charts").clientWidth) - 40;
+    fgm.processesChart = window.fgmProcesses.render($("processes"), answer, { tz: fgm.tz, range, width });
+    fgm.processRenders++;
   }
 
   function renderEvents() {

@@ -166,3 +166,128 @@
 
   window.fgmCharts = { draw, heading, studySummary };
 })();
+
+// The processes of one selected container (GET /api/processes): a table by
+// CPU used, each row with a sparkline of its cores, and the resident memory
+// of the largest processes stacked on one chart.
+(function () {
+  "use strict";
+  const { el, fmt, fmtTime, COLORS } = window.fgmUtil;
+  const STACKED = 5;
+  const EMPTY = "No processes recorded (the agent's --processes is off)";
+  const SVG = "http://www.w3.org/2000/svg";
+
+  // `#rrggbb` mixed with white: opaque, so stacked areas do not blend.
+  function tint(hex, a) {
+    const n = parseInt(hex.slice(1), 16);
+    const mix = (c) => Math.round(c * a + 255 * (1 - a));
+    return "rgb(" + mix(n >> 16) + "," + mix((n >> 8) & 255) + "," + mix(n & 255) + ")";
+  }
+
+  // CPU cores over the range, on the row's own scale (its peak in the title).
+  function spark(samples, range) {
+    const w = 100, h = 20;
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "spark");
+    svg.setAttribute("width", w);
+    svg.setAttribute("height", h);
+    const pts = samples.filter((s) => s.cpu_cores !== null);
+    const max = pts.reduce((m, s) => Math.max(m, s.cpu_cores), 0);
+    const span = Math.max(1, range.to - range.from);
+    let d = "";
+    pts.forEach((s, i) => {
+      const x = Math.min(w, Math.max(0, ((s.t - range.from) / span) * w)).toFixed(1);
+      const y = (h - 2 - (max > 0 ? (s.cpu_cores / max) * (h - 4) : 0)).toFixed(1);
+      d += (i ? "L" : "M") + x + " " + y;
+    });
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "#2563eb");
+    path.setAttribute("stroke-width", "1.2");
+    svg.append(path);
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = "peak " + fmt(max, "cores") + " cores";
+    svg.append(title);
+    return svg;
+  }
+
+  // RSS of the largest processes, stacked: each is 0 outside its samples and
+  // keeps its last value between them. Returns the uPlot, or null.
+  function memoryChart(box, answer, ctx) {
+    const top = answer.processes.filter((p) => p.max_rss_bytes)
+      .sort((a, b) => b.max_rss_bytes - a.max_rss_bytes).slice(0, STACKED);
+    if (!top.length) return null;
+    const times = Array.from(new Set(top.flatMap((p) => p.samples.filter((s) => s.rss_bytes !== null).map((s) => s.t))))
+      .sort((a, b) => a - b);
+    const own = top.map((p) => {
+      const s = p.samples.filter((x) => x.rss_bytes !== null);
+      let k = -1;
+      return times.map((t) => {
+        while (k + 1 < s.length && s[k + 1].t <= t) k++;
+        return k < 0 || t > s[s.length - 1].t ? 0 : s[k].rss_bytes;
+      });
+    });
+    const sums = own.map((_, i) => times.map((_, j) => own.slice(0, i + 1).reduce((a, o) => a + o[j], 0)));
+    // Drawn from the highest sum down, each over the one before.
+    const order = top.map((_, i) => top.length - 1 - i);
+    const name = (p) => p.command.slice(0, 40) + " (" + p.pid + ")";
+    const tz = ctx.tz;
+    const wrap = el("div", { class: "chart processes-memory" },
+      el("div", { class: "chart-head" }, el("h3", {}, "Resident memory of the " + top.length + " largest processes ",
+        el("span", { class: "unit" }, "(bytes, stacked)"))));
+    box.append(wrap);
+    const u = new uPlot({
+      width: Math.max(300, ctx.width),
+      height: 200,
+      tzDate: (ts) => (tz === "utc" ? uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC") : new Date(ts * 1e3)),
+      scales: { x: { time: true, range: () => [ctx.range.from / 1000, ctx.range.to / 1000] } },
+      cursor: { sync: { key: "fgm" }, drag: { x: false, y: false } },
+      axes: [{}, { size: 70, values: (_, vals) => vals.map((v) => fmt(v, "bytes")) }],
+      series: [{ value: (_, v) => (v === null ? "–" : fmtTime(v * 1000, tz)) }].concat(order.map((i) => ({
+        label: name(top[i]), stroke: COLORS[i % COLORS.length], fill: tint(COLORS[i % COLORS.length], 0.45), width: 1,
+        points: { show: false }, value: (_, v, __, j) => (j === null || j === undefined ? "–" : fmt(own[i][j], "bytes")),
+      }))),
+    }, [times.map((t) => t / 1000)].concat(order.map((i) => sums[i])), wrap);
+    u.fgmProcesses = order.map((i) => top[i].pid);
+    return u;
+  }
+
+  // Fills `box` with the answer; returns the memory chart (or null).
+  function render(box, answer, ctx) {
+    box.replaceChildren();
+    if (answer.error) {
+      box.append(el("div", { class: "empty bad" }, "Processes: " + answer.error));
+      return null;
+    }
+    const skipped = answer.skipped_files || [];
+    if (!answer.processes.length) {
+      box.append(el("div", { class: "empty" }, EMPTY));
+      if (skipped.length) box.append(el("div", { class: "note warn" }, skipped.length + " unreadable processes file(s) skipped"));
+      return null;
+    }
+    const notes = [answer.total_processes + " process" + (answer.total_processes === 1 ? "" : "es") + " in this range"];
+    if (answer.truncated) notes.push("the " + answer.processes.length + " that used the most CPU are listed");
+    if (skipped.length) notes.push(skipped.length + " unreadable processes file(s) skipped");
+    box.append(el("div", { class: "note" + (skipped.length ? " warn" : "") }, notes.join(" · ")));
+    const chart = memoryChart(box, answer, ctx);
+    const when = (ms) => (ms === null || ms === undefined ? "–" : fmtTime(ms, ctx.tz));
+    const rows = answer.processes.map((p) => el("tr", { "data-pid": p.pid, "data-start": p.start_ms },
+      el("td", { class: "command", title: p.command }, p.command),
+      el("td", { class: "num" }, String(p.pid)),
+      el("td", { class: "num" }, p.nspid === null ? "–" : String(p.nspid)),
+      el("td", {}, when(p.start_ms)),
+      el("td", {}, when(p.end_ms)),
+      el("td", { class: "num" }, p.cpu_seconds.toFixed(p.cpu_seconds >= 100 ? 0 : 2)),
+      el("td", {}, spark(p.samples, ctx.range)),
+      el("td", { class: "num" }, fmt(p.max_rss_bytes, "bytes")),
+      el("td", { class: "num" }, fmt(p.last_pss_bytes, "bytes"))));
+    box.append(el("table", { class: "process-table" },
+      el("thead", {}, el("tr", {}, ...["command", "pid", "nspid", "start", "end", "CPU s", "CPU", "max RSS", "last PSS"]
+        .map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...rows)));
+    return chart;
+  }
+
+  window.fgmProcesses = { render, EMPTY };
+})();
