@@ -21,6 +21,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bins \
     && mkdir -p /out \
     && cp target/release/fine-grained-monitor target/release/fgm-viewer /out/
+# cap_sys_ptrace, permitted only: the agent raises it when --processes is on (other users'
+# smaps_rollup) and drops it otherwise (docs/security.md). COPY keeps the xattr.
+RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
+    && setcap cap_sys_ptrace+p /out/fine-grained-monitor
 
 # Runtime stage: glibc and libgcc only, no shell, no package manager;
 # user 65532 (nonroot) by default. The operator's DaemonSet sets what the

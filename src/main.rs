@@ -1,15 +1,36 @@
 //! `fine-grained-monitor`: parse the command line, start logging, run the mode.
 
+use fine_grained_monitor::agent::discovery::DiscoveryMode;
+use fine_grained_monitor::agent::process_table::capabilities::{self, Ptrace};
 use fine_grained_monitor::cli::{self, Mode};
 use fine_grained_monitor::{agent, export, local, operator, shutdown, telemetry, viewer};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = match cli::parse_main() {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     telemetry::init(&cli.log)?;
+    // Capabilities belong to each thread: settled before the runtime starts any.
+    let processes = match &cli.mode {
+        Mode::Agent(args) => args.processes_enabled(DiscoveryMode::Kubernetes),
+        Mode::Local(args) => args.agent.processes_enabled(DiscoveryMode::Local),
+        _ => false,
+    };
+    match capabilities::settle(processes) {
+        Ok(Some(Ptrace::NotPermitted)) => tracing::warn!(
+            "processes on without CAP_SYS_PTRACE: other users' PSS, USS and swap are null (docs/security.md)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot settle the process's capabilities"),
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     if let Mode::Crd = cli.mode {
         operator::print_crd()?;
         return Ok(());

@@ -44,6 +44,7 @@ fn cycle(second: i64) -> Cycle {
             })
             .collect(),
         network: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

@@ -72,6 +72,7 @@ async fn start() -> (std::net::SocketAddr, SelfMetrics, CancellationToken) {
         timestamp: Some(Utc::now()),
         containers: vec![limited, other],
         network: Vec::new(),
+        processes: Vec::new(),
     };
     let (tx, rx) = tokio::sync::watch::channel(Arc::new(cycle));
     // The sender lives as long as the test: keep it in a leaked task-free Box.

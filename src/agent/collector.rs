@@ -709,6 +709,7 @@ impl Collector {
             timestamp: Some(timestamp),
             containers,
             network: Vec::new(),
+            processes: Vec::new(),
         }
     }
 }

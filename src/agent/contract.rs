@@ -47,6 +47,8 @@ pub struct Cycle {
     pub containers: Vec<ContainerSample>,
     /// Every interface of every pod's network namespace (loopback included).
     pub network: Vec<InterfaceSample>,
+    /// The kept processes of each container (`--processes`; empty otherwise).
+    pub processes: Vec<crate::agent::process_table::ProcessSample>,
 }
 
 /// One interface of a pod's network namespace in a cycle.

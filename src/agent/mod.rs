@@ -12,6 +12,7 @@
 //! - [`discovery`]: which cgroups are containers (kubelet layouts, `local` leaves, sandboxes).
 //! - [`cgroup_v2`], [`cgroup_v1`]: file parsers; [`sampler`]: open files, read at offset 0.
 //! - [`collector`]: one cycle; [`recorder`]: files, index, retention; [`runner`]: the timer loop.
+//! - [`kubelet`]: each container's filesystem (layer, logs) from the kubelet's Summary API.
 //! - [`processes`]: pid → cgroup from the host's /proc, for counts when the agent has its own PID namespace.
 //! - [`data_dir`]: the data directory must be the agent's own (and `prepare-data-dir` makes it so).
 //! - [`prometheus`]: `/metrics` (latest cycle + self-metrics); [`contract`]: what other parts consume.
@@ -26,8 +27,10 @@ pub mod data_dir;
 pub mod discovery;
 pub mod enrich;
 pub mod fds;
+pub mod kubelet;
 pub mod mountinfo;
 pub mod network;
+pub mod process_table;
 pub mod processes;
 pub mod prometheus;
 pub mod recorder;
@@ -130,6 +133,42 @@ pub struct AgentArgs {
     #[arg(long, env = "FGM_TAIL_SYNC", default_value = "10s")]
     pub tail_sync: HumanDuration,
 
+    /// The node's kubelet, asked for each container's filesystem (writable
+    /// layer, logs) [default: https://$NODE_IP:10250; `none` turns it off].
+    /// Kubernetes mode with enrichment only: it uses the agent's credentials.
+    #[arg(long, env = "FGM_KUBELET_URL", value_name = "URL")]
+    pub kubelet_url: Option<String>,
+
+    /// How often the kubelet is asked for the containers' filesystems (the
+    /// kubelet itself refreshes them about every 10 s to a minute).
+    #[arg(long, env = "FGM_FS_INTERVAL", default_value = "30s")]
+    pub fs_interval: HumanDuration,
+
+    /// Do not verify the kubelet's serving certificate (kubelets whose
+    /// certificate the cluster's CA did not sign, as kubeadm's by default).
+    #[arg(long, env = "FGM_KUBELET_INSECURE_TLS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub kubelet_insecure_tls: bool,
+
+    /// Record each container's processes (a processes-<start>.parquet dataset:
+    /// CPU and RSS every interval, PSS/USS/swap from smaps_rollup, starts and
+    /// exits) [default: off in `agent`, on in `local`]. Reading another user's
+    /// smaps_rollup needs CAP_SYS_PTRACE (docs/security.md).
+    #[arg(long, env = "FGM_PROCESSES", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub processes: Option<bool>,
+
+    /// Processes kept per container by CPU, and again by memory.
+    #[arg(long, env = "FGM_PROCESS_TOP_K", default_value_t = 10)]
+    pub process_top_k: usize,
+
+    /// PSS, USS and swap (smaps_rollup, the costly read) every this many intervals.
+    #[arg(long, env = "FGM_PROCESS_MEMORY_EVERY", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub process_memory_every: u32,
+
+    /// Process starts and exits recorded per container and interval beyond the
+    /// top K (a fork storm is counted, not recorded in full).
+    #[arg(long, env = "FGM_PROCESS_MAX_EVENTS", default_value_t = 20)]
+    pub process_max_events: usize,
+
     #[command(flatten)]
     pub export: crate::export::ExportArgs,
 }
@@ -166,6 +205,39 @@ impl AgentArgs {
             limits_every: 30,
             lock_wait: self.lock_wait.0,
             tail_sync: self.tail_sync.0,
+            kubelet: self.kubelet_config(mode),
+            processes: self
+                .processes_enabled(mode)
+                .then_some(process_table::ProcessConfig {
+                    top_k: self.process_top_k,
+                    memory_every: self.process_memory_every,
+                    max_events: self.process_max_events,
+                }),
+        })
+    }
+
+    /// `--processes`, defaulting to on in `local` (the user's own machine)
+    /// and off in the cluster (it costs CPU and wants CAP_SYS_PTRACE).
+    pub fn processes_enabled(&self, mode: DiscoveryMode) -> bool {
+        self.processes.unwrap_or(mode == DiscoveryMode::Local)
+    }
+
+    /// The kubelet to ask for filesystems: Kubernetes mode, enrichment on
+    /// (the same credentials), and an address known.
+    fn kubelet_config(&self, mode: DiscoveryMode) -> Option<kubelet::KubeletConfig> {
+        if mode != DiscoveryMode::Kubernetes || !self.enrichment {
+            return None;
+        }
+        let node_ip = std::env::var("NODE_IP").ok();
+        let url = kubelet::kubelet_url(self.kubelet_url.as_deref(), node_ip.as_deref())?;
+        Some(kubelet::KubeletConfig {
+            url,
+            interval: self.fs_interval.0.max(std::time::Duration::from_secs(1)),
+            insecure_tls: self.kubelet_insecure_tls,
+            source: enrich::client::ClientSource {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.kube_context.clone(),
+            },
         })
     }
 }

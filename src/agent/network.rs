@@ -227,6 +227,7 @@ mod tests {
                 devices: Vec::new(),
             }],
             network: Vec::new(),
+            processes: Vec::new(),
         }
     }
 

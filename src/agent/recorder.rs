@@ -89,7 +89,7 @@ pub struct Recorder {
     unwritten: Option<(DateTime<Utc>, SampleBuffer)>,
     /// The open interval's rows of the datasets beside the metrics file:
     /// pods' interfaces, IO per device.
-    open_datasets: [DatasetBuffer; 2],
+    open_datasets: [DatasetBuffer; 3],
     /// The open interval's tail file, from its first samples on.
     tail: Option<TailWriter>,
     /// The unwritten interval's tail: removed once its file is written (or dropped).
@@ -171,6 +171,7 @@ impl Recorder {
             open_datasets: [
                 DatasetBuffer::new(&datasets::NETWORK),
                 DatasetBuffer::new(&datasets::DEVICES),
+                DatasetBuffer::new(&datasets::PROCESSES),
             ],
             tail: None,
             unwritten_tail: None,
@@ -558,9 +559,29 @@ impl Recorder {
         self.apply_retention(now);
     }
 
-    /// Adds a cycle's pod interfaces and device IO to the open interval's datasets.
+    /// Adds a cycle's pod interfaces, device IO and processes to the open
+    /// interval's datasets.
     fn buffer_datasets(&mut self, ms: i64, cycle: &Cycle) {
-        let [network, devices] = &mut self.open_datasets;
+        let [network, devices, processes] = &mut self.open_datasets;
+        for p in &cycle.processes {
+            processes.push(datasets::Row {
+                timestamp_ms: ms,
+                container: p.container.clone(),
+                texts: vec![p.command.clone(), Arc::from(p.event.as_str())],
+                ints: vec![
+                    Some(i64::from(p.pid)),
+                    Some(p.start_ms),
+                    p.nspid,
+                    Some(i64::from(p.ppid)),
+                    Some(p.cpu_usec),
+                    Some(p.rss_bytes),
+                    Some(p.threads),
+                    p.memory.pss_bytes,
+                    p.memory.uss_bytes,
+                    p.memory.swap_bytes,
+                ],
+            });
+        }
         for i in &cycle.network {
             network.push(datasets::Row {
                 timestamp_ms: ms,

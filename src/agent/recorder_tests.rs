@@ -65,6 +65,7 @@ fn cycle(at_ms: i64) -> Cycle {
             devices: Vec::new(),
         }],
         network: Vec::new(),
+        processes: Vec::new(),
     }
 }
 
@@ -171,6 +172,7 @@ fn a_sandbox_is_named_after_its_pod_without_a_container_name() {
             devices: Vec::new(),
         }],
         network: Vec::new(),
+        processes: Vec::new(),
     };
     let tracked = BTreeMap::new();
     // Not known to be a sandbox yet: its id is in no pod status, so it stays unnamed.
@@ -223,6 +225,7 @@ fn sample_cycle(at_ms: i64, ids: &[&str]) -> Cycle {
             })
             .collect(),
         network: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

@@ -58,6 +58,10 @@ pub struct AgentConfig {
     /// node crash may lose (a crash of the agent alone loses at most the cycle
     /// being written).
     pub tail_sync: Duration,
+    /// The kubelet asked for each container's filesystem (`None`: fs_* columns null).
+    pub kubelet: Option<super::kubelet::KubeletConfig>,
+    /// Each container's processes (`None`: no processes dataset).
+    pub processes: Option<super::process_table::ProcessConfig>,
 }
 
 /// Why the agent could not start or stopped with an error.
@@ -240,7 +244,21 @@ impl Agent {
             })
             .await
             .map_err(|e| AgentError::Panicked(e.to_string()))?;
+            let fs = config
+                .kubelet
+                .clone()
+                .map(|k| super::kubelet::start(k, stop.clone()).0);
+            let processes = config.processes.and_then(|p| {
+                let clock = super::process_table::HostClock::read(&config.proc_root);
+                if clock.is_none() {
+                    tracing::warn!(proc_root = %config.proc_root.display(), "cannot read the host's boot time and clock ticks from --proc-root; processes are not recorded");
+                }
+                clock.map(|c| super::process_table::ProcessTable::new(&config.proc_root, c, p))
+            });
             let state = State {
+                processes,
+                fs,
+                fs_columns: super::kubelet::columns(),
                 network: PodNetwork::new(&config.proc_root),
                 pods: network_pods,
                 collector,
@@ -326,6 +344,11 @@ struct State {
     network: PodNetwork,
     /// Pod metadata, for which pods use the host's network.
     pods: Option<Arc<dyn PodMetadata>>,
+    /// The kubelet's newest filesystem figures.
+    fs: Option<super::kubelet::FsReceiver>,
+    fs_columns: [Option<usize>; 3],
+    /// Each container's processes (`--processes`).
+    processes: Option<super::process_table::ProcessTable>,
 }
 
 impl State {
@@ -351,7 +374,12 @@ impl State {
             .sample(&mut cycle, &|path| collector.pids_of(path), &|uid| {
                 pods.as_ref()?.lookup_pod(uid).map(|p| p.host_network)
             });
+        self.apply_filesystems(&mut cycle);
         self.recorder.filter(&mut cycle);
+        if let Some(table) = &mut self.processes {
+            cycle.processes = table.sample(&cycle, &|path| collector.pids_of(path));
+            metrics.set_process_counts(table.counts());
+        }
         self.recorder.record(&mut cycle, self.collector.tracked());
         if self.recorder.take_descriptor_shortage() {
             self.collector.descriptors_short();
@@ -368,6 +396,27 @@ impl State {
         metrics.set_fds(self.collector.fd_status());
         metrics.cycle_done(started.elapsed(), late, cycle.containers.len());
         Arc::new(cycle)
+    }
+}
+
+impl State {
+    /// Sets each app container's fs_* columns from the kubelet's newest answer.
+    fn apply_filesystems(&self, cycle: &mut Cycle) {
+        let (Some(fs), Some(pods)) = (&self.fs, &self.pods) else {
+            return;
+        };
+        let fs = fs.borrow().clone();
+        if fs.is_empty() {
+            return;
+        }
+        for sample in cycle.containers.iter_mut().filter(|c| !c.sandbox) {
+            if let Some(info) = pods.lookup(&sample.full_id)
+                && let Some(stats) =
+                    super::kubelet::lookup(&fs, &info.pod_uid, &info.container_name)
+            {
+                super::kubelet::apply(stats, &self.fs_columns, &mut sample.values);
+            }
+        }
     }
 }
 

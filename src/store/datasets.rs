@@ -6,9 +6,11 @@
 //! ```text
 //! dt=YYYY-MM-DD/identifier=<node>/network-YYYYMMDDTHHMMSSZ.parquet   every pod's interfaces
 //! dt=YYYY-MM-DD/identifier=<node>/devices-YYYYMMDDTHHMMSSZ.parquet   each container's IO per block device
+//! dt=YYYY-MM-DD/identifier=<node>/processes-YYYYMMDDTHHMMSSZ.parquet each container's kept processes (opt-in)
 //! ```
 //!
-//! Rows are sorted by (container, text columns, time). Counters are raw, as
+//! Rows are sorted by (container, key columns, text columns, time): a
+//! process's rows (pid, start) or an interface's are together. Counters are raw, as
 //! in the metrics files (field metadata `fgm.kind`, `fgm.unit`); the footer
 //! says the dataset (`fgm.dataset`) and its version (`fgm.format_version`).
 //! The open interval's rows are held in memory only: a crash of the agent
@@ -39,6 +41,8 @@ pub struct Spec {
     pub texts: &'static [&'static str],
     /// Name, kind and unit of each integer column.
     pub ints: &'static [(&'static str, MetricKind, &'static str)],
+    /// Integer columns (positions in `ints`) rows are sorted by before the texts.
+    pub keys: &'static [usize],
 }
 
 /// Every interface of every pod's network namespace (`/proc/<pid>/net/dev`),
@@ -57,6 +61,7 @@ pub const NETWORK: Spec = Spec {
         ("transmit_errors", MetricKind::Counter, "count"),
         ("transmit_drops", MetricKind::Counter, "count"),
     ],
+    keys: &[],
 };
 
 /// Each container's IO per block device (v2 `io.stat`, v1
@@ -73,6 +78,31 @@ pub const DEVICES: Spec = Spec {
         ("read_ops", MetricKind::Counter, "count"),
         ("write_ops", MetricKind::Counter, "count"),
     ],
+    keys: &[],
+};
+
+/// The processes kept of each container each interval (top K by CPU and by
+/// memory, starts and exits): `event` is empty, `start` or `exit` (the row
+/// carries the process's last values, its timestamp when it was missed).
+/// PSS, USS and swap are read every few intervals, null in between.
+pub const PROCESSES: Spec = Spec {
+    dataset: Dataset::Processes,
+    version: "1",
+    texts: &["command", "event"],
+    ints: &[
+        ("pid", MetricKind::Gauge, "count"),
+        ("start_time_ms", MetricKind::Gauge, "ms"),
+        ("nspid", MetricKind::Gauge, "count"),
+        ("ppid", MetricKind::Gauge, "count"),
+        ("cpu_usec", MetricKind::Counter, "usec"),
+        ("rss_bytes", MetricKind::Gauge, "bytes"),
+        ("threads", MetricKind::Gauge, "count"),
+        ("pss_bytes", MetricKind::Gauge, "bytes"),
+        ("uss_bytes", MetricKind::Gauge, "bytes"),
+        ("swap_bytes", MetricKind::Gauge, "bytes"),
+    ],
+    // (pid, start time) is the process.
+    keys: &[0, 1],
 };
 
 /// One row of a dataset.
@@ -149,8 +179,10 @@ impl Buffer {
 
     /// The rows as one batch, sorted by (container, text columns, time).
     pub fn to_record_batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let keys = self.spec.keys;
+        let key = |r: &Row| -> Vec<Option<i64>> { keys.iter().map(|k| r.ints.get(*k).copied().flatten()).collect() };
         self.rows.sort_by(|a, b| {
-            (&a.container, &a.texts, a.timestamp_ms).cmp(&(&b.container, &b.texts, b.timestamp_ms))
+            (&a.container, key(a), &a.texts, a.timestamp_ms).cmp(&(&b.container, key(b), &b.texts, b.timestamp_ms))
         });
         let n = self.rows.len();
         let mut ids = StringBuilder::with_capacity(n, n * 12);
@@ -233,7 +265,7 @@ mod tests {
     fn an_intervals_rows_are_a_file_any_parquet_reader_reads_and_the_listing_knows() {
         let dir = tempfile::tempdir().unwrap();
         let start = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
-        for spec in [&NETWORK, &DEVICES] {
+        for spec in [&NETWORK, &DEVICES, &PROCESSES] {
             let mut buf = Buffer::new(spec);
             for s in 0..3 {
                 for name in ["b", "a"] {
@@ -267,6 +299,9 @@ mod tests {
             listing.foreign
         );
         let kinds: Vec<Dataset> = listing.datasets.iter().map(|(d, _)| *d).collect();
-        assert_eq!(kinds, vec![Dataset::Network, Dataset::Devices]);
+        assert_eq!(
+            kinds,
+            vec![Dataset::Network, Dataset::Devices, Dataset::Processes]
+        );
     }
 }

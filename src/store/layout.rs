@@ -32,15 +32,18 @@ pub enum Dataset {
     Network,
     /// Each container's IO per block device ([`crate::store::datasets::DEVICES`]).
     Devices,
+    /// Each container's kept processes ([`crate::store::datasets::PROCESSES`]).
+    Processes,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 2] = [Dataset::Network, Dataset::Devices];
+    pub const ALL: [Dataset; 3] = [Dataset::Network, Dataset::Devices, Dataset::Processes];
 
     pub fn prefix(self) -> &'static str {
         match self {
             Dataset::Network => "network-",
             Dataset::Devices => "devices-",
+            Dataset::Processes => "processes-",
         }
     }
 
@@ -48,16 +51,22 @@ impl Dataset {
         match self {
             Dataset::Network => "network",
             Dataset::Devices => "devices",
+            Dataset::Processes => "processes",
         }
     }
 
     /// Full path of `node`'s file of this dataset starting at `start`.
     pub fn file_path(self, data_dir: &Path, node: &str, start: DateTime<Utc>) -> PathBuf {
-        node_day_dir(data_dir, start.date_naive(), node).join(format!(
+        node_day_dir(data_dir, start.date_naive(), node).join(self.file_name(start))
+    }
+
+    /// `<dataset>-YYYYMMDDTHHMMSSZ.parquet`.
+    pub fn file_name(self, start: DateTime<Utc>) -> String {
+        format!(
             "{}{}{DATA_SUFFIX}",
             self.prefix(),
             start.format(NAME_TIME_FORMAT)
-        ))
+        )
     }
 
     /// The dataset and start time a file name says, if it is one of ours.

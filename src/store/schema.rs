@@ -506,6 +506,26 @@ pub const METRICS: &[MetricDef] = &[
         "Transmit drops",
         "Sent packets dropped (every interface but lo; on the pod's sandbox row)",
     ),
+    // A container's filesystem as its node's kubelet reports it (every
+    // `--fs-interval`, the newest answer on each row until the next).
+    gauge(
+        "fs_usage_bytes",
+        "bytes",
+        "Writable layer",
+        "Bytes in the container's writable layer (from the kubelet's Summary API; null outside Kubernetes)",
+    ),
+    gauge(
+        "fs_inodes_used",
+        "count",
+        "Layer inodes",
+        "Inodes used by the container's writable layer (from the kubelet's Summary API)",
+    ),
+    gauge(
+        "fs_log_bytes",
+        "bytes",
+        "Log files",
+        "Bytes of the container's log files on the node (from the kubelet's Summary API)",
+    ),
 ];
 
 /// Position of a metric in [`METRICS`] (and in a sample's value slice).

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod real_cgroups;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub fn config(data_dir: &Path, cgroup_root: &Path, mode: DiscoveryMode) -> Agent
         limits_every: 1,
         lock_wait: Duration::from_secs(5),
         tail_sync: Duration::from_secs(10),
+        kubelet: None,
+        processes: None,
     }
 }
 

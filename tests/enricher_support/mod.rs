@@ -256,6 +256,8 @@ pub fn start_agent(
         limits_every: 1,
         lock_wait: Duration::from_secs(5),
         tail_sync: Duration::from_secs(10),
+        kubelet: None,
+        processes: None,
     };
     Agent::start(config, pods, metrics, stop).expect("agent starts")
 }

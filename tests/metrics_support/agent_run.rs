@@ -97,6 +97,8 @@ impl AgentRun {
             limits_every: 1,
             lock_wait: Duration::from_secs(5),
             tail_sync: Duration::from_secs(10),
+            kubelet: None,
+            processes: None,
         };
         let stop = CancellationToken::new();
         let metrics = SelfMetrics::new();

@@ -231,3 +231,46 @@ fn assembled_image_matches_the_dockerfile() {
         "glibc is in the image: {listing:?}"
     );
 }
+
+/// The agent's binary carries `cap_sys_ptrace+p` (permitted, not effective) as the PAX record
+/// containerd turns into `security.capability`: what lets the agent, running as 65532, read
+/// other users' `smaps_rollup` when processes are on (docs/security.md).
+#[test]
+fn agent_binary_carries_the_ptrace_file_capability() {
+    let tar = archive();
+    let index: serde_json::Value =
+        serde_json::from_slice(&member(&tar, "index.json")).expect("index.json");
+    let manifest_digest = index["manifests"][0]["digest"].as_str().expect("manifest");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(&tar, manifest_digest)).expect("manifest");
+    let layer = blob(
+        &tar,
+        manifest["layers"][0]["digest"]
+            .as_str()
+            .expect("layer digest"),
+    );
+    let key = b"SCHILY.xattr.security.capability=";
+    let found: Vec<usize> = layer
+        .windows(key.len())
+        .enumerate()
+        .filter(|(_, w)| *w == key)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(found.len(), 1, "one file carries a capability");
+    let value = &layer[found[0] + key.len()..found[0] + key.len() + 20];
+    // VFS_CAP_REVISION_2 without the effective bit; permitted bit 19 (CAP_SYS_PTRACE).
+    let mut want = vec![0, 0, 0, 2, 0, 0, 8, 0];
+    want.extend([0; 12]);
+    assert_eq!(value, &want[..], "security.capability value");
+    let after = &layer[found[0]..];
+    let name = b"usr/local/bin/";
+    let next = after
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("a file header after the capability record");
+    assert!(
+        after[next..].starts_with(b"usr/local/bin/fine-grained-monitor"),
+        "the capability belongs to fine-grained-monitor, not {:?}",
+        String::from_utf8_lossy(&after[next..next + 40])
+    );
+}

@@ -53,6 +53,7 @@ fn cycle(start: DateTime<Utc>, s: i64) -> Cycle {
             })
             .collect(),
         network: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import struct
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class Entry:
     mode: int = 0o755
     link: str | None = None
     data: bytes | None = None
+    # File capabilities (bit numbers, permitted only), as security.capability.
+    caps: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +79,33 @@ def parse_file_arg(arg: str) -> Entry:
     else:
         mode = 0o755 if os.access(source, os.X_OK) else 0o644
     return Entry(dest=parts[1], source=source, mode=mode)
+
+
+CAPABILITIES = {"sys_ptrace": 19}
+
+
+def vfs_cap_data(bits: list[int]) -> str:
+    """security.capability, revision 2, permitted only (no effective bit: a process
+    raises what it needs itself, and an exec where the bounding set lacks one still
+    succeeds). Little-endian u32s: magic_etc, then (permitted, inheritable) x 2."""
+    low = sum(1 << b for b in bits if b < 32)
+    high = sum(1 << (b - 32) for b in bits if b >= 32)
+    raw = struct.pack("<5I", 0x02000000, low, 0, high, 0)
+    # Every byte is below 0x80 for the capabilities we name: valid UTF-8 in a PAX record.
+    return raw.decode("latin-1")
+
+
+def parse_cap_arg(arg: str) -> tuple[str, list[int]]:
+    """/DEST=CAP[,CAP] (e.g. /usr/local/bin/fine-grained-monitor=sys_ptrace)."""
+    dest, sep, names = arg.partition("=")
+    if not sep or not dest.startswith("/"):
+        raise AssembleError(f"--file-cap {arg!r}: expected /DEST=CAP[,CAP]")
+    bits = []
+    for name in names.split(","):
+        if name not in CAPABILITIES:
+            raise AssembleError(f"--file-cap {arg!r}: unknown capability {name!r} (known: {', '.join(CAPABILITIES)})")
+        bits.append(CAPABILITIES[name])
+    return dest, bits
 
 
 LDD_LINE = re.compile(r"^\s*(?:\S+\s+=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)\s*$")
@@ -159,6 +189,9 @@ def layer_tar(entries: list[Entry]) -> bytes:
                 data = e.data if e.data is not None else e.source.read_bytes()
                 ti = info(name, tarfile.REGTYPE, e.mode)
                 ti.size = len(data)
+                if e.caps:
+                    # containerd (and Docker) apply SCHILY.xattr records when unpacking.
+                    ti.pax_headers = {"SCHILY.xattr.security.capability": vfs_cap_data(e.caps)}
                 tar.addfile(ti, io.BytesIO(data))
     return buf.getvalue()
 
@@ -240,6 +273,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--file", action="append", default=[], help="SRC:/DEST[:MODE], repeatable")
     p.add_argument("--dir", action="append", default=[], help="an empty directory /DEST[:MODE]")
     p.add_argument("--text", action="append", default=[], help="/DEST=CONTENT, a small text file (mode 0644)")
+    p.add_argument("--file-cap", action="append", default=[], help="/DEST=CAP[,CAP]: file capabilities (permitted) of a --file")
     p.add_argument("--with-libs", action="store_true", help="add the shared libraries of ELF files")
     p.add_argument("--entrypoint", default="", help="JSON list or one path")
     p.add_argument("--cmd", default="", help="JSON list or one word")
@@ -265,6 +299,12 @@ def main(argv: list[str]) -> int:
             if not sep or not dest.startswith("/"):
                 raise AssembleError(f"--text {t!r}: expected /DEST=CONTENT")
             entries.append(Entry(dest=dest, data=content.encode().decode("unicode_escape").encode(), mode=0o644))
+        for c in args.file_cap:
+            dest, bits = parse_cap_arg(c)
+            matching = [e for e in entries if e.dest == dest and (e.source is not None or e.data is not None)]
+            if not matching:
+                raise AssembleError(f"--file-cap {c!r}: no --file with destination {dest}")
+            matching[0].caps = bits
         if args.with_libs:
             entries = with_libraries(entries)
         labels = {}

@@ -60,6 +60,7 @@ if [[ $what == all || $what == product ]]; then
     --out "$OUT/fine-grained-monitor.tar" \
     --file "$release/fine-grained-monitor:/usr/local/bin/fine-grained-monitor" \
     --file "$release/fgm-viewer:/usr/local/bin/fgm-viewer" \
+    --file-cap /usr/local/bin/fine-grained-monitor=sys_ptrace \
     --with-libs \
     --text "/etc/passwd=root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n" \
     --text "/etc/group=root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n" \

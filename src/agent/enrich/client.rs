@@ -41,7 +41,7 @@ pub async fn connect(source: &ClientSource) -> Result<Connected, Unavailable> {
     Ok(Connected { client, origin })
 }
 
-async fn load_config(source: &ClientSource) -> Result<(Config, String), Unavailable> {
+pub async fn load_config(source: &ClientSource) -> Result<(Config, String), Unavailable> {
     let options = KubeConfigOptions {
         context: source.context.clone(),
         ..Default::default()

@@ -131,6 +131,15 @@ pub const FAMILIES: &[Family] = &[
         "io_read_ops",
         PerDevice,
     ),
+    // The writable layer as the kubelet measures it (no `device` label: the
+    // kubelet's Summary API does not say which device holds it).
+    fam(
+        "container_fs_usage_bytes",
+        "Number of bytes that are consumed by the container on this filesystem.",
+        Gauge,
+        "fs_usage_bytes",
+        Identity,
+    ),
     fam(
         "container_fs_writes_bytes_total",
         "Cumulative count of bytes written",

@@ -27,6 +27,7 @@ fn cycle(containers: Vec<ContainerSample>) -> Cycle {
         timestamp: DateTime::from_timestamp_millis(1_700_000_000_250),
         containers,
         network: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

@@ -82,6 +82,8 @@ pub struct SelfMetrics {
     retention_deletions: Family<ReasonLabel, Counter>,
     write_errors: Family<KindLabel, Counter>,
     samples_dropped: Counter,
+    process_events_dropped: Counter,
+    process_memory_refused: Counter,
     enrichment_state: Family<StateLabel, Gauge>,
     enrichment_pods: Gauge,
     events_seen: Family<KindLabel, Counter>,
@@ -122,6 +124,8 @@ impl SelfMetrics {
             retention_deletions: Family::default(),
             write_errors: Family::default(),
             samples_dropped: Counter::default(),
+            process_events_dropped: Counter::default(),
+            process_memory_refused: Counter::default(),
             enrichment_state: Family::default(),
             enrichment_pods: Gauge::default(),
             events_seen: Family::default(),
@@ -182,6 +186,16 @@ impl SelfMetrics {
             "samples_dropped",
             "Samples dropped because the disk stayed full for more than two rotations",
             m.samples_dropped.clone(),
+        );
+        r.register(
+            "process_events_dropped",
+            "Process starts and exits beyond --process-max-events in one interval, not recorded",
+            m.process_events_dropped.clone(),
+        );
+        r.register(
+            "process_memory_refused",
+            "smaps_rollup reads refused (no CAP_SYS_PTRACE for another user's process): PSS, USS and swap null",
+            m.process_memory_refused.clone(),
         );
         r.register(
             "enrichment_state",
@@ -291,6 +305,18 @@ impl SelfMetrics {
     /// Samples given up because they could not be written in time.
     pub fn samples_dropped(&self, n: u64) {
         self.samples_dropped.inc_by(n);
+    }
+
+    /// The process table's running totals (set after each interval).
+    pub fn set_process_counts(&self, counts: crate::agent::process_table::ProcessCounts) {
+        let dropped = counts
+            .events_dropped
+            .saturating_sub(self.process_events_dropped.get());
+        self.process_events_dropped.inc_by(dropped);
+        let refused = counts
+            .memory_refused
+            .saturating_sub(self.process_memory_refused.get());
+        self.process_memory_refused.inc_by(refused);
     }
 
     /// The enricher's current state (shown on `/healthz` and as a gauge).

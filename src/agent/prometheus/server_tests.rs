@@ -24,6 +24,7 @@ fn cycle_now() -> Cycle {
             devices: Vec::new(),
         }],
         network: Vec::new(),
+        processes: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ pub enum Group {
     Memory,
     Io,
     Network,
+    Filesystem,
     Pids,
     Other,
 }
@@ -24,6 +25,7 @@ impl Group {
             Some("memory") => Group::Memory,
             Some("io") => Group::Io,
             Some("network") => Group::Network,
+            Some("fs") => Group::Filesystem,
             Some("pids") => Group::Pids,
             _ => Group::Other,
         }
@@ -35,6 +37,7 @@ impl Group {
             Group::Memory => "memory",
             Group::Io => "io",
             Group::Network => "network",
+            Group::Filesystem => "fs",
             Group::Pids => "pids",
             Group::Other => "other",
         }
@@ -47,6 +50,7 @@ impl Group {
             Group::Memory => "Memory",
             Group::Io => "Disk IO",
             Group::Network => "Network",
+            Group::Filesystem => "Filesystem",
             Group::Pids => "Processes",
             Group::Other => "Other",
         }

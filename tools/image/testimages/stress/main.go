@@ -149,6 +149,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "fgm-stress: child %d: %v\n", i, err)
 			os.Exit(2)
 		}
+		// Reaped when it exits (killed by a test), so it leaves no zombie behind.
+		go func(c *exec.Cmd) { _ = c.Wait() }(child)
 	}
 	if *listenPort > 0 {
 		go listen(*listenPort)
