@@ -17,7 +17,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, CustomResourceExt, ResourceExt};
+use kube::{Api, ResourceExt};
 
 const COUNT: usize = 100;
 
@@ -53,14 +53,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let cp = support::control_plane();
     let admin = cp.client().await;
-    cp.install_crd(&admin, &NodeMonitor::crd())
-        .await
-        .expect("install the CRD");
+    cp.install_nodemonitor_crd(&admin).await;
     let ns = cp.namespace(&admin, "bench").await;
     let port = support::process::free_port().expect("free port");
+    let webhook = support::process::free_port().expect("free port");
     let operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_fine-grained-monitor"))
             .args(["operator", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            // The apiserver runs on this machine: conversions on loopback.
+            .args(["--webhook-addr", &format!("127.0.0.1:{webhook}")])
+            .args([
+                "--webhook-url",
+                &format!("https://127.0.0.1:{webhook}/convert"),
+            ])
             // The NodeMonitors below keep their data under this root.
             .args(["--allowed-data-roots", "/var/lib/fgm-bench"])
             .env("KUBECONFIG", &cp.kubeconfig)
@@ -87,7 +92,7 @@ async fn main() {
     for i in 0..COUNT {
         let name = format!("nm-{i}");
         let nm: NodeMonitor = serde_json::from_value(serde_json::json!({
-            "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+            "apiVersion": "fgm.dev/v1beta1", "kind": "NodeMonitor",
             "metadata": {"name": name},
             "spec": {"dataHostPath": format!("/var/lib/fgm-bench/{i}"), "nodeSelector": {"bench": "none"}},
         }))

@@ -1,5 +1,11 @@
-//! The `NodeMonitor` custom resource (`fgm.dev/v1alpha1`): what a user asks for
-//! (spec) and what the operator reports back (status).
+//! The `NodeMonitor` custom resource: what a user asks for (spec) and what the
+//! operator reports back (status), in two served versions:
+//!
+//! ```text
+//!  fgm.dev/v1alpha1 (served)  ──┐  the operator's conversion webhook (convert.rs):
+//!                               ├─ field renames, both ways, nothing lost
+//!  fgm.dev/v1beta1 (served, stored) ◀┘  the operator itself works on v1beta1
+//! ```
 //!
 //! Every spec field is optional; defaults live in the schema so `kubectl get -o
 //! yaml` shows the effective values. The apiserver refuses bad specs itself:
@@ -14,19 +20,41 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceConversion, CustomResourceDefinition, ServiceReference, WebhookClientConfig,
+    WebhookConversion,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::core::Rule;
-use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use kube::{CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod convert;
 mod export;
+pub mod v1alpha1;
+pub mod v1beta1;
 pub use export::{
     CompactionSpec, ExportCredentials, ExportSpec, ExportStatusSummary, WebIdentitySpec,
 };
+pub use v1beta1::{MetricsSpec, NodeMonitor, NodeMonitorSpec, PodMetadataSpec, RetentionSpec};
+
+/// Name of the CustomResourceDefinition.
+pub const CRD_NAME: &str = "nodemonitors.fgm.dev";
+/// The version the apiserver stores and the operator works on.
+pub const STORAGE_VERSION: &str = "v1beta1";
+/// Every served version, oldest first.
+pub const VERSIONS: [&str; 2] = ["v1alpha1", "v1beta1"];
+/// Path of the conversion webhook on the operator's webhook port.
+pub const CONVERSION_PATH: &str = "/convert";
+/// Where the generated CRD sends conversions until the operator names its own
+/// Service (the chart's and config/'s defaults).
+pub const DEFAULT_WEBHOOK_SERVICE: (&str, &str) = (
+    "fine-grained-monitor",
+    "fine-grained-monitor-operator-webhook",
+);
 
 /// API group of the custom resource.
 pub const GROUP: &str = "fgm.dev";
@@ -43,7 +71,7 @@ pub const DEFAULT_METRICS_PORT: i32 = 9810;
 /// `<n>ms` parts (the subset both our parser and CEL's `duration()` read).
 pub(crate) const DURATION_PATTERN: &str = r"^([0-9]+d|([0-9]+(h|m|s|ms))+)$";
 /// A byte size as the agent's flags take it (`10Gi`, `500M`, `1048576`).
-const SIZE_PATTERN: &str = r"^[0-9]+(k|K|M|G|T|Ki|Mi|Gi|Ti)?$";
+pub(crate) const SIZE_PATTERN: &str = r"^[0-9]+(k|K|M|G|T|Ki|Mi|Gi|Ti)?$";
 
 /// CEL expression giving the milliseconds of the duration string at `path`.
 /// CEL's `duration()` has no days, so `<n>d` is computed from `n`; no string is
@@ -97,105 +125,6 @@ fn name_rule() -> Rule {
         .message("NodeMonitor names are at most 63 characters (they become label values)")
 }
 
-/// Collects container metrics on selected nodes: a DaemonSet of agent + viewer
-/// pods with the RBAC and settings they need.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "fgm.dev",
-    version = "v1alpha1",
-    kind = "NodeMonitor",
-    plural = "nodemonitors",
-    shortname = "nm",
-    namespaced,
-    status = "NodeMonitorStatus",
-    derive = "PartialEq",
-    doc = "Per-second container metrics on the selected nodes of the cluster.",
-    validation = name_rule(),
-    printcolumn(
-        name = "Desired",
-        type_ = "integer",
-        description = "Nodes that should run the monitor",
-        json_path = ".status.desiredNumberScheduled"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "integer",
-        description = "Nodes where the monitor pod is ready",
-        json_path = ".status.numberReady"
-    ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
-)]
-#[x_kube(validation = rotation_rule(), validation = retention_rule())]
-#[serde(rename_all = "camelCase")]
-pub struct NodeMonitorSpec {
-    /// Container image of the agent and the viewer: the operator's default image,
-    /// or one from a repository the operator allows (--allowed-image-repositories)
-    /// [default: the operator's --default-image].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 512))]
-    pub image: Option<String>,
-
-    /// When the kubelet pulls the image.
-    #[serde(default)]
-    pub image_pull_policy: PullPolicy,
-
-    /// How often the agent samples and how often it completes a data file.
-    #[serde(default)]
-    pub collector: CollectorSpec,
-
-    /// How long data is kept on each node.
-    #[serde(default)]
-    pub retention: RetentionSpec,
-
-    /// Host directory of the data on every node (mounted at /data); it must lie
-    /// in or below one of the operator's allowed data roots (--allowed-data-roots).
-    #[serde(default = "default_data_host_path")]
-    #[schemars(regex(pattern = r"^/"), length(max = 1024))]
-    #[x_kube(validation = host_path_rule())]
-    pub data_host_path: String,
-
-    /// Resources of the agent and the viewer containers.
-    #[serde(default)]
-    pub resources: ResourcesSpec,
-
-    /// The viewer container serving charts on each node.
-    #[serde(default)]
-    pub viewer: ViewerSpec,
-
-    /// Pod metadata (names, namespaces, labels) from the Kubernetes API.
-    #[serde(default)]
-    pub enrichment: EnrichmentSpec,
-
-    /// The agent's Prometheus endpoint (cAdvisor-named container metrics, self-metrics, /healthz).
-    #[serde(default)]
-    pub metrics: MetricsSpec,
-
-    /// Which pods are recorded, by the labels of their namespace [default: all].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_selector: Option<LabelSelector>,
-
-    /// Nodes to monitor, by node label [default: all nodes].
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub node_selector: BTreeMap<String, String>,
-
-    /// Taints the monitor pods tolerate [default: every taint, so every node is covered].
-    #[serde(default = "default_tolerations")]
-    pub tolerations: Vec<Toleration>,
-
-    /// Priority class of the monitor pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
-    pub priority_class_name: Option<String>,
-
-    /// How the DaemonSet replaces pods when the spec changes [default: RollingUpdate, one node at a time].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_strategy: Option<DaemonSetUpdateStrategy>,
-
-    /// Upload every node's history to S3-compatible object storage [default: off].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export: Option<ExportSpec>,
-}
-
 /// Image pull policy of the monitor containers.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum PullPolicy {
@@ -236,30 +165,6 @@ impl Default for CollectorSpec {
         Self {
             interval: default_interval(),
             rotation: default_rotation(),
-        }
-    }
-}
-
-/// Retention settings of the agent.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RetentionSpec {
-    /// Data files older than this are deleted; longer than the rotation.
-    #[serde(default = "default_max_age")]
-    #[schemars(regex(pattern = DURATION_PATTERN), length(max = 16))]
-    pub max_age: String,
-
-    /// Oldest data files are deleted while a node's data exceeds this size (e.g. 10Gi) [default: no limit].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = SIZE_PATTERN), length(max = 24))]
-    pub max_bytes: Option<String>,
-}
-
-impl Default for RetentionSpec {
-    fn default() -> Self {
-        Self {
-            max_age: default_max_age(),
-            max_bytes: None,
         }
     }
 }
@@ -320,47 +225,42 @@ impl Default for ViewerSpec {
     }
 }
 
-/// Pod metadata enrichment by the agent.
+/// Each container's processes (a `processes-<start>.parquet` dataset per node):
+/// CPU and RSS every interval for the top processes, PSS/USS/swap from
+/// `smaps_rollup`, starts and exits. Costs CPU on the node, and the agent gains
+/// `CAP_SYS_PTRACE` (docs/security.md).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct EnrichmentSpec {
-    /// Look up pod names, namespaces and labels of the node's containers.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-impl Default for EnrichmentSpec {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-
-/// The agent's Prometheus endpoint. The agent always serves it (the liveness
-/// probe reads `/healthz` there); this says how it is advertised.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricsSpec {
-    /// Declare the port as the named container port `metrics` (what a PodMonitor selects).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-
-    /// Port of the agent's /metrics and /healthz.
-    #[serde(default = "default_metrics_port")]
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: i32,
-
-    /// Add `prometheus.io/scrape`, `prometheus.io/port` and `prometheus.io/path`
-    /// annotations to the pods, for annotation-based scrape configs.
+pub struct ProcessesSpec {
+    /// Record processes [default: off].
     #[serde(default)]
-    pub scrape_annotations: bool,
+    pub enabled: bool,
+
+    /// Processes kept per container by CPU, and again by memory.
+    #[serde(default = "default_process_top_k")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub top_k: i32,
+
+    /// PSS, USS and swap are read every this many intervals (the costly read).
+    #[serde(default = "default_process_memory_every")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub memory_every: i32,
 }
 
-impl Default for MetricsSpec {
+fn default_process_top_k() -> i32 {
+    10
+}
+
+fn default_process_memory_every() -> i32 {
+    10
+}
+
+impl Default for ProcessesSpec {
     fn default() -> Self {
         Self {
-            enabled: true,
-            port: DEFAULT_METRICS_PORT,
-            scrape_annotations: false,
+            enabled: false,
+            top_k: default_process_top_k(),
+            memory_every: default_process_memory_every(),
         }
     }
 }
@@ -454,37 +354,84 @@ fn default_viewer_resources() -> ResourceRequirements {
     resources(("32Mi", "10m"), ("128Mi", "100m"))
 }
 
-impl Default for NodeMonitorSpec {
-    fn default() -> Self {
-        Self {
-            image: None,
-            image_pull_policy: PullPolicy::default(),
-            collector: CollectorSpec::default(),
-            retention: RetentionSpec::default(),
-            data_host_path: default_data_host_path(),
-            resources: ResourcesSpec::default(),
-            viewer: ViewerSpec::default(),
-            enrichment: EnrichmentSpec::default(),
-            metrics: MetricsSpec::default(),
-            namespace_selector: None,
-            node_selector: BTreeMap::new(),
-            tolerations: default_tolerations(),
-            priority_class_name: None,
-            update_strategy: None,
-            export: None,
-        }
-    }
-}
-
 /// Why the CRD could not be rendered (only a serializer failure can cause it).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot render the NodeMonitor CRD as YAML: {0}")]
 pub struct CrdRenderError(String);
 
+/// How the apiserver reaches the conversion webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookTarget {
+    /// A Service in front of the operator's pods (in a cluster): namespace, name, port.
+    Service {
+        namespace: String,
+        name: String,
+        port: i32,
+    },
+    /// A URL (an operator outside the cluster, e.g. a test's).
+    Url(String),
+}
+
+/// The CRD with both versions (`v1beta1` stored) converted by the webhook at
+/// `target`, trusting `ca_bundle` (PEM; `None` leaves the field out).
+pub fn crd_with_webhook(
+    target: &WebhookTarget,
+    ca_bundle: Option<&[u8]>,
+) -> CustomResourceDefinition {
+    let mut crd = kube::core::crd::merge_crds(
+        vec![v1alpha1::NodeMonitor::crd(), v1beta1::NodeMonitor::crd()],
+        STORAGE_VERSION,
+    )
+    .unwrap_or_else(|e| unreachable!("the two versions share group, kind and scope: {e}"));
+    let mut client_config = WebhookClientConfig {
+        ca_bundle: ca_bundle.map(|b| k8s_openapi::ByteString(b.to_vec())),
+        ..WebhookClientConfig::default()
+    };
+    match target {
+        WebhookTarget::Service {
+            namespace,
+            name,
+            port,
+        } => {
+            client_config.service = Some(ServiceReference {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                path: Some(CONVERSION_PATH.into()),
+                port: Some(*port),
+            });
+        }
+        WebhookTarget::Url(url) => client_config.url = Some(url.clone()),
+    }
+    crd.spec.conversion = Some(CustomResourceConversion {
+        strategy: "Webhook".into(),
+        webhook: Some(WebhookConversion {
+            client_config: Some(client_config),
+            conversion_review_versions: vec!["v1".into()],
+        }),
+    });
+    crd
+}
+
+/// The CRD as `fine-grained-monitor crd` prints it: both versions, conversions
+/// sent to the default Service (the operator names its own when it starts and
+/// adds its CA; until then a `v1alpha1` request fails instead of being
+/// mistranslated).
+pub fn crd() -> CustomResourceDefinition {
+    let (namespace, name) = DEFAULT_WEBHOOK_SERVICE;
+    crd_with_webhook(
+        &WebhookTarget::Service {
+            namespace: namespace.into(),
+            name: name.into(),
+            port: 443,
+        },
+        None,
+    )
+}
+
 /// The CRD as YAML: what `fine-grained-monitor crd` prints and
 /// `crds/nodemonitors.fgm.dev.yaml` holds.
 pub fn crd_yaml() -> Result<String, CrdRenderError> {
-    serde_saphyr::to_string(&NodeMonitor::crd()).map_err(|e| CrdRenderError(e.to_string()))
+    serde_saphyr::to_string(&crd()).map_err(|e| CrdRenderError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -111,14 +111,14 @@ async fn our_nodemonitor_crd_is_served_and_its_cel_rules_run() {
     let ns = cp.namespace(&client, "nodemonitor").await;
     let api = Api::<fine_grained_monitor::crd::NodeMonitor>::namespaced(client, &ns);
     let minimal: fine_grained_monitor::crd::NodeMonitor = from_json(json!({
-        "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+        "apiVersion": "fgm.dev/v1beta1", "kind": "NodeMonitor",
         "metadata": { "name": "default" }, "spec": {},
     }));
     api.create(&PostParams::default(), &minimal)
         .await
         .expect("minimal NodeMonitor accepted");
     let root: fine_grained_monitor::crd::NodeMonitor = from_json(json!({
-        "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+        "apiVersion": "fgm.dev/v1beta1", "kind": "NodeMonitor",
         "metadata": { "name": "root" }, "spec": { "dataHostPath": "/" },
     }));
     let status = api_error(api.create(&PostParams::default(), &root).await);

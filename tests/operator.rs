@@ -19,7 +19,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use kube::{Api, CustomResourceExt, ResourceExt};
+use kube::{Api, ResourceExt};
 use operator_common::{
     cluster_name, condition, create_on_no_node, events_for, get, monitor, setup, wait_for,
 };
@@ -44,9 +44,7 @@ fn template_hash(ds: &DaemonSet) -> String {
 async fn crd_rejects_invalid_specs_with_the_rule_message() {
     let cp = control_plane();
     let admin = cp.client().await;
-    cp.install_crd(&admin, &NodeMonitor::crd())
-        .await
-        .expect("the apiserver accepts the generated CRD");
+    cp.install_nodemonitor_crd(&admin).await;
     let ns = cp.namespace(&admin, "crd").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
     let cases = [
@@ -71,8 +69,8 @@ async fn crd_rejects_invalid_specs_with_the_rule_message() {
             "spec.collector.interval",
         ),
         (
-            serde_json::json!({"retention": {"maxBytes": "10GB"}}),
-            "spec.retention.maxBytes",
+            serde_json::json!({"retention": {"maxSize": "10GB"}}),
+            "spec.retention.maxSize",
         ),
         (
             serde_json::json!({"dataHostPath": "/var/../etc"}),
@@ -96,7 +94,7 @@ async fn crd_rejects_invalid_specs_with_the_rule_message() {
         Api::namespaced_with(admin.clone(), &ns, &ApiResource::erase::<NodeMonitor>(&()));
     for (i, (spec, expected)) in cases.into_iter().enumerate() {
         let nm: DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "fgm.dev/v1alpha1",
+            "apiVersion": "fgm.dev/v1beta1",
             "kind": "NodeMonitor",
             "metadata": {"name": format!("bad-{i}")},
             "spec": spec,
@@ -141,7 +139,7 @@ async fn apply_creates_every_child_as_the_spec_asks() {
         serde_json::json!({
             "image": "registry.local/fgm:test",
             "collector": {"interval": "2s", "rotation": "60s"},
-            "retention": {"maxAge": "3d", "maxBytes": "5Gi"},
+            "retention": {"maxAge": "3d", "maxSize": "5Gi"},
             "dataHostPath": format!("/var/lib/fgm-test/{ns}"),
             "nodeSelector": {"fgm-test": "none"},
             "namespaceSelector": {"matchLabels": {"team": "a"}},
@@ -564,7 +562,7 @@ async fn a_spec_the_schema_cannot_judge_is_reported_in_a_condition() {
 /// A NodeMonitor with `labels` and a host path of its own, selecting no node.
 fn labelled_monitor(ns: &str, name: &str, labels: serde_json::Value) -> NodeMonitor {
     serde_json::from_value(serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1",
+        "apiVersion": "fgm.dev/v1beta1",
         "kind": "NodeMonitor",
         "metadata": {"name": name, "labels": labels},
         "spec": {"dataHostPath": format!("/var/lib/fgm-test/{ns}-{name}"), "nodeSelector": {"fgm-test": "none"}},

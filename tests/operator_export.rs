@@ -21,7 +21,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 use operator_common::{args, operator_client, wait_for};
 use s3_support::{S3Server, start_agent_on, static_env};
 use tokio_util::sync::CancellationToken;
@@ -76,8 +76,8 @@ async fn agent_progress_and_wrong_keys_reach_the_node_monitor_status() {
     let client = operator_client(cp).await;
     let (operator_args, _) = args(false);
     let stop = CancellationToken::new();
+    cp.install_nodemonitor_crd(&admin).await;
     let _operator = operator_common::spawn_operator(client, operator_args, stop.clone());
-    cp.install_crd(&admin, &NodeMonitor::crd()).await.unwrap();
 
     let server = tokio::task::spawn_blocking(|| S3Server::start("operator-export", None))
         .await
@@ -103,7 +103,7 @@ async fn agent_progress_and_wrong_keys_reach_the_node_monitor_status() {
     let ns = cp.namespace(&admin, "export").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
     let nm: NodeMonitor = serde_json::from_value(serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+        "apiVersion": "fgm.dev/v1beta1", "kind": "NodeMonitor",
         "metadata": { "name": "exp" },
         "spec": {
             "dataHostPath": format!("/var/lib/fine-grained-monitor/{ns}"),

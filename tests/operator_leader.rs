@@ -34,7 +34,7 @@ fn reconciles(addr: std::net::SocketAddr) -> f64 {
 
 fn monitor(name: &str) -> NodeMonitor {
     serde_json::from_value(serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+        "apiVersion": "fgm.dev/v1beta1", "kind": "NodeMonitor",
         "metadata": {"name": name},
         "spec": {"dataHostPath": format!("/var/lib/fgm-test/{name}"), "nodeSelector": {"fgm-test": "none"}},
     }))

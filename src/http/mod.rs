@@ -207,7 +207,43 @@ pub async fn serve(
     limits: &Limits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    let service = TowerToHyperService::new(guarded(router, limits));
+    serve_with(listener, guarded(router, limits), limits, None, stop).await
+}
+
+/// [`serve`] over TLS (the operator's conversion webhook): the handshake must
+/// finish within the header timeout, and request bodies may be up to `max_body`
+/// bytes (heads stay within `limits`).
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    max_body: usize,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let body_limits = Limits {
+        max_request_bytes: max_body,
+        ..limits.clone()
+    };
+    serve_with(
+        listener,
+        guarded(router, &body_limits),
+        limits,
+        Some(acceptor),
+        stop,
+    )
+    .await
+}
+
+/// The accept loop of [`serve`] and [`serve_tls`]: `router` is already guarded.
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let service = TowerToHyperService::new(router);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -236,10 +272,28 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(stream), service.clone());
+        let (http, service, tls) = (http.clone(), service.clone(), tls.clone());
+        let handshake_timeout = limits.header_timeout;
         let mut closed = closed.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let io = match tls {
+                None => Either::Left(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => Either::Right(tls_stream),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let conn = http.serve_connection(TokioIo::new(io), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {
@@ -264,6 +318,66 @@ pub async fn serve(
     )
     .await;
     Ok(())
+}
+
+/// A plain or a TLS connection.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<A, B> tokio::io::AsyncRead for Either<A, B>
+where
+    A: tokio::io::AsyncRead + Unpin,
+    B: tokio::io::AsyncRead + Unpin,
+{
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Left(a) => std::pin::Pin::new(a).poll_read(cx, buf),
+            Self::Right(b) => std::pin::Pin::new(b).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<A, B> tokio::io::AsyncWrite for Either<A, B>
+where
+    A: tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncWrite + Unpin,
+{
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Left(a) => std::pin::Pin::new(a).poll_write(cx, buf),
+            Self::Right(b) => std::pin::Pin::new(b).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Left(a) => std::pin::Pin::new(a).poll_flush(cx),
+            Self::Right(b) => std::pin::Pin::new(b).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Left(a) => std::pin::Pin::new(a).poll_shutdown(cx),
+            Self::Right(b) => std::pin::Pin::new(b).poll_shutdown(cx),
+        }
+    }
 }
 
 #[cfg(test)]

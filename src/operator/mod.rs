@@ -6,6 +6,8 @@
 //!  watch our ClusterRoleBindings (owner annotation) ─┘                      │
 //!                                                                           └▶ Events, /metrics
 //!  Lease `fine-grained-monitor-operator` ─▶ only the leader runs the controller
+//!  every replica: conversion webhook (HTTPS :9443) ─▶ v1alpha1 <-> v1beta1
+//!  start: webhook certificate (Secret) ─▶ CRD applied ─▶ leader: storage migrated
 //! ```
 //!
 //! What a NodeMonitor may ask for is bounded by the operator's flags
@@ -20,6 +22,7 @@
 pub mod builders;
 pub mod children;
 pub mod conflict;
+pub mod crd_install;
 pub mod error;
 pub mod export_status;
 pub mod metrics;
@@ -29,6 +32,7 @@ pub mod reconcile;
 pub mod server;
 pub mod status;
 pub mod uninstall;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -99,10 +103,71 @@ pub struct OperatorArgs {
     )]
     pub allowed_image_repositories: Vec<policy::AllowedRepository>,
 
-    /// Limits of the metrics and probe endpoint.
+    /// Address of the conversion webhook (HTTPS; the apiserver converts
+    /// NodeMonitors between v1alpha1 and v1beta1 through it).
+    #[arg(long, env = "FGM_WEBHOOK_ADDR", default_value = "0.0.0.0:9443")]
+    pub webhook_addr: std::net::SocketAddr,
+
+    /// Service in front of the webhook port, `[namespace/]name` (port 443; the
+    /// namespace defaults to the operator's own), named in the CRD's conversion.
+    #[arg(
+        long,
+        env = "FGM_WEBHOOK_SERVICE",
+        default_value = crate::crd::DEFAULT_WEBHOOK_SERVICE.1,
+        value_name = "SERVICE"
+    )]
+    pub webhook_service: String,
+
+    /// URL the apiserver calls for conversions instead of the Service (an operator
+    /// running outside the cluster), e.g. `https://127.0.0.1:9443/convert`.
+    #[arg(long, env = "FGM_WEBHOOK_URL", value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Apply the NodeMonitor CRD (both versions, conversion webhook, CA) at start and
+    /// migrate stored objects to v1beta1; `false` leaves the CRD to you.
+    #[arg(
+        long,
+        env = "FGM_MANAGE_CRD",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub manage_crd: bool,
+
+    /// Limits of the metrics and probe endpoint (and of the webhook, but for its body size).
     #[command(flatten)]
     pub http: crate::http::HttpArgs,
 }
+
+impl OperatorArgs {
+    /// The operator's own namespace (its Lease and webhook Secret): --lease-namespace,
+    /// else $POD_NAMESPACE, else `default`.
+    pub fn own_namespace(&self) -> String {
+        self.lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into())
+    }
+
+    /// How the apiserver reaches the webhook.
+    pub fn webhook_target(&self) -> crate::crd::WebhookTarget {
+        if let Some(url) = &self.webhook_url {
+            return crate::crd::WebhookTarget::Url(url.clone());
+        }
+        let (namespace, name) = match self.webhook_service.split_once('/') {
+            Some((ns, name)) => (ns.to_string(), name.to_string()),
+            None => (self.own_namespace(), self.webhook_service.clone()),
+        };
+        crate::crd::WebhookTarget::Service {
+            namespace,
+            name,
+            port: 443,
+        }
+    }
+}
+
+/// How often the webhook's certificate is checked (renewed well before it expires).
+const CERT_CHECK: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// Runs the operator with the in-cluster (or $KUBECONFIG) client until `stop` is cancelled.
 pub async fn run(args: OperatorArgs, stop: CancellationToken) -> anyhow::Result<()> {
@@ -141,9 +206,18 @@ pub async fn run_with_client(
     let server = tokio::spawn(server::serve(
         listener,
         shared.clone(),
-        limits,
+        limits.clone(),
         stop.clone(),
     ));
+
+    let (webhook_server, renewal) = match start_webhook(&client, &args, &limits, &stop).await {
+        Ok(tasks) => tasks,
+        Err(e) => {
+            stop.cancel();
+            let _ = server.await;
+            return Err(e);
+        }
+    };
 
     let result = if args.leader_election {
         run_with_lease(client, &args, shared.clone(), stop.clone()).await
@@ -154,7 +228,90 @@ pub async fn run_with_client(
     };
     stop.cancel();
     let _ = server.await;
+    let _ = webhook_server.await;
+    renewal.abort();
     result
+}
+
+/// The webhook first: the CRD names it, and even listing v1alpha1-stored
+/// objects in v1beta1 goes through it. Then the CRD (`--manage-crd`).
+async fn start_webhook(
+    client: &Client,
+    args: &OperatorArgs,
+    limits: &crate::http::Limits,
+    stop: &CancellationToken,
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>)> {
+    let target = args.webhook_target();
+    let hosts = webhook::hosts(&target);
+    let bundle = webhook::certs::ensure(client, &args.own_namespace(), &hosts).await?;
+    let resolver = Arc::new(webhook::certs::Resolver::new(
+        webhook::certs::certified_key(&bundle)?,
+    ));
+    let listener = webhook::bind(args.webhook_addr).await?;
+    let server = tokio::spawn(webhook::serve(
+        listener,
+        resolver.clone(),
+        limits.clone(),
+        stop.clone(),
+    ));
+    if args.manage_crd
+        && let Err(e) = crd_install::apply(client, &target, bundle.ca_cert.as_bytes()).await
+    {
+        stop.cancel();
+        let _ = server.await;
+        return Err(e.into());
+    }
+    let renewal = tokio::spawn(keep_certificate(
+        client.clone(),
+        args.clone(),
+        bundle,
+        resolver,
+        stop.clone(),
+    ));
+    Ok((server, renewal))
+}
+
+/// Checks the webhook's certificate every [`CERT_CHECK`]: a renewed one is served
+/// at once (and a new CA applied to the CRD).
+async fn keep_certificate(
+    client: Client,
+    args: OperatorArgs,
+    mut bundle: webhook::certs::Bundle,
+    resolver: Arc<webhook::certs::Resolver>,
+    stop: CancellationToken,
+) {
+    let target = args.webhook_target();
+    let hosts = webhook::hosts(&target);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(CERT_CHECK) => {}
+            () = stop.cancelled() => return,
+        }
+        let now = match webhook::certs::ensure(&client, &args.own_namespace(), &hosts).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the webhook certificate; serving the current one");
+                continue;
+            }
+        };
+        if now.cert != bundle.cert {
+            match webhook::certs::certified_key(&now) {
+                Ok(key) => resolver.set(key),
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewed webhook certificate unusable");
+                    continue;
+                }
+            }
+        }
+        if now.ca_cert != bundle.ca_cert
+            && args.manage_crd
+            && let Err(e) = crd_install::apply(&client, &target, now.ca_cert.as_bytes()).await
+        {
+            tracing::warn!(error = %e, "cannot name the new webhook CA in the CRD");
+            continue;
+        }
+        bundle = now;
+    }
 }
 
 async fn run_with_lease(
@@ -163,11 +320,7 @@ async fn run_with_lease(
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let namespace = args
-        .lease_namespace
-        .clone()
-        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-        .unwrap_or_else(|| "default".into());
+    let namespace = args.own_namespace();
     let duration = args.lease_duration.get().as_secs().max(2);
     let mut builder = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(&namespace)
@@ -253,7 +406,10 @@ pub async fn run_controller(
     nodemonitors
         .list(&ListParams::default().limit(1))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot list NodeMonitors (is the CRD installed? `fine-grained-monitor crd | kubectl apply -f -`): {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot list NodeMonitors (is the CRD installed? `fine-grained-monitor crd | kubectl apply --server-side -f -`): {e}"))?;
+    if args.manage_crd {
+        crd_install::migrate_storage(&client).await?;
+    }
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
     let controller = Controller::new(nodemonitors.clone(), watcher::Config::default());
     let store = controller.store();

@@ -450,7 +450,7 @@ async fn write_status(nm: &NodeMonitor, status: &NodeMonitorStatus, ctx: &Contex
     let api: Api<NodeMonitor> =
         Api::namespaced(ctx.client.clone(), &nm.namespace().unwrap_or_default());
     let patch = serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1",
+        "apiVersion": "fgm.dev/v1beta1",
         "kind": "NodeMonitor",
         "status": status,
     });

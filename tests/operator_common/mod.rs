@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{ControlPlane, control_plane};
@@ -53,9 +53,7 @@ where
 /// authenticated as that ServiceAccount.
 pub async fn operator_client(cp: &ControlPlane) -> Client {
     let admin = cp.client().await;
-    cp.install_crd(&admin, &NodeMonitor::crd())
-        .await
-        .expect("install the NodeMonitor CRD");
+    cp.install_nodemonitor_crd(&admin).await;
     let apply = PatchParams::apply("fgm-test").force();
     let json = |v: serde_json::Value| v;
     let ns: k8s_openapi::api::core::v1::Namespace =
@@ -150,6 +148,7 @@ pub async fn operator_client(cp: &ControlPlane) -> Client {
 pub fn args(leader_election: bool) -> (OperatorArgs, SocketAddr) {
     let port = crate::support::process::free_port().expect("free port");
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let webhook_port = crate::support::process::free_port().expect("free port");
     let args = OperatorArgs {
         metrics_addr: addr,
         leader_election,
@@ -165,6 +164,11 @@ pub fn args(leader_election: bool) -> (OperatorArgs, SocketAddr) {
             TEST_DATA_ROOT.parse().unwrap(),
         ],
         allowed_image_repositories: vec!["registry.local/*".parse().unwrap()],
+        // The apiserver runs on this machine: it calls the webhook on loopback.
+        webhook_addr: ([127, 0, 0, 1], webhook_port).into(),
+        webhook_service: fine_grained_monitor::crd::DEFAULT_WEBHOOK_SERVICE.1.into(),
+        webhook_url: Some(format!("https://127.0.0.1:{webhook_port}/convert")),
+        manage_crd: true,
         http: Default::default(),
     };
     (args, addr)
@@ -237,9 +241,6 @@ pub async fn setup(prefix: &str) -> (Client, String) {
         addr
     });
     let admin = cp.client().await;
-    cp.install_crd(&admin, &NodeMonitor::crd())
-        .await
-        .expect("install the CRD");
     wait_for(
         "the operator's /readyz",
         Duration::from_secs(60),
@@ -256,7 +257,7 @@ pub async fn setup(prefix: &str) -> (Client, String) {
 /// A NodeMonitor object named `name` with `spec` (raw JSON, defaults by the apiserver).
 pub fn monitor(name: &str, spec: serde_json::Value) -> NodeMonitor {
     serde_json::from_value(serde_json::json!({
-        "apiVersion": "fgm.dev/v1alpha1",
+        "apiVersion": "fgm.dev/v1beta1",
         "kind": "NodeMonitor",
         "metadata": {"name": name},
         "spec": spec,

@@ -74,7 +74,7 @@ async fn dangerous_host_paths_are_refused_before_anything_is_made() {
     .enumerate()
     {
         let obj: DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "fgm.dev/v1alpha1", "kind": "NodeMonitor",
+            "apiVersion": "fgm.dev/v1beta1", "kind": "NodeMonitor",
             "metadata": {"name": format!("schema-{i}")},
             "spec": {"dataHostPath": path},
         }))

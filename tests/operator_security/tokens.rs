@@ -114,7 +114,7 @@ async fn token_client(admin: &Client, ns: &str, name: &str) -> Client {
 }
 
 #[tokio::test]
-async fn the_monitor_token_reads_pods_and_nothing_else() {
+async fn the_monitor_token_reads_pods_and_node_stats_and_nothing_else() {
     let (admin, ns) = setup("token").await;
     let api: Api<NodeMonitor> = Api::namespaced(admin.clone(), &ns);
     create_on_no_node(&api, &ns, "reader").await;
@@ -131,11 +131,13 @@ async fn the_monitor_token_reads_pods_and_nothing_else() {
     assert_eq!(
         own_rules(&admin, &monitor, &ns).await,
         [
-            ("".to_string(), "pods".to_string(), "get".to_string()),
+            // The kubelet's Summary API (container filesystems).
+            ("".to_string(), "nodes/stats".to_string(), "get".to_string()),
+            ("".into(), "pods".into(), "get".into()),
             ("".into(), "pods".into(), "list".into()),
             ("".into(), "pods".into(), "watch".into()),
         ],
-        "the token's rules are pod reading and nothing more"
+        "the token's rules are pod reading and node stats, nothing more"
     );
     // 403 on everything else, asked for real.
     forbidden(
@@ -204,6 +206,8 @@ async fn the_monitor_token_reads_pods_and_nothing_else() {
         ("get", "pods", "log"),
         ("create", "pods", "eviction"),
         ("get", "nodes", "proxy"),
+        ("get", "nodes", "log"),
+        ("create", "nodes", "proxy"),
         ("create", "serviceaccounts", "token"),
         ("patch", "pods", "status"),
     ] {
@@ -233,6 +237,7 @@ async fn the_monitor_token_reads_pods_and_nothing_else() {
         [
             ("".to_string(), "namespaces".to_string(), "list".to_string()),
             ("".into(), "namespaces".into(), "watch".into()),
+            ("".into(), "nodes/stats".into(), "get".into()),
             ("".into(), "pods".into(), "get".into()),
             ("".into(), "pods".into(), "list".into()),
             ("".into(), "pods".into(), "watch".into()),

@@ -85,6 +85,7 @@ fn default_render_is_the_operator_with_least_privilege() {
             "Role",
             "RoleBinding",
             "Service",
+            "Service",
             "ServiceAccount",
             "ValidatingAdmissionPolicy",
             "ValidatingAdmissionPolicyBinding"
@@ -220,7 +221,7 @@ fn optional_node_monitor_is_rendered_when_asked_for() {
         "nodeMonitor.spec.collector.interval=2s",
     ]);
     let nm = one(&objects, "NodeMonitor");
-    assert_eq!(nm["apiVersion"], "fgm.dev/v1alpha1");
+    assert_eq!(nm["apiVersion"], "fgm.dev/v1beta1");
     assert_eq!(nm["metadata"]["name"], "default");
     assert_eq!(nm["metadata"]["namespace"], NAMESPACE);
     assert_eq!(nm["spec"]["collector"]["interval"], "2s");

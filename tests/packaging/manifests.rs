@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::chart::{NAMESPACE, RELEASE, template};
-use crate::tools::{docs, kubectl, named, one, root, run_ok};
+use crate::tools::{docs, kubectl, named, of_kind, one, root, run_ok};
 
 /// `kubectl kustomize <dir>` as JSON objects.
 pub fn kustomize(rel: &str) -> Vec<Value> {
@@ -118,7 +118,6 @@ fn kustomize_install_has_the_charts_rbac_and_operator() {
         "Role",
         "RoleBinding",
         "Deployment",
-        "Service",
     ] {
         let (k, c) = (one(&kust, kind), one(&chart, kind));
         assert_eq!(k["metadata"]["name"], c["metadata"]["name"], "{kind} name");
@@ -127,6 +126,23 @@ fn kustomize_install_has_the_charts_rbac_and_operator() {
             "{kind} namespace"
         );
     }
+    // Services: the metrics one and the conversion webhook's, same names and ports.
+    let services = |objects: &[Value]| {
+        let mut v: Vec<(String, String, String)> = of_kind(objects, "Service")
+            .iter()
+            .map(|o| {
+                (
+                    o["metadata"]["name"].to_string(),
+                    o["metadata"]["namespace"].to_string(),
+                    o["spec"]["ports"].to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(services(&kust), services(&chart), "Services of config/ and of the chart differ");
+    assert_eq!(services(&kust).len(), 2, "metrics and webhook Services");
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
         assert_eq!(
             one(&kust, kind)["subjects"],
@@ -159,6 +175,6 @@ fn config_root_is_the_default_install() {
 fn sample_kustomization_is_the_sample_node_monitor() {
     let objects = kustomize("config/samples");
     let nm = one(&objects, "NodeMonitor");
-    assert_eq!(nm["apiVersion"], "fgm.dev/v1alpha1");
+    assert_eq!(nm["apiVersion"], "fgm.dev/v1beta1");
     assert_eq!(nm["metadata"]["name"], "sample");
 }

@@ -230,6 +230,10 @@ fn launch(
         arg("kubelet-client-key", &pki.kubelet_client_key),
         "--kubelet-preferred-address-types=InternalIP".into(),
         "--allow-privileged=true".into(),
+        // Webhooks (the NodeMonitor conversion webhook) are called at their Service's endpoint
+        // addresses, not its cluster IP, as on control planes that run no kube-proxy: the
+        // machine routes the pod network to the real node (support/node/network.rs).
+        "--enable-aggregator-routing=true".into(),
     ];
     let mut apiserver = spawn(
         &apiserver_bin,
@@ -349,6 +353,17 @@ impl ControlPlane {
             &Patch::Apply(crd),
         )
         .await?;
+        self.wait_established(client, crd).await
+    }
+
+    /// Waits until `crd` is Established and its first served version answers a list.
+    pub async fn wait_established(
+        &self,
+        client: &Client,
+        crd: &CustomResourceDefinition,
+    ) -> Result<(), kube::Error> {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let api = Api::<CustomResourceDefinition>::all(client.clone());
         let version = crd
             .spec
             .versions
@@ -387,13 +402,32 @@ impl ControlPlane {
         }
     }
 
-    /// Installs the crate's own NodeMonitor CRD (as `fine-grained-monitor crd` prints it).
+    /// Installs the crate's own NodeMonitor CRD (as `fine-grained-monitor crd` prints it) unless
+    /// it is there: an operator of the test may have applied its own conversion webhook to it
+    /// (`--webhook-url`), which applying the generated one again would clash with.
     pub async fn install_nodemonitor_crd(&self, client: &Client) {
-        use kube::CustomResourceExt;
-        let crd = fine_grained_monitor::crd::NodeMonitor::crd();
-        self.install_crd(client, &crd)
+        let crd = fine_grained_monitor::crd::crd();
+        let api = Api::<CustomResourceDefinition>::all(client.clone());
+        let name = fine_grained_monitor::crd::CRD_NAME;
+        let present = api
+            .get_opt(name)
             .await
-            .unwrap_or_else(|e| panic!("the apiserver refused the NodeMonitor CRD: {e}"));
+            .unwrap_or_else(|e| panic!("read CRD {name}: {e}"))
+            .is_some();
+        if !present {
+            match api.create(&PostParams::default(), &crd).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => panic!("the apiserver refused the NodeMonitor CRD: {e}"),
+            }
+        }
+        // Established and served (an apply of the object as it is changes nothing).
+        let mut served = api.get(name).await.expect("read the CRD");
+        served.metadata.managed_fields = None;
+        served.metadata.resource_version = None;
+        self.wait_established(client, &served)
+            .await
+            .unwrap_or_else(|e| panic!("NodeMonitor CRD not served: {e}"));
     }
 
     /// `kubectl` (built for this Kubernetes version) with the admin kubeconfig.
@@ -466,6 +500,56 @@ impl ControlPlane {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         drop(proc);
+    }
+
+    /// etcd's client URL (`http://127.0.0.1:<port>`), from the apiserver's flags.
+    pub fn etcd_url(&self) -> String {
+        self.apiserver
+            .1
+            .iter()
+            .find_map(|a| a.strip_prefix("--etcd-servers="))
+            .expect("the apiserver names etcd")
+            .to_string()
+    }
+
+    /// Calls etcd's JSON gateway (`POST <etcd>/v3/<path>`, e.g. `kv/range`, `kv/compaction`)
+    /// with `body`; the decoded answer, or an error with what etcd said.
+    pub fn etcd_call(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        use std::io::{Read, Write};
+        let url = self.etcd_url();
+        let addr = url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr)
+            .map_err(|e| format!("cannot reach etcd at {addr}: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let body = body.to_string();
+        write!(
+            stream,
+            "POST /v3/{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(|e| format!("cannot write to etcd: {e}"))?;
+        let mut out = String::new();
+        stream
+            .read_to_string(&mut out)
+            .map_err(|e| format!("cannot read etcd's answer: {e}"))?;
+        let (head, json) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("etcd {path}: {head} {json}"));
+        }
+        // A chunked answer: the JSON object is between the first '{' and the last '}'.
+        let (start, end) = (json.find('{'), json.rfind('}'));
+        match (start, end) {
+            (Some(s), Some(e)) => serde_json::from_str(&json[s..=e])
+                .map_err(|err| format!("etcd {path}: {err}: {json}")),
+            _ => Err(format!("etcd {path}: no JSON in {json:?}")),
+        }
     }
 
     /// Process ids of every child started so far (name, pid).

@@ -8,7 +8,7 @@
 //! | container | user | capabilities | why |
 //! |---|---|---|---|
 //! | `prepare-data-dir` (init) | 0 | `CHOWN`, `DAC_READ_SEARCH` | hands the data directory (root-owned when the kubelet creates it or an older agent wrote it) to the agent's user, without following links |
-//! | `agent` | 65532 | none | cgroup files and `/proc/<pid>/{stat,cgroup,comm}` are world-readable (processes are counted from the host's `/proc`, no `hostPID`); it owns its data directory |
+//! | `agent` | 65532 | none; `SYS_PTRACE` with `processes.enabled` | cgroup files and `/proc/<pid>/{stat,cgroup,comm}` are world-readable (processes are counted from the host's `/proc`, no `hostPID`); it owns its data directory. Other users' `smaps_rollup` (PSS) needs `CAP_SYS_PTRACE`, granted by the binary's file capability, hence privilege escalation allowed then |
 //! | `viewer` | 65534 | none | reads the world-readable data files through a read-only mount |
 //!
 //! The data directory is mounted as the allowed root (hostPath) plus a
@@ -221,7 +221,7 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
         host_read_only_mount(PROC, "/host/proc"),
         mount(SETTINGS, SETTINGS_DIR, true),
     ];
-    if spec.enrichment.enabled {
+    if spec.pod_metadata.enabled {
         mounts.push(mount(TOKEN, TOKEN_DIR, true));
     }
     // Web identity for the export: a projected token of the bucket's audience.
@@ -239,6 +239,21 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
         }),
         ..EnvVar::default()
     }];
+    if spec.pod_metadata.enabled {
+        // The node's own kubelet (`/stats/summary`: container filesystems),
+        // reached at the node's address: the pod has its own network.
+        env.push(EnvVar {
+            name: "NODE_IP".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "status.hostIP".into(),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        });
+    }
     // Export credentials: secretKeyRef (the kubelet reads the Secret, not the
     // operator) or the web identity variables.
     env.extend(spec.export.iter().flat_map(super::export::credential_env));
@@ -260,7 +275,7 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
         ]),
         env: Some(env),
         // The named port is what PodMonitors and scrape configs select.
-        ports: spec.metrics.enabled.then(|| {
+        ports: spec.metrics.declare_port.then(|| {
             vec![ContainerPort {
                 name: Some("metrics".into()),
                 container_port: spec.metrics.port,
@@ -271,7 +286,7 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
         liveness_probe: Some(Probe {
             http_get: Some(HTTPGetAction {
                 path: Some("/healthz".into()),
-                port: if spec.metrics.enabled {
+                port: if spec.metrics.declare_port {
                     IntOrString::String("metrics".into())
                 } else {
                     IntOrString::Int(spec.metrics.port)
@@ -283,9 +298,24 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
             ..Probe::default()
         }),
         resources: Some(spec.resources.agent.clone()),
-        security_context: Some(locked_down(AGENT_UID, &[])),
+        security_context: Some(agent_security(spec.processes.enabled)),
         volume_mounts: Some(mounts),
         ..Container::default()
+    }
+}
+
+/// The agent's security context. With processes on it may hold
+/// `CAP_SYS_PTRACE` (other users' `smaps_rollup`): in its bounding set here,
+/// permitted by the binary's file capability, which an exec grants only
+/// without `no_new_privs`, hence `allowPrivilegeEscalation`. The agent raises
+/// it at start and holds nothing else (docs/security.md).
+fn agent_security(processes: bool) -> SecurityContext {
+    if !processes {
+        return locked_down(AGENT_UID, &[]);
+    }
+    SecurityContext {
+        allow_privilege_escalation: Some(true),
+        ..locked_down(AGENT_UID, &["SYS_PTRACE"])
     }
 }
 
@@ -360,7 +390,7 @@ pub fn daemon_set(nm: &NodeMonitor, settings_hash: &str, resolved: &Resolved) ->
             ..Volume::default()
         },
     ];
-    if spec.enrichment.enabled {
+    if spec.pod_metadata.enabled {
         volumes.push(token_volume());
     }
     if let Some((volume, _)) = spec.export.as_ref().and_then(super::export::token_volume) {

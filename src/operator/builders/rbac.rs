@@ -1,5 +1,5 @@
 //! RBAC: the ServiceAccount of a NodeMonitor's pods and the bindings that let
-//! their enricher read pods, plus the fixed roles the chart installs and the
+//! their enricher read pods (and the kubelet's stats), plus the fixed roles the chart installs and the
 //! operator's own rules (one list, used by the tests and by the packaged
 //! manifests).
 //!
@@ -64,7 +64,12 @@ pub fn agent_cluster_roles() -> Vec<ClusterRole> {
     vec![
         role(
             AGENT_POD_READER,
-            vec![rule("", &["pods"], &["get", "list", "watch"])],
+            vec![
+                rule("", &["pods"], &["get", "list", "watch"]),
+                // The node's kubelet `/stats/summary`: each container's writable
+                // layer and logs, measured by the runtime (no walk of the layer).
+                rule("", &["nodes/stats"], &["get"]),
+            ],
         ),
         role(
             AGENT_NAMESPACE_READER,
@@ -86,7 +91,7 @@ pub fn binding_name(nm: &NodeMonitor, role: &str) -> String {
 /// token is mounted then), pods, and namespaces for a namespace selector.
 pub fn roles_needed(nm: &NodeMonitor) -> Vec<&'static str> {
     let mut roles = Vec::new();
-    if nm.spec.enrichment.enabled {
+    if nm.spec.pod_metadata.enabled {
         roles.push(AGENT_POD_READER);
         if nm.spec.namespace_selector.is_some() {
             roles.push(AGENT_NAMESPACE_READER);
@@ -161,16 +166,45 @@ pub fn operator_cluster_rules() -> Vec<PolicyRule> {
             ..rule("rbac.authorization.k8s.io", &["clusterroles"], &["bind"])
         },
         rule("events.k8s.io", &["events"], &["create", "patch"]),
+        // Its own CRD only: applied at start (Helm never upgrades a chart's
+        // crds/), conversions sent to its webhook with its CA; after a storage
+        // upgrade, `status.storedVersions` narrowed. It exists already: no create.
+        PolicyRule {
+            resource_names: Some(vec![crate::crd::CRD_NAME.to_string()]),
+            ..rule(
+                "apiextensions.k8s.io",
+                &["customresourcedefinitions"],
+                &["get", "patch"],
+            )
+        },
+        PolicyRule {
+            resource_names: Some(vec![crate::crd::CRD_NAME.to_string()]),
+            ..rule(
+                "apiextensions.k8s.io",
+                &["customresourcedefinitions/status"],
+                &["patch"],
+            )
+        },
     ]
 }
 
-/// What the operator does in its own namespace: the leader-election Lease.
+/// What the operator does in its own namespace: the leader-election Lease, and
+/// the Secret of its webhook's CA and certificate (that one Secret only; create
+/// cannot be limited to a name).
 pub fn operator_namespace_rules() -> Vec<PolicyRule> {
-    vec![rule(
-        "coordination.k8s.io",
-        &["leases"],
-        &["get", "list", "watch", "create", "update", "patch"],
-    )]
+    let secret = crate::operator::webhook::certs::SECRET_NAME.to_string();
+    vec![
+        rule(
+            "coordination.k8s.io",
+            &["leases"],
+            &["get", "list", "watch", "create", "update", "patch"],
+        ),
+        PolicyRule {
+            resource_names: Some(vec![secret]),
+            ..rule("", &["secrets"], &["get", "update"])
+        },
+        rule("", &["secrets"], &["create"]),
+    ]
 }
 
 #[cfg(test)]

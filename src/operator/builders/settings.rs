@@ -74,6 +74,8 @@ pub struct AgentSettings {
     pub metrics_port: Option<i32>,
     /// Object storage export (`spec.export`).
     pub export: Option<super::export::ExportSettings>,
+    /// `spec.processes`: `None` when off (nothing written, the agent's default).
+    pub processes: Option<crate::crd::ProcessesSpec>,
 }
 
 fn duration(field: &'static str, text: &str) -> Result<HumanDuration, SpecError> {
@@ -97,11 +99,11 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
     }
     let retention_max_bytes = spec
         .retention
-        .max_bytes
+        .max_size
         .as_deref()
         .map(|text| {
             text.parse().map_err(|source| SpecError::Unit {
-                field: "retention.maxBytes",
+                field: "retention.maxSize",
                 source,
             })
         })
@@ -125,7 +127,7 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
         rotation,
         retention_max_age,
         retention_max_bytes,
-        enrichment: spec.enrichment.enabled,
+        enrichment: spec.pod_metadata.enabled,
         namespace_selector,
         // Only a changed port is written, so the default settings file (and hash) stay as they were.
         metrics_port: (spec.metrics.port != crate::crd::DEFAULT_METRICS_PORT)
@@ -135,6 +137,7 @@ pub fn agent_settings(spec: &NodeMonitorSpec) -> Result<AgentSettings, SpecError
             .as_ref()
             .map(super::export::export_settings)
             .transpose()?,
+        processes: spec.processes.enabled.then(|| spec.processes.clone()),
     })
 }
 
@@ -184,6 +187,11 @@ pub fn settings_yaml(settings: &AgentSettings) -> String {
     }
     if let Some(export) = &settings.export {
         map.extend(export.bucket_flags.clone());
+    }
+    if let Some(processes) = &settings.processes {
+        map.insert("processes", "true".into());
+        map.insert("process-top-k", processes.top_k.to_string());
+        map.insert("process-memory-every", processes.memory_every.to_string());
     }
     let mut out =
         String::from("# Written by the fine-grained-monitor operator from the NodeMonitor spec.\n");
@@ -248,7 +256,7 @@ mod tests {
     fn settings_file_is_read_back_by_the_agent_cli() {
         let mut spec = NodeMonitorSpec::default();
         spec.collector.interval = "2s".into();
-        spec.retention.max_bytes = Some("10Gi".into());
+        spec.retention.max_size = Some("10Gi".into());
         let yaml = settings_yaml(&agent_settings(&spec).unwrap());
         let mut file = tempfile::NamedTempFile::new().unwrap();
         // `enrichment` and `namespace-selector` are the enricher's flags (issue #6);
@@ -289,6 +297,29 @@ mod tests {
     }
 
     #[test]
+    fn processes_reach_the_agent_flags_only_when_enabled() {
+        let default = settings_yaml(&agent_settings(&NodeMonitorSpec::default()).unwrap());
+        assert!(!default.contains("process"), "{default}");
+        let mut spec = NodeMonitorSpec::default();
+        spec.processes.enabled = true;
+        spec.processes.top_k = 3;
+        spec.processes.memory_every = 5;
+        let yaml = settings_yaml(&agent_settings(&spec).unwrap());
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, yaml.as_bytes()).unwrap();
+        let argv = ["fgm", "--config", file.path().to_str().unwrap(), "agent"];
+        let cli: crate::cli::Cli =
+            crate::cli::parse_with_config(argv.iter().map(std::ffi::OsString::from).collect())
+                .unwrap();
+        let crate::cli::Mode::Agent(agent) = cli.mode else {
+            panic!("agent mode")
+        };
+        assert_eq!(agent.processes, Some(true));
+        assert_eq!(agent.process_top_k, 3);
+        assert_eq!(agent.process_memory_every, 5);
+    }
+
+    #[test]
     fn cross_field_errors_name_the_fields() {
         let mut spec = NodeMonitorSpec::default();
         spec.collector.rotation = "500ms".into();
@@ -313,12 +344,12 @@ mod tests {
         );
 
         let mut spec = NodeMonitorSpec::default();
-        spec.retention.max_bytes = Some("lots".into());
+        spec.retention.max_size = Some("lots".into());
         assert!(
             agent_settings(&spec)
                 .unwrap_err()
                 .to_string()
-                .contains("maxBytes")
+                .contains("maxSize")
         );
     }
 

@@ -257,7 +257,7 @@ fn spec_choices_reach_the_pods() {
             port: 9000,
             ..crate::crd::ViewerSpec::default()
         },
-        enrichment: crate::crd::EnrichmentSpec { enabled: false },
+        pod_metadata: crate::crd::PodMetadataSpec { enabled: false },
         ..NodeMonitorSpec::default()
     };
     let nm = test_monitor("db", spec);
@@ -368,7 +368,7 @@ fn metrics_option_names_the_port_and_adds_scrape_annotations() {
 
     // Not advertised: no named port, but the probe still reaches /healthz by number.
     let mut spec = NodeMonitorSpec::default();
-    spec.metrics.enabled = false;
+    spec.metrics.declare_port = false;
     let ds = build(&test_monitor("nm1", spec), "abc");
     let agent = container(&ds, "agent");
     assert!(agent.ports.is_none());
@@ -469,6 +469,29 @@ fn only_the_init_container_has_capabilities_and_it_runs_first() {
 }
 
 #[test]
+fn processes_give_the_agent_ptrace_and_nothing_else() {
+    let mut spec = NodeMonitorSpec::default();
+    let off = build(&test_monitor("nm1", spec.clone()), "h");
+    let sc = container(&off, "agent").security_context.clone().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert!(sc.capabilities.unwrap().add.is_none());
+    spec.processes.enabled = true;
+    let on = build(&test_monitor("nm1", spec), "h");
+    let sc = container(&on, "agent").security_context.clone().unwrap();
+    let caps = sc.capabilities.unwrap();
+    assert_eq!(caps.add.as_deref(), Some(&["SYS_PTRACE".to_string()][..]));
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    // The file capability is granted at exec only without no_new_privs.
+    assert_eq!(sc.allow_privilege_escalation, Some(true));
+    assert_eq!(sc.run_as_user, Some(AGENT_UID));
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.privileged, Some(false));
+    let viewer = container(&on, "viewer").security_context.clone().unwrap();
+    assert_eq!(viewer.allow_privilege_escalation, Some(false));
+}
+
+#[test]
 fn the_token_reaches_the_agent_only_and_only_for_enrichment() {
     let nm = test_monitor("nm1", NodeMonitorSpec::default());
     let ds = build(&nm, "h");
@@ -502,7 +525,7 @@ fn the_token_reaches_the_agent_only_and_only_for_enrichment() {
     }
 
     let mut spec = NodeMonitorSpec::default();
-    spec.enrichment.enabled = false;
+    spec.pod_metadata.enabled = false;
     let ds = build(&test_monitor("nm1", spec), "h");
     assert!(
         !pod(&ds)

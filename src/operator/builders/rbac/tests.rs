@@ -3,17 +3,23 @@ use crate::crd::NodeMonitorSpec;
 use crate::operator::builders::test_monitor;
 
 #[test]
-fn agent_roles_read_pods_and_namespaces_only() {
+fn agent_roles_read_pods_node_stats_and_namespaces_only() {
     let roles = agent_cluster_roles();
     let names: Vec<_> = roles.iter().map(|r| r.name_any()).collect();
     assert_eq!(names, [AGENT_POD_READER, AGENT_NAMESPACE_READER]);
     let pods = roles[0].rules.as_ref().unwrap();
-    assert_eq!(pods.len(), 1);
+    assert_eq!(pods.len(), 2);
     assert_eq!(
         pods[0].resources.as_deref(),
         Some(&["pods".to_string()][..])
     );
     assert_eq!(pods[0].verbs, ["get", "list", "watch"]);
+    // The kubelet's Summary API (container filesystems): get only.
+    assert_eq!(
+        pods[1].resources.as_deref(),
+        Some(&["nodes/stats".to_string()][..])
+    );
+    assert_eq!(pods[1].verbs, ["get"]);
     let ns = roles[1].rules.as_ref().unwrap();
     assert_eq!(
         ns[0].resources.as_deref(),
@@ -34,7 +40,7 @@ fn bindings_follow_enrichment_and_the_namespace_selector() {
         roles_needed(&test_monitor("nm2", spec.clone())),
         [AGENT_POD_READER, AGENT_NAMESPACE_READER]
     );
-    spec.enrichment.enabled = false;
+    spec.pod_metadata.enabled = false;
     assert!(
         roles_needed(&test_monitor("nm3", spec)).is_empty(),
         "no token, no rights"
