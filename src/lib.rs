@@ -12,6 +12,7 @@
 //! - [`store`]: the data directory contract: Parquet schema, rotation, index, retention.
 //! - [`viewer`]: read-only web app over a data directory.
 //! - [`operator`]: NodeMonitor reconciler.
+//! - [`plugin`]: `kubectl fgm`, the kubectl plugin (nodes, open, top through port-forwards).
 //! - [`http`]: the one HTTP server (timeouts, connection and request caps) every mode serves through.
 //! - [`cli`], [`units`], [`telemetry`]: flags, durations and sizes, logging.
 
@@ -22,6 +23,7 @@ pub mod export;
 pub mod http;
 pub mod local;
 pub mod operator;
+pub mod plugin;
 pub mod s3;
 pub mod shutdown;
 pub mod store;

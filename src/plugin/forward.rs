@@ -1,0 +1,169 @@
+//! Port-forwards to a monitor pod's viewer through the API server (kube-rs, WebSocket), and a
+//! small HTTP/1.1 client over the forwarded stream: the user's credentials, no `kubectl`.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, Portforwarder};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::error::{Action, PluginError, api_error};
+
+/// Largest viewer answer read (an overview of a busy node is a few MB).
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Where a viewer listens: a pod and its container port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub namespace: String,
+    pub pod: String,
+    pub port: u16,
+}
+
+impl Target {
+    fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.pod)
+    }
+}
+
+/// One port-forward: its stream and the forwarder that must live as long as it.
+pub struct Forward {
+    pub stream: Box<dyn Stream>,
+    pub forwarder: Portforwarder,
+}
+
+/// A forwarded stream.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Opens a port-forward to `target`.
+pub async fn open(client: &Client, target: &Target) -> Result<Forward, PluginError> {
+    let api = Api::<Pod>::namespaced(client.clone(), &target.namespace);
+    let mut forwarder =
+        api.portforward(&target.pod, &[target.port])
+            .await
+            .map_err(|e| match &e {
+                kube::Error::Api(_) => api_error(
+                    Action::new("create", "pods/portforward", Some(&target.namespace)),
+                    e,
+                ),
+                _ => PluginError::Forward {
+                    pod: target.key(),
+                    reason: e.to_string(),
+                },
+            })?;
+    let stream = forwarder
+        .take_stream(target.port)
+        .ok_or_else(|| PluginError::Forward {
+            pod: target.key(),
+            reason: format!("no stream for port {}", target.port),
+        })?;
+    Ok(Forward {
+        stream: Box::new(stream),
+        forwarder,
+    })
+}
+
+/// Why a viewer did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `GET path_and_query` from the viewer at `target`, as JSON, within `timeout` (port-forward
+/// included).
+pub async fn get_json(
+    client: &Client,
+    target: &Target,
+    path_and_query: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, AskError> {
+    match tokio::time::timeout(timeout, get_json_unbounded(client, target, path_and_query)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(AskError::Timeout(timeout)),
+    }
+}
+
+async fn get_json_unbounded(
+    client: &Client,
+    target: &Target,
+    path_and_query: &str,
+) -> Result<serde_json::Value, AskError> {
+    let failed = |e: &dyn std::fmt::Display| AskError::Failed(e.to_string());
+    let Forward { stream, forwarder } = open(client, target).await.map_err(|e| failed(&e))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| failed(&e))?;
+    let driver = tokio::spawn(conn);
+    let request = http::Request::get(path_and_query)
+        .header(http::header::HOST, "localhost")
+        .header(http::header::ACCEPT, "application/json")
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| failed(&e))?;
+    let answer = async {
+        let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| failed(&*e))?
+            .to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| AskError::Failed(format!("{status}: not JSON: {e}")))?;
+        if !status.is_success() {
+            let said = value["error"].as_str().unwrap_or("no reason given");
+            return Err(AskError::Failed(format!(
+                "viewer answered {status}: {said}"
+            )));
+        }
+        Ok(value)
+    }
+    .await;
+    driver.abort();
+    forwarder.abort();
+    answer
+}
+
+/// Copies one local connection through a new port-forward to `target` until either side ends.
+pub async fn pipe<S>(client: &Client, target: &Target, mut local: S) -> Result<(), PluginError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Forward {
+        mut stream,
+        forwarder,
+    } = open(client, target).await?;
+    let copied = tokio::io::copy_bidirectional(&mut local, &mut stream).await;
+    drop(stream);
+    forwarder.abort();
+    copied.map(|_| ()).map_err(|source| PluginError::Io {
+        what: format!("forwarding to {}", target.key()),
+        source,
+    })
+}
+
+/// Asks every `(node, target)` for `path_and_query`, at most `at_once` at a time, each within
+/// `timeout`; answers in the order given.
+pub async fn ask_all(
+    client: &Client,
+    targets: Vec<(String, Target)>,
+    path_and_query: &str,
+    at_once: usize,
+    timeout: Duration,
+) -> Vec<(String, Target, Result<serde_json::Value, AskError>)> {
+    use futures::StreamExt;
+    futures::stream::iter(targets)
+        .map(|(node, target)| async move {
+            let answer = get_json(client, &target, path_and_query, timeout).await;
+            (node, target, answer)
+        })
+        .buffered(at_once.max(1))
+        .collect()
+        .await
+}
