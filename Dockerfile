@@ -20,7 +20,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bins \
     && mkdir -p /out \
-    && cp target/release/fine-grained-monitor target/release/fgm-viewer /out/
+    && cp target/release/fine-grained-monitor target/release/fgm-viewer target/release/kubectl-fgm /out/
 # cap_sys_ptrace, permitted only: the agent raises it when --processes is on (other users'
 # smaps_rollup) and drops it otherwise (docs/security.md). COPY keeps the xattr.
 RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
@@ -38,6 +38,8 @@ LABEL org.opencontainers.image.title="fine-grained-monitor" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/fine-grained-monitor /usr/local/bin/fine-grained-monitor
 COPY --from=build /out/fgm-viewer /usr/local/bin/fgm-viewer
+# The kubectl plugin (docs/kubectl-fgm.md): every binary of the crate is in the image.
+COPY --from=build /out/kubectl-fgm /usr/local/bin/kubectl-fgm
 USER 65532:65532
 # Viewer (8050), agent metrics (9810), operator metrics and probes (8080).
 EXPOSE 8050 9810 8080

@@ -79,6 +79,8 @@ fn default_render_is_the_operator_with_least_privilege() {
             "ClusterRole",
             "ClusterRole",
             "ClusterRole",
+            // fine-grained-monitor-user, for users of `kubectl fgm`
+            "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
             "NetworkPolicy",

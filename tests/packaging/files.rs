@@ -103,12 +103,17 @@ fn dockerfile_installs_exactly_the_crates_binaries() {
     let bins = bin_names(&meta);
     assert_eq!(
         bins,
-        BTreeSet::from(["fine-grained-monitor".to_string(), "fgm-viewer".to_string()])
+        BTreeSet::from([
+            "fine-grained-monitor".to_string(),
+            "fgm-viewer".to_string(),
+            "kubectl-fgm".to_string()
+        ])
     );
     // The binaries a test build produced are the ones the Dockerfile names.
     for built in [
         env!("CARGO_BIN_EXE_fine-grained-monitor"),
         env!("CARGO_BIN_EXE_fgm-viewer"),
+        env!("CARGO_BIN_EXE_kubectl-fgm"),
     ] {
         assert!(Path::new(built).is_file(), "{built} was not built");
     }

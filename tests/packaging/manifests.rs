@@ -88,6 +88,8 @@ fn kustomize_install_has_the_charts_rbac_and_operator() {
         RELEASE,
         fine_grained_monitor::operator::builders::rbac::AGENT_POD_READER,
         fine_grained_monitor::operator::builders::rbac::AGENT_NAMESPACE_READER,
+        // The role admins bind to users of `kubectl fgm` (docs/kubectl-fgm.md).
+        fine_grained_monitor::plugin::error::USER_ROLE,
     ] {
         assert_eq!(
             grants(&named(&kust, "ClusterRole", name)["rules"]),

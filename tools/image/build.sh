@@ -49,7 +49,7 @@ if [[ $what == all || $what == product ]]; then
   if [[ $cargo_build == 1 && -z ${FGM_IMAGE_BINARIES:-} ]]; then
     (cd "$ROOT" && cargo build --release --locked --bins)
   fi
-  for bin in fine-grained-monitor fgm-viewer; do
+  for bin in fine-grained-monitor fgm-viewer kubectl-fgm; do
     [[ -x $release/$bin ]] || { echo "image: $release/$bin missing: cargo build --release --bins" >&2; exit 1; }
   done
   # What the Dockerfile's runtime stage (distroless cc-debian12:nonroot) provides that the
@@ -60,6 +60,7 @@ if [[ $what == all || $what == product ]]; then
     --out "$OUT/fine-grained-monitor.tar" \
     --file "$release/fine-grained-monitor:/usr/local/bin/fine-grained-monitor" \
     --file "$release/fgm-viewer:/usr/local/bin/fgm-viewer" \
+    --file "$release/kubectl-fgm:/usr/local/bin/kubectl-fgm" \
     --file-cap /usr/local/bin/fine-grained-monitor=sys_ptrace \
     --with-libs \
     --text "/etc/passwd=root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n" \
