@@ -21,7 +21,7 @@ use std::time::Duration;
 use fine_grained_monitor::export::keys::{self, ObjectKind};
 use fine_grained_monitor::s3::client::SHA256_META;
 use fine_grained_monitor::s3::sigv4::sha256_hex;
-use fine_grained_monitor::store::{events, layout};
+use fine_grained_monitor::store::{datasets, events, layout};
 use s3_support::{S3Server, data, start_agent, static_env};
 
 const PREFIX: &str = "fgm/test";
@@ -38,15 +38,21 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Keys the bucket should hold for `node`'s local files (data only).
+/// Keys the bucket should hold for `node`'s local files (metrics files, and the other
+/// datasets' files under their own prefixes).
 fn expected_data_keys(data: &Path, node: &str) -> BTreeMap<String, std::path::PathBuf> {
-    layout::list_data_files(data, None)
-        .unwrap()
+    let listing = layout::list_data_files(data, None).unwrap();
+    let metrics = listing
         .files
         .into_iter()
         .filter(|f| f.node == node)
-        .map(|f| (keys::data_key(PREFIX, node, f.start), f.path))
-        .collect()
+        .map(|f| (keys::data_key(PREFIX, node, f.start), f.path));
+    let datasets = listing
+        .datasets
+        .into_iter()
+        .filter(|(_, f)| f.node == node)
+        .map(|(d, f)| (keys::dataset_key(PREFIX, d, node, f.start), f.path));
+    metrics.chain(datasets).collect()
 }
 
 #[test]
@@ -61,6 +67,19 @@ fn rotated_files_and_events_appear_once_under_hive_keys() {
     let events_path = events::events_file(data.path(), now.date_naive());
     std::fs::create_dir_all(events_path.parent().unwrap()).unwrap();
     std::fs::write(&events_path, format!("{event}\n")).unwrap();
+
+    // A per-interface network file of an earlier interval, as the recorder writes it.
+    let net_start = now - chrono::Duration::seconds(120);
+    let mut net = datasets::Buffer::new(&datasets::NETWORK);
+    net.push(datasets::Row {
+        timestamp_ms: net_start.timestamp_millis(),
+        container: "0123456789ab".into(),
+        texts: vec!["pod-uid".into(), "eth0".into()],
+        ints: vec![Some(1); datasets::NETWORK.ints.len()],
+    });
+    let (net_path, _) = datasets::write(data.path(), "node-a", net_start, &mut net)
+        .unwrap()
+        .expect("a network file");
 
     let agent = start_agent(
         server(),
@@ -88,8 +107,16 @@ fn rotated_files_and_events_appear_once_under_hive_keys() {
             listed.contains(key),
             "{key} missing from the bucket: {listed:?}"
         );
-        let parsed = keys::parse_key(PREFIX, key).unwrap();
-        assert_eq!(parsed.node, "node-a");
+        // Metrics objects parse as such; the datasets' are under their own prefixes.
+        match keys::parse_key(PREFIX, key) {
+            Some(parsed) => assert_eq!(parsed.node, "node-a"),
+            None => assert!(
+                ["network", "devices", "processes"]
+                    .iter()
+                    .any(|d| key.starts_with(&format!("{PREFIX}/{d}/dt="))),
+                "{key}"
+            ),
+        }
         assert!(
             key.contains("/dt=") && key.contains("/node=node-a/"),
             "{key}"
@@ -132,6 +159,17 @@ fn rotated_files_and_events_appear_once_under_hive_keys() {
         lines
             .iter()
             .all(|l| l["container_id"].as_str().is_some_and(|id| id.len() == 12))
+    );
+    // The network file under its dataset's own prefix (no metrics glob reads it), same bytes.
+    let net_key = keys::dataset_key(PREFIX, layout::Dataset::Network, "node-a", net_start);
+    assert!(
+        net_key.starts_with(&format!("{PREFIX}/network/dt=")),
+        "{net_key}"
+    );
+    assert!(listed.contains(&net_key), "{net_key} missing: {listed:?}");
+    assert_eq!(
+        rt.block_on(client.get_object(&net_key, 1 << 20)).unwrap(),
+        std::fs::read(&net_path).unwrap()
     );
     // Nothing else, nothing twice: the server counted one PUT per object
     // (plus the bucket's creation).

@@ -50,6 +50,16 @@ fn values(c: usize, since: i64, node_bias: i64) -> Vec<Option<i64>> {
     let mut v = vec![Some(0i64); METRICS.len()];
     let set =
         |v: &mut Vec<Option<i64>>, name: &str, x: i64| v[metric_index(name).unwrap()] = Some(x);
+    // Network counters are a pod's, on its sandbox's rows: null elsewhere. `idle-a` stands in
+    // for a sandbox receiving 1 MB/s (plus the node's bias in kB/s) and sending 1 kB/s.
+    for name in [
+        "network_receive_bytes",
+        "network_receive_packets",
+        "network_transmit_bytes",
+        "network_transmit_packets",
+    ] {
+        v[metric_index(name).unwrap()] = None;
+    }
     if c == 5 {
         return odd(v, since);
     }
@@ -71,6 +81,14 @@ fn values(c: usize, since: i64, node_bias: i64) -> Vec<Option<i64>> {
     };
     set(&mut v, "memory_working_set_bytes", ws);
     set(&mut v, "memory_limit_bytes", LIMIT);
+    if c == 3 {
+        set(
+            &mut v,
+            "network_receive_bytes",
+            since * (1_000_000 + node_bias * 1000),
+        );
+        set(&mut v, "network_transmit_bytes", since * 1000);
+    }
     v
 }
 
@@ -221,7 +239,35 @@ fn check_answers(
     let throttled = query(server, "throttled_pods.sql", from, to);
     assert_eq!(throttled.len(), 2, "{throttled:?}");
     assert!(throttled.iter().all(|r| r["container_name"] == "throttled"));
-    vec![top, top_hours, climb, throttled]
+
+    let network = query(server, "top_pods_network.sql", from, to);
+    assert_eq!(
+        network.len(),
+        2,
+        "one pod with network figures per node: {network:?}"
+    );
+    assert_eq!(
+        network[0]["pod_name"], "idle-a-node-22",
+        "the busier node's first: {network:?}"
+    );
+    assert_eq!(network[1]["pod_name"], "idle-a-node-1");
+    let (rx, tx) = (
+        network[0]["receive_bytes"].as_f64().unwrap(),
+        network[0]["transmit_bytes"].as_f64().unwrap(),
+    );
+    // The range's seconds times the rates, one interval short at most at each end.
+    let secs = (DateTime::parse_from_rfc3339(to).unwrap()
+        - DateTime::parse_from_rfc3339(from).unwrap())
+    .num_seconds() as f64;
+    assert!(
+        (rx / 1_050_000.0 - secs).abs() <= 2.0,
+        "{rx} bytes over {secs} s"
+    );
+    assert!(
+        (tx / 1000.0 - secs).abs() <= 2.0,
+        "{tx} bytes over {secs} s"
+    );
+    vec![top, top_hours, climb, throttled, network]
 }
 
 /// What the rate and summary views hold over `from..to`, in a form to compare:

@@ -52,6 +52,26 @@ pub fn data_key(prefix: &str, node: &str, start: DateTime<Utc>) -> String {
     )
 }
 
+/// Key of a file of another per-node dataset (network, devices, processes):
+/// `<prefix>/<dataset>/dt=YYYY-MM-DD/node=<node>/<dataset>-<start>.parquet`, a
+/// prefix of its own so no glob over the metrics objects reads it.
+pub fn dataset_key(
+    prefix: &str,
+    dataset: layout::Dataset,
+    node: &str,
+    start: DateTime<Utc>,
+) -> String {
+    join(
+        prefix,
+        &format!(
+            "{}/{}/node={node}/{}",
+            dataset.name(),
+            layout::day_dir_name(start.date_naive()),
+            dataset.file_name(start)
+        ),
+    )
+}
+
 /// Key of `node`'s events of `day`.
 pub fn events_key(prefix: &str, node: &str, day: NaiveDate) -> String {
     format!("{}{EVENTS_OBJECT}", node_day_prefix(prefix, day, node))
@@ -187,6 +207,22 @@ mod tests {
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn datasets_have_prefixes_of_their_own() {
+        let k = dataset_key("fgm/prod", layout::Dataset::Network, "node-a", t(10, 1, 30));
+        assert_eq!(
+            k,
+            "fgm/prod/network/dt=2026-01-02/node=node-a/network-20260102T100130Z.parquet"
+        );
+        // Not a metrics object: compaction and the views' globs leave it alone.
+        assert!(parse_key("fgm/prod", &k).is_none());
+        let k = dataset_key("", layout::Dataset::Processes, "n", t(0, 0, 0));
+        assert_eq!(
+            k,
+            "processes/dt=2026-01-02/node=n/processes-20260102T000000Z.parquet"
+        );
     }
 
     #[test]

@@ -75,7 +75,7 @@ struct Pending {
     unsure: bool,
 }
 
-/// Order of the queue: time, then data before events, then name.
+/// Order of the queue: time, then data (0), events (1), containers (2), other datasets (3), then name.
 type QueueKey = (DateTime<Utc>, u8, String);
 
 /// What became of one pending file.
@@ -252,6 +252,9 @@ impl Uploader {
                     self.add_data_file(&file.path, true);
                     days.insert(file.start.date_naive());
                 }
+                for (_, file) in listing.datasets.into_iter().filter(|(_, f)| f.node == node) {
+                    self.add_data_file(&file.path, true);
+                }
                 for day in days {
                     self.add_containers(day);
                 }
@@ -290,8 +293,15 @@ impl Uploader {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let Some(start) = layout::parse_data_file_name(&name) else {
-            return;
+        // Metrics files under the day's node prefix; the datasets beside them under
+        // a prefix of their own (no glob over metrics files reads them), after the
+        // metrics file of the same start.
+        let (start, order, dataset) = match layout::parse_data_file_name(&name) {
+            Some(start) => (start, 0, None),
+            None => match layout::Dataset::parse_file_name(&name) {
+                Some((dataset, start)) => (start, 3, Some(dataset)),
+                None => return,
+            },
         };
         let own = self.own_data_file(path);
         let Some(rel) = self.rel(path).filter(|_| own) else {
@@ -301,9 +311,12 @@ impl Uploader {
             return;
         }
         let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let key = keys::data_key(&self.config.prefix, &self.config.node, start);
+        let key = match dataset {
+            None => keys::data_key(&self.config.prefix, &self.config.node, start),
+            Some(d) => keys::dataset_key(&self.config.prefix, d, &self.config.node, start),
+        };
         self.pending
-            .entry((start, 0, rel.clone()))
+            .entry((start, order, rel.clone()))
             .or_insert(Pending {
                 path: path.to_path_buf(),
                 rel,
