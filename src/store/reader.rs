@@ -38,6 +38,39 @@ pub enum ReadError {
         path: PathBuf,
         source: super::bounds::BoundsError,
     },
+    #[error(
+        "data file {path} has format version {version} ({key} in its footer); this build reads versions up to {known}: upgrade the viewer to read it"
+    )]
+    NewerFormat {
+        path: PathBuf,
+        version: String,
+        known: &'static str,
+        key: &'static str,
+    },
+}
+
+/// Refuses a file written in a format newer than this build knows (its
+/// footer's `fgm.format_version`; files before versioning have none).
+pub fn check_format_version(
+    path: &Path,
+    key_values: Option<&Vec<parquet::file::metadata::KeyValue>>,
+) -> Result<(), ReadError> {
+    let Some(version) = key_values
+        .and_then(|kv| kv.iter().find(|k| k.key == schema::FORMAT_VERSION_KEY))
+        .and_then(|k| k.value.as_deref())
+    else {
+        return Ok(());
+    };
+    let known: u32 = schema::FORMAT_VERSION.parse().unwrap_or(1);
+    match version.trim().parse::<u32>() {
+        Ok(v) if v <= known => Ok(()),
+        _ => Err(ReadError::NewerFormat {
+            path: path.to_path_buf(),
+            version: version.to_string(),
+            known: schema::FORMAT_VERSION,
+            key: schema::FORMAT_VERSION_KEY,
+        }),
+    }
 }
 
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError> {
@@ -51,10 +84,16 @@ fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ReadError>
         path: path.to_path_buf(),
         source,
     })?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| ReadError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    })
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| ReadError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    check_format_version(
+        path,
+        builder.metadata().file_metadata().key_value_metadata(),
+    )?;
+    Ok(builder)
 }
 
 /// The overview summary a data file carries in its footer
@@ -92,10 +131,9 @@ pub fn read_footer_value(path: &Path, key: &str) -> Result<Option<String>, ReadE
             source,
         }
     })?;
-    let value = reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
+    let key_values = reader.metadata().file_metadata().key_value_metadata();
+    check_format_version(path, key_values)?;
+    let value = key_values
         .and_then(|kv| kv.iter().find(|k| k.key == key))
         .and_then(|k| k.value.clone());
     Ok(value)

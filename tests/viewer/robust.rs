@@ -94,6 +94,73 @@ async fn a_corrupt_file_at_start_up_is_skipped() {
         .unwrap();
 }
 
+/// A file of a newer build (its footer's format version one higher than this build's) is
+/// skipped and reported in words, the others still answer: what a downgraded viewer meets.
+#[tokio::test]
+async fn a_file_of_a_newer_format_version_is_skipped_and_named() {
+    use fine_grained_monitor::store::schema;
+    let dir = tempfile::tempdir().unwrap();
+    let start_at = t(2025, 12, 30, 0, 0, 0);
+    let files = write_samples(dir.path(), &[WEB], start_at, 270, 90, &default_values);
+    // The middle file again, stamped with the next version.
+    let bytes = std::fs::read(&files[1]).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let next = schema::FORMAT_VERSION.parse::<u32>().unwrap() + 1;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            schema::FORMAT_VERSION_KEY.to_string(),
+            next.to_string(),
+        )]))
+        .build();
+    let out = std::fs::File::create(&files[1]).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(out, batches[0].schema(), Some(props)).unwrap();
+    for b in &batches {
+        writer.write(b).unwrap();
+    }
+    writer.close().unwrap();
+    let name = files[1].file_name().unwrap().to_str().unwrap().to_string();
+
+    let (addr, stop, server) = start(dir.path()).await;
+    let status = wait_ready(addr).await;
+    let corrupt = status["corrupt_files"].as_array().unwrap();
+    assert_eq!(corrupt.len(), 1, "{status}");
+    assert!(
+        corrupt[0]["path"].as_str().unwrap().ends_with(&name),
+        "{status}"
+    );
+    let error = corrupt[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("has format version {next}"))
+            && error.contains(&format!("reads versions up to {}", schema::FORMAT_VERSION)),
+        "{error}"
+    );
+    let (code, body) = http_get(
+        addr,
+        &format!("/api/timeseries?containers={WEB}&metric=memory_current_bytes&from=2025-12-30T00:00:00Z&to=2025-12-30T00:05:00Z"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        series(&json, WEB).0.len(),
+        180,
+        "the two files of this version"
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_corrupt_file_in_the_poll_is_skipped() {
     let dir = tempfile::tempdir().unwrap();

@@ -125,6 +125,7 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         .build();
     let reader = SerializedFileReader::new_with_options(file, options).map_err(parquet)?;
     let meta = reader.metadata();
+    super::check_format_version(path, meta.file_metadata().key_value_metadata())?;
     let columns = meta.file_metadata().schema_descr();
     let ts_at =
         find(columns, schema::TIMESTAMP).ok_or_else(|| layout("no timestamp column".into()))?;

@@ -62,6 +62,68 @@ fn files_of_earlier_builds_compressed_with_zstd_are_read() {
     assert_eq!(col.get("aaaaaaaaaaaa").unwrap().values, vec![42]);
 }
 
+/// A file of a future build: the writer's footer with `fgm.format_version` one higher.
+pub(crate) fn write_newer_version_file(path: &std::path::Path) {
+    let mut buf = SampleBuffer::new();
+    let mut values = vec![None; schema::METRICS.len()];
+    values[schema::metric_index("cpu_usage_usec").unwrap()] = Some(42);
+    buf.push(1_767_052_800_000, "aaaaaaaaaaaa", &values);
+    let batch = buf.to_record_batch().unwrap();
+    let next = schema::FORMAT_VERSION.parse::<u32>().unwrap() + 1;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            schema::FORMAT_VERSION_KEY.to_string(),
+            next.to_string(),
+        )]))
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_newer_format_version_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics-20251230T000000Z.parquet");
+    write_newer_version_file(&path);
+    let next = schema::FORMAT_VERSION.parse::<u32>().unwrap() + 1;
+    for err in [
+        read_metric(&path, "cpu_usage_usec").unwrap_err(),
+        read_schema(&path).unwrap_err(),
+        read_footer_value(&path, "anything").unwrap_err(),
+        read_metrics(&path, &["cpu_usage_usec"]).unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(matches!(err, ReadError::NewerFormat { .. }), "{text}");
+        assert!(
+            text.contains(&format!("format version {next}"))
+                && text.contains(&format!("up to {}", schema::FORMAT_VERSION))
+                && text.contains("metrics-20251230T000000Z.parquet"),
+            "{text}"
+        );
+    }
+    // The current version (what the writer stamps) is read.
+    let start = Utc.with_ymd_and_hms(2025, 12, 30, 0, 0, 0).unwrap();
+    let mut buf = SampleBuffer::new();
+    buf.push(
+        start.timestamp_millis(),
+        "aaaaaaaaaaaa",
+        &vec![Some(1); schema::METRICS.len()],
+    );
+    let file = write_data_file(dir.path(), "n", start, &buf)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read_footer_value(&file.path, schema::FORMAT_VERSION_KEY)
+            .unwrap()
+            .as_deref(),
+        Some(schema::FORMAT_VERSION)
+    );
+    assert!(read_schema(&file.path).is_ok());
+}
+
 #[test]
 fn garbage_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
