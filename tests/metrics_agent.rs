@@ -5,7 +5,7 @@
 
 mod metrics_support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, StringArray, TimestampMillisecondArray};
@@ -159,6 +159,14 @@ fn parquet_rows(data_dir: &std::path::Path) -> Rows {
             if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
                 continue;
             }
+            // Metrics files only (not the network, devices or processes datasets beside them).
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if fine_grained_monitor::store::layout::Dataset::parse_file_name(name).is_some() {
+                continue;
+            }
             for batch in read_file(&path, None).unwrap_or_else(|e| panic!("{e}")) {
                 let col = |name: &str| {
                     batch
@@ -238,6 +246,7 @@ async fn scraped_values_match_the_parquet_rows_of_the_same_sample() {
     );
 
     let _data = run.stop().await;
+    let scraped = per_device_summed(scraped);
 
     let rows = parquet_rows(&data_dir);
     let index = Index::load(&index_path(&data_dir))
@@ -316,4 +325,51 @@ async fn scraped_values_match_the_parquet_rows_of_the_same_sample() {
         named >= 5 * EXPECTED.len(),
         "the first container carries its pod labels"
     );
+}
+
+/// The disk families are served per device (a `device` label, as cAdvisor's); the Parquet
+/// row holds their sum: each (family, series without `device`, timestamp) summed (every
+/// sample once: two scrapes of one interval serve it twice), and the
+/// per-device values checked to be whole numbers on the way.
+fn per_device_summed(samples: Vec<ExpoSample>) -> Vec<ExpoSample> {
+    type Series = (String, Vec<(String, String)>, Option<i64>);
+    let mut out: Vec<ExpoSample> = Vec::new();
+    // One value per series and timestamp (two scrapes within an interval serve the same
+    // sample), the device series then summed over devices.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut per_device: BTreeMap<(Series, String), f64> = BTreeMap::new();
+    for mut s in samples {
+        let key: Series = (
+            s.name.clone(),
+            s.labels.clone().into_iter().collect(),
+            s.timestamp_ms,
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        let Some(device) = s.labels.remove("device") else {
+            out.push(s);
+            continue;
+        };
+        let v: f64 = s
+            .value
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", s.value));
+        assert_eq!(v.fract(), 0.0, "{} per device: {v}", s.name);
+        let labels = s.labels.into_iter().collect();
+        per_device.insert(((s.name, labels, s.timestamp_ms), device), v);
+    }
+    let mut sums: BTreeMap<Series, f64> = BTreeMap::new();
+    for ((series, _), v) in per_device {
+        *sums.entry(series).or_default() += v;
+    }
+    for ((name, labels, timestamp_ms), v) in sums {
+        out.push(ExpoSample {
+            name,
+            labels: labels.into_iter().collect(),
+            value: v.to_string(),
+            timestamp_ms,
+        });
+    }
+    out
 }

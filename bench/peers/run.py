@@ -277,6 +277,10 @@ class Ours(Monitor):
         cmd = [self.args.fgm_bin, "local", "--data-dir", self.data, "--no-browser", "--port", str(self.port)]
         if "--metrics-addr" in help_text:
             cmd += ["--metrics-addr", f"127.0.0.1:{self.metrics_port}"]
+        # The round's one baseline: processes off (on by default in `local`),
+        # unless --fgm-processes measures them separately.
+        if "--processes" in help_text:
+            cmd += ["--processes", "true" if self.args.fgm_processes else "false"]
         return cmd
 
     def version(self):
@@ -674,6 +678,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=30, help="seconds before measuring (default 30; Netdata looks for new cgroups every 10 s)")
     p.add_argument("--monitors", default="fgm,cadvisor,netdata", help="which monitors, comma separated (also fgm-pidns: ours in a PID namespace of its own, as in its pod)")
     p.add_argument("--fgm-bin", default=os.path.join(ROOT, "target/release/fine-grained-monitor"))
+    p.add_argument("--fgm-processes", action="store_true",
+                   help="run ours with --processes true (the baseline is processes off)")
     p.add_argument("--cadvisor-bin", default=os.path.join(ROOT, "target/peers/bin/cadvisor"))
     p.add_argument("--netdata-bin", default=shutil.which("netdata") or "/usr/sbin/netdata")
     p.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` and build-cadvisor.sh")

@@ -34,7 +34,7 @@ pub fn tail_files() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Completed data files (`*.parquet`, never `.inprogress`), oldest first.
+/// Completed metrics files (`*.parquet`, never `.inprogress`, no other dataset), oldest first.
 pub fn parquet_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     let Ok(days) = std::fs::read_dir(DATA_DIR) else {
@@ -55,7 +55,13 @@ pub fn parquet_files() -> Vec<PathBuf> {
                 entries
                     .flatten()
                     .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "parquet")),
+                    .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                    // Metrics files only, not the datasets beside them (network-, devices-, ...).
+                    .filter(|p| {
+                        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                        fine_grained_monitor::store::layout::Dataset::parse_file_name(name)
+                            .is_none()
+                    }),
             );
         }
     }
@@ -97,4 +103,38 @@ pub fn events() -> Vec<Value> {
         out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
     }
     out
+}
+
+/// Every sample of a container's `metric` on the node's disk, completed files and the open
+/// interval's tail: (time, value), in time order.
+pub fn samples(short: &str, metric: &str) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = {
+        let s = series(short, metric);
+        s.timestamps.into_iter().zip(s.values).collect()
+    };
+    let column = fine_grained_monitor::store::schema::metric_index(metric).expect("column");
+    for tail in tail_files() {
+        let Ok((rows, _)) = fine_grained_monitor::store::tail::read_tail_file(&tail) else {
+            continue;
+        };
+        let _ = rows.for_each_row_sorted(|id, ts, values| {
+            if id == short
+                && let Some(v) = values[column]
+            {
+                out.push((ts, v));
+            }
+            Ok::<_, fine_grained_monitor::store::buffer::BufferCorrupt>(())
+        });
+    }
+    out.sort();
+    out.dedup_by_key(|s| s.0);
+    out
+}
+
+/// `metric`'s newest recorded value for `short` at or after `since_ms`.
+pub fn newest_since(short: &str, metric: &str, since_ms: i64) -> Option<(i64, i64)> {
+    samples(short, metric)
+        .into_iter()
+        .rev()
+        .find(|(t, _)| *t >= since_ms)
 }
