@@ -12,7 +12,7 @@ use super::top::Measure;
 /// Per-second container history of any pod, and the cluster's top containers, through the
 /// monitor pods' viewers (your own credentials; port-forwards, no `kubectl` binary needed).
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-fgm", bin_name = "kubectl fgm", version, about, long_about = None)]
+#[command(name = "kubectl-fgm", bin_name = "kubectl fgm", version, long_about = None)]
 pub struct PluginCli {
     #[command(flatten)]
     pub global: GlobalArgs,
