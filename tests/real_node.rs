@@ -17,6 +17,8 @@
 //!  real_node/data      index.json, Parquet rows and events on the hostPath
 //!  real_node/truth     every recorded column against the host's own reading (#29)
 //!  real_node/network   pod network: a 200 MiB transfer, a killed pause, host network (#25)
+//!  real_node/filesystem a container's writable layer and logs from the kubelet (#25)
+//!  real_node/processes a container's processes, PSS through the file capability (#25)
 //!  real_node/kube      kubectl and helm, polling, diagnostics on failure
 //! ```
 
@@ -24,12 +26,16 @@ mod support;
 
 #[path = "real_node/data.rs"]
 mod data;
+#[path = "real_node/filesystem.rs"]
+mod filesystem;
 #[path = "real_node/footprint.rs"]
 mod footprint;
 #[path = "real_node/kube.rs"]
 mod kube_cli;
 #[path = "real_node/network.rs"]
 mod network;
+#[path = "real_node/processes.rs"]
+mod processes;
 #[path = "real_node/readme.rs"]
 mod readme;
 #[path = "real_node/security.rs"]
@@ -189,7 +195,11 @@ fn create_nodemonitor(world: &World) -> Value {
 
 /// Editing the NodeMonitor rolls its pod: 5 s files, so rows show up within seconds.
 fn roll_to_short_files(world: &World, monitor: &Value) -> Value {
-    let patch = r#"{"spec":{"collector":{"rotation":"5s"}}}"#;
+    roll(world, monitor, r#"{"spec":{"collector":{"rotation":"5s"}}}"#)
+}
+
+/// Merge-patches the NodeMonitor and waits for its rolled pod on the real node to be Ready.
+fn roll(world: &World, monitor: &Value, patch: &str) -> Value {
     run_ok(
         world,
         world.cp.kubectl().args([
@@ -354,12 +364,17 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
     phase("throttling and OOM kill recorded");
     network::pod_network_recorded(world, &monitor);
     phase("pod network: 200 MiB between pods, pause killed, host network");
+    filesystem::container_filesystem_recorded(world, &monitor);
+    phase("container filesystem: 128 MiB in a writable layer, from the kubelet");
 
     viewer::chart_in_chromium(world, "web", artifacts().join("real-node-viewer.png"));
     phase("viewer reached through port-forward, chart drawn in Chromium");
     for line in footprint::agent(world, &monitor, Duration::from_secs(20)) {
         eprintln!("figure: {line}");
     }
+    // After the footprint: the baseline figures are with processes off.
+    let monitor = processes::processes_recorded(world, &monitor);
+    phase("processes: 4 children at 64 MiB with PSS as 65532, a killed child's exit, /api/processes");
 
     let helm_uninstall = uninstall_as_readme(world, &monitor);
     phase("uninstalled as the README says, nothing left behind");

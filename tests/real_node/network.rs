@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::data;
+use crate::data::{self, newest_since, samples};
 use crate::kube_cli::{apply, eventually, get, run};
 use crate::support::node::{NODE_NAME, World};
 
@@ -38,40 +38,6 @@ fn sandbox_of(world: &World, pod: &str) -> String {
     crate::workloads::sandbox_named(world, NS, pod)
 }
 
-/// Every sample of a container's `metric` on the node's disk, completed files and the open
-/// interval's tail: (time, value), in time order.
-fn samples(short: &str, metric: &str) -> Vec<(i64, i64)> {
-    let mut out: Vec<(i64, i64)> = {
-        let s = data::series(short, metric);
-        s.timestamps.into_iter().zip(s.values).collect()
-    };
-    let column = fine_grained_monitor::store::schema::metric_index(metric).expect("column");
-    for tail in data::tail_files() {
-        let Ok((rows, _)) = fine_grained_monitor::store::tail::read_tail_file(&tail) else {
-            continue;
-        };
-        let _ = rows.for_each_row_sorted(|id, ts, values| {
-            if id == short
-                && let Some(v) = values[column]
-            {
-                out.push((ts, v));
-            }
-            Ok::<_, fine_grained_monitor::store::buffer::BufferCorrupt>(())
-        });
-    }
-    out.sort();
-    out.dedup_by_key(|s| s.0);
-    out
-}
-
-/// `metric`'s newest recorded value for `short` at or after `since_ms`.
-fn newest_since(short: &str, metric: &str, since_ms: i64) -> Option<(i64, i64)> {
-    samples(short, metric)
-        .into_iter()
-        .rev()
-        .find(|(t, _)| *t >= since_ms)
-}
-
 /// The value of a `/metrics` family of the pod's sandbox on `interface`.
 fn scraped(body: &str, family: &str, sandbox: &str, interface: &str) -> Option<f64> {
     body.lines()
@@ -88,7 +54,7 @@ fn scraped(body: &str, family: &str, sandbox: &str, interface: &str) -> Option<f
 }
 
 /// A viewer over the node's data directory, asked `uri` as the page would.
-fn viewer_api(uri: &str) -> Value {
+pub fn viewer_api(uri: &str) -> Value {
     use fine_grained_monitor::viewer::{Options, Viewer};
     use tower::ServiceExt;
     let viewer = std::sync::Arc::new(Viewer::new(Options::new(data::DATA_DIR.into())));
@@ -107,15 +73,16 @@ fn viewer_api(uri: &str) -> Value {
             )
             .await
             .expect("answer");
-        assert_eq!(response.status(), 200, "{uri}");
+        let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 26)
             .await
             .expect("body");
+        assert_eq!(status, 200, "{uri}: {}", String::from_utf8_lossy(&body));
         serde_json::from_slice(&body).expect("JSON")
     })
 }
 
-fn metrics(monitor: &Value) -> String {
+pub fn metrics(monitor: &Value) -> String {
     use std::io::{Read, Write};
     let ip = monitor["status"]["podIP"].as_str().expect("pod IP");
     let mut s = std::net::TcpStream::connect((ip, 9810)).expect("agent /metrics");
@@ -220,7 +187,7 @@ pub fn pod_network_recorded(world: &World, monitor: &Value) {
     // The viewer's API over the node's data directory (the sender's app container charts its
     // pod's network: the sandbox's rows).
     let answer = viewer_api(&format!(
-        "/api/timeseries?containers={receiver}&metric=network_receive_bytes&from={}&to={}&points=100000",
+        "/api/timeseries?containers={receiver}&metric=network_receive_bytes&from={}&to={}&points=10000",
         rx_before.0, rx_t
     ));
     let points = answer["series"][0]["v"].as_array().expect("series");

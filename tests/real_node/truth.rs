@@ -8,6 +8,9 @@
 //! the agent's user cannot read). It reads every 100 ms; each recorded value must lie within
 //! the host's readings of the interval around its timestamp ("the change one sample allows";
 //! for limits and peaks, which the agent re-reads every 30 cycles, of those 30 cycles).
+//! The filesystem columns come from the node's kubelet, not from cgroup files: the test asks
+//! the same kubelet (`/stats/summary` through the API server) every second, and each recorded
+//! value must be one the kubelet gave within the agent's `--fs-interval` (30 s) before it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -17,6 +20,7 @@ use arrow_array::{Array, Int64Array, StringArray, TimestampMillisecondArray};
 use chrono::Utc;
 use fine_grained_monitor::agent::DiscoveryMode;
 use fine_grained_monitor::agent::collector::Collector;
+use fine_grained_monitor::agent::kubelet;
 use fine_grained_monitor::agent::mountinfo;
 use fine_grained_monitor::agent::network::PodNetwork;
 use fine_grained_monitor::agent::prometheus::cadvisor::{Convert, FAMILIES};
@@ -36,6 +40,9 @@ pub const UNREADABLE_IN_POD: &[(&str, &str)] = &[];
 /// The agent's interval in the README's NodeMonitor (1 s) and its limits re-read period.
 const INTERVAL_MS: i64 = 1000;
 const LIMITS_EVERY: i64 = 30;
+/// How far back a recorded filesystem value may come from: the agent asks the kubelet every
+/// 30 s (`--fs-interval`), plus the request's own time.
+const FS_REACH_MS: i64 = 36_000;
 
 /// One host reading of a container: time and values in schema order.
 type Reading = (i64, Vec<Option<i64>>);
@@ -69,15 +76,30 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
     let began = Instant::now();
     let mut next_scrape = Instant::now();
     // Long enough that a limit or peak recorded at the end was re-read inside the readings.
-    let reading_for = Duration::from_millis(((LIMITS_EVERY + 10) * INTERVAL_MS) as u64);
+    let reading_for = Duration::from_millis((FS_REACH_MS + 10 * INTERVAL_MS) as u64);
+    let fs_columns: Vec<usize> = kubelet::columns().into_iter().flatten().collect();
+    // (pod UID, container name) of each workload, as the kubelet names them.
+    let names: HashMap<String, (String, String)> = workloads
+        .iter()
+        .map(|short| {
+            let entry = &index["containers"][short];
+            let text = |f: &str| entry[f].as_str().unwrap_or_default().to_string();
+            (short.clone(), (text("pod_uid"), text("container_name")))
+        })
+        .collect();
+    let mut kubelet_says = kubelet::FsByContainer::new();
     // The pods' network as the host reads it (the truth set's pods are not on the host's network).
     let mut network = PodNetwork::new(std::path::Path::new("/proc"));
     while began.elapsed() < reading_for {
         let now = Utc::now();
         let mut cycle = host.collect(now, &mut errors);
         network.sample(&mut cycle, &|path| host.pids_of(path), &|_| Some(false));
-        for sample in &cycle.containers {
+        for sample in &mut cycle.containers {
             if let Some(short) = full_ids.get(&sample.full_id) {
+                let (uid, name) = &names[short];
+                if let Some(stats) = kubelet::lookup(&kubelet_says, uid, name) {
+                    kubelet::apply(stats, &kubelet::columns(), &mut sample.values);
+                }
                 readings
                     .entry(short.clone())
                     .or_default()
@@ -88,6 +110,9 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
             next_scrape += Duration::from_secs(1);
             if let Some(text) = scrape(ip) {
                 scrapes.push(text);
+            }
+            if let Some(summary) = kubelet_summary(world) {
+                kubelet_says = summary;
             }
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -132,7 +157,9 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
         );
         for (t, values) in inside {
             for (m, def) in METRICS.iter().enumerate() {
-                let reach = if slow.contains(&m) {
+                let reach = if fs_columns.contains(&m) {
+                    FS_REACH_MS
+                } else if slow.contains(&m) {
                     (LIMITS_EVERY + 1) * INTERVAL_MS
                 } else {
                     INTERVAL_MS
@@ -189,6 +216,16 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
         );
     }
     metrics_serve_what_was_recorded(&scrapes, &index, workloads, &recorded);
+}
+
+/// The node's kubelet's `/stats/summary`, through the API server's node proxy (as admin).
+fn kubelet_summary(world: &World) -> Option<kubelet::FsByContainer> {
+    let path = format!("/api/v1/nodes/{}/proxy/stats/summary", crate::support::node::NODE_NAME);
+    let out = crate::kube_cli::run(world.cp.kubectl().args(["get", "--raw", &path]));
+    if !out.status.success() {
+        return None;
+    }
+    kubelet::parse_summary(&out.stdout).ok()
 }
 
 enum Verdict {
