@@ -195,7 +195,11 @@ fn create_nodemonitor(world: &World) -> Value {
 
 /// Editing the NodeMonitor rolls its pod: 5 s files, so rows show up within seconds.
 fn roll_to_short_files(world: &World, monitor: &Value) -> Value {
-    roll(world, monitor, r#"{"spec":{"collector":{"rotation":"5s"}}}"#)
+    roll(
+        world,
+        monitor,
+        r#"{"spec":{"collector":{"rotation":"5s"}}}"#,
+    )
 }
 
 /// Merge-patches the NodeMonitor and waits for its rolled pod on the real node to be Ready.
@@ -374,7 +378,9 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
     }
     // After the footprint: the baseline figures are with processes off.
     let monitor = processes::processes_recorded(world, &monitor);
-    phase("processes: 4 children at 64 MiB with PSS as 65532, a killed child's exit, /api/processes");
+    phase(
+        "processes: 4 children at 64 MiB with PSS as 65532, a killed child's exit, /api/processes",
+    );
 
     let helm_uninstall = uninstall_as_readme(world, &monitor);
     phase("uninstalled as the README says, nothing left behind");

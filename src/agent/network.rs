@@ -155,7 +155,7 @@ impl PodNetwork {
         let leaf = sandbox.rsplit('/').next().unwrap_or(sandbox);
         for pid in pids_of(sandbox) {
             let Ok(dir) = rustix::fs::open(
-                &self.proc_root.join(pid.to_string()),
+                self.proc_root.join(pid.to_string()),
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             ) else {

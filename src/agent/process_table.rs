@@ -304,10 +304,11 @@ impl ProcessTable {
         rows.extend(events_started.iter().map(|pid| (*pid, Event::Start)));
         rows.sort_unstable_by_key(|(pid, _)| *pid);
         for (pid, event) in rows {
-            if read_memory && let Some(memory) = self.read_memory(pid) {
-                if let Some(known) = container.processes.get_mut(&pid) {
-                    known.memory = memory;
-                }
+            if read_memory
+                && let Some(memory) = self.read_memory(pid)
+                && let Some(known) = container.processes.get_mut(&pid)
+            {
+                known.memory = memory;
             }
             let Some(known) = container.processes.get(&pid) else {
                 continue;

@@ -180,9 +180,18 @@ impl Buffer {
     /// The rows as one batch, sorted by (container, text columns, time).
     pub fn to_record_batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let keys = self.spec.keys;
-        let key = |r: &Row| -> Vec<Option<i64>> { keys.iter().map(|k| r.ints.get(*k).copied().flatten()).collect() };
+        let key = |r: &Row| -> Vec<Option<i64>> {
+            keys.iter()
+                .map(|k| r.ints.get(*k).copied().flatten())
+                .collect()
+        };
         self.rows.sort_by(|a, b| {
-            (&a.container, key(a), &a.texts, a.timestamp_ms).cmp(&(&b.container, key(b), &b.texts, b.timestamp_ms))
+            (&a.container, key(a), &a.texts, a.timestamp_ms).cmp(&(
+                &b.container,
+                key(b),
+                &b.texts,
+                b.timestamp_ms,
+            ))
         });
         let n = self.rows.len();
         let mut ids = StringBuilder::with_capacity(n, n * 12);

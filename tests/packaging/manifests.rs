@@ -143,7 +143,11 @@ fn kustomize_install_has_the_charts_rbac_and_operator() {
         v.sort();
         v
     };
-    assert_eq!(services(&kust), services(&chart), "Services of config/ and of the chart differ");
+    assert_eq!(
+        services(&kust),
+        services(&chart),
+        "Services of config/ and of the chart differ"
+    );
     assert_eq!(services(&kust).len(), 2, "metrics and webhook Services");
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
         assert_eq!(

@@ -57,8 +57,10 @@ pub fn container_filesystem_recorded(world: &World, monitor: &Value) {
         "the writer's layer recorded at 128 MiB or more",
         Duration::from_secs(150),
         || {
-            let (_, written) = newest_since(&writer, "fs_usage_bytes", 0).ok_or("no fs_usage_bytes yet")?;
-            let (_, idle) = newest_since(&idle, "fs_usage_bytes", 0).ok_or("no fs_usage_bytes of idle yet")?;
+            let (_, written) =
+                newest_since(&writer, "fs_usage_bytes", 0).ok_or("no fs_usage_bytes yet")?;
+            let (_, idle) =
+                newest_since(&idle, "fs_usage_bytes", 0).ok_or("no fs_usage_bytes of idle yet")?;
             if written < WRITTEN {
                 return Err(format!("writer's layer {written} bytes"));
             }
@@ -66,23 +68,38 @@ pub fn container_filesystem_recorded(world: &World, monitor: &Value) {
         },
     );
     let grown = layer - idle_layer;
-    eprintln!("figure: writable layer after writing 128 MiB: {layer} bytes (an identical idle container's: {idle_layer})");
+    eprintln!(
+        "figure: writable layer after writing 128 MiB: {layer} bytes (an identical idle container's: {idle_layer})"
+    );
     assert!(
         grown >= WRITTEN,
         "the layer grew {grown} bytes over an identical container's, not the 128 MiB written"
     );
     let (_, inodes) = newest_since(&writer, "fs_inodes_used", 0).expect("layer inodes recorded");
-    assert!(inodes >= 1, "the written file is an inode of the layer: {inodes}");
+    assert!(
+        inodes >= 1,
+        "the written file is an inode of the layer: {inodes}"
+    );
     let (_, logs) = newest_since(&writer, "fs_log_bytes", 0).expect("log bytes recorded");
-    assert!(logs > 0, "the writer logged what it wrote: {logs} log bytes");
+    assert!(
+        logs > 0,
+        "the writer logged what it wrote: {logs} log bytes"
+    );
 
     // /metrics: the layer on the container's series.
     let body = crate::network::metrics(monitor);
     let served = body
         .lines()
         .filter(|l| l.starts_with("container_fs_usage_bytes{"))
-        .find(|l| l.contains(&format!("container=\"writer\"")) && l.contains("pod=\"writer\""))
-        .and_then(|l| l.rsplit_once('}')?.1.split_whitespace().next()?.parse::<f64>().ok())
+        .find(|l| l.contains("container=\"writer\"") && l.contains("pod=\"writer\""))
+        .and_then(|l| {
+            l.rsplit_once('}')?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("container_fs_usage_bytes of writer/writer served"));
     assert!(served >= WRITTEN as f64, "served {served}");
 }

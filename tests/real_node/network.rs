@@ -87,9 +87,9 @@ pub fn metrics(monitor: &Value) -> String {
     let ip = monitor["status"]["podIP"].as_str().expect("pod IP");
     let mut s = std::net::TcpStream::connect((ip, 9810)).expect("agent /metrics");
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        .unwrap();
+        .expect("send the scrape");
     let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    s.read_to_string(&mut text).expect("read the scrape");
     text
 }
 
@@ -171,7 +171,7 @@ pub fn pod_network_recorded(world: &World, monitor: &Value) {
         started.elapsed()
     );
     assert!(
-        grown >= PAYLOAD && grown <= PAYLOAD + PAYLOAD * 8 / 100,
+        (PAYLOAD..=PAYLOAD + PAYLOAD * 8 / 100).contains(&grown),
         "receiver grew by {grown}, payload {PAYLOAD}"
     );
     let tx: Vec<(i64, i64)> = samples(&sender, "network_transmit_bytes");
@@ -179,10 +179,10 @@ pub fn pod_network_recorded(world: &World, monitor: &Value) {
     // The sender's first sample may already hold the first bytes: its whole series at least
     // covers the payload sent after its pod started, within the header overhead.
     assert!(
-        tx.last().unwrap().1 >= PAYLOAD
-            && tx.last().unwrap().1 <= PAYLOAD + PAYLOAD * 8 / 100 + (1 << 20),
+        tx.last().expect("transmit samples").1 >= PAYLOAD
+            && tx.last().expect("transmit samples").1 <= PAYLOAD + PAYLOAD * 8 / 100 + (1 << 20),
         "sender transmitted {} bytes in all ({tx_grown} while recorded)",
-        tx.last().unwrap().1
+        tx.last().expect("transmit samples").1
     );
     // The viewer's API over the node's data directory (the sender's app container charts its
     // pod's network: the sandbox's rows).

@@ -148,7 +148,9 @@ pub fn processes_recorded(world: &World, monitor: &Value) -> Value {
             if big.len() >= 4 {
                 Ok(kids)
             } else {
-                Err(format!("children so far (pid: max rss, max pss, events): {kids:?}"))
+                Err(format!(
+                    "children so far (pid: max rss, max pss, events): {kids:?}"
+                ))
             }
         },
     );
@@ -184,7 +186,11 @@ pub fn processes_recorded(world: &World, monitor: &Value) -> Value {
     let procs = answer["processes"].as_array().expect("processes list");
     let listed: Vec<&Value> = procs
         .iter()
-        .filter(|p| p["command"].as_str().is_some_and(|c| c.contains("--memory 64Mi")))
+        .filter(|p| {
+            p["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("--memory 64Mi"))
+        })
         .collect();
     assert!(
         listed
@@ -198,6 +204,9 @@ pub fn processes_recorded(world: &World, monitor: &Value) -> Value {
         .iter()
         .find(|p| p["pid"] == victim)
         .unwrap_or_else(|| panic!("killed child {victim} in /api/processes: {answer}"));
-    assert!(killed["end_ms"].is_i64(), "the killed child has an end: {killed}");
+    assert!(
+        killed["end_ms"].is_i64(),
+        "the killed child has an end: {killed}"
+    );
     monitor
 }

@@ -220,7 +220,10 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
 
 /// The node's kubelet's `/stats/summary`, through the API server's node proxy (as admin).
 fn kubelet_summary(world: &World) -> Option<kubelet::FsByContainer> {
-    let path = format!("/api/v1/nodes/{}/proxy/stats/summary", crate::support::node::NODE_NAME);
+    let path = format!(
+        "/api/v1/nodes/{}/proxy/stats/summary",
+        crate::support::node::NODE_NAME
+    );
     let out = crate::kube_cli::run(world.cp.kubectl().args(["get", "--raw", &path]));
     if !out.status.success() {
         return None;
@@ -252,8 +255,11 @@ fn judge(agent: Option<i64>, around: &[Option<i64>]) -> Verdict {
 }
 
 /// Every completed row of these containers: (timestamp ms, values in schema order).
-fn recorded_rows(shorts: &[String]) -> HashMap<String, Vec<(i64, Vec<Option<i64>>)>> {
-    let mut out: HashMap<String, Vec<(i64, Vec<Option<i64>>)>> = HashMap::new();
+/// Each container's recorded rows: (timestamp ms, every metric column).
+type Recorded = HashMap<String, Vec<(i64, Vec<Option<i64>>)>>;
+
+fn recorded_rows(shorts: &[String]) -> Recorded {
+    let mut out: Recorded = HashMap::new();
     for file in data::parquet_files() {
         let Ok(batches) = read_file(&file, None) else {
             continue;
@@ -316,7 +322,7 @@ fn metrics_serve_what_was_recorded(
     scrapes: &[String],
     index: &Value,
     workloads: &[String],
-    recorded: &HashMap<String, Vec<(i64, Vec<Option<i64>>)>>,
+    recorded: &Recorded,
 ) {
     let by_id: HashMap<String, &String> = workloads
         .iter()

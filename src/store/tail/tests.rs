@@ -6,8 +6,13 @@ fn row(seed: i64) -> Vec<Option<i64>> {
         .collect()
 }
 
+/// A decoded row: (id, ts, values).
+type Fed = (String, i64, Vec<Option<i64>>);
+/// A cycle to encode: (ts, rows of (id, values)).
+type CycleRows<'a> = (i64, Vec<(&'a str, Vec<Option<i64>>)>);
+
 /// Every row fed, as (id, ts, values).
-fn decode_all(bytes: &[u8]) -> (Vec<(String, i64, Vec<Option<i64>>)>, TailEnd) {
+fn decode_all(bytes: &[u8]) -> (Vec<Fed>, TailEnd) {
     let mut decoder = TailDecoder::new();
     let mut rows = Vec::new();
     let end = decoder
@@ -18,7 +23,7 @@ fn decode_all(bytes: &[u8]) -> (Vec<(String, i64, Vec<Option<i64>>)>, TailEnd) {
     (rows, end)
 }
 
-fn file_of(cycles: &[(i64, Vec<(&str, Vec<Option<i64>>)>)]) -> Vec<u8> {
+fn file_of(cycles: &[CycleRows<'_>]) -> Vec<u8> {
     let mut enc = TailEncoder::new();
     let mut bytes = enc.header();
     for (ts, rows) in cycles {
