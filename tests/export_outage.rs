@@ -46,11 +46,18 @@ fn a_stopped_server_loses_nothing() {
     assert!(drained["lastUpload"].is_string(), "{drained}");
     agent.stop();
 
-    let expected: BTreeSet<String> = layout::list_data_files(data.path(), None)
-        .unwrap()
+    // Metrics files, and the datasets beside them (devices of the fixture) under their prefixes.
+    let local = layout::list_data_files(data.path(), None).unwrap();
+    let expected: BTreeSet<String> = local
         .files
         .into_iter()
         .map(|f| keys::data_key("fgm/test", "node-o", f.start))
+        .chain(
+            local
+                .datasets
+                .into_iter()
+                .map(|(d, f)| keys::dataset_key("fgm/test", d, "node-o", f.start)),
+        )
         .collect();
     let listed: BTreeSet<String> = rt
         .block_on(client.list("fgm/test/", None))
