@@ -198,7 +198,7 @@ impl Recorder {
     /// Tails a crash left behind become data files like any other (exported
     /// too); a tail whose data file was published already is removed.
     fn recover_tails(&mut self) {
-        let dir = &self.config.data_dir;
+        let dir = &self.config.data_dir.clone();
         let Ok(listing) = layout::list_data_files(dir, None) else {
             return;
         };
@@ -211,11 +211,13 @@ impl Recorder {
                 tracing::warn!(path = %stale.path.display(), error = %e, "cannot remove a tail whose data file exists");
             }
         }
-        for tail in listing
+        let node = self.config.node.clone();
+        let tails: Vec<_> = listing
             .tails
             .into_iter()
-            .filter(|t| t.node == self.config.node)
-        {
+            .filter(|t| t.node == node)
+            .collect();
+        for tail in tails {
             let (buffer, end) = match read_tail_file(&tail.path) {
                 Ok(read) => read,
                 Err(e) => {
@@ -225,6 +227,22 @@ impl Recorder {
                 }
             };
             tracing::info!(path = %tail.path.display(), rows = buffer.rows(), end = ?end, "recovering the open interval a crash left as a tail file");
+            // A published file never names a container the index lacks: the crash
+            // may have come before the tail's new containers were saved.
+            if let Some((first, last)) = buffer.span() {
+                let mut added = false;
+                for id in buffer.ids() {
+                    if !self.index.containers.contains_key(id) {
+                        self.index
+                            .containers
+                            .insert(id.to_string(), ContainerEntry::seen(id, first, last));
+                        added = true;
+                    }
+                }
+                if added {
+                    self.save_index(last);
+                }
+            }
             match write_data_file(dir, &self.config.node, tail.start, &buffer) {
                 Ok(written) => {
                     if let Some(file) = written {
@@ -453,9 +471,16 @@ impl Recorder {
             .pod_metadata
             .as_ref()
             .and_then(|m| super::contract::identity_of(m.as_ref(), sample));
+        // An entry without a cgroup path came from a recovered tail file alone:
+        // completed from the first live sighting, its first sighting kept.
+        let first_seen = self
+            .index
+            .containers
+            .get(&sample.short_id)
+            .map_or(ts, |e| e.first_seen.min(ts));
         let entry = match self.index.containers.get_mut(&sample.short_id) {
-            Some(entry) => entry,
-            None => {
+            Some(entry) if entry.cgroup_path.is_some() => entry,
+            _ => {
                 let c = tracked.map(|t| &t.container);
                 let plain = c.is_some_and(|c| c.runtime.is_none() && c.pod_uid.is_none());
                 self.index_dirty = true;
@@ -463,11 +488,11 @@ impl Recorder {
                 self.index
                     .containers
                     .entry(sample.short_id.clone())
-                    .or_insert(ContainerEntry {
+                    .insert_entry(ContainerEntry {
                         full_id: sample.full_id.clone(),
                         pod_uid: c.and_then(|c| c.pod_uid.clone()),
                         qos_class: c.and_then(|c| c.qos_class).unwrap_or("").to_string(),
-                        first_seen: ts,
+                        first_seen,
                         last_seen: ts,
                         pod_name: None,
                         namespace: None,
@@ -479,6 +504,7 @@ impl Recorder {
                         sandbox: false,
                         requests: None,
                     })
+                    .into_mut()
             }
         };
         entry.last_seen = ts;

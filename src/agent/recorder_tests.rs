@@ -270,6 +270,8 @@ fn a_tail_left_by_a_crash_becomes_a_data_file_at_the_next_start() {
         }
         // Dropped without finish(): what kill -9 leaves.
     }
+    // And before the new container reached index.json (it is saved every few seconds).
+    let _ = std::fs::remove_file(layout::index_path(dir.path()));
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
     let later = start + chrono::Duration::seconds(30);
     let recorder = Recorder::with_hooks(
@@ -314,6 +316,17 @@ fn a_tail_left_by_a_crash_becomes_a_data_file_at_the_next_start() {
         recorder.index().data_range.latest,
         Some(start + chrono::Duration::seconds(6))
     );
+    // The crash came before the container reached index.json; the recovered file
+    // names it, so the index on disk does too (before the file was published).
+    let saved = crate::store::index::Index::load(&layout::index_path(dir.path()))
+        .unwrap()
+        .expect("index.json written");
+    let entry = saved
+        .containers
+        .get("aaaa")
+        .expect("the tail's container saved");
+    assert_eq!(entry.first_seen, start);
+    assert_eq!(entry.last_seen, start + chrono::Duration::seconds(6));
 }
 
 #[test]

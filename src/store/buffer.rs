@@ -102,6 +102,10 @@ impl SampleBuffer {
     pub fn containers(&self) -> usize {
         self.series.len()
     }
+    /// The ids of the containers held.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.series.keys().map(String::as_str)
+    }
     /// Time of the first and last sample held.
     pub fn span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         Some((millis(self.first_ms?), millis(self.last_ms?)))

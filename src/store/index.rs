@@ -63,6 +63,28 @@ pub struct ContainerEntry {
     pub requests: Option<Requests>,
 }
 
+impl ContainerEntry {
+    /// What a data file alone says of a container: its id and when it was seen
+    /// (names and pod come later, from the agent's next sighting).
+    pub fn seen(id: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> Self {
+        Self {
+            full_id: id.to_string(),
+            pod_uid: None,
+            qos_class: String::new(),
+            first_seen: first,
+            last_seen: last,
+            pod_name: None,
+            namespace: None,
+            labels: None,
+            container_name: None,
+            cgroup_path: None,
+            runtime: None,
+            sandbox: false,
+            requests: None,
+        }
+    }
+}
+
 /// A container's resource requests, as the pod spec gives them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requests {

@@ -174,7 +174,16 @@ pub fn agent_records_what_the_host_reads(world: &World, monitor: &Value, workloa
                     .collect();
                 let agent = values[m];
                 compared += 1;
-                let verdict = judge(agent, &around);
+                // A byte gauge (memory) may dip between two host readings a second apart
+                // and come back: a few pages of slack, not more.
+                let slack = if def.kind == fine_grained_monitor::store::schema::MetricKind::Gauge
+                    && def.unit == "bytes"
+                {
+                    GAUGE_BYTES_SLACK
+                } else {
+                    0
+                };
+                let verdict = judge(agent, &around, slack);
                 match verdict {
                     Verdict::Equal => {}
                     Verdict::BothNull => *null_both.entry(def.name).or_default() += 1,
@@ -237,8 +246,11 @@ enum Verdict {
     Differs(String),
 }
 
-/// A recorded value against the host's readings around it.
-fn judge(agent: Option<i64>, around: &[Option<i64>]) -> Verdict {
+/// How far below or above the host's readings around it a byte gauge may be (64 pages).
+const GAUGE_BYTES_SLACK: i64 = 256 << 10;
+
+/// A recorded value against the host's readings around it, `slack` either side.
+fn judge(agent: Option<i64>, around: &[Option<i64>], slack: i64) -> Verdict {
     let host: Vec<i64> = around.iter().flatten().copied().collect();
     match agent {
         None if host.is_empty() => Verdict::BothNull,
@@ -247,7 +259,7 @@ fn judge(agent: Option<i64>, around: &[Option<i64>]) -> Verdict {
         Some(v) => {
             let (lo, hi) = (host.iter().min(), host.iter().max());
             match (lo, hi) {
-                (Some(lo), Some(hi)) if *lo <= v && v <= *hi => Verdict::Equal,
+                (Some(lo), Some(hi)) if *lo - slack <= v && v <= *hi + slack => Verdict::Equal,
                 _ => Verdict::Differs(format!("{v} outside the host's {lo:?}..={hi:?}")),
             }
         }
