@@ -485,10 +485,10 @@ impl Recorder {
                 let plain = c.is_some_and(|c| c.runtime.is_none() && c.pod_uid.is_none());
                 self.index_dirty = true;
                 self.index_grew = true;
-                self.index
-                    .containers
-                    .entry(sample.short_id.clone())
-                    .insert_entry(ContainerEntry {
+                put_entry(
+                    &mut self.index.containers,
+                    sample.short_id.clone(),
+                    ContainerEntry {
                         full_id: sample.full_id.clone(),
                         pod_uid: c.and_then(|c| c.pod_uid.clone()),
                         qos_class: c.and_then(|c| c.qos_class).unwrap_or("").to_string(),
@@ -503,8 +503,8 @@ impl Recorder {
                         runtime: c.and_then(|c| c.runtime).map(str::to_string),
                         sandbox: false,
                         requests: None,
-                    })
-                    .into_mut()
+                    },
+                )
             }
         };
         entry.last_seen = ts;
@@ -781,6 +781,21 @@ impl Recorder {
     /// Rows held in memory (open plus unwritten).
     pub fn rows_in_memory(&self) -> usize {
         self.open.rows() + self.unwritten.as_ref().map_or(0, |(_, b)| b.rows())
+    }
+}
+
+/// Sets `key` to `value` (replacing an entry a recovered tail made) and returns it.
+fn put_entry(
+    map: &mut std::collections::BTreeMap<String, ContainerEntry>,
+    key: String,
+    value: ContainerEntry,
+) -> &mut ContainerEntry {
+    match map.entry(key) {
+        std::collections::btree_map::Entry::Occupied(mut o) => {
+            o.insert(value);
+            o.into_mut()
+        }
+        std::collections::btree_map::Entry::Vacant(v) => v.insert(value),
     }
 }
 
