@@ -274,21 +274,7 @@ impl Viewer {
                 let entry = index
                     .containers
                     .entry(id.clone())
-                    .or_insert(ContainerEntry {
-                        full_id: id,
-                        pod_uid: None,
-                        qos_class: String::new(),
-                        first_seen: first,
-                        last_seen: last,
-                        pod_name: None,
-                        namespace: None,
-                        labels: None,
-                        container_name: None,
-                        cgroup_path: None,
-                        runtime: None,
-                        sandbox: false,
-                        requests: None,
-                    });
+                    .or_insert_with(|| ContainerEntry::seen(&id, first, last));
                 entry.first_seen = entry.first_seen.min(first);
                 entry.last_seen = entry.last_seen.max(last);
             }
