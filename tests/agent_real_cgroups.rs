@@ -472,10 +472,24 @@ fn new_real_cgroup_is_sampled_in_the_next_cycle() {
 /// processes must be recognised as a pod sandbox (issue #29).
 #[test]
 fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
+    in_its_own_pid_namespace("agent");
+}
+
+/// `local` mode in its own PID namespace: a plain cgroup (no container id in its path) is a
+/// container when processes run in it, which `cgroup.procs` cannot tell from there; the
+/// host's process index does (issue #29: `local` found no container at all).
+#[test]
+fn local_mode_in_its_own_pid_namespace_finds_the_hosts_plain_cgroups() {
+    in_its_own_pid_namespace("local");
+}
+
+/// The body of the two tests above: `subcommand` is `agent` (Kubernetes discovery) or
+/// `local` (every populated leaf cgroup).
+fn in_its_own_pid_namespace(subcommand: &str) {
     require_root();
     let h: Hierarchies = mountinfo::from_mountinfo_file(Path::new("/proc/self/mountinfo"))
         .expect("cgroup hierarchies mounted (see /proc/self/mountinfo)");
-    let name = format!("fgm-test-pidns-{}", std::process::id());
+    let name = format!("fgm-test-pidns-{subcommand}-{}", std::process::id());
     let links = tempfile::tempdir().unwrap();
     let mut created = Dirs(Vec::new());
     let mut bases = Vec::new();
@@ -517,6 +531,14 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
         created.0.push(dir.clone());
         agent_procs.push(dir.join("cgroup.procs"));
     }
+    // A plain cgroup with a shell and one child: `local` mode's kind of container.
+    let mut plain_leaves = Vec::new();
+    for base in &bases {
+        let dir = base.join("plain-app");
+        mkdir(&dir);
+        created.0.push(dir.clone());
+        plain_leaves.push(dir);
+    }
     let app_id = format!("a{:063x}", std::process::id());
     let pause_id = format!("b{:063x}", std::process::id());
     for base in &bases {
@@ -547,8 +569,12 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
             .into_iter()
             .chain(leaves(&pause_id))
             .chain(bases.iter().map(|b| b.join("agent")))
+            .chain(plain_leaves.iter().cloned())
             .collect(),
     );
+    guard
+        .children
+        .push(spawn_in(&plain_leaves, "", "sleep 600 & wait"));
     guard.children.push(spawn_in(
         &leaves(&app_id),
         "",
@@ -598,13 +624,24 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
          exec unshare --cgroup --mount --pid --fork --propagation private sh -c '{inner}' \"$@\"",
         cgroup_files.join(" ")
     );
-    let mut agent = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(outer)
         .arg("sh")
         .arg(host_proc.path())
         .arg(env!("CARGO_BIN_EXE_fine-grained-monitor"))
-        .arg("agent")
+        .arg(subcommand);
+    if subcommand == "local" {
+        let viewer_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        command
+            .args(["--no-browser", "--port"])
+            .arg(viewer_port.to_string());
+    }
+    let mut agent = command
         .arg("--data-dir")
         .arg(data.path())
         .arg("--cgroup-root")
@@ -652,12 +689,46 @@ fn an_agent_in_its_own_pid_namespace_counts_the_hosts_processes() {
             .map(|r| r.get("pids_processes"))
             .collect::<Vec<_>>()
     );
-    assert_eq!(scraped, Some(3.0), "/metrics container_processes");
+    if subcommand == "agent" {
+        assert_eq!(scraped, Some(3.0), "/metrics container_processes");
+    } else {
+        assert_eq!(scraped, None, "`local` serves no Prometheus endpoint");
+    }
     let pause = &index.containers[&pause_id[..12]];
     assert!(pause.sandbox, "pause recognised from the host's /proc");
     assert!(!index.containers[&app_id[..12]].sandbox);
     let pause_rows = &rows[&pause_id[..12]];
     assert_eq!(pause_rows.last().unwrap().get("pids_processes"), Some(1));
+    let plain: Vec<&String> = index
+        .containers
+        .iter()
+        .filter(|(_, e)| {
+            e.cgroup_path
+                .as_deref()
+                .is_some_and(|p| p.rsplit('/').next() == Some("plain-app"))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if subcommand == "local" {
+        let id = plain.first().unwrap_or_else(|| {
+            panic!(
+                "local mode found the plain cgroup; it found {:?}",
+                index
+                    .containers
+                    .values()
+                    .map(|e| e.cgroup_path.clone())
+                    .collect::<Vec<_>>()
+            )
+        });
+        let plain_rows = &rows[*id];
+        assert_eq!(
+            plain_rows.last().unwrap().get("pids_processes"),
+            Some(2),
+            "the plain cgroup's processes, counted from the host's /proc"
+        );
+    } else {
+        assert!(plain.is_empty(), "Kubernetes discovery skips plain cgroups");
+    }
     drop(killer);
     drop(guard);
     drop(created);

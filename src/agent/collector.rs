@@ -161,6 +161,20 @@ fn device_name(major: u32, minor: u32) -> String {
         .unwrap_or_else(|| format!("{major}:{minor}"))
 }
 
+/// `local` discovery's test for a leaf cgroup beside its own `cgroup.procs` read: processes
+/// counted last cycle, or pids the host's process index puts there (in a PID namespace of
+/// its own the agent reads every other cgroup's `cgroup.procs` as empty).
+fn is_populated(
+    tracked: &BTreeMap<String, Tracked>,
+    index: Option<&ProcessIndex>,
+    path: &str,
+) -> bool {
+    tracked
+        .get(path)
+        .is_some_and(|t| t.processes.is_some_and(|n| n > 0))
+        || index.is_some_and(|i| !i.pids_in(path).is_empty())
+}
+
 impl Collector {
     pub fn new(
         hierarchies: Hierarchies,
@@ -225,12 +239,8 @@ impl Collector {
     /// every directory passed through.
     pub fn scan(&mut self, errors: &mut ReadErrors) {
         let roots: Vec<&std::path::Path> = self.roots.iter().map(PathBuf::as_path).collect();
-        let tracked = &self.tracked;
-        let populated = |path: &str| {
-            tracked
-                .get(path)
-                .is_some_and(|t| t.processes.is_some_and(|n| n > 0))
-        };
+        let (tracked, index) = (&self.tracked, self.processes.index());
+        let populated = |path: &str| is_populated(tracked, index, path);
         let watch = &mut self.watch;
         let mut visit = |root: usize, rel: &str| {
             if let (Some(w), Some(dir)) = (watch.as_mut(), roots.get(root)) {
@@ -274,12 +284,8 @@ impl Collector {
             return true;
         }
         let mut found = BTreeMap::new();
-        let tracked = &self.tracked;
-        let populated = |path: &str| {
-            tracked
-                .get(path)
-                .is_some_and(|t| t.processes.is_some_and(|n| n > 0))
-        };
+        let (tracked, index) = (&self.tracked, self.processes.index());
+        let populated = |path: &str| is_populated(tracked, index, path);
         let roots = &self.roots;
         for (root_index, rel) in changes.created {
             let Some(root) = roots.get(root_index) else {
