@@ -192,6 +192,19 @@ fn thread_cpu() -> Duration {
     Duration::from_nanos(ns)
 }
 
+/// This thread's user-space CPU time so far (`utime` of /proc/thread-self/stat, in ticks of
+/// 10 ms: exact enough over a run of seconds).
+fn thread_user() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // After the command name's closing parenthesis: state is field 3, utime field 14.
+    let ticks: u64 = text
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(11))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -205,7 +218,8 @@ fn per_container_sample_us(cpu: Duration, containers: usize) -> f64 {
     cpu.as_secs_f64() * 1e6 / (SAMPLES * containers) as f64
 }
 
-fn floor(h: &Hierarchies, paths: &[String]) -> f64 {
+/// CPU µs per container per sample: (all, user space only).
+fn floor(h: &Hierarchies, paths: &[String]) -> (f64, f64) {
     let plan = sampler::plan(h);
     let mut errors = ReadErrors::default();
     let files: Vec<ContainerFiles> = paths
@@ -213,7 +227,7 @@ fn floor(h: &Hierarchies, paths: &[String]) -> f64 {
         .filter_map(|p| ContainerFiles::open(&plan, p, &mut errors).ok())
         .collect();
     let mut buf = vec![0u8; 16 * 1024];
-    let start = thread_cpu();
+    let (start, user_start) = (thread_cpu(), thread_user());
     let mut bytes = 0;
     for i in 0..SAMPLES {
         // The agent's cadence: limits and peaks every LIMITS_EVERY samples.
@@ -222,13 +236,17 @@ fn floor(h: &Hierarchies, paths: &[String]) -> f64 {
             bytes += f.read_only(&mut buf, refresh);
         }
     }
-    let cpu = thread_cpu() - start;
+    let (cpu, user) = (thread_cpu() - start, thread_user() - user_start);
     std::hint::black_box(bytes);
-    per_container_sample_us(cpu, files.len())
+    (
+        per_container_sample_us(cpu, files.len()),
+        per_container_sample_us(user, files.len()),
+    )
 }
 
 struct CycleResult {
     us: f64,
+    user_us: f64,
     containers: usize,
     bytes_per_sample: f64,
     files: usize,
@@ -282,7 +300,7 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
     // sandbox's net/dev (these containers are not pods: no sandbox to read).
     let mut network = PodNetwork::new(Path::new("/proc"));
     let mut containers = 0;
-    let start = thread_cpu();
+    let (start, user_start) = (thread_cpu(), thread_user());
     for i in 0..SAMPLES {
         let ts = t0 + chrono::Duration::seconds(i as i64);
         let mut errors = ReadErrors::default();
@@ -297,7 +315,7 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
         tx.send_replace(Arc::new(cycle));
     }
     recorder.finish(t0 + chrono::Duration::seconds(SAMPLES as i64));
-    let cpu = thread_cpu() - start;
+    let (cpu, user) = (thread_cpu() - start, thread_user() - user_start);
     let listing = fine_grained_monitor::store::layout::list_data_files(data.path(), None).unwrap();
     let bytes: u64 = listing
         .files
@@ -307,6 +325,7 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
     let rows = (SAMPLES * containers.max(1)) as f64;
     CycleResult {
         us: per_container_sample_us(cpu, containers.max(1)),
+        user_us: per_container_sample_us(user, containers.max(1)),
         containers,
         bytes_per_sample: bytes as f64 / (SAMPLES * containers.max(1) * METRICS.len()) as f64,
         files: listing.files.len(),
@@ -317,7 +336,7 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -336,13 +355,21 @@ fn main() {
     );
     let (mut floors, mut cycles, mut cycles_reopen) = (Vec::new(), Vec::new(), Vec::new());
     let mut cycles_processes = Vec::new();
+    let (mut floors_user, mut cycles_user) = (Vec::new(), Vec::new());
     let mut last = None;
+    // `FGM_CYCLE_ONLY=1`: floor and default cycle only (to profile the cycle with `perf`).
+    let only_cycle = std::env::var_os("FGM_CYCLE_ONLY").is_some();
     for _ in 0..ROUNDS {
-        floors.push(floor(&root_h, &paths));
+        let (floor_all, floor_user) = floor(&root_h, &paths);
+        floors.push(floor_all);
+        floors_user.push(floor_user);
         let r = whole_cycle(&root_h, None, false);
         cycles.push(r.us);
-        cycles_reopen.push(whole_cycle(&root_h, Some(0), false).us);
-        cycles_processes.push(whole_cycle(&root_h, None, true).us);
+        cycles_user.push(r.user_us);
+        if !only_cycle {
+            cycles_reopen.push(whole_cycle(&root_h, Some(0), false).us);
+            cycles_processes.push(whole_cycle(&root_h, None, true).us);
+        }
         last = Some(r);
     }
     let r = last.unwrap();
@@ -353,6 +380,11 @@ fn main() {
     println!(
         "whole cycle (agent defaults):        {cycle_us:.2} µs CPU / container / sample  ratio {:.2} (target ≤ 1.5)",
         cycle_us / floor_us
+    );
+    println!(
+        "  of which user space:               floor {:.2} µs, cycle {:.2} µs (the rest is the kernel's)",
+        median(floors_user),
+        median(cycles_user)
     );
     println!(
         "whole cycle, --processes on:         {processes_us:.2} µs CPU / container / sample  ratio {:.2} (one process per container: stat every sample, status and cmdline once, smaps_rollup every 10)",
