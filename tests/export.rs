@@ -380,3 +380,152 @@ fn compaction_keeps_every_row_once() {
         "{listing:?}"
     );
 }
+
+/// Rows of a network dataset by (node, container, interface, timestamp), with their count.
+type NetworkRows = BTreeMap<(String, String, String, i64), u32>;
+
+/// The rows of `dataset`'s objects a query reads (the visibility rule over one listing),
+/// as (node, container, interface, timestamp) with their count.
+fn visible_dataset_rows(
+    rt: &tokio::runtime::Runtime,
+    client: &fine_grained_monitor::s3::Client,
+    dataset: layout::Dataset,
+) -> (NetworkRows, Vec<keys::ParsedKey>) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMillisecondType;
+    let listing: Vec<keys::ParsedKey> = rt
+        .block_on(client.list(&format!("{PREFIX}/{}/", dataset.name()), None))
+        .unwrap()
+        .objects
+        .iter()
+        .filter_map(|o| keys::parse_dataset_key(PREFIX, dataset, &o.key))
+        .collect();
+    let mut rows = BTreeMap::new();
+    for object in keys::visible(&listing) {
+        let body = rt
+            .block_on(client.get_object(&object.key, 1 << 30))
+            .unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let ids = batch
+                .column_by_name("container_id")
+                .unwrap()
+                .as_string::<i32>();
+            let ifaces = batch
+                .column_by_name("interface")
+                .unwrap()
+                .as_string::<i32>();
+            let ts = batch
+                .column_by_name("timestamp")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>();
+            for i in 0..batch.num_rows() {
+                let key = (
+                    object.node.clone(),
+                    ids.value(i).to_string(),
+                    ifaces.value(i).to_string(),
+                    ts.value(i),
+                );
+                *rows.entry(key).or_insert(0) += 1;
+            }
+        }
+    }
+    (rows, listing)
+}
+
+/// The other datasets are compacted by the metrics' rule on their own prefixes: merged
+/// files beside the raw ones, every row once while both exist and after the raw ones go.
+#[test]
+fn dataset_compaction_keeps_every_row_once() {
+    let rt = runtime();
+    let client = rt.block_on(server().bucket("compact-datasets"));
+    let start = (chrono::Utc::now() - chrono::Duration::days(2))
+        .date_naive()
+        .and_hms_opt(22, 0, 0)
+        .unwrap()
+        .and_utc();
+    let dir = tempfile::tempdir().unwrap();
+    // 60 files of 90 s (22:00 to 23:30), 3 pods × 2 interfaces, a row every 10 s.
+    for f in 0..60i64 {
+        let file_start = start + chrono::Duration::seconds(90 * f);
+        let mut buf = datasets::Buffer::new(&datasets::NETWORK);
+        for s in (0..90).step_by(10) {
+            for pod in ["s1", "s2", "s3"] {
+                for iface in ["eth0", "lo"] {
+                    buf.push(datasets::Row {
+                        timestamp_ms: (file_start + chrono::Duration::seconds(s))
+                            .timestamp_millis(),
+                        container: pod.to_string(),
+                        texts: vec![std::sync::Arc::from("uid"), std::sync::Arc::from(iface)],
+                        ints: datasets::NETWORK
+                            .ints
+                            .iter()
+                            .map(|_| Some(f * 90 + s))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        let (path, _) = datasets::write(dir.path(), "n1", file_start, &mut buf)
+            .unwrap()
+            .unwrap();
+        let key = keys::dataset_key(PREFIX, layout::Dataset::Network, "n1", file_start);
+        let bytes = std::fs::read(path).unwrap();
+        rt.block_on(client.put_object(&key, bytes.into(), "application/vnd.apache.parquet"))
+            .unwrap();
+    }
+    let (before, _) = visible_dataset_rows(&rt, &client, layout::Dataset::Network);
+    assert_eq!(before.len(), 60 * 9 * 6);
+    assert!(before.values().all(|n| *n == 1));
+
+    let args = data::compact_args(server(), "compact-datasets", PREFIX);
+    let now = chrono::Utc::now();
+    let report = rt
+        .block_on(fine_grained_monitor::export::compact::run_with(
+            &client, &args, now,
+        ))
+        .unwrap();
+    // 22:00-22:59 (40 files) and 23:00-23:29 (20 files).
+    assert_eq!(report.dataset_merged_files, 2, "{report:?}");
+    assert_eq!(report.dataset_input_files, 60);
+    assert_eq!(report.dataset_rows, 60 * 9 * 6);
+    assert_eq!(
+        report.dataset_deleted, 0,
+        "replaced files stay for the grace period"
+    );
+    let (during, listing) = visible_dataset_rows(&rt, &client, layout::Dataset::Network);
+    assert_eq!(
+        during, before,
+        "every row once while raw and merged files both exist"
+    );
+    let merged: Vec<&keys::ParsedKey> = listing
+        .iter()
+        .filter(|k| matches!(k.kind, ObjectKind::Merged { .. }))
+        .collect();
+    assert_eq!(merged.len(), 2);
+    assert!(
+        merged
+            .iter()
+            .all(|k| k.key.starts_with(&format!("{PREFIX}/network/dt="))
+                && k.key.contains("/node=n1/merged-")),
+        "{merged:?}"
+    );
+    // Not read as metrics: the metrics' listing has none of these.
+    assert!(parsed_listing(&rt, &client).is_empty());
+
+    let later = now + chrono::Duration::hours(1);
+    let report2 = rt
+        .block_on(fine_grained_monitor::export::compact::run_with(
+            &client, &args, later,
+        ))
+        .unwrap();
+    assert_eq!(report2.dataset_merged_files, 0);
+    assert_eq!(report2.dataset_deleted, 60);
+    let (after, listing) = visible_dataset_rows(&rt, &client, layout::Dataset::Network);
+    assert_eq!(after, before, "no gaps after the raw files are gone");
+    assert_eq!(listing.len(), 2, "{listing:?}");
+}

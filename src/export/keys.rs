@@ -72,6 +72,70 @@ pub fn dataset_key(
     )
 }
 
+/// The `<dataset>/dt=<day>/` directory of a dataset's day under `prefix`.
+pub fn dataset_day_prefix(prefix: &str, dataset: layout::Dataset, day: NaiveDate) -> String {
+    join(
+        prefix,
+        &format!("{}/{}/", dataset.name(), layout::day_dir_name(day)),
+    )
+}
+
+/// Key of the merged file replacing `node`'s `dataset` files starting
+/// `first..=last`, beside them: `<dataset>/dt=<first's day>/node=<node>/merged-<first>-<last>.parquet`
+/// (named as the metrics' merged files are, so one visibility rule reads both).
+pub fn dataset_merged_key(
+    prefix: &str,
+    dataset: layout::Dataset,
+    node: &str,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> String {
+    format!(
+        "{}node={node}/{MERGED_PREFIX}{}-{}.parquet",
+        dataset_day_prefix(prefix, dataset, first.date_naive()),
+        first.format(TIME_FORMAT),
+        last.format(TIME_FORMAT)
+    )
+}
+
+/// Parses a key of `dataset` under `prefix` (a raw file as the agent exported
+/// it, or a merged one); `None` for anything else.
+pub fn parse_dataset_key(prefix: &str, dataset: layout::Dataset, key: &str) -> Option<ParsedKey> {
+    let rest = if prefix.is_empty() {
+        key
+    } else {
+        key.strip_prefix(prefix)?.strip_prefix('/')?
+    };
+    let rest = rest.strip_prefix(dataset.name())?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let day = layout::parse_day_dir_name(parts.next()?)?;
+    let node = parts.next()?.strip_prefix("node=")?;
+    layout::check_node_name(node).ok()?;
+    let name = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let kind = match layout::Dataset::parse_file_name(name) {
+        Some((d, start)) if d == dataset => ObjectKind::Raw { start },
+        Some(_) => return None,
+        None => parse_merged_name(name)?,
+    };
+    Some(ParsedKey {
+        key: key.to_string(),
+        day,
+        node: node.to_string(),
+        kind,
+    })
+}
+
+/// `merged-<first>-<last>.parquet`.
+fn parse_merged_name(name: &str) -> Option<ObjectKind> {
+    let range = name.strip_prefix(MERGED_PREFIX)?.strip_suffix(".parquet")?;
+    let (first, last) = range.split_once('-')?;
+    let (first, last) = (parse_time(first)?, parse_time(last)?);
+    (first <= last).then_some(ObjectKind::Merged { first, last })
+}
+
 /// Key of `node`'s events of `day`.
 pub fn events_key(prefix: &str, node: &str, day: NaiveDate) -> String {
     format!("{}{EVENTS_OBJECT}", node_day_prefix(prefix, day, node))
@@ -148,13 +212,7 @@ pub fn parse_key(prefix: &str, key: &str) -> Option<ParsedKey> {
     } else if let Some(start) = layout::parse_data_file_name(name) {
         ObjectKind::Raw { start }
     } else {
-        let range = name.strip_prefix(MERGED_PREFIX)?.strip_suffix(".parquet")?;
-        let (first, last) = range.split_once('-')?;
-        let (first, last) = (parse_time(first)?, parse_time(last)?);
-        if last < first {
-            return None;
-        }
-        ObjectKind::Merged { first, last }
+        parse_merged_name(name)?
     };
     Some(ParsedKey {
         key: key.to_string(),
@@ -223,6 +281,55 @@ mod tests {
             k,
             "processes/dt=2026-01-02/node=n/processes-20260102T000000Z.parquet"
         );
+    }
+
+    #[test]
+    fn dataset_keys_parse_raw_and_merged() {
+        let raw = dataset_key("fgm", layout::Dataset::Devices, "n-1", t(10, 1, 30));
+        let p = parse_dataset_key("fgm", layout::Dataset::Devices, &raw).unwrap();
+        assert_eq!(p.node, "n-1");
+        assert_eq!(
+            p.kind,
+            ObjectKind::Raw {
+                start: t(10, 1, 30)
+            }
+        );
+        // Another dataset's key, or the metrics' keys, are not this dataset's.
+        assert!(parse_dataset_key("fgm", layout::Dataset::Network, &raw).is_none());
+        assert!(
+            parse_dataset_key(
+                "fgm",
+                layout::Dataset::Devices,
+                &data_key("fgm", "n-1", t(10, 1, 30))
+            )
+            .is_none()
+        );
+        let merged = dataset_merged_key(
+            "fgm",
+            layout::Dataset::Devices,
+            "n-1",
+            t(10, 0, 0),
+            t(10, 58, 30),
+        );
+        assert_eq!(
+            merged,
+            "fgm/devices/dt=2026-01-02/node=n-1/merged-20260102T100000Z-20260102T105830Z.parquet"
+        );
+        let p = parse_dataset_key("fgm", layout::Dataset::Devices, &merged).unwrap();
+        assert_eq!(
+            p.kind,
+            ObjectKind::Merged {
+                first: t(10, 0, 0),
+                last: t(10, 58, 30)
+            }
+        );
+        assert!(
+            dataset_day_prefix("fgm", layout::Dataset::Devices, t(0, 0, 0).date_naive())
+                .ends_with("devices/dt=2026-01-02/")
+        );
+        // A file named as another dataset's, in this dataset's directory: not ours.
+        let odd = raw.replace("/devices-", "/network-");
+        assert!(parse_dataset_key("fgm", layout::Dataset::Devices, &odd).is_none());
     }
 
     #[test]

@@ -228,7 +228,18 @@ impl Buffer {
     }
 }
 
-fn properties(spec: &Spec, node: &str) -> WriterProperties {
+/// The spec of `dataset`.
+pub fn spec(dataset: Dataset) -> &'static Spec {
+    match dataset {
+        Dataset::Network => &NETWORK,
+        Dataset::Devices => &DEVICES,
+        Dataset::Processes => &PROCESSES,
+    }
+}
+
+/// Writer settings of a dataset's file: its footer says the dataset, its
+/// version and the node (compaction starts from these too).
+pub fn properties(spec: &Spec, node: &str) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_key_value_metadata(Some(vec![

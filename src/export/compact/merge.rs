@@ -20,7 +20,9 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::EnabledStatistics;
 
-use crate::store::{schema, writer};
+use parquet::file::properties::WriterProperties;
+
+use crate::store::{datasets, schema, writer};
 
 /// Rows per row group of a merged file (~a dozen containers' hour).
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -174,6 +176,22 @@ fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Arrow
 
 /// Merges `inputs` (name, bytes), given in time order, into one file for `node`.
 pub fn merge(inputs: &[(String, Bytes)], node: &str) -> Result<Merged, MergeError> {
+    merge_with(inputs, writer::writer_properties(node))
+}
+
+/// Merges files of one of the other datasets (network, devices, processes):
+/// the same streaming by container, each container's rows in file order (a
+/// file's rows of a container stay sorted as the agent wrote them), and the
+/// dataset's own footer (its name and version).
+pub fn merge_dataset(
+    inputs: &[(String, Bytes)],
+    node: &str,
+    spec: &datasets::Spec,
+) -> Result<Merged, MergeError> {
+    merge_with(inputs, datasets::properties(spec, node))
+}
+
+fn merge_with(inputs: &[(String, Bytes)], base: WriterProperties) -> Result<Merged, MergeError> {
     let mut readers = Vec::with_capacity(inputs.len());
     let mut schemas = Vec::with_capacity(inputs.len());
     let mut expected = 0usize;
@@ -199,7 +217,7 @@ pub fn merge(inputs: &[(String, Bytes)], node: &str) -> Result<Merged, MergeErro
         readers.push(input);
     }
     let target = union_schema(&schemas)?;
-    let props = writer::writer_properties(node)
+    let props = base
         .into_builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))

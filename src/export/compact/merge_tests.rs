@@ -129,3 +129,83 @@ fn unreadable_input_is_named() {
     let e = merge(&inputs, "n").unwrap_err().to_string();
     assert!(e.contains("broken.parquet"), "{e}");
 }
+
+/// One interval's network rows of `containers` × two interfaces, written as the agent does.
+fn network_file(dir: &std::path::Path, t0_s: i64, containers: &[&str]) -> Bytes {
+    use crate::store::datasets::{Buffer, NETWORK, Row};
+    let start = chrono::DateTime::from_timestamp(t0_s, 0).unwrap();
+    let mut buf = Buffer::new(&NETWORK);
+    for s in 0..3 {
+        for c in containers {
+            for iface in ["eth0", "lo"] {
+                buf.push(Row {
+                    timestamp_ms: (t0_s + s) * 1000,
+                    container: (*c).to_string(),
+                    texts: vec![Arc::from("uid"), Arc::from(iface)],
+                    ints: NETWORK.ints.iter().map(|_| Some(t0_s + s)).collect(),
+                });
+            }
+        }
+    }
+    let (path, _) = datasets::write(dir, "n", start, &mut buf).unwrap().unwrap();
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+#[test]
+fn dataset_files_merge_with_their_own_footer_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = vec![
+        (
+            "a".to_string(),
+            network_file(dir.path(), 1_000, &["s2", "s1"]),
+        ),
+        (
+            "b".to_string(),
+            network_file(dir.path(), 1_090, &["s1", "s3"]),
+        ),
+    ];
+    let merged = merge_dataset(&inputs, "n", &datasets::NETWORK).unwrap();
+    assert_eq!(merged.rows, 2 * 2 * 3 + 2 * 2 * 3);
+    let footer = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(merged.bytes.clone()))
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let value = |k: &str| {
+        footer
+            .iter()
+            .find(|kv| kv.key == k)
+            .and_then(|kv| kv.value.clone())
+    };
+    assert_eq!(value("fgm.dataset").as_deref(), Some("network"));
+    assert_eq!(
+        value(schema::FORMAT_VERSION_KEY).as_deref(),
+        Some(datasets::NETWORK.version)
+    );
+    let batches = read(merged.bytes);
+    let mut rows = Vec::new();
+    for b in &batches {
+        let ids = b.column_by_name("container_id").unwrap().as_string::<i32>();
+        let ifaces = b.column_by_name("interface").unwrap().as_string::<i32>();
+        let ts = b.column(0).as_primitive::<TimestampMillisecondType>();
+        for i in 0..b.num_rows() {
+            rows.push((
+                ids.value(i).to_string(),
+                ts.value(i),
+                ifaces.value(i).to_string(),
+            ));
+        }
+    }
+    // Containers in order; each (container, time, interface) once.
+    let containers: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let mut sorted = containers.clone();
+    sorted.sort();
+    assert_eq!(containers, sorted);
+    let mut unique = rows.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), rows.len());
+    assert_eq!(rows.iter().filter(|r| r.0 == "s1").count(), 12);
+}

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  list dt=D/, rates/dt=D/, summaries/dt=D/ (each day of --lookback)
+//!  (then each other dataset's <dataset>/dt=D/ alike: [`datasets`])
 //!    ─▶ plan (pure) ─▶ GET inputs (+ the seed: the data just before them)
 //!    ─▶ merge + derive ─▶ PUT rates-…, PUT summaries-…, then PUT merged-<first>-<last>.parquet
 //!    └─▶ DELETE raw files whose merged file is older than --delete-after,
@@ -19,6 +20,7 @@
 //! inputs, same keys), so a run that died is simply run again; the operator
 //! runs it as a CronJob that forbids overlapping runs.
 
+pub mod datasets;
 pub mod derive_plan;
 pub mod merge;
 pub mod plan;
@@ -116,6 +118,12 @@ pub struct Report {
     pub seeded: usize,
     /// Derived objects of runs that died before their merged file, deleted.
     pub orphans_deleted: usize,
+    /// The other datasets (network, devices, processes): merged files written,
+    /// raw files merged, their rows, raw files deleted.
+    pub dataset_merged_files: usize,
+    pub dataset_input_files: usize,
+    pub dataset_rows: usize,
+    pub dataset_deleted: usize,
 }
 
 impl Report {
@@ -212,6 +220,16 @@ pub async fn run_with(
             client.delete_object(key).await?;
             report.orphans_deleted += 1;
         }
+        for dataset in crate::store::layout::Dataset::ALL {
+            let run = datasets::RunDay {
+                prefix: &prefix,
+                day,
+                node: args.node.as_deref(),
+                now,
+                rules,
+            };
+            datasets::compact_day(client, dataset, run, &mut report).await?;
+        }
         earlier = objects;
         day = match day.succ_opt() {
             Some(d) => d,
@@ -228,6 +246,9 @@ pub async fn run_with(
         rates_mb = report.rates_bytes as f64 / 1e6,
         summaries_mb = report.summaries_bytes as f64 / 1e6,
         derive_s = report.derive_seconds,
+        dataset_merged = report.dataset_merged_files,
+        dataset_inputs = report.dataset_input_files,
+        dataset_deleted = report.dataset_deleted,
         mb_per_s = report.throughput_mb_s(),
         "compaction run done"
     );

@@ -72,8 +72,21 @@ fn older_than(modified: Option<DateTime<Utc>>, now: DateTime<Utc>, age: Duration
     modified.is_some_and(|m| m + age <= now)
 }
 
-/// The plan for `objects` (one listing) under `prefix` at `now`.
+/// The plan for `objects` (one listing of metrics files) under `prefix` at `now`.
 pub fn plan(objects: &[Listed], prefix: &str, now: DateTime<Utc>, rules: Rules) -> Plan {
+    plan_keyed(objects, now, rules, |node, first, last| {
+        keys::merged_key(prefix, node, first, last)
+    })
+}
+
+/// [`plan`] for any files named as raw and merged ones are (the metrics, or
+/// one of the other datasets), `merged_key(node, first, last)` naming a merged file.
+pub fn plan_keyed(
+    objects: &[Listed],
+    now: DateTime<Utc>,
+    rules: Rules,
+    merged_key: impl Fn(&str, DateTime<Utc>, DateTime<Utc>) -> String,
+) -> Plan {
     let parsed: Vec<ParsedKey> = objects.iter().map(|o| o.parsed.clone()).collect();
     let merged: Vec<&Listed> = objects
         .iter()
@@ -134,7 +147,7 @@ pub fn plan(objects: &[Listed], prefix: &str, now: DateTime<Utc>, rules: Rules) 
         };
         let (first, last) = (start_of(first), start_of(last));
         out.merges.push(Group {
-            key: keys::merged_key(prefix, &node, first, last),
+            key: merged_key(&node, first, last),
             node,
             first,
             last,
