@@ -21,6 +21,7 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use fine_grained_monitor::export::keys;
+use fine_grained_monitor::store::datasets;
 use fine_grained_monitor::store::schema::{METRICS, metric_index};
 use s3_support::queries::{Target, python, rows};
 use s3_support::{S3Server, data};
@@ -138,6 +139,39 @@ async fn load_day(server: &S3Server, start: DateTime<Utc>) -> s3_support::data::
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let files = data::files_with(node, start, 20, 90, &id_refs, |c, s| values(c, s, bias));
         data::upload(&client, PREFIX, node, files).await;
+        // IO per device: `hot` writes to vda (1 MB/s on node-1, 2 MB/s on node-22), `leaky`
+        // reads 0.5 MB/s from vdb.
+        let (hot, leaky) = (ids[0].clone(), ids[2].clone());
+        let write_rate = 1_000_000 * (1 + bias / 50);
+        data::upload_dataset(
+            &client,
+            PREFIX,
+            node,
+            &datasets::DEVICES,
+            (start, 20, 90),
+            |s| {
+                let row = |container: &str, device: &str, minor: i64, read: i64, write: i64| {
+                    datasets::Row {
+                        timestamp_ms: (start + chrono::Duration::seconds(s)).timestamp_millis(),
+                        container: container.to_string(),
+                        texts: vec![std::sync::Arc::from(device)],
+                        ints: vec![
+                            Some(253),
+                            Some(minor),
+                            Some(read),
+                            Some(write),
+                            Some(s),
+                            Some(s),
+                        ],
+                    }
+                };
+                vec![
+                    row(&hot, "/dev/vda", 0, 0, write_rate * s),
+                    row(&leaky, "/dev/vdb", 16, 500_000 * s, 0),
+                ]
+            },
+        )
+        .await;
         let day = start.date_naive();
         let containers: String = ids
             .iter()
@@ -267,7 +301,20 @@ fn check_answers(
         (tx / 1000.0 - secs).abs() <= 2.0,
         "{tx} bytes over {secs} s"
     );
-    vec![top, top_hours, climb, throttled, network]
+    let devices = query(server, "top_io_devices.sql", from, to);
+    assert_eq!(
+        devices.len(),
+        4,
+        "two containers with IO per node: {devices:?}"
+    );
+    assert_eq!(devices[0]["pod_name"], "hot-node-22", "{devices:?}");
+    assert_eq!(devices[0]["device"], "/dev/vda");
+    assert_eq!(devices[1]["pod_name"], "hot-node-1");
+    assert_eq!(devices[2]["device"], "/dev/vdb");
+    assert_eq!(devices[2]["read_bytes"].as_f64(), Some(500_000.0 * secs));
+    assert_eq!(devices[0]["write_bytes"].as_f64(), Some(2_000_000.0 * secs));
+    assert_eq!(devices[0]["read_bytes"].as_f64(), Some(0.0));
+    vec![top, top_hours, climb, throttled, network, devices]
 }
 
 /// What the rate and summary views hold over `from..to`, in a form to compare:

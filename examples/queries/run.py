@@ -52,6 +52,10 @@ DERIVED_NAMES = ("fgm_rates", "fgm_summar", "fgm_histograms", "fgm_percentiles",
                  "fgm_delta", "fgm_usec_per_usec", "fgm_per_second")
 
 
+# The other per-node datasets: a view fgm_<name> each (fgm_dataset.sql).
+DATASETS = ("network", "devices", "processes")
+
+
 def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: str,
             path_style: bool, frm: dt.datetime, to: dt.datetime,
             query: str) -> duckdb.DuckDBPyConnection:
@@ -98,6 +102,16 @@ def connect(bucket: str, prefix: str, endpoint: str | None, region: str, days: s
             check_format(con)
         load_split(con, "fgm_rates.sql", bool(derived))
         con.execute((HERE / "duckdb" / "fgm_summaries.sql").read_text())
+    # The other datasets' views, each from its own listing, when the query names them.
+    for name in DATASETS:
+        if f"fgm_{name}" not in query:
+            continue
+        con.execute((HERE / "duckdb" / "fgm_dataset.sql").read_text().replace("__DATASET__", name))
+        if not con.execute(f"SELECT len(getvariable('fgm_{name}_files'))").fetchone()[0]:
+            raise SystemExit(f"no {name} files under {root}/{name}/dt={days}/ (the agents record "
+                             f"them from this release on; processes only where enabled)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW fgm_{name} AS SELECT * FROM read_parquet("
+                    f"getvariable('fgm_{name}_files'), hive_partitioning = true, union_by_name = true)")
     # The JSON views, or empty ones when the bucket holds no such file (no pod ever failed, say).
     for name in ("containers", "events"):
         pattern = f"{root}/dt={days}/node=*/{name}.jsonl"

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use fine_grained_monitor::export::compact::CompactArgs;
 use fine_grained_monitor::export::{BucketArgs, keys};
 use fine_grained_monitor::s3;
+use fine_grained_monitor::store::datasets;
 use fine_grained_monitor::store::schema::METRICS;
 use fine_grained_monitor::store::writer::SampleBuffer;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -172,6 +173,43 @@ pub async fn upload(
             .put_object(
                 &keys::data_key(prefix, node, start),
                 bytes.into(),
+                "application/vnd.apache.parquet",
+            )
+            .await
+            .expect("upload");
+    }
+}
+
+/// `count` consecutive files of `spec`'s dataset from `start`, each of `span_secs`
+/// seconds, with the rows `rows(second since start)` gives for each second, written by
+/// the agent's dataset writer; uploaded under the dataset's keys for `node`.
+#[allow(dead_code)] // not every test binary uploads datasets
+pub async fn upload_dataset(
+    client: &s3::Client,
+    prefix: &str,
+    node: &str,
+    spec: &'static datasets::Spec,
+    (start, count, span_secs): (DateTime<Utc>, usize, i64),
+    rows: impl Fn(i64) -> Vec<datasets::Row>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in 0..count as i64 {
+        let file_start = start + chrono::Duration::seconds(f * span_secs);
+        let mut buf = datasets::Buffer::new(spec);
+        for s in 0..span_secs {
+            for row in rows(f * span_secs + s) {
+                buf.push(row);
+            }
+        }
+        let Some((path, _)) =
+            datasets::write(dir.path(), node, file_start, &mut buf).expect("dataset file written")
+        else {
+            continue;
+        };
+        client
+            .put_object(
+                &keys::dataset_key(prefix, spec.dataset, node, file_start),
+                std::fs::read(path).expect("dataset file").into(),
                 "application/vnd.apache.parquet",
             )
             .await
