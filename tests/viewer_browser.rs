@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
-use fine_grained_monitor::store::datasets::{self, Buffer, PROCESSES, Row};
+use fine_grained_monitor::store::datasets::{self, Buffer, DEVICES, PROCESSES, Row};
 use fine_grained_monitor::store::events::{self, EventKind, PodEvent};
 use fine_grained_monitor::store::index::{Index, Requests};
 use fine_grained_monitor::store::layout;
@@ -158,6 +158,35 @@ fn write_processes(dir: &Path, start: chrono::DateTime<chrono::Utc>) {
     }
 }
 
+/// CHECKOUT's IO per device, as the agent writes it (a devices file beside each
+/// metrics file): `/dev/vda` written at 3 MB/s, `/dev/vdb` read at 1 MB/s.
+fn write_devices(dir: &Path, start: chrono::DateTime<chrono::Utc>) {
+    for file_start in (0..SECONDS).step_by(90) {
+        let mut buf = Buffer::new(&DEVICES);
+        for sec in file_start..file_start + 90 {
+            for (device, minor, read, write) in [
+                ("/dev/vda", 0, 0, 3_000_000),
+                ("/dev/vdb", 16, 1_000_000, 0),
+            ] {
+                buf.push(Row {
+                    timestamp_ms: ms(start) + sec * 1000,
+                    container: id(CHECKOUT),
+                    texts: vec![device.into()],
+                    ints: vec![
+                        Some(253),
+                        Some(minor),
+                        Some(read * sec),
+                        Some(write * sec),
+                        Some(sec),
+                        Some(sec),
+                    ],
+                });
+            }
+        }
+        datasets::write(dir, NODE, start + Span::seconds(file_start), &mut buf).unwrap();
+    }
+}
+
 fn write_data(dir: &Path) -> chrono::DateTime<chrono::Utc> {
     let start = t(2025, 12, 30, 9, 0, 0);
     let ids: Vec<String> = (0..CONTAINERS).map(id).collect();
@@ -169,6 +198,7 @@ fn write_data(dir: &Path) -> chrono::DateTime<chrono::Utc> {
     };
     write_samples(dir, &refs, start, SECONDS, 90, &values);
     write_processes(dir, start);
+    write_devices(dir, start);
     let mut index = Index::empty(start + Span::seconds(SECONDS), 90);
     index.extend_range(start, start + Span::seconds(SECONDS - 1));
     for (i, cid) in ids.iter().enumerate() {

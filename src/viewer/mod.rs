@@ -5,7 +5,8 @@
 //!  newest file ┼─▶ state (polled) ──┼─ /api/timeseries (rates, min/max downsampling)
 //!  data files ─┘   + column cache   ├─ /api/events (OOM kills, restarts)
 //!  events/*.jsonl ──────────────────┼─ / and /assets/* (page, uPlot, embedded)
-//!  processes-*.parquet ─────────────┴─ /api/processes (one container's processes)
+//!  processes-*.parquet ─────────────┼─ /api/processes (one container's processes)
+//!  devices-, network-*.parquet ─────┴─ /api/breakdown (IO per device, network per interface)
 //! ```
 //!
 //! Start-up reads `index.json` and the newest file's footer only, so it does
@@ -13,6 +14,7 @@
 //! waiting, and the state is rebuilt from the data files when they exist.
 
 pub mod api;
+pub mod breakdown;
 pub mod cache;
 pub mod chart;
 pub mod export;

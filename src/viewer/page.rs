@@ -23,6 +23,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/charts.js"),
     ),
     (
+        "breakdown.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/breakdown.js"),
+    ),
+    (
+        "export.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/export.js"),
+    ),
+    (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/app.js"),

@@ -40,6 +40,7 @@ pub struct Params {
     pub q: Option<String>,
     pub include_sandbox: Option<String>,
     pub check: Option<String>,
+    pub dataset: Option<String>,
 }
 
 /// Earliest and latest time a request may name: data files are named by

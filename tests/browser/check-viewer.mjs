@@ -129,6 +129,21 @@ try {
   await page.evaluate(() => window.scrollTo(0, 0));
   step("its processes: " + procs.length + " by CPU (" + pickProcesses[0] + " first), sparklines, stacked RSS");
 
+  // Its IO per device (3 MB/s written to vda, 1 MB/s read from vdb) and its pod's network
+  // (none recorded here: the panel says so).
+  await page.waitForFunction((id) => window.fgm.breakdown && window.fgm.breakdown[0].container === id &&
+    !document.getElementById("breakdown-panel").hidden, pick);
+  const io = await page.evaluate(() => {
+    const u = window.fgm.breakdownCharts[0];
+    return { labels: u.series.slice(1).map((s) => s.label), vda: u.data[2].filter((v) => v !== null) };
+  });
+  assert.deepEqual(io.labels, ["/dev/vda read", "/dev/vda write", "/dev/vdb read", "/dev/vdb write"]);
+  assert.ok(io.vda.length > 100 && io.vda.every((v) => Math.abs(v - 3e6) < 1), "vda written at 3 MB/s: " + io.vda.slice(0, 5));
+  assert.deepEqual(await page.$$eval("#breakdown-devices table.breakdown-totals tbody tr", (trs) => trs.map((tr) => tr.dataset.key)), ["/dev/vda", "/dev/vdb"]);
+  assert.match(await page.textContent("#breakdown-network"), /No pod network recorded in this range/);
+  await page.locator("#breakdown-panel").screenshot({ path: screenshot.replace(/\.png$/, "") + "-breakdown.png" });
+  step("its IO per device: vda written at 3 MB/s, vdb read, totals; no pod network recorded");
+
   // Tooltip time follows the zone: hover the chart, read the legend.
   const over = page.locator('.chart[data-metric="memory_working_set_bytes"] .u-over');
   const box = await over.boundingBox();

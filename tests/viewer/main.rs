@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 mod api;
+mod breakdown;
 mod export;
 mod fixture;
 mod live;

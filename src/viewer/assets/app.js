@@ -29,6 +29,8 @@
     answers: {}, drawn: null, liveAppends: 0,
     // The processes of the one selected container (GET /api/processes) and their memory chart.
     processes: null, processesChart: null, processRenders: 0,
+    // Its IO per device and its pod's network per interface (GET /api/breakdown).
+    breakdown: null, breakdownCharts: [], breakdownRenders: 0,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -249,6 +251,7 @@
       $("charts").replaceChildren();
       $("events-panel").hidden = true;
       renderProcesses(null, range);
+      renderBreakdown(null, range);
       fgm.renders++;
       return;
     }
@@ -262,7 +265,10 @@
       ? getJSON("/api/processes?container=" + ids[0] + "&from=" + range.from + "&to=" + range.to)
         .catch((e) => ({ error: e.message, processes: [] }))
       : null;
-    const [events, answers, compared, studies, procs] = await Promise.all([
+    const breakdown = ids.length === 1 ? Promise.all(["devices", "network"].map((d) => getJSON("/api/breakdown?dataset=" + d +
+      "&container=" + ids[0] + "&from=" + range.from + "&to=" + range.to + "&points=" + Math.min(2000, points))
+      .catch((e) => ({ dataset: d, error: e.message, keys: [] })))) : null;
+    const [events, answers, compared, studies, procs, parts] = await Promise.all([
       getJSON("/api/events?" + q(range.from, range.to)),
       Promise.all(metrics.map((m) => getJSON("/api/timeseries?" + q(range.from, range.to) + "&metric=" + m + "&points=" + points))),
       Promise.all(metrics.map((m) => (offset
@@ -273,6 +279,7 @@
         return s && ids.includes(s.container) ? loadStudy(m, s, range) : null;
       })),
       processes,
+      breakdown,
     ]);
     if (token !== pending) return;
     fgm.events = events.events;
@@ -309,6 +316,7 @@
     $("charts").replaceChildren(...boxes.map((b) => b.box));
     for (const b of boxes) if (b.draw) b.draw();
     renderProcesses(procs, range);
+    renderBreakdown(parts, range);
     noteDrawn();
     fgm.renders++;
   }
@@ -382,6 +390,13 @@
     fgm.processRenders++;
   }
 
+  function renderBreakdown(answers, range) {
+    fgm.breakdown = answers;
+    const width = Math.max(300, $("charts").clientWidth) - 40;
+    fgm.breakdownCharts = window.fgmBreakdown.panel(answers, fgm.breakdownCharts, { tz: fgm.tz, range, width });
+    if (answers) fgm.breakdownRenders++;
+  }
+
   function renderEvents() {
     const panel = $("events-panel");
     panel.hidden = fgm.view !== "charts" || fgm.events.length === 0;
@@ -390,29 +405,6 @@
         el("td", {}, ev.namespace + "/" + ev.pod + " › " + ev.container),
         el("td", {}, [ev.reason, ev.exit_code !== undefined && ev.exit_code !== null ? "exit " + ev.exit_code : null, ev.message]
           .filter(Boolean).join(" · ")))));
-  }
-
-  // ---- export -------------------------------------------------------------
-  async function exportSelection(format) {
-    const range = fgm.range || currentRange();
-    const url = "/api/export?containers=" + fgm.selected.join(",") + "&metrics=" + fgm.metricsSelected.join(",") +
-      "&from=" + range.from + "&to=" + range.to + "&format=" + format;
-    const msg = $("export-message");
-    msg.className = "export-message";
-    msg.textContent = "Counting rows…";
-    try {
-      const check = await getJSON(url + "&check=true");
-      msg.textContent = "Downloading " + check.rows + " rows as " + check.file_name;
-      fgm.exports.push({ format, url, rows: check.rows, file: check.file_name });
-      const a = el("a", { href: url, download: check.file_name });
-      document.body.append(a);
-      a.click();
-      a.remove();
-    } catch (e) {
-      msg.className = "export-message bad";
-      msg.textContent = e.message;
-      fgm.exports.push({ format, url, error: e.message });
-    }
   }
 
   // ---- URL state ----------------------------------------------------------
@@ -453,8 +445,8 @@
     for (const b of document.querySelectorAll("#views button")) b.addEventListener("click", () => setView(b.dataset.view));
     for (const b of document.querySelectorAll("#tz button")) b.addEventListener("click", () => setZone(b.dataset.tz));
     $("compare").addEventListener("change", (e) => { fgm.compare = e.target.value; refresh(); });
-    $("export-csv").addEventListener("click", () => exportSelection("csv"));
-    $("export-parquet").addEventListener("click", () => exportSelection("parquet"));
+    $("export-csv").addEventListener("click", () => window.fgmExport(fgm, fgm.range || currentRange(), "csv"));
+    $("export-parquet").addEventListener("click", () => window.fgmExport(fgm, fgm.range || currentRange(), "parquet"));
     $("search").addEventListener("input", renderContainers);
     $("show-sandbox").addEventListener("change", loadContainers);
     $("clear").addEventListener("click", () => { fgm.selected = []; fgm.studies = {}; renderContainers(); setView("overview"); });
