@@ -1,13 +1,15 @@
 //! `cargo bench --bench agent_cycle` (as root): the whole agent cycle against
 //! the floor of only reading the same cgroup files, on 200 REAL cgroups.
 //!
-//! It creates 200 containers in kubelet's cgroupfs layout
+//! It creates 100 pods of two containers in kubelet's cgroupfs layout
 //! (`kubepods/burstable/pod<uid>/<64-hex id>`) in every hierarchy of this
 //! machine (v1 controllers under this process's own cgroup, plus the v2
-//! mount), each holding one small shell process, then measures on one thread:
+//! mount): each pod's sandbox runs `pause` in a network namespace of its own,
+//! its app a small shell. Then it measures on one thread:
 //!
-//! - floor: `pread` of every file the agent reads, nothing else;
-//! - cycle: discovery, read, parse, publish the Cycle, buffer, and every 90
+//! - floor: `pread` of every cgroup file the agent reads, nothing else;
+//! - cycle: discovery, read, parse, each pod's network (one read of its
+//!   sandbox's `/proc/<pid>/net/dev`), publish the Cycle, buffer, and every 90
 //!   samples encode + write a Parquet file and index.json (rotation 90 s,
 //!   simulated time so a rotation costs no waiting);
 //!
@@ -46,6 +48,8 @@ struct Setup {
     bases: Vec<PathBuf>,
     children: Vec<Child>,
     leaves: Vec<String>,
+    /// Holds the `pause` binary the sandboxes run.
+    _bin: tempfile::TempDir,
 }
 
 impl Drop for Setup {
@@ -108,18 +112,24 @@ fn own_cgroup(v1_controller: Option<&str>) -> String {
 
 fn setup(h: &Hierarchies, links: &Path) -> Setup {
     let name = format!("fgm-bench-{}", std::process::id());
+    // Pods of two containers: the sandbox (even), the app (odd).
     let leaves: Vec<String> = (0..CONTAINERS)
         .map(|i| {
+            let pod = i / 2;
             format!(
-                "kubepods/burstable/pod{i:08x}-0000-4000-8000-{i:012x}/{:064x}",
+                "kubepods/burstable/pod{pod:08x}-0000-4000-8000-{pod:012x}/{:064x}",
                 0xc0ffee_u64 * 1000 + i as u64
             )
         })
         .collect();
+    let bin = tempfile::tempdir().unwrap();
+    let pause = bin.path().join("pause");
+    std::fs::copy("/bin/sleep", &pause).expect("copy /bin/sleep as pause");
     let mut s = Setup {
         bases: Vec::new(),
         children: Vec::new(),
         leaves: leaves.clone(),
+        _bin: bin,
     };
     let mut seen = Vec::new();
     for (controller, mount) in &h.v1 {
@@ -162,11 +172,21 @@ fn setup(h: &Hierarchies, links: &Path) -> Setup {
             }
         }
     }
-    for leaf in &leaves {
+    for (i, leaf) in leaves.iter().enumerate() {
         let mut cmd = Command::new("sh");
+        // A sandbox is `pause` in a network namespace of its own, whose
+        // interfaces the agent reads once per pod each interval (the round's
+        // baseline: network on); an app is a shell that exits with the bench.
+        let work = if i % 2 == 0 {
+            "exec unshare -n \"$0\" 100000"
+        } else {
+            "while kill -0 $PPID 2>/dev/null; do sleep 2; done"
+        };
         cmd.arg("-c")
-            .arg("for f in \"$@\"; do echo $$ > \"$f\"; done; while kill -0 $PPID 2>/dev/null; do sleep 2; done")
-            .arg("sh");
+            .arg(format!(
+                "for f in \"$@\"; do echo $$ > \"$f\" || exit 1; done; {work}"
+            ))
+            .arg(&pause);
         for base in &s.bases {
             cmd.arg(base.join(leaf).join("cgroup.procs"));
         }
@@ -246,6 +266,8 @@ fn floor(h: &Hierarchies, paths: &[String]) -> (f64, f64) {
 
 struct CycleResult {
     us: f64,
+    /// Pods whose network was read in the last cycle.
+    pods_with_network: usize,
     user_us: f64,
     containers: usize,
     bytes_per_sample: f64,
@@ -297,21 +319,27 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
         )
     });
     // Network on (the round's baseline), as the runner calls it: each pod's
-    // sandbox's net/dev (these containers are not pods: no sandbox to read).
+    // sandbox's net/dev, once per pod (the pod spec says: not host network).
     let mut network = PodNetwork::new(Path::new("/proc"));
-    let mut containers = 0;
+    let (mut containers, mut pods_with_network) = (0, 0);
     let (start, user_start) = (thread_cpu(), thread_user());
     for i in 0..SAMPLES {
         let ts = t0 + chrono::Duration::seconds(i as i64);
         let mut errors = ReadErrors::default();
         let mut cycle = collector.collect(ts, &mut errors);
-        network.sample(&mut cycle, &|p| collector.pids_of(p), &|_| None);
+        network.sample(&mut cycle, &|p| collector.pids_of(p), &|_| Some(false));
         recorder.filter(&mut cycle);
         if let Some(t) = &mut table {
             cycle.processes = t.sample(&cycle, &|p| collector.pids_of(p));
         }
         recorder.record(&mut cycle, collector.tracked());
         containers = cycle.containers.len();
+        let rx = fine_grained_monitor::store::schema::metric_index("network_receive_bytes");
+        pods_with_network = cycle
+            .containers
+            .iter()
+            .filter(|c| rx.and_then(|i| c.values.get(i).copied().flatten()).is_some())
+            .count();
         tx.send_replace(Arc::new(cycle));
     }
     recorder.finish(t0 + chrono::Duration::seconds(SAMPLES as i64));
@@ -326,6 +354,7 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
     CycleResult {
         us: per_container_sample_us(cpu, containers.max(1)),
         user_us: per_container_sample_us(user, containers.max(1)),
+        pods_with_network,
         containers,
         bytes_per_sample: bytes as f64 / (SAMPLES * containers.max(1) * METRICS.len()) as f64,
         files: listing.files.len(),
@@ -375,7 +404,10 @@ fn main() {
     let r = last.unwrap();
     let (floor_us, cycle_us, reopen_us) = (median(floors), median(cycles), median(cycles_reopen));
     let processes_us = median(cycles_processes);
-    println!("containers sampled per cycle:        {}", r.containers);
+    println!(
+        "containers sampled per cycle:        {} ({} pods' network read each cycle)",
+        r.containers, r.pods_with_network
+    );
     println!("floor (read files only):             {floor_us:.2} µs CPU / container / sample");
     println!(
         "whole cycle (agent defaults):        {cycle_us:.2} µs CPU / container / sample  ratio {:.2} (target ≤ 1.5)",
