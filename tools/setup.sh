@@ -58,17 +58,18 @@ step "npm packages"
 tools/envtest/build.sh
 step "Go-built tools"
 
-# DuckDB and its S3 extension from PyPI for the query examples' tests (issue #19), in a venv
-# of their own (target/py); reinstalled only when examples/queries/requirements.txt changes.
+# DuckDB and its S3 extension from PyPI for the query examples' tests (issue #19), and the MCP
+# client library for the viewer's MCP test (examples/mcp), in a venv
+# of their own (target/py); reinstalled only when one of the requirements files changes.
 py_stamp=target/py/.requirements
-if ! cat examples/queries/requirements.txt examples/queries/spark/requirements.txt | cmp -s - "$py_stamp" 2>/dev/null; then
+if ! cat examples/queries/requirements.txt examples/queries/spark/requirements.txt examples/mcp/requirements.txt | cmp -s - "$py_stamp" 2>/dev/null; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
   python3 -m venv target/py
   target/py/bin/pip install -q --disable-pip-version-check -r examples/queries/requirements.txt \
-    -r examples/queries/spark/requirements.txt
-  cat examples/queries/requirements.txt examples/queries/spark/requirements.txt >"$py_stamp"
+    -r examples/queries/spark/requirements.txt -r examples/mcp/requirements.txt
+  cat examples/queries/requirements.txt examples/queries/spark/requirements.txt examples/mcp/requirements.txt >"$py_stamp"
 fi
-step "Python packages (DuckDB, pyspark)"
+step "Python packages (DuckDB, pyspark, mcp)"
 
 # The S3A jars of the Spark example, matching pyspark's Hadoop (examples/queries/spark).
 spark_jars=(org.apache.hadoop:hadoop-aws:3.5.0 software.amazon.awssdk:bundle:2.35.4

@@ -92,6 +92,7 @@ pub fn app(viewer: Shared) -> Router {
         .route("/api/export", get(export_handler))
         .route("/api/processes", get(super::processes::processes_handler))
         .route("/api/breakdown", get(super::breakdown::breakdown_handler))
+        .route("/mcp", get(super::mcp::mcp_get).post(super::mcp::mcp_post))
         .fallback(|| async { AppError::NotFound("no such page".into()) })
         .layer(middleware::from_fn(catch_panic))
         .with_state(viewer)

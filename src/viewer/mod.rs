@@ -6,7 +6,8 @@
 //!  data files ─┘   + column cache   ├─ /api/events (OOM kills, restarts)
 //!  events/*.jsonl ──────────────────┼─ / and /assets/* (page, uPlot, embedded)
 //!  processes-*.parquet ─────────────┼─ /api/processes (one container's processes)
-//!  devices-, network-*.parquet ─────┴─ /api/breakdown (IO per device, network per interface)
+//!  devices-, network-*.parquet ─────┼─ /api/breakdown (IO per device, network per interface)
+//!                                   └─ /mcp (tools for AI assistants, over the API above)
 //! ```
 //!
 //! Start-up reads `index.json` and the newest file's footer only, so it does
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod chart;
 pub mod export;
 pub mod files;
+pub mod mcp;
 pub mod overview;
 pub mod page;
 pub mod parallel;

@@ -11,6 +11,7 @@ mod export;
 mod fixture;
 mod live;
 mod loading;
+mod mcp;
 mod overview;
 mod processes;
 mod robust;
