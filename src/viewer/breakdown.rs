@@ -28,11 +28,11 @@ pub use model::{KeySeries, Sample, rates, step_ms};
 use super::api::{AppError, Shared};
 use super::files::for_each_file;
 use super::params::{Params, parse_containers, parse_count, parse_range};
-use super::processes::select_files;
+use super::processes::dataset_files_for_range;
 use super::state::{Viewer, guarded};
 use crate::store::datasets::{self, Spec};
 use crate::store::index::Index;
-use crate::store::layout::{self, DataFile, Dataset};
+use crate::store::layout::Dataset;
 use crate::store::reader::{self, ReadError};
 use crate::store::schema::{self, MetricKind};
 
@@ -141,36 +141,9 @@ pub struct Request {
     pub points: usize,
 }
 
-/// The dataset's files that may hold rows of `[from, to]`, in time order.
-fn files_for_range(
-    data_dir: &Path,
-    dataset: Dataset,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> std::io::Result<Vec<DataFile>> {
-    if to < from {
-        return Ok(Vec::new());
-    }
-    let first_day =
-        (from - Duration::from_std(layout::MAX_FILE_SPAN).unwrap_or_default()).date_naive();
-    let listing = match layout::list_data_files(data_dir, Some((first_day, to.date_naive()))) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let files = listing
-        .datasets
-        .into_iter()
-        .filter(|(d, _)| *d == dataset)
-        .map(|(_, f)| f)
-        .collect();
-    let others: Vec<DataFile> = listing.files.into_iter().chain(listing.tails).collect();
-    Ok(select_files(files, &others, from, to))
-}
-
 /// Runs a request (blocking: call from the blocking pool).
 pub fn query(viewer: &Viewer, container: &str, req: &Request) -> std::io::Result<Value> {
-    let files = files_for_range(&viewer.opts.data_dir, req.spec.dataset, req.from, req.to)?;
+    let files = dataset_files_for_range(&viewer.opts.data_dir, req.spec.dataset, req.from, req.to)?;
     let counters = counters(req.spec);
     let mut samples = Vec::new();
     let mut files_read = 0;

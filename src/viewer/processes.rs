@@ -70,10 +70,11 @@ pub(crate) async fn processes_handler(
     Ok(Json(answer))
 }
 
-/// The processes files of `node`s that may hold rows of `[from, to]`, in
-/// time order. A missing data directory has none.
-pub fn files_for_range(
+/// The files of `dataset` (processes, devices, network) that may hold rows of
+/// `[from, to]`, in time order ([`select_files`]). A missing data directory has none.
+pub fn dataset_files_for_range(
     data_dir: &Path,
+    dataset: Dataset,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> std::io::Result<Vec<DataFile>> {
@@ -87,14 +88,14 @@ pub fn files_for_range(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let processes = listing
+    let files = listing
         .datasets
         .into_iter()
-        .filter(|(d, _)| *d == Dataset::Processes)
+        .filter(|(d, _)| *d == dataset)
         .map(|(_, f)| f)
         .collect();
     let others: Vec<DataFile> = listing.files.into_iter().chain(listing.tails).collect();
-    Ok(select_files(processes, &others, from, to))
+    Ok(select_files(files, &others, from, to))
 }
 
 /// Runs a request (blocking: call from the blocking pool).
@@ -104,7 +105,7 @@ pub fn query(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> std::io::Result<Value> {
-    let files = files_for_range(&viewer.opts.data_dir, from, to)?;
+    let files = dataset_files_for_range(&viewer.opts.data_dir, Dataset::Processes, from, to)?;
     let mut builder = Builder::new(from.timestamp_millis(), to.timestamp_millis(), MAX_SAMPLES);
     let mut files_read = 0;
     let skipped = for_each_file(
