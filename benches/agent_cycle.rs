@@ -338,7 +338,10 @@ fn whole_cycle(h: &Hierarchies, fd_budget: Option<usize>, processes: bool) -> Cy
         pods_with_network = cycle
             .containers
             .iter()
-            .filter(|c| rx.and_then(|i| c.values.get(i).copied().flatten()).is_some())
+            .filter(|c| {
+                rx.and_then(|i| c.values.get(i).copied().flatten())
+                    .is_some()
+            })
             .count();
         tx.send_replace(Arc::new(cycle));
     }
