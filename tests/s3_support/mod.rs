@@ -57,7 +57,26 @@ impl S3Server {
         process::remove_dirs_of_gone_processes(&parent);
         let dir = parent.join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("data")).expect("create the server's data directory");
+        // A port taken between choosing it and weed binding it makes weed exit at
+        // once: start again on other ports (said on stderr), at most three times.
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("data")).expect("create the server's data directory");
+            let server = S3Server::configure(&weed, dir.clone(), iam.clone());
+            match server.try_launch() {
+                Ok(()) => return server,
+                Err(e) => {
+                    eprintln!("s3: SeaweedFS start {attempt} of 3 failed: {e}");
+                    failures.push(e);
+                }
+            }
+        }
+        panic!("SeaweedFS did not start:\n{}", failures.join("\n"));
+    }
+
+    /// The server's files and command line, on free ports (not started).
+    fn configure(weed: &Path, dir: PathBuf, iam: Option<serde_json::Value>) -> S3Server {
         let mut config = identities_json();
         if let Some(serde_json::Value::Object(extra)) = iam.clone() {
             for (k, v) in extra {
@@ -92,20 +111,23 @@ impl S3Server {
             args.push(format!("-s3.iam.config={}", config_path.display()));
         }
         args.insert(0, weed.display().to_string());
-        let server = S3Server {
+        S3Server {
             endpoint: format!("http://127.0.0.1:{s3}"),
             dir,
             metrics_port: metrics,
             args,
             pid: Mutex::new(None),
             starts: Mutex::new(0),
-        };
-        server.launch();
-        server
+        }
     }
 
     /// Starts the process and waits until the S3 API answers a signed listing.
     fn launch(&self) {
+        self.try_launch().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Self::launch`], the failure returned.
+    fn try_launch(&self) -> Result<(), String> {
         let n = {
             let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
             *starts += 1;
@@ -132,8 +154,7 @@ impl S3Server {
                     matches!(client.list("", None).await, Err(e) if e.reason() == "NoSuchBucket")
                 })
             },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        )?;
         eprintln!(
             "s3: SeaweedFS ready at {} in {:.1?} ({})",
             self.endpoint,
@@ -141,6 +162,7 @@ impl S3Server {
             self.dir.display()
         );
         drop(proc);
+        Ok(())
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 5 s); the data stays.
