@@ -22,6 +22,14 @@ step() {
   step_start=$now
 }
 
+# The build, the images and the test world's node take several GiB: a run that fails on a
+# nearly full disk says so here first (a warning, not a stop: the disk may be freed meanwhile).
+free_gib=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+echo "setup: ${free_gib} GiB free on the disk of $(pwd)" >&2
+if [ "${free_gib:-0}" -lt 5 ]; then
+  echo "setup: warning: less than 5 GiB free: the build, the images or the test world may run out of space" >&2
+fi
+
 apt_install() {
   # Installs the Debian packages that are missing; does nothing when all are present.
   local missing=()

@@ -102,9 +102,16 @@ impl S3Server {
             format!("-s3.port={s3}"),
             format!("-s3.port.grpc={}", port()),
             format!("-s3.config={}", config_path.display()),
-            // Small volumes: the test machine's disk is shared.
+            // Small volumes: the test machine's disk is shared. A fixed volume count,
+            // not `0` (free space / volume size): every bucket is a collection that
+            // grows 7 volumes at its first write, so on a disk with ~2 GiB free the
+            // automatic count ran out at the fifth bucket and its writes got HTTP 500
+            // (seen in CI). Volumes are not preallocated; the count costs no space.
             "-master.volumeSizeLimitMB=64".into(),
-            "-volume.max=0".into(),
+            "-volume.max=100".into(),
+            // The default (1 % of the disk) marks every volume read-only on a large,
+            // mostly full disk although gigabytes are free.
+            "-volume.minFreeSpace=256MiB".into(),
             format!("-metricsPort={metrics}"),
         ];
         if iam.is_some() {
@@ -155,8 +162,12 @@ impl S3Server {
                 })
             },
         )?;
+        // Free space decides whether volumes can grow: said here for a failing run.
+        let free_mib = rustix::fs::statvfs(&self.dir)
+            .map(|v| v.f_bavail.saturating_mul(v.f_frsize) >> 20)
+            .unwrap_or(0);
         eprintln!(
-            "s3: SeaweedFS ready at {} in {:.1?} ({})",
+            "s3: SeaweedFS ready at {} in {:.1?} ({}, {free_mib} MiB free)",
             self.endpoint,
             began.elapsed(),
             self.dir.display()

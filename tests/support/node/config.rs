@@ -102,7 +102,8 @@ pub struct KubeletPaths<'a> {
 
 /// KubeletConfiguration: cgroupfs driver on this machine's hybrid cgroups under `cgroup_root`,
 /// webhook authentication and authorization, no read-only port, eviction thresholds low enough
-/// that a busy test machine does not evict the test's pods.
+/// that a busy test machine does not evict the test's pods. Disk thresholds are absolute: 1 % of
+/// a large shared disk is gigabytes, and a CI machine with ~2 GiB free would be under disk pressure.
 pub fn kubelet(paths: &KubeletPaths, cgroup_root: &str) -> String {
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
@@ -137,9 +138,9 @@ clusterDomain: cluster.local
 enforceNodeAllocatable: ["pods"]
 evictionHard:
   memory.available: "50Mi"
-  nodefs.available: "1%"
+  nodefs.available: "256Mi"
   nodefs.inodesFree: "1%"
-  imagefs.available: "1%"
+  imagefs.available: "256Mi"
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
 serializeImagePulls: false
