@@ -27,9 +27,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const AGENT_UID: u32 = 65532;
 
-/// Joins the container, spins one CPU hog, and starts a short `sleep` every 300 ms.
+/// Joins the container, spins one CPU hog, and starts a short `sleep` every 300 ms. The hog
+/// stops by itself once this shell is gone (the test kills the shell: a plain `while :` outlived
+/// it and kept a core busy after the test).
 const SCRIPT: &str = "for f in \"$@\"; do echo $$ > \"$f\" || exit 1; done; \
-    (while :; do :; done) & hog=$!; \
+    (while kill -0 $$ 2>/dev/null; do :; done) & hog=$!; \
     while kill -0 $PPID 2>/dev/null; do sleep 0.3; done; kill $hog";
 
 /// One processes row of the test container.

@@ -44,6 +44,15 @@ impl Drop for Cgroups {
                 }
                 d = parent;
             }
+            // Whatever the child left in the container (a reparented grandchild) goes too:
+            // a populated cgroup cannot be removed and would be seen by later runs.
+            for pid in std::fs::read_to_string(leaf.join("cgroup.procs"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| rustix::process::Pid::from_raw(p.parse().ok()?))
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
             for dir in dirs {
                 for _ in 0..100 {
                     if !dir.exists() || std::fs::remove_dir(&dir).is_ok() {
