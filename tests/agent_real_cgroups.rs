@@ -539,8 +539,11 @@ fn in_its_own_pid_namespace(subcommand: &str) {
         created.0.push(dir.clone());
         plain_leaves.push(dir);
     }
-    let app_id = format!("a{:063x}", std::process::id());
-    let pause_id = format!("b{:063x}", std::process::id());
+    // Ids of their own per test: both tests run at once, and each agent's index sees every
+    // process of the host (ids are unique on a real node).
+    let tag = u8::from(subcommand == "local");
+    let app_id = format!("a{tag}{:062x}", std::process::id());
+    let pause_id = format!("b{tag}{:062x}", std::process::id());
     for base in &bases {
         for id in [&app_id, &pause_id] {
             let mut dir = base.clone();
@@ -587,7 +590,8 @@ fn in_its_own_pid_namespace(subcommand: &str) {
     guard.children.push(spawn_in(
         &leaves(&pause_id),
         "",
-        &format!("exec {} 600", pause_bin.display()),
+        // In a network namespace of its own, as a pod's sandbox.
+        &format!("exec unshare -n {} 600", pause_bin.display()),
     ));
     let procs_file = leaves(&app_id)[0].join("cgroup.procs");
     let host_count = || {
@@ -699,6 +703,15 @@ fn in_its_own_pid_namespace(subcommand: &str) {
     assert!(!index.containers[&app_id[..12]].sandbox);
     let pause_rows = &rows[&pause_id[..12]];
     assert_eq!(pause_rows.last().unwrap().get("pids_processes"), Some(1));
+    // No pod spec here (enrichment off): its own network namespace says it is a pod's,
+    // so its interfaces are read (only `lo`, kept out of the totals: 0); the app's row
+    // carries no pod totals.
+    assert_eq!(
+        pause_rows.last().unwrap().get("network_receive_bytes"),
+        Some(0),
+        "the sandbox's network, read from its own namespace"
+    );
+    assert_eq!(last.get("network_receive_bytes"), None);
     let plain: Vec<&String> = index
         .containers
         .iter()
