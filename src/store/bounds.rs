@@ -33,6 +33,33 @@ const MAX_HEADER_BYTES: usize = 64 << 10;
 /// Deepest struct nesting skipped in a header.
 const MAX_NESTING: usize = 16;
 
+/// A file read at offsets: a plain `File`, or one read in whole ranges
+/// ([`crate::store::reader::ranged::RangedFile`]).
+pub trait ReadAt {
+    /// Reads into `buf` from `offset`: the bytes read, 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+
+    /// Fills `buf` from `offset`, or fails.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReadAt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+}
+
 /// Why the file's sizes cannot be trusted (the caller names the file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -44,7 +71,7 @@ fn err(message: impl Into<String>) -> BoundsError {
 
 /// The footer of a Parquet file of `len` bytes: refuses one larger than
 /// [`MAX_FOOTER_BYTES`] (or than the file) before it is read.
-pub fn check_footer(file: &File, len: u64) -> Result<(), BoundsError> {
+pub fn check_footer(file: &impl ReadAt, len: u64) -> Result<(), BoundsError> {
     let mut tail = [0u8; 8];
     // Not Parquet at all (too short, no magic): the Parquet reader says so itself.
     if len < 12 || file.read_exact_at(&mut tail, len - 8).is_err() || &tail[4..] != b"PAR1" {
@@ -260,7 +287,7 @@ pub fn page_header(bytes: &[u8]) -> Result<Option<PageSizes>, BoundsError> {
 /// Walks the page headers of the column chunks `columns` (all when `None`)
 /// of every row group and refuses sizes that do not fit.
 pub fn check_column_chunks(
-    file: &File,
+    file: &impl ReadAt,
     metadata: &ParquetMetaData,
     columns: Option<&[usize]>,
 ) -> Result<(), BoundsError> {
@@ -305,7 +332,7 @@ pub fn check_column_chunks(
 }
 
 /// The page header at `pos` (before `end`), reading more bytes as it needs them.
-fn read_header_at(file: &File, pos: i64, end: i64) -> Result<PageSizes, BoundsError> {
+fn read_header_at(file: &impl ReadAt, pos: i64, end: i64) -> Result<PageSizes, BoundsError> {
     let offset = u64::try_from(pos).map_err(|_| err("a negative page offset"))?;
     let available = usize::try_from(end - pos).unwrap_or(usize::MAX);
     let mut want = 256.min(available);
@@ -323,7 +350,7 @@ fn read_header_at(file: &File, pos: i64, end: i64) -> Result<PageSizes, BoundsEr
     }
 }
 
-fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> Result<usize, BoundsError> {
+fn read_at_most(file: &impl ReadAt, buf: &mut [u8], offset: u64) -> Result<usize, BoundsError> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {

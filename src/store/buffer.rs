@@ -106,6 +106,16 @@ impl SampleBuffer {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.series.keys().map(String::as_str)
     }
+    /// Each container's row count, in the order the rows are encoded (by id).
+    pub fn row_runs(&self) -> Vec<(&str, usize)> {
+        let mut runs: Vec<(&str, usize)> = self
+            .series
+            .iter()
+            .map(|(id, s)| (id.as_str(), s.rows))
+            .collect();
+        runs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        runs
+    }
     /// Time of the first and last sample held.
     pub fn span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         Some((millis(self.first_ms?), millis(self.last_ms?)))

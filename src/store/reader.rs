@@ -55,10 +55,7 @@ pub fn check_format_version(
     path: &Path,
     key_values: Option<&Vec<parquet::file::metadata::KeyValue>>,
 ) -> Result<(), ReadError> {
-    let Some(version) = key_values
-        .and_then(|kv| kv.iter().find(|k| k.key == schema::FORMAT_VERSION_KEY))
-        .and_then(|k| k.value.as_deref())
-    else {
+    let Some(version) = footer_value(key_values, schema::FORMAT_VERSION_KEY) else {
         return Ok(());
     };
     let known: u32 = schema::FORMAT_VERSION.parse().unwrap_or(1);
@@ -107,36 +104,30 @@ pub fn read_footer_summary(path: &Path) -> Result<Option<super::summary::FileSum
 
 /// The footer's key-value metadata entry `key`, reading the footer only.
 pub fn read_footer_value(path: &Path, key: &str) -> Result<Option<String>, ReadError> {
-    use parquet::file::metadata::ParquetStatisticsPolicy;
-    use parquet::file::reader::FileReader;
-    use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
-    let io = |source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    super::bounds::check_footer(&file, len).map_err(|source| ReadError::Bounds {
+    use parquet::file::reader::{FileReader, Length};
+    let file = ranged::RangedFile::open(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let options = ReadOptionsBuilder::new()
-        .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .build();
-    let reader = SerializedFileReader::new_with_options(file, options).map_err(|source| {
-        ReadError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        }
+    super::bounds::check_footer(&file, file.len()).map_err(|source| ReadError::Bounds {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = columns::decode_footer(&file).map_err(|source| ReadError::Parquet {
+        path: path.to_path_buf(),
+        source,
     })?;
     let key_values = reader.metadata().file_metadata().key_value_metadata();
     check_format_version(path, key_values)?;
-    let value = key_values
-        .and_then(|kv| kv.iter().find(|k| k.key == key))
-        .and_then(|k| k.value.clone());
-    Ok(value)
+    Ok(footer_value(key_values, key).map(str::to_string))
+}
+
+/// The value of footer key `key` among `key_values`.
+pub fn footer_value<'a>(
+    key_values: Option<&'a Vec<parquet::file::metadata::KeyValue>>,
+    key: &str,
+) -> Option<&'a str> {
+    key_values?.iter().find(|k| k.key == key)?.value.as_deref()
 }
 
 /// The Arrow schema of a data file, read from its footer only.
@@ -226,6 +217,11 @@ impl MetricColumn {
 }
 
 mod columns;
+pub mod known_schema;
+pub mod ranged;
+pub mod row_runs;
+#[cfg(test)]
+use columns::read_metrics_with;
 pub use columns::{ContainerRows, MetricColumns, read_metrics};
 
 /// Reads `metric` of every container in a data file. A file without that

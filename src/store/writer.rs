@@ -102,6 +102,20 @@ impl SampleBuffer {
             super::summary::codec::KEY.into(),
             super::summary::codec::encode(&summary),
         ));
+        // So a reader decodes the schema once for all files of one build.
+        if let Some(fingerprint) = super::reader::known_schema::of_written() {
+            writer.append_key_value_metadata(KeyValue::new(
+                super::reader::known_schema::KEY.into(),
+                fingerprint.to_string(),
+            ));
+        }
+        // Which rows are whose, so a reader needs no container_id column.
+        if let Some(runs) = super::reader::row_runs::encode(&self.row_runs()) {
+            writer.append_key_value_metadata(KeyValue::new(
+                super::reader::row_runs::KEY.into(),
+                runs,
+            ));
+        }
         writer.close()?;
         Ok(())
     }

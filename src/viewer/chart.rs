@@ -127,17 +127,24 @@ impl ChartColumns {
 
 /// The runs of the limit `line`, whose columns start at `offset` in `rows`.
 fn runs(line: &LimitLine, rows: &ContainerRows, offset: usize) -> Vec<Run> {
-    let raw = |i: usize, row: usize| {
-        rows.values(i)
-            .get(row)
-            .copied()
-            .filter(|&v| v != NULL_VALUE)
-    };
+    // The columns' slices once, not per row: this runs for every row of every file read.
+    let (first, second) = (rows.values(offset), rows.values(offset + 1));
+    let raw = |column: &[i64], row: usize| column.get(row).copied().filter(|&v| v != NULL_VALUE);
     let mut out: Vec<Run> = Vec::new();
+    let mut last: Option<(i64, i64)> = None;
     for row in 0..rows.len() {
+        // Limits change rarely: a row with the raw values of the one before adds nothing.
+        let key = (
+            first.get(row).copied().unwrap_or(NULL_VALUE),
+            second.get(row).copied().unwrap_or(NULL_VALUE),
+        );
+        if last == Some(key) {
+            continue;
+        }
+        last = Some(key);
         let value = match line {
-            LimitLine::Column { .. } => raw(offset, row).map(|v| v as f64),
-            LimitLine::CpuQuota => match (raw(offset, row), raw(offset + 1, row)) {
+            LimitLine::Column { .. } => raw(first, row).map(|v| v as f64),
+            LimitLine::CpuQuota => match (raw(first, row), raw(second, row)) {
                 (Some(q), Some(p)) if q > 0 && p > 0 => Some(q as f64 / p as f64),
                 _ => None,
             },

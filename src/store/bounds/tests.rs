@@ -135,7 +135,7 @@ fn a_real_file_passes_and_a_page_claiming_more_than_its_chunk_is_refused() {
         .filter(|o| *o > 0)
         .unwrap_or_else(|| chunk.data_page_offset()) as u64;
     let mut head = vec![0u8; 64];
-    file.read_exact_at(&mut head, start).unwrap();
+    FileExt::read_exact_at(&file, &mut head, start).unwrap();
     // Field 1 (type) is one header byte and a one-byte varint; field 2 follows.
     assert_eq!(head[0], 0x15);
     assert_eq!(head[2], 0x15, "field 2 right after field 1");

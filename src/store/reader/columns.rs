@@ -4,7 +4,6 @@
 //! the statistics and the embedded Arrow schema, values land in plain `i64`
 //! vectors, and container ids are compared as bytes of the dictionary page.
 
-use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
 
@@ -12,12 +11,14 @@ use parquet::basic::{LogicalType, TimeUnit, Type as PhysicalType};
 use parquet::column::reader::ColumnReader;
 use parquet::data_type::ByteArray;
 use parquet::file::metadata::ParquetStatisticsPolicy;
-use parquet::file::reader::FileReader;
+use parquet::file::reader::{FileReader, Length};
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 use parquet::schema::types::SchemaDescriptor;
 
 use super::super::bounds;
+use super::ranged::RangedFile;
 use super::{NULL_VALUE, ReadError, schema};
+use super::{known_schema, row_runs};
 
 /// Several metric columns of one file: whole-file columns with the rows
 /// grouped by container and in time order within a container (as the agent
@@ -97,6 +98,52 @@ impl MetricColumns {
 /// one footer). A metric the file lacks reads as nulls (see
 /// [`MetricColumns::present`]).
 pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, ReadError> {
+    match read_metrics_with(path, metrics, true)? {
+        Some(columns) => Ok(columns),
+        // The footer's runs do not fit the timestamps: read the ids after all.
+        None => read_metrics_with(path, metrics, false)?.ok_or_else(|| ReadError::Layout {
+            path: path.to_path_buf(),
+            message: "rows cannot be grouped by container".into(),
+        }),
+    }
+}
+
+/// The file's footer, decoded with the schema of the files read before when
+/// this file says it has that schema ([`known_schema`]), in full otherwise;
+/// statistics skipped (the reader never uses them).
+pub(super) fn decode_footer(
+    file: &RangedFile,
+) -> Result<SerializedFileReader<RangedFile>, parquet::errors::ParquetError> {
+    let options = || {
+        ReadOptionsBuilder::new()
+            .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
+            .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
+            .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
+    };
+    let with_known = known_schema::known().and_then(|known| {
+        let reader = SerializedFileReader::new_with_options(
+            file.clone(),
+            options().with_parquet_schema(known.1.clone()).build(),
+        )
+        .ok()?;
+        known_schema::fits(reader.metadata(), &known).then_some(reader)
+    });
+    if let Some(reader) = with_known {
+        return Ok(reader);
+    }
+    let reader = SerializedFileReader::new_with_options(file.clone(), options().build())?;
+    known_schema::learn(reader.metadata());
+    Ok(reader)
+}
+
+/// [`read_metrics`]; with `trust_runs`, the footer's [`row_runs`] (when
+/// present) stand for the `container_id` column, and `None` says they do
+/// not fit the rows.
+pub(super) fn read_metrics_with(
+    path: &Path,
+    metrics: &[&str],
+    trust_runs: bool,
+) -> Result<Option<MetricColumns>, ReadError> {
     let layout = |message: String| ReadError::Layout {
         path: path.to_path_buf(),
         message,
@@ -113,17 +160,9 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    bounds::check_footer(&file, len).map_err(bounds)?;
-    // Checked before anything is decompressed: the same file, read at offsets.
-    let check = file.try_clone().map_err(io)?;
-    let options = ReadOptionsBuilder::new()
-        .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
-        .build();
-    let reader = SerializedFileReader::new_with_options(file, options).map_err(parquet)?;
+    let file = RangedFile::open(path).map_err(io)?;
+    bounds::check_footer(&file, file.len()).map_err(bounds)?;
+    let reader = decode_footer(&file).map_err(parquet)?;
     let meta = reader.metadata();
     super::check_format_version(path, meta.file_metadata().key_value_metadata())?;
     let columns = meta.file_metadata().schema_descr();
@@ -133,11 +172,37 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
     let id_at = find(columns, schema::CONTAINER_ID)
         .ok_or_else(|| layout("no container_id column".into()))?;
     let metric_at: Vec<Option<usize>> = metrics.iter().map(|m| find(columns, m)).collect();
-    let leaves: Vec<usize> = [ts_at, id_at]
+    let total_rows: usize = (0..meta.num_row_groups())
+        .map(|rg| usize::try_from(meta.row_group(rg).num_rows()).unwrap_or(0))
+        .sum();
+    let known_runs = super::footer_value(meta.file_metadata().key_value_metadata(), row_runs::KEY)
+        .filter(|_| trust_runs)
+        .and_then(|value| row_runs::decode(value, total_rows));
+    let leaves: Vec<usize> = [Some(ts_at), known_runs.is_none().then_some(id_at)]
         .into_iter()
+        .flatten()
         .chain(metric_at.iter().flatten().copied())
         .collect();
-    bounds::check_column_chunks(&check, meta, Some(&leaves)).map_err(bounds)?;
+    // The wanted column chunks in one read each (a small file is already whole).
+    let chunks = meta
+        .row_groups()
+        .iter()
+        .flat_map(|group| leaves.iter().filter_map(|&at| group.columns().get(at)))
+        .filter_map(|chunk| {
+            // Negative offsets are left to the bounds check below, which names them.
+            let start = chunk
+                .dictionary_page_offset()
+                .filter(|o| *o > 0)
+                .unwrap_or_else(|| chunk.data_page_offset());
+            let start = u64::try_from(start).ok()?;
+            let length = u64::try_from(chunk.compressed_size()).ok()?;
+            Some(start..start.checked_add(length)?)
+        })
+        .collect();
+    file.load(chunks)
+        .map_err(|e| layout(format!("its column chunks cannot be read: {e}")))?;
+    // Checked before anything is decompressed.
+    bounds::check_column_chunks(&file, meta, Some(&leaves)).map_err(bounds)?;
     let mut ts: Vec<i64> = Vec::new();
     let mut ids: Vec<Option<ByteArray>> = Vec::new();
     let mut values: Vec<Vec<i64>> = vec![Vec::new(); metrics.len()];
@@ -151,9 +216,11 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         let part =
             read_numbers(column(ts_at)?, rows).map_err(|e| layout(format!("timestamp {e}")))?;
         append(&mut ts, part);
-        let part =
-            read_ids(column(id_at)?, rows).map_err(|e| layout(format!("container_id {e}")))?;
-        append(&mut ids, part);
+        if known_runs.is_none() {
+            let part =
+                read_ids(column(id_at)?, rows).map_err(|e| layout(format!("container_id {e}")))?;
+            append(&mut ids, part);
+        }
         for ((at, name), out) in metric_at.iter().zip(metrics).zip(values.iter_mut()) {
             match at {
                 Some(at) => {
@@ -169,6 +236,18 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         for t in ts.iter_mut().filter(|t| **t != NULL_VALUE) {
             *t /= ts_scale;
         }
+    }
+    if let Some(series) = known_runs {
+        let fits = series.iter().all(|(_, range)| {
+            ts.get(range.clone())
+                .is_some_and(|run| !run.contains(&NULL_VALUE) && run.is_sorted())
+        });
+        return Ok(fits.then(|| MetricColumns {
+            present: metric_at.iter().map(Option::is_some).collect(),
+            timestamps: ts,
+            values,
+            series,
+        }));
     }
     let series = match runs(&ts, &ids) {
         Some(series) => series,
@@ -202,12 +281,12 @@ pub fn read_metrics(path: &Path, metrics: &[&str]) -> Result<MetricColumns, Read
         .collect::<Result<Vec<_>, _>>()?;
     let mut series = series;
     series.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(MetricColumns {
+    Ok(Some(MetricColumns {
         present: metric_at.iter().map(Option::is_some).collect(),
         timestamps: ts,
         values,
         series,
-    })
+    }))
 }
 
 fn append<T>(to: &mut Vec<T>, mut part: Vec<T>) {

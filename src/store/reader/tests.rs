@@ -222,3 +222,122 @@ fn files_of_other_writers_read_with_their_types() {
         "NaN is no value"
     );
 }
+
+/// `batch` written to `path` by another writer than the agent's
+/// (`properties`), with the footer entry `extra` if any (a lying footer, for the tests).
+fn write_with(
+    path: &std::path::Path,
+    batch: &RecordBatch,
+    properties: Option<parquet::file::properties::WriterProperties>,
+    extra: Option<(&str, &str)>,
+) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), properties).unwrap();
+    writer.write(batch).unwrap();
+    if let Some((key, value)) = extra {
+        writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+            key.into(),
+            value.to_string(),
+        ));
+    }
+    writer.close().unwrap();
+}
+
+/// A file of `buf` written with `runs` as its footer's row runs.
+fn with_runs(path: &std::path::Path, buf: &SampleBuffer, runs: &str) {
+    let properties = crate::store::writer::writer_properties("n");
+    let batch = buf.to_record_batch().unwrap();
+    write_with(path, &batch, Some(properties), Some((row_runs::KEY, runs)));
+}
+
+#[test]
+fn the_footers_row_runs_stand_for_the_id_column_only_when_they_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Utc.with_ymd_and_hms(2025, 12, 30, 0, 0, 0).unwrap();
+    let cpu = schema::metric_index("cpu_usage_usec").unwrap();
+    let mut buf = SampleBuffer::new();
+    for t in 0..4i64 {
+        for (n, id) in ["cccccccccccc", "aaaaaaaaaaaa"].iter().enumerate() {
+            let mut values = vec![None; schema::METRICS.len()];
+            values[cpu] = Some(t * 10 + n as i64);
+            buf.push(start.timestamp_millis() + t * 1000, id, &values);
+        }
+    }
+    // As the agent writes it: the runs are in the footer and give the same columns.
+    let file = write_data_file(dir.path(), "n", start, &buf)
+        .unwrap()
+        .unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+        std::fs::File::open(&file.path).unwrap(),
+    )
+    .unwrap();
+    let runs = parquet::file::reader::FileReader::metadata(&reader)
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == row_runs::KEY))
+        .and_then(|k| k.value.clone());
+    assert_eq!(runs.as_deref(), Some("4 aaaaaaaaaaaa\n4 cccccccccccc\n"));
+    let read = read_metrics(&file.path, &["cpu_usage_usec"]).unwrap();
+    let expected = read_metrics_with(&file.path, &["cpu_usage_usec"], false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, expected);
+    assert_eq!(read.get("cccccccccccc").unwrap().values(0), [0, 10, 20, 30]);
+    // Runs that split rows where the times do not ascend are not trusted: the
+    // ids are read and the rows come out right.
+    let lying = dir.path().join("metrics-20251230T000130Z.parquet");
+    with_runs(&lying, &buf, "2 aaaaaaaaaaaa\n6 cccccccccccc\n");
+    assert_eq!(
+        read_metrics_with(&lying, &["cpu_usage_usec"], true).unwrap(),
+        None,
+        "the runs do not fit the timestamps"
+    );
+    assert_eq!(read_metrics(&lying, &["cpu_usage_usec"]).unwrap(), expected);
+    // Runs that do not cover the rows are ignored outright.
+    let short = dir.path().join("metrics-20251230T000300Z.parquet");
+    with_runs(&short, &buf, "4 aaaaaaaaaaaa\n");
+    assert_eq!(read_metrics(&short, &["cpu_usage_usec"]).unwrap(), expected);
+}
+
+#[test]
+fn files_of_another_schema_are_decoded_in_full_after_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Utc.with_ymd_and_hms(2025, 12, 30, 0, 0, 0).unwrap();
+    let cpu = schema::metric_index("cpu_usage_usec").unwrap();
+    let mut buf = SampleBuffer::new();
+    for t in 0..3i64 {
+        let mut values = vec![None; schema::METRICS.len()];
+        values[cpu] = Some(t + 7);
+        buf.push(start.timestamp_millis() + t * 1000, "aaaaaaaaaaaa", &values);
+    }
+    // Ours: its schema is learnt (fingerprint in the footer, recomputed).
+    let ours = write_data_file(dir.path(), "n", start, &buf)
+        .unwrap()
+        .unwrap();
+    let read = read_metrics(&ours.path, &["cpu_usage_usec"]).unwrap();
+    assert_eq!(read.get("aaaaaaaaaaaa").unwrap().values(0), [7, 8, 9]);
+    let (known, _) = known_schema::known().expect("learnt from our file");
+    assert_eq!(Some(known.as_str()), known_schema::of_written());
+    // Another writer's file with fewer columns in another order, claiming no
+    // fingerprint or a wrong one: decoded in full, values where they are.
+    let batch = buf.to_record_batch().unwrap();
+    let names = [schema::CONTAINER_ID, "cpu_usage_usec", schema::TIMESTAMP];
+    let fields: Vec<usize> = names
+        .iter()
+        .map(|n| batch.schema().index_of(n).unwrap())
+        .collect();
+    let small = batch.project(&fields).unwrap();
+    for (n, claim) in [None, Some("0123456789abcdef")].into_iter().enumerate() {
+        let path = dir
+            .path()
+            .join(format!("metrics-20251230T00{n}500Z.parquet"));
+        write_with(&path, &small, None, claim.map(|c| (known_schema::KEY, c)));
+        let read = read_metrics(&path, &["cpu_usage_usec", "memory_current_bytes"]).unwrap();
+        assert_eq!(read.present, [true, false]);
+        assert_eq!(read.get("aaaaaaaaaaaa").unwrap().values(0), [7, 8, 9]);
+    }
+    // And ours again, with the kept schema.
+    let read = read_metrics(&ours.path, &["cpu_usage_usec"]).unwrap();
+    assert_eq!(read.get("aaaaaaaaaaaa").unwrap().values(0), [7, 8, 9]);
+}
