@@ -31,6 +31,7 @@ use super::contract::{Cycle, PodMetadata};
 use super::prometheus::SelfMetrics;
 use super::short_ids::ShortIds;
 
+mod hours;
 mod reconcile;
 use crate::store::datasets::{self, Buffer as DatasetBuffer};
 use crate::store::index::{ContainerEntry, Index};
@@ -113,6 +114,8 @@ pub struct Recorder {
     descriptors_short: bool,
     /// Where [`StoreEvent`]s go.
     events: Option<tokio::sync::mpsc::UnboundedSender<StoreEvent>>,
+    /// Which hours need their summary file written.
+    hour_summaries: hours::HourSummaries,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -187,6 +190,7 @@ impl Recorder {
             kinds: retention::default_kinds(),
             descriptors_short: false,
             events: hooks.events,
+            hour_summaries: hours::HourSummaries::default(),
         };
         recorder.kinds.extend(hooks.artefacts);
         recorder.recover_tails();
@@ -590,11 +594,11 @@ impl Recorder {
     fn buffer_datasets(&mut self, ms: i64, cycle: &Cycle) {
         let [network, devices, processes] = &mut self.open_datasets;
         for p in &cycle.processes {
-            processes.push(datasets::Row {
-                timestamp_ms: ms,
-                container: p.container.clone(),
-                texts: vec![p.command.clone(), Arc::from(p.event.as_str())],
-                ints: vec![
+            processes.push_parts(
+                ms,
+                &p.container,
+                &[&p.command, p.event.as_str()],
+                &[
                     Some(i64::from(p.pid)),
                     Some(p.start_ms),
                     p.nspid,
@@ -606,27 +610,32 @@ impl Recorder {
                     p.memory.uss_bytes,
                     p.memory.swap_bytes,
                 ],
-            });
+            );
         }
         for i in &cycle.network {
-            network.push(datasets::Row {
-                timestamp_ms: ms,
-                container: i.sandbox.clone(),
-                texts: vec![i.pod_uid.clone(), Arc::from(i.interface.as_str())],
-                ints: i.counters.iter().map(|c| Some(*c)).collect(),
-            });
+            let counters = i.counters.map(Some);
+            network.push_parts(
+                ms,
+                &i.sandbox,
+                &[&i.pod_uid, i.interface.as_str()],
+                &counters,
+            );
         }
         for c in &cycle.containers {
             for d in &c.devices {
-                let name = d
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| Arc::from(format!("{}:{}", d.major, d.minor)));
-                devices.push(datasets::Row {
-                    timestamp_ms: ms,
-                    container: c.short_id.clone(),
-                    texts: vec![name],
-                    ints: vec![
+                let numbers;
+                let name = match d.name.as_deref() {
+                    Some(name) => name,
+                    None => {
+                        numbers = format!("{}:{}", d.major, d.minor);
+                        &numbers
+                    }
+                };
+                devices.push_parts(
+                    ms,
+                    &c.short_id,
+                    &[name],
+                    &[
                         Some(i64::from(d.major)),
                         Some(i64::from(d.minor)),
                         d.read_bytes,
@@ -634,7 +643,7 @@ impl Recorder {
                         d.read_ops,
                         d.write_ops,
                     ],
-                });
+                );
             }
         }
     }
@@ -675,6 +684,7 @@ impl Recorder {
                 self.index_dirty = true;
                 tracing::debug!(path = %file.path.display(), bytes = file.bytes, rows = file.rows, "data file written");
                 self.tell(StoreEvent::Published(file.path.clone()));
+                self.summarise_hours(start);
                 Ok(())
             }
             Ok(None) => Ok(()),
@@ -689,6 +699,22 @@ impl Recorder {
                 log_write_error(&e);
                 Err(buffer)
             }
+        }
+    }
+
+    /// Writes the hour summaries due now that the file starting at `start` is
+    /// written. A failure costs only speed (the viewer joins the footers):
+    /// logged and counted, the hour tried again when it next comes due.
+    fn summarise_hours(&mut self, start: DateTime<Utc>) {
+        let (dir, node) = (&self.config.data_dir, &self.config.node);
+        let due = self.hour_summaries.after_write(dir, node, start);
+        let (written, failed) = hours::summarise(dir, node, &due);
+        for path in written {
+            tracing::debug!(path = %path.display(), "hour summary written");
+        }
+        for (hour, e) in failed {
+            tracing::warn!(%hour, error = %e, "cannot write an hour summary; the viewer joins that hour's file footers instead");
+            self.metrics.write_error("hour_summary");
         }
     }
 

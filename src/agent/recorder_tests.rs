@@ -355,3 +355,34 @@ fn a_rotation_writes_the_pods_interfaces_beside_the_metrics_file() {
         "same start"
     );
 }
+
+/// Rotating into a new hour writes the closed hour's summary, listing its
+/// files; the hour still open gets none (issue #24).
+#[test]
+fn a_rotation_into_a_new_hour_writes_the_closed_hours_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10:57:00, then a file every 90 s until 11:01:30.
+    let first_ms = 1_772_362_620_000;
+    let start = DateTime::from_timestamp_millis(first_ms).unwrap();
+    let mut recorder = recorder_in(dir.path(), start);
+    let tracked = BTreeMap::new();
+    for k in 0..4 {
+        for s in 0..90 {
+            let ms = first_ms + k * 90_000 + s * 1000;
+            recorder.record(&mut sample_cycle(ms, &["aaaa", "bbbb"]), &tracked);
+        }
+        let listing = layout::list_data_files(dir.path(), None).unwrap();
+        // Files written so far: 10:57:00, 10:58:30, then 11:00:00 (k = 3).
+        assert_eq!(listing.hours.is_empty(), k < 3, "closed by 11:00's file");
+        recorder.rotate(start + chrono::Duration::seconds(90 * (k + 1)));
+    }
+    let listing = layout::list_data_files(dir.path(), None).unwrap();
+    assert_eq!(listing.files.len(), 4);
+    assert_eq!(listing.hours.len(), 1, "{:?}", listing.hours);
+    let hour = crate::store::hours::read(&listing.hours[0].path).unwrap();
+    assert_eq!(hour.hour.to_rfc3339(), "2026-03-01T10:00:00+00:00");
+    assert!(hour.covers(&listing.files[..2]), "{:?}", hour.files);
+    let joined = crate::store::summary::codec::decode(&hour.summary).unwrap();
+    assert_eq!(joined.containers.len(), 2);
+    assert_eq!(joined.containers[0].1.samples, 180);
+}

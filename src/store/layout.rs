@@ -5,6 +5,7 @@
 //! <data>/dt=YYYY-MM-DD/identifier=<node>/metrics-YYYYMMDDTHHMMSSZ.parquet
 //! <data>/dt=YYYY-MM-DD/identifier=<node>/metrics-YYYYMMDDTHHMMSSZ.parquet.inprogress
 //! <data>/dt=YYYY-MM-DD/identifier=<node>/metrics-YYYYMMDDTHHMMSSZ.tail    (the open interval)
+//! <data>/dt=YYYY-MM-DD/identifier=<node>/hour-YYYYMMDDTHH0000Z.summary.json (a closed hour's summaries)
 //! ```
 //!
 //! A data file is named after the first second it covers and lives in the day
@@ -23,6 +24,10 @@ pub const DATA_SUFFIX: &str = ".parquet";
 pub const IN_PROGRESS_SUFFIX: &str = ".parquet.inprogress";
 /// Suffix of the open interval's tail file ([`crate::store::tail`]).
 pub const TAIL_SUFFIX: &str = ".tail";
+/// Name parts of an hour's joined summaries ([`crate::store::hours`]).
+pub const HOUR_PREFIX: &str = "hour-";
+pub const HOUR_SUFFIX: &str = ".summary.json";
+pub const HOUR_IN_PROGRESS_SUFFIX: &str = ".summary.json.inprogress";
 
 /// A per-node dataset written beside the metrics files, one file per
 /// rotation with the same start time: `<prefix><start>.parquet`.
@@ -167,6 +172,24 @@ pub fn tail_file_path(data_dir: &Path, node: &str, start: DateTime<Utc>) -> Path
     data_file_path(data_dir, node, start).with_extension(&TAIL_SUFFIX[1..])
 }
 
+/// Full path of `node`'s summary file of the hour starting at `hour`.
+pub fn hour_summary_path(data_dir: &Path, node: &str, hour: DateTime<Utc>) -> PathBuf {
+    node_day_dir(data_dir, hour.date_naive(), node).join(hour_summary_name(hour))
+}
+
+/// `hour-YYYYMMDDTHH0000Z.summary.json` (in the day directory of its files).
+pub fn hour_summary_name(hour: DateTime<Utc>) -> String {
+    format!(
+        "{HOUR_PREFIX}{}{HOUR_SUFFIX}",
+        hour.format(NAME_TIME_FORMAT)
+    )
+}
+
+/// Start of the hour encoded in an hour summary file's name.
+pub fn parse_hour_summary_name(name: &str) -> Option<DateTime<Utc>> {
+    parse_stamp(name.strip_prefix(HOUR_PREFIX)?.strip_suffix(HOUR_SUFFIX)?)
+}
+
 /// Day encoded in a `dt=YYYY-MM-DD` directory name.
 pub fn parse_day_dir_name(name: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(name.strip_prefix("dt=")?, DAY_FORMAT).ok()
@@ -214,6 +237,9 @@ pub struct Listing {
     pub superseded: Vec<DataFile>,
     /// Files of the other per-node datasets, sorted by (dataset, node, start).
     pub datasets: Vec<(Dataset, DataFile)>,
+    /// Hour summary files ([`crate::store::hours`]), sorted by (node, hour);
+    /// `start` is the hour's.
+    pub hours: Vec<DataFile>,
     pub foreign: Vec<ForeignEntry>,
 }
 
@@ -298,6 +324,13 @@ pub fn list_data_files(
                             kind: FileKind::Parquet,
                         },
                     ));
+                } else if let Some(hour) = parse_hour_summary_name(&name) {
+                    listing.hours.push(DataFile {
+                        path: file.path(),
+                        node: node.to_string(),
+                        start: hour,
+                        kind: FileKind::Parquet,
+                    });
                 } else if let Some(start) = parse_tail_file_name(&name) {
                     listing.tails.push(DataFile {
                         path: file.path(),
@@ -305,7 +338,9 @@ pub fn list_data_files(
                         start,
                         kind: FileKind::Tail,
                     });
-                } else if !name.ends_with(IN_PROGRESS_SUFFIX) {
+                } else if !name.ends_with(IN_PROGRESS_SUFFIX)
+                    && !name.ends_with(HOUR_IN_PROGRESS_SUFFIX)
+                {
                     listing.foreign.push(ForeignEntry {
                         path: file.path(),
                         reason: "not a metrics-YYYYMMDDTHHMMSSZ.parquet file",
@@ -332,9 +367,9 @@ pub fn list_data_files(
     listing
         .datasets
         .sort_by(|a, b| (a.0, &a.1.node, a.1.start).cmp(&(b.0, &b.1.node, b.1.start)));
-    listing
-        .tails
-        .sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
+    for list in [&mut listing.tails, &mut listing.hours] {
+        list.sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
+    }
     Ok(listing)
 }
 

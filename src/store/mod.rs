@@ -10,6 +10,7 @@
 //! - [`reader`]: reading a file's schema or rows.
 //! - [`retention`]: what to delete when data is too old or too big.
 //! - [`datasets`]: the per-node datasets beside each metrics file (pods' interfaces, IO per device).
+//! - [`hours`]: a closed hour's file summaries joined into one file (the overview of long ranges).
 //! - [`index`]: `index.json`, written atomically, versions 1 and 2.
 //! - [`durable`]: directory fsyncs after publishing renames.
 //! - [`events`]: pod failure events, JSON lines per day.
@@ -21,6 +22,7 @@ pub mod buffer;
 pub mod datasets;
 pub mod durable;
 pub mod events;
+pub mod hours;
 pub mod index;
 pub mod layout;
 pub mod lock;

@@ -26,7 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use kinds::{
-    DATA, DataFiles, EVENTS, EventDays, STATE, StateFiles, TAIL, TailFiles, default_kinds,
+    DATA, DataFiles, EVENTS, EventDays, HOURS, HourSummaryFiles, STATE, StateFiles, TAIL,
+    TailFiles, default_kinds,
 };
 
 use super::index::Index;

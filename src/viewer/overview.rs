@@ -26,8 +26,9 @@ use self::summary::{FileSummary, Joined, Summary, codec, columns, join_into, joi
 use super::files::{SkippedFile, for_each_file};
 use super::state::{Block, Viewer, guarded};
 use crate::store::events::{self, EventKind, PodEvent};
+use crate::store::hours;
 use crate::store::index::ContainerEntry;
-use crate::store::layout::{DataFile, FileKind};
+use crate::store::layout::{self, DataFile, FileKind};
 use crate::store::reader::{self, ReadError};
 
 /// Most rows a ranking may ask for.
@@ -126,44 +127,66 @@ fn block_summary(
         _ => (Vec::new(), None, 0),
     };
     let mut skipped = Vec::new();
-    for file in &files[done..] {
-        // Every file of a block lies inside the range: its footer alone, decoded into the join.
-        if slot_ms % codec::SLOT_MS == 0 {
-            match guarded(&file.path, || {
-                reader::read_footer_value(&file.path, codec::KEY)
-            }) {
-                Ok(Some(value)) => {
-                    let mut at = 0;
-                    let decoded = codec::decode_each(&value, slot_ms, |id, s| {
-                        join_one(&mut joined, &mut at, id, s, slot_ms)
-                    });
-                    if let Some(file_span) = decoded {
-                        span = widest(span, file_span);
+    let mut k = done;
+    while k < files.len() {
+        let hour = hours::hour_of(files[k].start);
+        let end = k + files[k..].partition_point(|f| hours::hour_of(f.start) == hour);
+        let of_hour = &files[k..end];
+        k = end;
+        // A whole hour the agent summarised: one file instead of its 40 footers.
+        if slot_ms % codec::SLOT_MS == 0
+            && let Some(dir) = of_hour[0].path.parent()
+            && let Some(stored) = hours::read(&dir.join(layout::hour_summary_name(hour)))
+            && stored.covers(of_hour)
+        {
+            let mut at = 0;
+            let decoded = codec::decode_each(&stored.summary, slot_ms, |id, s| {
+                join_one(&mut joined, &mut at, id, s, slot_ms)
+            });
+            if let Some(hour_span) = decoded {
+                span = widest(span, hour_span);
+                continue;
+            }
+        }
+        for file in of_hour {
+            // Every file of a block lies inside the range: its footer alone, decoded into the join.
+            if slot_ms % codec::SLOT_MS == 0 {
+                match guarded(&file.path, || {
+                    reader::read_footer_value(&file.path, codec::KEY)
+                }) {
+                    Ok(Some(value)) => {
+                        let mut at = 0;
+                        let decoded = codec::decode_each(&value, slot_ms, |id, s| {
+                            join_one(&mut joined, &mut at, id, s, slot_ms)
+                        });
+                        if let Some(file_span) = decoded {
+                            span = widest(span, file_span);
+                            continue;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        viewer.report_corrupt(&file.path, &e);
+                        skipped.push(SkippedFile {
+                            path: viewer.relative(&file.path),
+                            error: e.to_string(),
+                        });
                         continue;
                     }
                 }
-                Ok(None) => {}
+            }
+            match file_summary(viewer, file, from_ms, to_ms, slot_ms, false) {
+                Ok(fs) => {
+                    join_into(&mut joined, &fs.containers, slot_ms);
+                    span = widest(span, fs.span);
+                }
                 Err(e) => {
                     viewer.report_corrupt(&file.path, &e);
                     skipped.push(SkippedFile {
                         path: viewer.relative(&file.path),
                         error: e.to_string(),
                     });
-                    continue;
                 }
-            }
-        }
-        match file_summary(viewer, file, from_ms, to_ms, slot_ms, false) {
-            Ok(fs) => {
-                join_into(&mut joined, &fs.containers, slot_ms);
-                span = widest(span, fs.span);
-            }
-            Err(e) => {
-                viewer.report_corrupt(&file.path, &e);
-                skipped.push(SkippedFile {
-                    path: viewer.relative(&file.path),
-                    error: e.to_string(),
-                });
             }
         }
     }

@@ -268,8 +268,15 @@ async fn footer_summaries_rank_a_long_range_as_the_rows_do() {
     let a = get_json(&app(with.path()), &q).await;
     let b = get_json(&app(without.path()), &q).await;
     assert_eq!(a["slot_ms"], 600_000, "6 h: 10-minute sparkline slots");
+    assert_same_rankings(&a, &b);
+    assert_eq!(row(&a, DB)["oom_kills"], row(&b, DB)["oom_kills"]);
+}
+
+/// Both overviews rank the same containers in the same order with the same
+/// figures and sparklines (within float summation order).
+fn assert_same_rankings(a: &Value, b: &Value) {
     for category in ["cpu", "memory", "throttling", "io", "pressure"] {
-        let (ra, rb) = (ranking(&a, category), ranking(&b, category));
+        let (ra, rb) = (ranking(a, category), ranking(b, category));
         assert_eq!(ra.len(), rb.len(), "{category}");
         for ((ia, va), (ib, vb)) in ra.iter().zip(&rb) {
             assert_eq!(ia, ib, "{category} order");
@@ -279,7 +286,7 @@ async fn footer_summaries_rank_a_long_range_as_the_rows_do() {
             );
         }
         let spark = |j: &Value| j["rankings"][category]["rows"][0]["spark"].clone();
-        let (sa, sb) = (spark(&a), spark(&b));
+        let (sa, sb) = (spark(a), spark(b));
         for (x, y) in sa.as_array().unwrap().iter().zip(sb.as_array().unwrap()) {
             match (x.as_f64(), y.as_f64()) {
                 (Some(x), Some(y)) => assert!(
@@ -290,7 +297,6 @@ async fn footer_summaries_rank_a_long_range_as_the_rows_do() {
             }
         }
     }
-    assert_eq!(row(&a, DB)["oom_kills"], row(&b, DB)["oom_kills"]);
 }
 
 /// Pods rank by network through their sandbox's row (hidden from the other rankings), and a
@@ -336,4 +342,70 @@ async fn pods_rank_by_network_and_any_container_charts_its_pods_network() {
     let (t, v) = series(&json, WEB);
     assert!(t.len() > 500, "{json}");
     assert!(v.iter().flatten().all(|x| (*x - 3_000_000.0).abs() < 1.0));
+}
+
+/// Hour summaries written by the agent rank a long range as the footers do; the overview uses
+/// one only while it lists exactly the hour's files (issue #24).
+#[tokio::test]
+async fn hour_summaries_rank_as_the_footers_do_and_only_while_they_match_the_files() {
+    use fine_grained_monitor::store::{hours, layout, summary::codec};
+    let with = tempfile::tempdir().unwrap();
+    let without = tempfile::tempdir().unwrap();
+    let start = t(2025, 12, 30, 0, 0, 0);
+    let secs = 6 * 3600;
+    let mut paths = Vec::new();
+    for dir in [with.path(), without.path()] {
+        paths = write_samples(dir, &[WEB, DB, PAUSE], start, secs, 90, &values);
+        write_index(dir, start, start + Duration::seconds(secs - 1));
+    }
+    // Five closed hours; the sixth (the newest file's) stays open.
+    assert_eq!(hours::summarise_all(with.path(), NODE).unwrap(), 5);
+    let q = format!(
+        "/api/overview?from={}&to={}&include_sandbox=true",
+        ms(start + Duration::seconds(60)),
+        ms(start + Duration::seconds(secs - 60))
+    );
+    let a = get_json(&app(with.path()), &q).await;
+    let b = get_json(&app(without.path()), &q).await;
+    assert_same_rankings(&a, &b);
+    assert_eq!(row(&a, DB)["oom_kills"], row(&b, DB)["oom_kills"]);
+    // Used: an hour summary that says WEB burned 100 more core-hours moves WEB's figure.
+    let hour = start + Duration::hours(2);
+    let path = layout::hour_summary_path(with.path(), NODE, hour);
+    let mut stored = hours::read(&path).expect("written");
+    let mut joined = codec::decode(&stored.summary).unwrap();
+    let web = joined
+        .containers
+        .iter_mut()
+        .find(|(id, _)| id == WEB)
+        .unwrap();
+    web.1.counters[0].increase += 3.6e11;
+    stored.summary = codec::encode(&joined);
+    std::fs::write(&path, serde_json::to_vec(&stored).unwrap()).unwrap();
+    let tampered = get_json(&app(with.path()), &q).await;
+    let cpu = |j: &Value| {
+        ranking(j, "cpu")
+            .into_iter()
+            .find(|r| r.0 == WEB)
+            .map(|r| r.1)
+            .unwrap()
+    };
+    assert!(
+        cpu(&tampered) > cpu(&b) + 1.0,
+        "{} vs {}",
+        cpu(&tampered),
+        cpu(&b)
+    );
+    // Stale once a file of its hour is gone (retention): that hour is joined from footers.
+    let gone = paths
+        .iter()
+        .position(|p| p.ends_with("metrics-20251230T020130Z.parquet"))
+        .expect("a file of 02:00");
+    for dir in [with.path(), without.path()] {
+        let rel = paths[gone].strip_prefix(without.path()).unwrap();
+        std::fs::remove_file(dir.join(rel)).unwrap();
+    }
+    let a = get_json(&app(with.path()), &q).await;
+    let b = get_json(&app(without.path()), &q).await;
+    assert_same_rankings(&a, &b);
 }

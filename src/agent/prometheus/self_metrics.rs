@@ -179,7 +179,7 @@ impl SelfMetrics {
         );
         r.register(
             "write_errors",
-            "Data file, index or retention operations that failed, by kind (disk_full, descriptors, io, index, retention)",
+            "Data file, index, hour summary or retention operations that failed, by kind (disk_full, descriptors, io, index, hour_summary, retention)",
             m.write_errors.clone(),
         );
         r.register(

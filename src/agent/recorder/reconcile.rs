@@ -119,10 +119,10 @@ pub fn remove_stale_in_progress(data_dir: &Path, node: &str) {
             continue;
         };
         for file in files.flatten() {
-            if file
-                .file_name()
-                .to_string_lossy()
-                .ends_with(layout::IN_PROGRESS_SUFFIX)
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(layout::IN_PROGRESS_SUFFIX)
+                || name.ends_with(layout::HOUR_IN_PROGRESS_SUFFIX)
             {
                 tracing::info!(path = %file.path().display(), "removing a partial file left by a crash");
                 let _ = std::fs::remove_file(file.path());

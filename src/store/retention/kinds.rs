@@ -12,6 +12,7 @@ pub const DATA: &str = "parquet";
 pub const TAIL: &str = "tail";
 pub const EVENTS: &str = "events";
 pub const STATE: &str = "state";
+pub const HOURS: &str = "hour_summaries";
 
 /// Parquet, tails, the other datasets, events, state: what every agent registers.
 pub fn default_kinds() -> Kinds {
@@ -20,6 +21,7 @@ pub fn default_kinds() -> Kinds {
         Arc::new(TailFiles),
         Arc::new(DatasetFiles(layout::Dataset::Network)),
         Arc::new(DatasetFiles(layout::Dataset::Devices)),
+        Arc::new(HourSummaryFiles),
         Arc::new(EventDays),
         Arc::new(StateFiles),
     ]
@@ -27,6 +29,31 @@ pub fn default_kinds() -> Kinds {
 
 fn bytes_of(path: &Path) -> std::io::Result<u64> {
     std::fs::metadata(path).map(|m| m.len())
+}
+
+/// `node`'s `files` as artefacts of `kind`, each covering `span` from its start; a file that
+/// vanished meanwhile is not counted.
+fn artefacts(
+    files: impl IntoIterator<Item = layout::DataFile>,
+    node: &str,
+    kind: &'static str,
+    span: chrono::TimeDelta,
+    protected: bool,
+) -> Vec<Artefact> {
+    files
+        .into_iter()
+        .filter(|f| f.node == node)
+        .filter_map(|f| {
+            Some(Artefact {
+                bytes: bytes_of(&f.path).ok()?,
+                path: f.path,
+                kind,
+                start: f.start,
+                end: f.start + span,
+                protected,
+            })
+        })
+        .collect()
 }
 
 /// This node's finished data files; the newest is protected (the file being
@@ -91,21 +118,12 @@ impl ArtefactKind for DatasetFiles {
         now: DateTime<Utc>,
     ) -> std::io::Result<Vec<Artefact>> {
         let listing = layout::list_data_files(data_dir, None)?;
-        let mut out: Vec<Artefact> = listing
+        let mine = listing
             .datasets
             .into_iter()
-            .filter(|(d, f)| *d == self.0 && f.node == node)
-            .filter_map(|(_, f)| {
-                Some(Artefact {
-                    bytes: bytes_of(&f.path).ok()?,
-                    path: f.path,
-                    kind: self.0.name(),
-                    start: f.start,
-                    end: f.start,
-                    protected: false,
-                })
-            })
-            .collect();
+            .filter(|(d, _)| *d == self.0)
+            .map(|(_, f)| f);
+        let mut out = artefacts(mine, node, self.0.name(), chrono::TimeDelta::zero(), false);
         if let Some(newest) = out
             .iter_mut()
             .filter(|a| a.start <= now)
@@ -114,6 +132,34 @@ impl ArtefactKind for DatasetFiles {
             newest.protected = true;
         }
         Ok(out)
+    }
+}
+
+/// This node's hour summaries: derived from the data files of their hour
+/// and dated by it, so they age out with them (a summary whose files are
+/// partly gone is stale and unused until then).
+#[derive(Debug)]
+pub struct HourSummaryFiles;
+
+impl ArtefactKind for HourSummaryFiles {
+    fn name(&self) -> &'static str {
+        HOURS
+    }
+
+    fn list(
+        &self,
+        data_dir: &Path,
+        node: &str,
+        _now: DateTime<Utc>,
+    ) -> std::io::Result<Vec<Artefact>> {
+        let listing = layout::list_data_files(data_dir, None)?;
+        Ok(artefacts(
+            listing.hours,
+            node,
+            HOURS,
+            chrono::TimeDelta::hours(1),
+            false,
+        ))
     }
 }
 
@@ -135,22 +181,14 @@ impl ArtefactKind for TailFiles {
         _now: DateTime<Utc>,
     ) -> std::io::Result<Vec<Artefact>> {
         let listing = layout::list_data_files(data_dir, None)?;
-        Ok(listing
-            .tails
-            .into_iter()
-            .chain(listing.superseded)
-            .filter(|t| t.node == node)
-            .filter_map(|t| {
-                Some(Artefact {
-                    bytes: bytes_of(&t.path).ok()?,
-                    path: t.path,
-                    kind: TAIL,
-                    start: t.start,
-                    end: t.start,
-                    protected: true,
-                })
-            })
-            .collect())
+        let tails = listing.tails.into_iter().chain(listing.superseded);
+        Ok(artefacts(
+            tails,
+            node,
+            TAIL,
+            chrono::TimeDelta::zero(),
+            true,
+        ))
     }
 }
 

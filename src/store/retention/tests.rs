@@ -133,6 +133,13 @@ fn plan_and_remove_cover_data_events_and_state_and_leave_foreign_files() {
         touch(&path, 10);
         paths.push(path);
     }
+    // Hour summaries age with their hour: day 1's goes, day 2's 09:00 stays.
+    let old_hour =
+        layout::hour_summary_path(d, "n1", Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap());
+    let kept_hour =
+        layout::hour_summary_path(d, "n1", Utc.with_ymd_and_hms(2026, 1, 2, 9, 0, 0).unwrap());
+    touch(&old_hour, 2);
+    touch(&kept_hour, 2);
     let other = layout::data_file_path(d, "n2", at(0));
     touch(&other, 1);
     let foreign = paths[1].parent().unwrap().join("notes.txt");
@@ -157,7 +164,11 @@ fn plan_and_remove_cover_data_events_and_state_and_leave_foreign_files() {
     let p = plan(d, "n1", now, policy, DAY, &kinds);
     assert!(p.errors.is_empty(), "{:?}", p.errors);
     let doomed: Vec<&PathBuf> = p.doomed.iter().map(|(p, _)| p).collect();
-    assert_eq!(doomed, vec![&old_events, &paths[0]], "oldest first");
+    assert_eq!(
+        doomed,
+        vec![&old_events, &old_hour, &paths[0]],
+        "oldest first"
+    );
     assert_eq!(
         p.data_kept(),
         (
@@ -172,13 +183,15 @@ fn plan_and_remove_cover_data_events_and_state_and_leave_foreign_files() {
             ("tail", 6),
             ("network", 0),
             ("devices", 0),
+            ("hour_summaries", 2),
             ("events", 5),
             ("state", 3)
         ]
     );
     let (removed, errors) = remove(&p);
     assert!(errors.is_empty());
-    assert_eq!(removed.len(), 2);
+    assert_eq!(removed.len(), 3);
+    assert!(!old_hour.exists() && kept_hour.exists());
     assert!(!paths[0].exists() && paths[1].exists() && paths[2].exists());
     assert!(!d.join("dt=2026-01-01").exists(), "emptied dirs removed");
     assert!(other.exists(), "other nodes' files are not ours");
