@@ -34,6 +34,8 @@ mod footprint;
 mod kube_cli;
 #[path = "real_node/network.rs"]
 mod network;
+#[path = "real_node/plugin.rs"]
+mod plugin;
 #[path = "real_node/processes.rs"]
 mod processes;
 #[path = "real_node/readme.rs"]
@@ -373,6 +375,8 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
 
     viewer::chart_in_chromium(world, "web", artifacts().join("real-node-viewer.png"));
     phase("viewer reached through port-forward, chart drawn in Chromium");
+    plugin::cluster_commands_over_port_forward(world);
+    phase("kubectl fgm top, nodes and mcp over the API server's port-forwards");
     for line in footprint::agent(world, &monitor, Duration::from_secs(20)) {
         eprintln!("figure: {line}");
     }

@@ -51,6 +51,14 @@ pub enum PluginCommand {
     Open(OpenArgs),
     /// The cluster's top containers by one measure, first row the highest.
     Top(TopArgs),
+    /// An MCP server on stdin/stdout for AI assistants, answering for every monitored node.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub ask: AskArgs,
 }
 
 /// How a report is printed.

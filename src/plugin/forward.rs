@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -84,16 +84,32 @@ pub async fn get_json(
     path_and_query: &str,
     timeout: Duration,
 ) -> Result<serde_json::Value, AskError> {
-    match tokio::time::timeout(timeout, get_json_unbounded(client, target, path_and_query)).await {
+    request_json(client, target, path_and_query, None, timeout).await
+}
+
+async fn request_json(
+    client: &Client,
+    target: &Target,
+    path_and_query: &str,
+    body: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Result<serde_json::Value, AskError> {
+    match tokio::time::timeout(
+        timeout,
+        request_json_unbounded(client, target, path_and_query, body),
+    )
+    .await
+    {
         Ok(answer) => answer,
         Err(_) => Err(AskError::Timeout(timeout)),
     }
 }
 
-async fn get_json_unbounded(
+async fn request_json_unbounded(
     client: &Client,
     target: &Target,
     path_and_query: &str,
+    body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value, AskError> {
     let failed = |e: &dyn std::fmt::Display| AskError::Failed(e.to_string());
     let Forward { stream, forwarder } = open(client, target).await.map_err(|e| failed(&e))?;
@@ -101,11 +117,17 @@ async fn get_json_unbounded(
         .await
         .map_err(|e| failed(&e))?;
     let driver = tokio::spawn(conn);
-    let request = http::Request::get(path_and_query)
-        .header(http::header::HOST, "localhost")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Empty::<bytes::Bytes>::new())
-        .map_err(|e| failed(&e))?;
+    let request = match body {
+        None => http::Request::get(path_and_query),
+        Some(_) => http::Request::post(path_and_query)
+            .header(http::header::CONTENT_TYPE, "application/json"),
+    }
+    .header(http::header::HOST, "localhost")
+    .header(http::header::ACCEPT, "application/json")
+    .body(Full::new(bytes::Bytes::from(
+        body.map(|b| b.to_string()).unwrap_or_default(),
+    )))
+    .map_err(|e| failed(&e))?;
     let answer = async {
         let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
         let status = response.status();
@@ -157,10 +179,33 @@ pub async fn ask_all(
     at_once: usize,
     timeout: Duration,
 ) -> Vec<(String, Target, Result<serde_json::Value, AskError>)> {
+    each_node(client, targets, path_and_query, None, at_once, timeout).await
+}
+
+/// POSTs `body` to `path` of every `(node, target)`, as [`ask_all`] does.
+pub async fn post_all(
+    client: &Client,
+    targets: Vec<(String, Target)>,
+    path: &str,
+    body: &serde_json::Value,
+    at_once: usize,
+    timeout: Duration,
+) -> Vec<(String, Target, Result<serde_json::Value, AskError>)> {
+    each_node(client, targets, path, Some(body), at_once, timeout).await
+}
+
+async fn each_node(
+    client: &Client,
+    targets: Vec<(String, Target)>,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    at_once: usize,
+    timeout: Duration,
+) -> Vec<(String, Target, Result<serde_json::Value, AskError>)> {
     use futures::StreamExt;
     futures::stream::iter(targets)
         .map(|(node, target)| async move {
-            let answer = get_json(client, &target, path_and_query, timeout).await;
+            let answer = request_json(client, &target, path, body, timeout).await;
             (node, target, answer)
         })
         .buffered(at_once.max(1))

@@ -7,6 +7,7 @@
 //!    nodes: + list nodes ─▶ /api/status of each node's viewer ─▶ table | json
 //!    open:  pod ─▶ node ─▶ monitor pod ─▶ 127.0.0.1:P ═ port-forward per connection ═▶ viewer
 //!    top:   /api/overview of every node (≤ N at once, each ≤ timeout) ─▶ merged ranking
+//!    mcp:   stdin/stdout JSON-RPC ─▶ tools/call POSTed to every node's /mcp ─▶ joined answers
 //! ```
 //!
 //! Pure parts (ranking, choosing pods, messages, URLs) are unit-tested beside their modules;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod cluster;
 pub mod error;
 pub mod forward;
+pub mod mcp;
 pub mod nodes;
 pub mod open;
 pub mod table;
@@ -103,6 +105,13 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
                 }
             };
             open::serve(&client, &plan, args.port, !args.no_browser, stop).await?;
+        }
+        PluginCommand::Mcp(args) => {
+            let opts = mcp::McpOptions {
+                max_nodes_at_once: usize::from(args.ask.max_nodes_at_once),
+                node_timeout: args.ask.node_timeout,
+            };
+            mcp::serve(&client, opts).await?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@
 //! same errors), so the two never disagree. A request whose `Origin` is not
 //! this machine is refused (DNS rebinding: the viewer listens on loopback).
 
-mod tools;
+pub(crate) mod tools;
 
 use axum::Json;
 use axum::extract::State;
@@ -28,12 +28,12 @@ use super::api::Shared;
 const VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 
 /// JSON-RPC error codes.
-const PARSE_ERROR: i64 = -32700;
+pub(crate) const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 
-fn rpc_error(id: &Value, code: i64, message: impl Into<String>) -> Value {
+pub(crate) fn rpc_error(id: &Value, code: i64, message: impl Into<String>) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
 }
 
@@ -88,76 +88,129 @@ pub(crate) async fn mcp_post(
                 .into_response();
         }
     };
-    let Some(object) = message.as_object() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(rpc_error(
-                &Value::Null,
-                INVALID_REQUEST,
-                "one JSON-RPC message per request (batches are not supported)",
-            )),
-        )
-            .into_response();
-    };
-    let Some(method) = object.get("method").and_then(Value::as_str) else {
-        // A response or a malformed message: nothing to answer.
-        return StatusCode::ACCEPTED.into_response();
-    };
-    let Some(id) = object.get("id").cloned() else {
-        // A notification (`notifications/initialized`, ...): accepted.
-        return StatusCode::ACCEPTED.into_response();
-    };
-    let params = object.get("params").cloned().unwrap_or(Value::Null);
-    let answer = match method {
-        "initialize" => {
-            let asked = params.get("protocolVersion").and_then(Value::as_str);
-            let version = asked
-                .filter(|v| VERSIONS.contains(v))
-                .unwrap_or(VERSIONS[0]);
-            json!({"jsonrpc": "2.0", "id": id, "result": {
-                "protocolVersion": version,
-                "capabilities": {"tools": {"listChanged": false}},
-                "serverInfo": {"name": "fine-grained-monitor", "version": env!("CARGO_PKG_VERSION")},
-                "instructions": "Per-second history of this node's containers (CPU, memory, IO, pressure, \
-                    throttling, OOM kills). Start with top_containers; every range defaults to the last \
-                    15 minutes of data.",
-            }})
+    let answer = match classify(&message) {
+        Incoming::Ignore => return StatusCode::ACCEPTED.into_response(),
+        Incoming::Invalid(answer) => {
+            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
         }
-        "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-        "tools/list" => json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools::list()}}),
-        "tools/call" => {
-            let Some(name) = params.get("name").and_then(Value::as_str) else {
-                return Json(rpc_error(
-                    &id,
-                    INVALID_PARAMS,
-                    "tools/call needs a tool name",
-                ))
-                .into_response();
-            };
-            let args = params.get("arguments").cloned().unwrap_or(json!({}));
-            match tools::call(&viewer, name, &args).await {
-                Err(tools::CallError::UnknownTool) => rpc_error(
-                    &id,
-                    INVALID_PARAMS,
-                    format!("no tool {name:?}: tools/list names them"),
-                ),
-                Ok(value) => json!({"jsonrpc": "2.0", "id": id, "result": {
-                    "content": [{"type": "text", "text": value.to_string()}],
-                    "structuredContent": value,
-                    "isError": false,
-                }}),
-                // A tool's failure is the tool's answer, for the model to read.
-                Err(tools::CallError::Failed(message)) => {
-                    json!({"jsonrpc": "2.0", "id": id, "result": {
-                        "content": [{"type": "text", "text": message}],
-                        "isError": true,
-                    }})
-                }
-            }
+        Incoming::Initialize { id, params } => initialize_answer(
+            &id,
+            &params,
+            "Per-second history of this node's containers (CPU, memory, IO, pressure, \
+             throttling, OOM kills). Start with top_containers; every range defaults to the last \
+             15 minutes of data.",
+        ),
+        Incoming::Ping(id) => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+        Incoming::List(id) => {
+            json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools::list()}})
         }
-        other => rpc_error(&id, METHOD_NOT_FOUND, format!("no method {other:?}")),
+        Incoming::Call { id, name, args } => match tools::call(&viewer, &name, &args).await {
+            Err(tools::CallError::UnknownTool) => unknown_tool(&id, &name),
+            Ok(value) => tool_answer(&id, Ok(value)),
+            Err(tools::CallError::Failed(message)) => tool_answer(&id, Err(message)),
+        },
+        Incoming::Error(answer) => answer,
     };
     Json(answer).into_response()
+}
+
+/// One JSON-RPC message, sorted by what it asks for.
+pub(crate) enum Incoming {
+    /// A notification, a response or something without a method: nothing to answer.
+    Ignore,
+    /// Not a JSON-RPC request at all (a batch, not an object): answered as a bad request.
+    Invalid(Value),
+    Initialize {
+        id: Value,
+        params: Value,
+    },
+    Ping(Value),
+    List(Value),
+    Call {
+        id: Value,
+        name: String,
+        args: Value,
+    },
+    /// A request this server answers with a JSON-RPC error.
+    Error(Value),
+}
+
+/// Sorts a parsed message (the HTTP server and `kubectl fgm mcp` share this).
+pub(crate) fn classify(message: &Value) -> Incoming {
+    let Some(object) = message.as_object() else {
+        return Incoming::Invalid(rpc_error(
+            &Value::Null,
+            INVALID_REQUEST,
+            "one JSON-RPC message per request (batches are not supported)",
+        ));
+    };
+    let Some(method) = object.get("method").and_then(Value::as_str) else {
+        return Incoming::Ignore;
+    };
+    // A notification (`notifications/initialized`, ...) has no id.
+    let Some(id) = object.get("id").cloned() else {
+        return Incoming::Ignore;
+    };
+    let params = object.get("params").cloned().unwrap_or(Value::Null);
+    match method {
+        "initialize" => Incoming::Initialize { id, params },
+        "ping" => Incoming::Ping(id),
+        "tools/list" => Incoming::List(id),
+        "tools/call" => match params.get("name").and_then(Value::as_str) {
+            Some(name) => Incoming::Call {
+                name: name.to_string(),
+                args: params.get("arguments").cloned().unwrap_or(json!({})),
+                id,
+            },
+            None => Incoming::Error(rpc_error(
+                &id,
+                INVALID_PARAMS,
+                "tools/call needs a tool name",
+            )),
+        },
+        other => Incoming::Error(rpc_error(
+            &id,
+            METHOD_NOT_FOUND,
+            format!("no method {other:?}"),
+        )),
+    }
+}
+
+/// The answer to `initialize`: the client's protocol version when spoken here, else ours.
+pub(crate) fn initialize_answer(id: &Value, params: &Value, instructions: &str) -> Value {
+    let asked = params.get("protocolVersion").and_then(Value::as_str);
+    let version = asked
+        .filter(|v| VERSIONS.contains(v))
+        .unwrap_or(VERSIONS[0]);
+    json!({"jsonrpc": "2.0", "id": id, "result": {
+        "protocolVersion": version,
+        "capabilities": {"tools": {"listChanged": false}},
+        "serverInfo": {"name": "fine-grained-monitor", "version": env!("CARGO_PKG_VERSION")},
+        "instructions": instructions,
+    }})
+}
+
+/// A tool's answer; a failure is the tool's answer too, for the model to read.
+pub(crate) fn tool_answer(id: &Value, outcome: Result<Value, String>) -> Value {
+    match outcome {
+        Ok(value) => json!({"jsonrpc": "2.0", "id": id, "result": {
+            "content": [{"type": "text", "text": value.to_string()}],
+            "structuredContent": value,
+            "isError": false,
+        }}),
+        Err(message) => json!({"jsonrpc": "2.0", "id": id, "result": {
+            "content": [{"type": "text", "text": message}],
+            "isError": true,
+        }}),
+    }
+}
+
+pub(crate) fn unknown_tool(id: &Value, name: &str) -> Value {
+    rpc_error(
+        id,
+        INVALID_PARAMS,
+        format!("no tool {name:?}: tools/list names them"),
+    )
 }
 
 #[cfg(test)]

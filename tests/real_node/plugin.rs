@@ -1,0 +1,160 @@
+//! `kubectl fgm` over the real node's port-forwards (kubelet, containerd, the API server): `top`
+//! ranks the throttled cruncher first, `nodes` shows the node covered with its data range, and
+//! `kubectl fgm mcp` answers the official Python MCP client's `top_containers` (no arguments)
+//! with the CPU burner among the first rows (issue #26). The kwok node's monitor pod cannot be
+//! port-forwarded (no kubelet): it is listed as not answering and the real node still answers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::support::node::{NODE_NAME, World};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-fgm");
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn plugin(world: &World, args: &[&str]) -> Value {
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("--kubeconfig")
+        .arg(&world.cp.kubeconfig)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run kubectl-fgm");
+    json_of(&format!("kubectl fgm {args:?}"), &out, started)
+}
+
+fn json_of(what: &str, out: &Output, started: Instant) -> Value {
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    crate::figure(what, format!("{:.1?}", started.elapsed()));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The Python with the `mcp` package (target/py, or FGM_PYTHON), as the viewer's MCP test.
+fn python() -> PathBuf {
+    let path = std::env::var_os("FGM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/py/bin/python"));
+    let ok = Command::new(&path)
+        .args(["-c", "import mcp.client.stdio"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} lacks the mcp package: run tools/setup.sh",
+        path.display()
+    );
+    path
+}
+
+/// (namespace, pod, container) of a row.
+fn who(row: &Value) -> (String, String, String) {
+    let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
+    (s("namespace"), s("pod"), s("container"))
+}
+
+/// The nodes listed as not answering: the kwok node only.
+fn only_the_fake_node_silent(not_answering: &Value, what: &str) {
+    let silent: Vec<&str> = not_answering
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    assert_eq!(silent, vec![crate::FAKE_NODE], "{what}: {not_answering}");
+}
+
+fn descending(rows: &[Value], what: &str) {
+    let values: Vec<f64> = rows.iter().filter_map(|r| r["value"].as_f64()).collect();
+    assert_eq!(values.len(), rows.len(), "{what}: every row has a value");
+    assert!(
+        values.windows(2).all(|w| w[0] >= w[1]),
+        "{what}: first row the highest: {values:?}"
+    );
+}
+
+pub fn cluster_commands_over_port_forward(world: &World) {
+    // The cruncher wants a core under a 100m limit: throttled in nearly every period.
+    let top = plugin(
+        world,
+        &["top", "--by", "throttling", "--since", "2m", "-o", "json"],
+    );
+    let rows = top["rows"].as_array().expect("rows");
+    assert!(!rows.is_empty(), "{top}");
+    descending(rows, "top --by throttling");
+    assert_eq!(rows[0]["node"], NODE_NAME, "{top}");
+    assert_eq!(
+        (rows[0]["pod"].as_str(), rows[0]["container"].as_str()),
+        (Some("cruncher"), Some("worker")),
+        "{top}"
+    );
+    only_the_fake_node_silent(&top["not_answering"], "top");
+
+    let nodes = plugin(world, &["nodes", "-o", "json"]);
+    let node = nodes["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["node"] == NODE_NAME))
+        .unwrap_or_else(|| panic!("{NODE_NAME} in {nodes}"));
+    assert_eq!(node["covered"], true, "{node}");
+    assert!(node["not_answering"].is_null(), "{node}");
+    assert!(
+        !node["status"]["data_range"].is_null(),
+        "the viewer answered with its data range: {node}"
+    );
+
+    // The whole cluster through `kubectl fgm mcp`, started by the official client (stdio).
+    let server = format!("{BIN} --kubeconfig {} mcp", world.cp.kubeconfig.display());
+    let started = Instant::now();
+    let out = Command::new(python())
+        .arg(repo().join("examples/mcp/call.py"))
+        .args(["--stdio", &server, "top_containers"])
+        .output()
+        .expect("python runs");
+    let answer = json_of(
+        "kubectl fgm mcp: top_containers, no arguments",
+        &out,
+        started,
+    );
+    assert_eq!(answer["is_error"], false, "{answer}");
+    let result = &answer["result"];
+    let rows = result["containers"].as_array().expect("containers");
+    descending(rows, "top_containers");
+    let top3: Vec<_> = rows.iter().take(3).map(who).collect();
+    let burner = ("fgm-shop".to_string(), "web".to_string(), "app".to_string());
+    assert!(
+        top3.contains(&burner),
+        "web/app (0.3 cores) among the first three: {top3:?} in {result}"
+    );
+    assert!(rows.iter().all(|r| r["node"] == NODE_NAME), "{result}");
+    only_the_fake_node_silent(&result["not_answering"], "mcp top_containers");
+    let started = Instant::now();
+    let listed = Command::new(python())
+        .arg(repo().join("examples/mcp/call.py"))
+        .args(["--stdio", &server])
+        .output()
+        .expect("python runs");
+    let listed = json_of("kubectl fgm mcp: tools/list", &listed, started);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"list_nodes") && names.contains(&"container_summary"),
+        "{names:?}"
+    );
+}
