@@ -8,8 +8,9 @@
 //! - the overview (`/api/overview`) of 24 hours of 300 containers, and of
 //!   its last 15 minutes, cold and warm: ranked from the files' footer
 //!   summaries, and (same data, files rewritten without them, as earlier
-//!   versions wrote them) from their rows; of 7 days from the footers; the
-//!   bytes the footer summary adds per file;
+//!   versions wrote them) from their rows; of 24 hours and 7 days from the
+//!   footers alone and with the agent's hour summaries; the bytes the footer
+//!   summary adds per file and an hour summary takes;
 //! - the same questions answered by DuckDB from the same files in the same
 //!   run, when Python has `duckdb` (`pip install duckdb`).
 //!
@@ -304,7 +305,8 @@ fn measure(dir: &Path, name: &str, path: &str) {
     let mut warm = Vec::new();
     let mut values = 0;
     let mut rss = 0.0f64;
-    for _ in 0..3 {
+    // Median of 5 fresh viewer processes (the "cold").
+    for _ in 0..5 {
         let (viewer, _) = start_viewer(dir);
         let (took, n) = timed_get(viewer.port, path);
         cold.push(took);
@@ -317,6 +319,47 @@ fn measure(dir: &Path, name: &str, path: &str) {
         ms(median(cold)),
         ms(median(warm))
     );
+}
+
+/// The first request of fresh viewers right after the page cache is dropped
+/// (the files read from the disk): median of 3. Needs root.
+fn measure_uncached(dir: &Path, name: &str, path: &str) {
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let _ = Command::new("sync").status();
+        if let Err(e) = std::fs::write("/proc/sys/vm/drop_caches", "3") {
+            println!("viewer   {name:<34} page cache not dropped ({e}; needs root)");
+            return;
+        }
+        let (viewer, _) = start_viewer(dir);
+        cold.push(timed_get(viewer.port, path).0);
+    }
+    println!(
+        "viewer   {name:<34} cold {:>9}  after dropping the page cache (median of 3)",
+        ms(median(cold))
+    );
+}
+
+/// Writes the hour summaries the agent would have written (every closed
+/// hour's), prints their cost, and settles them.
+fn add_hour_summaries(dir: &Path) {
+    use fine_grained_monitor::store::hours;
+    let t = Instant::now();
+    let written = hours::summarise_all(dir, "node-1").expect("hour summaries");
+    let took = t.elapsed();
+    let listing = layout::list_data_files(dir, None).expect("list");
+    let bytes: u64 = listing
+        .hours
+        .iter()
+        .map(|h| std::fs::metadata(&h.path).map_or(0, |m| m.len()))
+        .sum();
+    println!(
+        "hour summaries: {written} written in {:.1} s ({:.1} ms each), {:.1} KB each (300 containers)",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1000.0 / written.max(1) as f64,
+        bytes as f64 / written.max(1) as f64 / 1000.0
+    );
+    settle();
 }
 
 /// Writes the freshly made data back to disk before anything is timed: on a
@@ -424,6 +467,9 @@ fn main() {
     {
         measure(&dir, name, path);
     }
+    if wants("charts") {
+        measure_uncached(&dir, "24 h, 10 containers, 1000 points", &day);
+    }
 
     if !wants("overview") {
         return;
@@ -449,6 +495,12 @@ fn main() {
     let overview_quarter = format!("/api/overview?from={quarter_from}&to={to}");
     measure(
         &overview_dir,
+        "overview 24 h, 300 ctrs, footers",
+        &overview_day,
+    );
+    add_hour_summaries(&overview_dir);
+    measure(
+        &overview_dir,
         "overview 24 h, 300 containers",
         &overview_day,
     );
@@ -472,11 +524,10 @@ fn main() {
         );
         settle();
         let week_from = (end - Span::days(7)).timestamp_millis();
-        measure(
-            &week_dir,
-            "overview 7 d, 300 containers",
-            &format!("/api/overview?from={week_from}&to={to}"),
-        );
+        let week = format!("/api/overview?from={week_from}&to={to}");
+        measure(&week_dir, "overview 7 d, 300 ctrs, footers", &week);
+        add_hour_summaries(&week_dir);
+        measure(&week_dir, "overview 7 d, 300 containers", &week);
     }
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/viewer_duckdb.py");

@@ -14,6 +14,13 @@ It measures the monitor's CPU time (user+sys of it and its children from
 /proc/<pid>/stat), peak RSS (VmHWM), and what it left on disk per container
 per sample, then removes every process and cgroup, also on failure or Ctrl-C.
 Results go to bench/peers/results.json and a markdown table on stdout.
+
+With --pods, half of the N containers are pod sandboxes instead: a `pause`
+process in a network namespace of its own, in a Kubernetes-layout cgroup
+(/fgm-peers/kubepods/besteffort/pod<uid>/<64 hex>), so a monitor that reads
+each pod's network (ours: its /proc/<pid>/net/dev, once per interval) pays
+for it as on a node; the other half are the workload above (c0001…).
+`fgm-before` runs an earlier build of ours (--fgm-before-bin) in the same run.
 """
 
 import argparse
@@ -96,15 +103,21 @@ GROW = (
 
 
 class Workload:
-    """N cgroups, one process each, in every hierarchy; undone by cleanup()."""
+    """N cgroups, one process each, in every hierarchy; undone by cleanup().
+    With `pods`, N // 2 of them are pod sandboxes (see the module docs)."""
 
-    def __init__(self, n):
+    def __init__(self, n, pods=False):
         self.n = n
         self.mounts = measure.cgroup_mounts(read("/proc/self/mountinfo"))
         if not self.mounts:
             raise SystemExit("no cgroup hierarchy mounted (see /proc/self/mountinfo)")
         self.procs = []
-        self.names = [f"c{i:04d}" for i in range(1, n + 1)]
+        sandboxes = n // 2 if pods else 0
+        self.names = [f"c{i:04d}" for i in range(1, n - sandboxes + 1)]
+        self.sandboxes = [
+            f"kubepods/besteffort/pod{i:08x}-0000-4000-8000-{i:012x}/{'5a' * 4}{i:056x}"
+            for i in range(1, sandboxes + 1)
+        ]
 
     def sampled(self):
         """The containers whose metrics are compared (the memory grower, the
@@ -145,8 +158,38 @@ class Workload:
                     throttled += self._limit_cpu(m, d)
                 with open(os.path.join(d, "cgroup.procs"), "w") as f:
                     f.write(str(p.pid))
+        if self.sandboxes:
+            self._start_sandboxes()
         return {"busy": busy, "throttled": (busy + 1) // 2 if throttled else 0, "io_writer": 1,
-                "memory_grower": 1, "idle": self.n - busy - 2}
+                "memory_grower": 1, "idle": len(self.names) - busy - 2, "sandboxes": len(self.sandboxes)}
+
+    def _start_sandboxes(self):
+        """One `pause` (a copy of sleep: its comm is what marks a sandbox) per
+        pod, in a network namespace of its own (only `lo`, as a pod before its
+        CNI adds eth0)."""
+        self.pause_dir = tempfile.mkdtemp(prefix="fgm-peers-pause-", dir="/var/tmp")
+        pause = os.path.join(self.pause_dir, "pause")
+        shutil.copy(shutil.which("sleep"), pause)
+        for path in self.sandboxes:
+            p = subprocess.Popen(["unshare", "--net", pause, "infinity"], preexec_fn=die_with_parent,
+                                 stdin=subprocess.DEVNULL)
+            self.procs.append(p)
+            for m, d in self.dirs(path):
+                os.makedirs(d, exist_ok=True)
+                for parent in self._between(m, d):
+                    if "cpuset" in m["controllers"]:
+                        self._cpuset_inherit(parent)
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(p.pid))
+
+    @staticmethod
+    def _between(m, d):
+        """The cgroups from the group below the hierarchy root down to `d`, top first."""
+        rel = os.path.relpath(d, os.path.join(m["path"], GROUP))
+        parts, out = rel.split(os.sep), []
+        for k in range(1, len(parts) + 1):
+            out.append(os.path.join(m["path"], GROUP, *parts[:k]))
+        return out
 
     @staticmethod
     def _limit_cpu(m, d):
@@ -181,18 +224,21 @@ class Workload:
             except subprocess.TimeoutExpired:
                 pass
         self.procs = []
-        if getattr(self, "io_dir", None):
-            shutil.rmtree(self.io_dir, ignore_errors=True)
-            self.io_dir = None
+        for attr in ("io_dir", "pause_dir"):
+            if getattr(self, attr, None):
+                shutil.rmtree(getattr(self, attr), ignore_errors=True)
+                setattr(self, attr, None)
         for _, base in self.dirs():
             if not os.path.isdir(base):
                 continue
             self._kill_members(base)
             for _ in range(50):
-                children = [os.path.join(base, c) for c in os.listdir(base) if os.path.isdir(os.path.join(base, c))]
-                for c in children:
+                # Deepest first (pods nest four levels down).
+                for d, _, _ in os.walk(base, topdown=False):
+                    if d == base:
+                        continue
                     try:
-                        os.rmdir(c)
+                        os.rmdir(d)
                     except OSError:
                         pass
                 try:
@@ -304,7 +350,8 @@ class Ours(Monitor):
         metric column names; None without pyarrow or files."""
         files = []
         for base, _, names in os.walk(self.data):
-            files += [os.path.join(base, n) for n in names if n.endswith(".parquet")]
+            # Metrics files only: the datasets beside them have other columns.
+            files += [os.path.join(base, n) for n in names if n.startswith("metrics-") and n.endswith(".parquet")]
         try:
             index = json.loads(read(os.path.join(self.data, "index.json")))
         except (OSError, ValueError):
@@ -668,7 +715,18 @@ class OursInPod(Ours):
         return int(children[0]) if children else proc.pid
 
 
-MONITORS = {"fgm": Ours, "fgm-pidns": OursInPod, "cadvisor": CAdvisor, "netdata": Netdata}
+class OursBefore(Ours):
+    """An earlier build of ours (--fgm-before-bin), same flags where it has them:
+    today's figure in the same run, for "at most X % over today's"."""
+
+    name = OURS + " (before)"
+
+    def __init__(self, args, workdir):
+        super().__init__(args, workdir)
+        self.args = argparse.Namespace(**{**vars(args), "fgm_bin": args.fgm_before_bin})
+
+
+MONITORS = {"fgm": Ours, "fgm-pidns": OursInPod, "fgm-before": OursBefore, "cadvisor": CAdvisor, "netdata": Netdata}
 
 
 def parse_args(argv=None):
@@ -680,6 +738,10 @@ def parse_args(argv=None):
     p.add_argument("--fgm-bin", default=os.path.join(ROOT, "target/release/fine-grained-monitor"))
     p.add_argument("--fgm-processes", action="store_true",
                    help="run ours with --processes true (the baseline is processes off)")
+    p.add_argument("--fgm-before-bin", default=os.path.join(ROOT, "target/peers/bin/fgm-before"),
+                   help="an earlier build of ours for the fgm-before monitor")
+    p.add_argument("--pods", action="store_true",
+                   help="half of N are pod sandboxes in network namespaces of their own (see above)")
     p.add_argument("--cadvisor-bin", default=os.path.join(ROOT, "target/peers/bin/cadvisor"))
     p.add_argument("--netdata-bin", default=shutil.which("netdata") or "/usr/sbin/netdata")
     p.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` and build-cadvisor.sh")
@@ -691,6 +753,7 @@ def parse_args(argv=None):
     args.n = [int(x) for x in args.n.split(",") if x]
     # Monitors run with their scratch directory as working directory.
     args.fgm_bin, args.cadvisor_bin = os.path.abspath(args.fgm_bin), os.path.abspath(args.cadvisor_bin)
+    args.fgm_before_bin = os.path.abspath(args.fgm_before_bin)
     args.monitors = [m.strip() for m in args.monitors.split(",") if m.strip()]
     for m in args.monitors:
         if m not in MONITORS:
@@ -708,6 +771,7 @@ def prerequisites(args):
     missing = {
         "fgm": (args.fgm_bin, "cargo build --release"),
         "fgm-pidns": (args.fgm_bin, "cargo build --release"),
+        "fgm-before": (args.fgm_before_bin, "a release build of an earlier commit (see docs/performance.md)"),
         "cadvisor": (args.cadvisor_bin, "bench/peers/build-cadvisor.sh"),
         "netdata": (args.netdata_bin, "apt-get install netdata (then keep the service stopped)"),
     }
@@ -758,12 +822,13 @@ def main(argv=None):
         print(f"  {name}: {v}")
     try:
         for n in args.n:
-            workload = Workload(n)
+            workload = Workload(n, pods=args.pods)
             try:
                 mix = workload.setup()
                 print(
                     f"\nN={n}: {mix['idle']} idle, {mix['busy']} busy (10% duty; {mix['throttled']} with a CPU quota), "
-                    f"1 writing to disk, 1 growing memory, in {len(workload.mounts)} hierarchies"
+                    f"1 writing to disk, 1 growing memory, {mix['sandboxes']} pod sandboxes, "
+                    f"in {len(workload.mounts)} hierarchies"
                 )
                 for rnd in range(1, args.rounds + 1):
                     for key in args.monitors:
