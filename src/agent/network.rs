@@ -53,7 +53,16 @@ struct Handle {
     /// `net/dev`, kept open and read from offset 0 each interval: opening it
     /// every second was a fifth of the agent's CPU at 500 pods.
     netdev: Option<OwnedFd>,
+    /// Cycle the process was last seen running.
+    alive_at: u64,
 }
+
+/// Cycles between checks that a pod's process still runs. Until the check, a
+/// kept `net/dev` reads the namespace the process was in, which is still the
+/// pod's (never another's), and keeps it referenced: at most this many
+/// seconds past the pod's end. Checking every second was as costly as the
+/// read itself.
+const ALIVE_EVERY: u64 = 10;
 
 /// Reads every pod's interfaces once per interval (see the module docs).
 #[derive(Debug)]
@@ -151,6 +160,7 @@ impl PodNetwork {
                     seen: now,
                     own_netns: None,
                     netdev: None,
+                    alive_at: now,
                 },
             );
         }
@@ -167,8 +177,13 @@ impl PodNetwork {
             }
         }
         // A kept file keeps reading its namespace after the process exits: a
-        // look-up through the process's handle says whether it still runs.
-        let alive = rustix::fs::statat(&handle.dir, "net", AtFlags::empty()).is_ok();
+        // look-up through the process's handle says whether it still runs,
+        // asked when the file is opened and every ALIVE_EVERY cycles.
+        let ask = handle.netdev.is_none() || now - handle.alive_at >= ALIVE_EVERY;
+        let alive = !ask || rustix::fs::statat(&handle.dir, "net", AtFlags::empty()).is_ok();
+        if ask && alive {
+            handle.alive_at = now;
+        }
         if handle.netdev.is_none() && alive {
             handle.netdev = rustix::fs::openat(
                 &handle.dir,
@@ -339,12 +354,18 @@ mod tests {
         );
         assert_eq!(net.pods(), 1);
 
-        // The process exits: no value this interval (never another process's), then the
+        // The process exits: its kept file reads the namespace it left (the pod's) until
+        // the next check, then no value that interval (never another process's), then the
         // next one of the sandbox is found.
         std::fs::remove_dir_all(proc.path().join("10")).unwrap();
+        for _ in 1..ALIVE_EVERY {
+            let mut c = cycle(true, "uid-1", SANDBOX);
+            net.sample(&mut c, &pids_of, &no_host);
+            assert_eq!(rx(&c), Some(1000));
+        }
         let mut c = cycle(true, "uid-1", SANDBOX);
         net.sample(&mut c, &pids_of, &no_host);
-        assert_eq!(rx(&c), None);
+        assert_eq!(rx(&c), None, "checked after {ALIVE_EVERY} cycles");
         process(proc.path(), 12, SANDBOX, 3000);
         *pids.borrow_mut() = vec![12];
         let mut c = cycle(true, "uid-1", SANDBOX);
