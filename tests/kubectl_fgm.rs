@@ -9,7 +9,8 @@ mod support;
 use std::path::PathBuf;
 use std::process::Output;
 
-use fine_grained_monitor::plugin::{self, error::USER_ROLE};
+use fine_grained_monitor::plugin::{self, error::USER_ROLE, workload::Kind};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::Client;
@@ -90,7 +91,7 @@ async fn world(prefix: &str) -> World {
         .expect("create monitor pod");
     for (name, node) in [("web-0", &covered), ("batch-0", &bare)] {
         let pod: Pod = serde_json::from_value(json!({
-            "metadata": { "name": name, "namespace": apps },
+            "metadata": { "name": name, "namespace": apps, "labels": { "app": "shop" } },
             "spec": { "nodeName": node, "containers": [{ "name": "app", "image": "app:1" }] }
         }))
         .expect("app pod");
@@ -106,6 +107,19 @@ async fn world(prefix: &str) -> World {
             .await
             .expect("pod status");
     }
+    // A Deployment selecting both pods; no replicas, so a controller-manager (if one runs)
+    // makes none of its own.
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "shop", "namespace": apps },
+        "spec": { "replicas": 0, "selector": { "matchLabels": { "app": "shop" } },
+            "template": { "metadata": { "labels": { "app": "shop" } },
+                "spec": { "containers": [{ "name": "app", "image": "app:1" }] } } }
+    }))
+    .expect("deployment");
+    Api::<Deployment>::namespaced(admin.clone(), &apps)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create deployment");
     World {
         admin,
         prefix: prefix.to_string(),
@@ -204,6 +218,117 @@ async fn open_finds_the_monitor_pod_or_names_who_does_not_select_the_node() {
     assert!(
         stderr.contains(&format!("pod {}/nope not found", w.apps)),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn open_deployment_selects_its_pods_on_covered_nodes_and_view_lists_the_silent_ones() {
+    let w = world("fgm-work").await;
+    let covered = format!("{}-covered", w.prefix);
+    let plan = plugin::workload::prepare(&w.admin, Kind::Deployment, "shop", &w.apps, None)
+        .await
+        .expect("a plan for the deployment");
+    assert_eq!(plan.keys, [format!("{covered}/0123456789ab")]);
+    assert_eq!(plan.nodes, std::slice::from_ref(&covered));
+    let said = plan.left_out.join("\n");
+    assert!(
+        said.contains(&format!(
+            "batch-0: node {}-bare has no monitor pod",
+            w.prefix
+        )),
+        "{said}"
+    );
+
+    let kubeconfig = &control_plane().kubeconfig;
+    let out = plugin(
+        kubeconfig,
+        &["open", "deployment/nope", "-n", &w.apps, "--no-browser"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("deployment {}/nope not found", w.apps)),
+        "{stderr}"
+    );
+
+    // The cluster view over the covered node: no kubelet behind it, so it is listed as not
+    // answering, in words, within the timeout; a bad request is a 400 naming what is wrong.
+    let mut view = std::process::Command::new(BIN)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            "view",
+            "--no-browser",
+            "--node-timeout",
+            "2s",
+            "--nodes",
+            &covered,
+        ])
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start kubectl-fgm view");
+    let stdout = view.stdout.take().expect("stdout");
+    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("http://127.0.0.1:"))
+        .expect("the view prints its URL");
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .to_string();
+    let get = |path: &str| -> (u16, Value) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the view");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("answer");
+        let code = raw
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = raw
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    };
+    let began = std::time::Instant::now();
+    let (code, status) = get("/api/status");
+    let waited = began.elapsed();
+    let (bad_code, bad) = get("/api/timeseries?containers=abc&metric=cpu_usage_usec");
+    let _ = view.kill();
+    let _ = view.wait();
+    assert_eq!(bad_code, 400, "{bad:#}");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("names no node"),
+        "{bad:#}"
+    );
+    assert_eq!(code, 200, "{status:#}");
+    assert_eq!(status["state"], "error", "{status:#}");
+    assert_eq!(
+        status["not_answering"][0]["node"],
+        covered.as_str(),
+        "{status:#}"
+    );
+    assert_eq!(
+        status["not_answering"][0]["via"],
+        format!("{}/nm-abcde", w.monitoring)
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "not answering within the 2 s timeout (took {waited:?})"
     );
 }
 
@@ -357,6 +482,26 @@ async fn the_shipped_role_suffices_and_less_is_refused_in_words() {
             "{stderr}"
         );
     }
+
+    // Without the right to read deployments: `open deployment/…` says which right is missing.
+    let no_apps = user(
+        &w,
+        "no-apps",
+        shipped_rules_without(&["deployments", "jobs"]),
+    )
+    .await;
+    let out = plugin(
+        &no_apps,
+        &["open", "deployment/shop", "-n", &w.apps, "--no-browser"],
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(&format!(
+            "forbidden: you may not get deployments.apps in namespace {}",
+            w.apps
+        )),
+        "{stderr}"
+    );
 
     // Without pods: the pod to open cannot be read, and the message says which right.
     let no_pods = user(&w, "no-pods", shipped_rules_without(&["pods"])).await;

@@ -47,8 +47,12 @@ pub struct GlobalArgs {
 pub enum PluginCommand {
     /// Every node: whether a NodeMonitor covers it, its monitor pod, version and data range.
     Nodes(NodesArgs),
-    /// A pod's per-second history in the browser: its node's viewer, on 127.0.0.1.
+    /// A pod's per-second history in the browser: its node's viewer, on 127.0.0.1
+    /// (`deployment/NAME`, `statefulset/NAME`, `job/NAME`…: every pod of it, across nodes).
     Open(OpenArgs),
+    /// The viewer on 127.0.0.1 over every monitored node: the overview ranks containers across
+    /// nodes, a chart holds containers of several nodes.
+    View(ViewArgs),
     /// The cluster's top containers by one measure, first row the highest.
     Top(TopArgs),
     /// An MCP server on stdin/stdout for AI assistants, answering for every monitored node.
@@ -99,7 +103,8 @@ pub struct NodesArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct OpenArgs {
-    /// The pod (in `-n`, else the context's namespace).
+    /// The pod, or `KIND/NAME` of a deployment, statefulset, daemonset, replicaset or job (in
+    /// `-n`, else the context's namespace).
     #[arg(env = "FGM_POD", value_name = "POD")]
     pub pod: String,
 
@@ -123,6 +128,32 @@ pub struct OpenArgs {
     /// Print the URL without opening a browser.
     #[arg(long, env = "FGM_NO_BROWSER")]
     pub no_browser: bool,
+
+    #[command(flatten)]
+    pub ask: AskArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// Only nodes whose labels match this selector (e.g. `pool=web`; needs the right to list
+    /// nodes).
+    #[arg(short = 'l', long, env = "FGM_SELECTOR", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Only these nodes (comma-separated names).
+    #[arg(long, env = "FGM_NODES", value_delimiter = ',', value_name = "NODES")]
+    pub nodes: Vec<String>,
+
+    /// Local port of the cluster view on 127.0.0.1 (0: any free port).
+    #[arg(long, env = "FGM_PORT", default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
+
+    /// Print the URL without opening a browser.
+    #[arg(long, env = "FGM_NO_BROWSER")]
+    pub no_browser: bool,
+
+    #[command(flatten)]
+    pub ask: AskArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -300,6 +300,20 @@ pub async fn node_labels(client: &Client, node: &str) -> Option<BTreeMap<String,
     list.items.first().map(|n| n.labels().clone())
 }
 
+/// Names of the nodes whose labels match `selector` (`--selector` of `view`): needs `list
+/// nodes`, refused in words without it.
+pub async fn nodes_matching(
+    client: &Client,
+    selector: &str,
+) -> Result<BTreeSet<String>, PluginError> {
+    let lp = ListParams::default().labels(selector);
+    let list = Api::<Node>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(|e| api_error(Action::new("list", "nodes", None), e))?;
+    Ok(list.items.iter().map(|n| n.name_any()).collect())
+}
+
 #[cfg(test)]
 #[path = "cluster_tests.rs"]
 mod tests;

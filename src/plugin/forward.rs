@@ -24,7 +24,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.pod)
     }
 }
@@ -67,6 +67,50 @@ pub async fn open(client: &Client, target: &Target) -> Result<Forward, PluginErr
     })
 }
 
+/// How a node's viewer is reached.
+#[derive(Clone)]
+pub enum Reach {
+    /// Through the API server's port-forward to a monitor pod (what the plugin uses).
+    Forward { client: Client, target: Target },
+    /// A viewer listening at an address this machine reaches directly: the benchmarks' and
+    /// tests' viewers over recorded data behind local listeners.
+    Direct(std::net::SocketAddr),
+}
+
+impl std::fmt::Debug for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Reach {
+    /// The monitor pod (`namespace/pod`) or the address.
+    pub fn describe(&self) -> String {
+        match self {
+            Reach::Forward { target, .. } => target.key(),
+            Reach::Direct(addr) => addr.to_string(),
+        }
+    }
+
+    /// A new connection to the viewer, and the forwarder to stop after it (if any).
+    async fn connect(&self) -> Result<(Box<dyn Stream>, Option<Portforwarder>), AskError> {
+        match self {
+            Reach::Forward { client, target } => {
+                let Forward { stream, forwarder } = open(client, target)
+                    .await
+                    .map_err(|e| AskError::Failed(e.to_string()))?;
+                Ok((stream, Some(forwarder)))
+            }
+            Reach::Direct(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| AskError::Failed(format!("connect to {addr}: {e}")))?;
+                Ok((Box::new(stream), None))
+            }
+        }
+    }
+}
+
 /// Why a viewer did not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AskError {
@@ -74,6 +118,35 @@ pub enum AskError {
     Timeout(Duration),
     #[error("{0}")]
     Failed(String),
+    /// It answered, with an error status and its message.
+    #[error("viewer answered {status}: {message}")]
+    Answered { status: u16, message: String },
+}
+
+/// A viewer's answer as it came: status, content type and disposition, body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: http::StatusCode,
+    pub content_type: Option<http::HeaderValue>,
+    pub content_disposition: Option<http::HeaderValue>,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    /// The body as JSON; an error status becomes [`AskError::Answered`] with the viewer's
+    /// `error` message.
+    pub fn json(&self) -> Result<serde_json::Value, AskError> {
+        let value: serde_json::Value = serde_json::from_slice(&self.body)
+            .map_err(|e| AskError::Failed(format!("{}: not JSON: {e}", self.status)))?;
+        if !self.status.is_success() {
+            let said = value["error"].as_str().unwrap_or("no reason given");
+            return Err(AskError::Answered {
+                status: self.status.as_u16(),
+                message: said.to_string(),
+            });
+        }
+        Ok(value)
+    }
 }
 
 /// `GET path_and_query` from the viewer at `target`, as JSON, within `timeout` (port-forward
@@ -84,35 +157,34 @@ pub async fn get_json(
     path_and_query: &str,
     timeout: Duration,
 ) -> Result<serde_json::Value, AskError> {
-    request_json(client, target, path_and_query, None, timeout).await
+    let reach = Reach::Forward {
+        client: client.clone(),
+        target: target.clone(),
+    };
+    request(&reach, path_and_query, None, timeout).await?.json()
 }
 
-async fn request_json(
-    client: &Client,
-    target: &Target,
+/// One request to the viewer at `reach` (GET, or POST of a JSON `body`), within `timeout`
+/// (connection included).
+pub async fn request(
+    reach: &Reach,
     path_and_query: &str,
     body: Option<&serde_json::Value>,
     timeout: Duration,
-) -> Result<serde_json::Value, AskError> {
-    match tokio::time::timeout(
-        timeout,
-        request_json_unbounded(client, target, path_and_query, body),
-    )
-    .await
-    {
+) -> Result<Answer, AskError> {
+    match tokio::time::timeout(timeout, request_unbounded(reach, path_and_query, body)).await {
         Ok(answer) => answer,
         Err(_) => Err(AskError::Timeout(timeout)),
     }
 }
 
-async fn request_json_unbounded(
-    client: &Client,
-    target: &Target,
+async fn request_unbounded(
+    reach: &Reach,
     path_and_query: &str,
     body: Option<&serde_json::Value>,
-) -> Result<serde_json::Value, AskError> {
+) -> Result<Answer, AskError> {
     let failed = |e: &dyn std::fmt::Display| AskError::Failed(e.to_string());
-    let Forward { stream, forwarder } = open(client, target).await.map_err(|e| failed(&e))?;
+    let (stream, forwarder) = reach.connect().await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| failed(&e))?;
@@ -131,24 +203,26 @@ async fn request_json_unbounded(
     let answer = async {
         let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
         let status = response.status();
+        let header = |name| response.headers().get(name).cloned();
+        let content_type = header(http::header::CONTENT_TYPE);
+        let content_disposition = header(http::header::CONTENT_DISPOSITION);
         let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
             .map_err(|e| failed(&*e))?
             .to_bytes();
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| AskError::Failed(format!("{status}: not JSON: {e}")))?;
-        if !status.is_success() {
-            let said = value["error"].as_str().unwrap_or("no reason given");
-            return Err(AskError::Failed(format!(
-                "viewer answered {status}: {said}"
-            )));
-        }
-        Ok(value)
+        Ok(Answer {
+            status,
+            content_type,
+            content_disposition,
+            body,
+        })
     }
     .await;
     driver.abort();
-    forwarder.abort();
+    if let Some(forwarder) = forwarder {
+        forwarder.abort();
+    }
     answer
 }
 
@@ -205,7 +279,13 @@ async fn each_node(
     use futures::StreamExt;
     futures::stream::iter(targets)
         .map(|(node, target)| async move {
-            let answer = request_json(client, &target, path, body, timeout).await;
+            let reach = Reach::Forward {
+                client: client.clone(),
+                target: target.clone(),
+            };
+            let answer = request(&reach, path, body, timeout)
+                .await
+                .and_then(|a| a.json());
             (node, target, answer)
         })
         .buffered(at_once.max(1))

@@ -6,6 +6,8 @@
 //!  cli ─▶ client (kubeconfig, context) ─▶ cluster::Monitors (NodeMonitors + monitor pods)
 //!    nodes: + list nodes ─▶ /api/status of each node's viewer ─▶ table | json
 //!    open:  pod ─▶ node ─▶ monitor pod ─▶ 127.0.0.1:P ═ port-forward per connection ═▶ viewer
+//!           KIND/NAME ─▶ its pods' nodes ─▶ view over them, the pods' containers selected
+//!    view:  127.0.0.1:P ─▶ federation (every node's viewer API, ≤ N at once) ─▶ joined answers
 //!    top:   /api/overview of every node (≤ N at once, each ≤ timeout) ─▶ merged ranking
 //!    mcp:   stdin/stdout JSON-RPC ─▶ tools/call POSTed to every node's /mcp ─▶ joined answers
 //! ```
@@ -16,12 +18,15 @@
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod federation;
 pub mod forward;
 pub mod mcp;
 pub mod nodes;
 pub mod open;
 pub mod table;
 pub mod top;
+pub mod view;
+pub mod workload;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -58,6 +63,24 @@ fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// Resolves on Ctrl-C (never, without a signal handler: the process stops with it).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A token cancelled on Ctrl-C.
+fn stop_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        ctrl_c().await;
+        cancel.cancel();
+    });
+    stop
+}
+
 /// Runs one command; what it prints goes to stdout, the error (in words) to the caller.
 pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
     let (client, namespace) = client(&cli.global).await?;
@@ -88,23 +111,74 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
                 Output::Json => println!("{}", json(&report)),
             }
         }
-        PluginCommand::Open(args) => {
-            let plan = open::prepare(
+        PluginCommand::Open(args) => match workload::parse_target(&args.pod)? {
+            workload::OpenTarget::Pod(pod) => {
+                let plan = open::prepare(
+                    &client,
+                    &pod,
+                    &namespace,
+                    args.container.as_deref(),
+                    args.from.as_deref(),
+                    args.to.as_deref(),
+                )
+                .await?;
+                open::serve(&client, &plan, args.port, !args.no_browser, ctrl_c()).await?;
+            }
+            workload::OpenTarget::Workload(kind, name) => {
+                let range = open::parse_range(
+                    args.from.as_deref(),
+                    args.to.as_deref(),
+                    chrono::Utc::now().timestamp_millis(),
+                )?;
+                let plan =
+                    workload::prepare(&client, kind, &name, &namespace, args.container.as_deref())
+                        .await?;
+                println!(
+                    "{} {}/{}: {} container(s) on {} node(s)",
+                    kind.as_str(),
+                    plan.namespace,
+                    plan.name,
+                    plan.keys.len(),
+                    plan.nodes.len()
+                );
+                for why in &plan.left_out {
+                    println!("  left out: {why}");
+                }
+                let filter = view::NodeFilter {
+                    names: plan.nodes.clone(),
+                    selector: None,
+                };
+                let fed = view::federation(
+                    &client,
+                    &filter,
+                    usize::from(args.ask.max_nodes_at_once),
+                    args.ask.node_timeout,
+                )
+                .await?;
+                let hash = open::viewer_hash(&plan.keys, range);
+                view::serve(fed, args.port, &hash, !args.no_browser, stop_on_ctrl_c()).await?;
+            }
+        },
+        PluginCommand::View(args) => {
+            let filter = view::NodeFilter {
+                names: args.nodes.clone(),
+                selector: args.selector.clone(),
+            };
+            let fed = view::federation(
                 &client,
-                &args.pod,
-                &namespace,
-                args.container.as_deref(),
-                args.from.as_deref(),
-                args.to.as_deref(),
+                &filter,
+                usize::from(args.ask.max_nodes_at_once),
+                args.ask.node_timeout,
             )
             .await?;
-            let stop = async {
-                // Without a signal handler, stop only with the process.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            open::serve(&client, &plan, args.port, !args.no_browser, stop).await?;
+            if fed.nodes().is_empty() {
+                return Err(PluginError::NotCovered(
+                    "no monitored node matches: kubectl fgm nodes lists the nodes and their monitors"
+                        .into(),
+                ));
+            }
+            let hash = open::viewer_hash(&[], None);
+            view::serve(fed, args.port, &hash, !args.no_browser, stop_on_ctrl_c()).await?;
         }
         PluginCommand::Mcp(args) => {
             let opts = mcp::McpOptions {

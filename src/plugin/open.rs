@@ -49,9 +49,14 @@ impl OpenPlan {
     }
 }
 
-/// The viewer page with `ids` selected over `range` (the page reads its state from the hash:
-/// `v` view, `c` containers, `r` preset, `z` zoom `from~to` in ms).
+/// The viewer page with `ids` selected over `range`.
 pub fn viewer_url(port: u16, ids: &[String], range: Option<(i64, i64)>) -> String {
+    format!("http://127.0.0.1:{port}/{}", viewer_hash(ids, range))
+}
+
+/// The page's state in its URL hash: `v` view, `c` containers, `r` preset, `z` zoom
+/// `from~to` in ms.
+pub fn viewer_hash(ids: &[String], range: Option<(i64, i64)>) -> String {
     let mut hash = Vec::new();
     if !ids.is_empty() {
         hash.push("v=charts".to_string());
@@ -61,7 +66,7 @@ pub fn viewer_url(port: u16, ids: &[String], range: Option<(i64, i64)>) -> Strin
         Some((from, to)) => hash.push(format!("z={from}~{to}")),
         None => hash.push(format!("r={DEFAULT_PRESET}")),
     }
-    format!("http://127.0.0.1:{port}/#{}", hash.join("&"))
+    format!("#{}", hash.join("&"))
 }
 
 /// The short id of a `containerID` (`containerd://<64 hex>`): its first 12 hex digits.

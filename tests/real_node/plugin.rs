@@ -158,3 +158,94 @@ pub fn cluster_commands_over_port_forward(world: &World) {
         "{names:?}"
     );
 }
+
+/// `kubectl fgm view` over the real node's port-forward: the cluster view is ready, the kwok
+/// node is named as not answering, the overview's rows carry the node, and a chart of the CPU
+/// burner keyed `<node>/<id>` holds its per-second values.
+pub fn cluster_view_over_port_forward(world: &World) {
+    use std::io::{BufRead, Read, Write};
+    let started = Instant::now();
+    let mut view = Command::new(BIN)
+        .arg("--kubeconfig")
+        .arg(&world.cp.kubeconfig)
+        .args(["view", "--no-browser", "--node-timeout", "5s"])
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start kubectl-fgm view");
+    let stdout = view.stdout.take().expect("stdout");
+    let url = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("http://127.0.0.1:"))
+        .expect("the view prints its URL");
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .to_string();
+    let get = |path: &str| -> Value {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the view");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("answer");
+        let body = raw
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        assert!(raw.starts_with("HTTP/1.1 200"), "{path}: {raw}");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    };
+    let status = get("/api/status");
+    crate::figure(
+        "kubectl fgm view: start to the cluster status (port-forwards included)",
+        format!("{:.1?}", started.elapsed()),
+    );
+    let overview = get("/api/overview");
+    let list = get("/api/containers");
+    let burner = list["containers"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["pod_name"] == "web" && c["container_name"] == "app")
+        })
+        .cloned();
+    let chart = burner.as_ref().and_then(|b| b["id"].as_str()).map(|key| {
+        get(&format!(
+            "/api/timeseries?containers={key}&metric=cpu_usage_usec&points=120"
+        ))
+    });
+    let _ = view.kill();
+    let _ = view.wait();
+    assert_eq!(status["state"], "ready", "{status}");
+    only_the_fake_node_silent(&status["not_answering"], "view status");
+    assert!(
+        overview["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty() && r.iter().all(|r| r["node"] == NODE_NAME)),
+        "{overview}"
+    );
+    let burner = burner.unwrap_or_else(|| panic!("web/app in {list}"));
+    let key = burner["id"].as_str().expect("id");
+    assert!(key.starts_with(&format!("{NODE_NAME}/")), "{key}");
+    assert_eq!(burner["node"], NODE_NAME);
+    let chart = chart.expect("a chart");
+    let series = &chart["series"][0];
+    assert_eq!(series["container"], key, "{chart}");
+    let cores: Vec<f64> = series["v"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert!(
+        cores.len() >= 10 && cores.iter().any(|c| *c > 0.1),
+        "the burner's per-second CPU through the cluster view: {cores:?}"
+    );
+}

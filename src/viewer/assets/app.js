@@ -59,14 +59,24 @@
     const st = $("status");
     if (!s) return;
     st.textContent = "";
+    // The cluster view (kubectl fgm view): its nodes, and those not answering.
+    const missing = s.not_answering || [];
+    const notAnswering = () => {
+      if (!missing.length) return;
+      st.append(el("span", { class: "bad", title: missing.map((n) => n.node + ": " + n.reason).join("\n") },
+        " · " + missing.length + " node(s) not answering: " + missing.map((n) => n.node).join(", ")));
+    };
     if (s.state !== "ready") {
       st.append(el("span", { class: "bad" }, s.message));
+      notAnswering();
       return;
     }
     const r = s.data_range || {};
+    if (s.nodes) st.append(s.nodes.length + " nodes · ");
     st.append(s.containers + " containers · data " + (r.earliest ? fmtTime(Date.parse(r.earliest), fgm.tz) : "?") +
       " → " + (r.latest ? fmtTime(Date.parse(r.latest), fgm.tz, true) : "?"));
     if (s.index_source === "rebuilt_from_files") st.append(el("span", { class: "bad" }, " · index rebuilt from files"));
+    notAnswering();
   }
 
   async function loadContainers() {

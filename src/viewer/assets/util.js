@@ -81,14 +81,16 @@
   // ---- containers ---------------------------------------------------------
   function label(c) {
     if (!c) return "?";
-    if (c.pod_name) return (c.namespace ? c.namespace + "/" : "") + c.pod_name + " › " + (c.container_name || (c.sandbox ? "pod" : c.id));
-    return c.cgroup_path || c.container_name || c.id;
+    // In the cluster view every container carries its node.
+    const node = c.node ? c.node + " · " : "";
+    if (c.pod_name) return node + (c.namespace ? c.namespace + "/" : "") + c.pod_name + " › " + (c.container_name || (c.sandbox ? "pod" : c.id));
+    return node + (c.cgroup_path || c.container_name || c.id);
   }
 
   // Same rules as the server's search: every term must match; key=value matches a label.
   function matches(c, query) {
     const terms = query.trim().split(/\s+/).filter(Boolean);
-    const fields = [c.id, c.pod_name, c.namespace, c.container_name, c.cgroup_path].filter(Boolean).map((f) => f.toLowerCase());
+    const fields = [c.id, c.node, c.pod_name, c.namespace, c.container_name, c.cgroup_path].filter(Boolean).map((f) => f.toLowerCase());
     const labels = Object.entries(c.labels || {});
     return terms.every((term) => {
       const eq = term.indexOf("=");
