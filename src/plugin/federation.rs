@@ -17,6 +17,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 
+use kube::Client;
+
+use super::cluster::Monitors;
+use super::error::PluginError;
 use super::forward::{Answer, AskError, Reach, request};
 use merge::{NodeAnswer, NotAnswering};
 
@@ -121,6 +125,42 @@ impl Federation {
         self.ask_each(self.nodes.iter().collect(), |_| path_and_query.to_string())
             .await
     }
+}
+
+/// Which monitored nodes a federation holds (`view --nodes`, `--selector`).
+#[derive(Debug, Clone, Default)]
+pub struct NodeFilter {
+    /// Only these nodes (`--nodes`), empty: all.
+    pub names: Vec<String>,
+    /// Only nodes whose labels match (`--selector`), resolved to names by listing nodes.
+    pub selector: Option<String>,
+}
+
+/// The monitored nodes `filter` keeps, each reached through its monitor pod's port-forward.
+pub async fn from_cluster(
+    client: &Client,
+    filter: &NodeFilter,
+    at_once: usize,
+    timeout: Duration,
+) -> Result<Federation, PluginError> {
+    let monitors = Monitors::load(client).await?;
+    let selected = match &filter.selector {
+        Some(selector) => Some(super::cluster::nodes_matching(client, selector).await?),
+        None => None,
+    };
+    let nodes = super::top::targets(&monitors)
+        .into_iter()
+        .filter(|(node, _)| filter.names.is_empty() || filter.names.contains(node))
+        .filter(|(node, _)| selected.as_ref().is_none_or(|s| s.contains(node)))
+        .map(|(name, target)| FedNode {
+            name,
+            reach: Reach::Forward {
+                client: client.clone(),
+                target,
+            },
+        })
+        .collect();
+    Ok(Federation::new(nodes, at_once, timeout))
 }
 
 /// A node's failure as listed in answers. A viewer's own error answer (a 400, say) is listed

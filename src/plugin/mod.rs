@@ -144,11 +144,11 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
                 for why in &plan.left_out {
                     println!("  left out: {why}");
                 }
-                let filter = view::NodeFilter {
+                let filter = federation::NodeFilter {
                     names: plan.nodes.clone(),
                     selector: None,
                 };
-                let fed = view::federation(
+                let fed = federation::from_cluster(
                     &client,
                     &filter,
                     usize::from(args.ask.max_nodes_at_once),
@@ -160,11 +160,11 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
             }
         },
         PluginCommand::View(args) => {
-            let filter = view::NodeFilter {
+            let filter = federation::NodeFilter {
                 names: args.nodes.clone(),
                 selector: args.selector.clone(),
             };
-            let fed = view::federation(
+            let fed = federation::from_cluster(
                 &client,
                 &filter,
                 usize::from(args.ask.max_nodes_at_once),

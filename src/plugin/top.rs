@@ -2,7 +2,7 @@
 //! keyed `<node>/<id>`, first row the highest.
 //!
 //! ```text
-//!  Monitors::load ─▶ one pod per node ─▶ ask_all(/api/overview?from=now-since&top=100)
+//!  Monitors::load ─▶ one pod per node ─▶ Federation::ask_all(/api/overview?from=now-since&top=100)
 //!        answers ─▶ merge (node, measure) ─▶ rank ─▶ top N │ nodes not answering listed after
 //! ```
 
@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use super::cluster::{Monitors, choose_pod};
 use super::error::PluginError;
-use super::forward::{AskError, Target, ask_all};
+use super::federation::merge::{self, NodeAnswer};
+use super::federation::{Federation, NodeFilter, from_cluster};
+use super::forward::{AskError, Target};
 
 /// What `top` ranks by: the overview's figure of each row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -184,18 +186,20 @@ pub fn overview_path(now_ms: i64, since: Duration) -> String {
 
 /// Asks every monitored node and ranks their containers.
 pub async fn collect(client: &Client, opts: &TopOptions) -> Result<TopReport, PluginError> {
-    let monitors = Monitors::load(client).await?;
-    let targets = targets(&monitors);
-    let path = overview_path(chrono::Utc::now().timestamp_millis(), opts.since);
-    let answers = ask_all(
+    let fed = from_cluster(
         client,
-        targets,
-        &path,
+        &NodeFilter::default(),
         opts.max_nodes_at_once,
         opts.node_timeout,
     )
-    .await;
-    Ok(report(opts, answers))
+    .await?;
+    Ok(collect_from(&fed, opts).await)
+}
+
+/// Asks every node of `fed` (the benchmark's recorded nodes, or the cluster's) and ranks.
+pub async fn collect_from(fed: &Federation, opts: &TopOptions) -> TopReport {
+    let path = overview_path(chrono::Utc::now().timestamp_millis(), opts.since);
+    report_from(opts, fed.ask_all(&path).await)
 }
 
 /// One target per node that has a monitor pod with a viewer.
@@ -223,21 +227,38 @@ pub fn targets(monitors: &Monitors) -> Vec<(String, Target)> {
         .collect()
 }
 
-/// The report from the nodes' answers.
+/// The report from the nodes' answers (as [`super::forward::ask_all`] gives them).
 pub fn report(
     opts: &TopOptions,
     answers: Vec<(String, Target, Result<Value, AskError>)>,
 ) -> TopReport {
+    let answers = answers
+        .into_iter()
+        .map(|(node, target, answer)| {
+            let answer = answer.map_err(|e| merge::NotAnswering {
+                node: node.clone(),
+                via: target.key(),
+                reason: e.to_string(),
+                bad_request: None,
+            });
+            (node, answer)
+        })
+        .collect();
+    report_from(opts, answers)
+}
+
+/// The report from the federation's answers.
+pub fn report_from(opts: &TopOptions, answers: Vec<NodeAnswer>) -> TopReport {
     let nodes = answers.len();
     let mut rows = Vec::new();
     let mut not_answering = Vec::new();
-    for (node, target, answer) in answers {
+    for (node, answer) in answers {
         match answer {
             Ok(v) => rows.extend(node_rows(&node, &v, opts.by)),
             Err(e) => not_answering.push(NotAnswering {
                 node,
-                pod: format!("{}/{}", target.namespace, target.pod),
-                reason: e.to_string(),
+                pod: e.via,
+                reason: e.reason,
             }),
         }
     }

@@ -17,15 +17,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use kube::Client;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::cluster::Monitors;
 use super::error::PluginError;
 use super::federation::merge::{self, NotAnswering};
 use super::federation::{FedNode, Federation, all_refused, not_answering};
-use super::forward::Reach;
 use crate::viewer::api::MAX_EVENTS;
 use crate::viewer::overview::{DEFAULT_TOP, MAX_TOP};
 use crate::viewer::page;
@@ -351,42 +348,6 @@ pub fn app(fed: Federation) -> Router {
         .route("/api/export", get(export))
         .fallback(|| async { ViewError(StatusCode::NOT_FOUND, "no such page".into()) })
         .with_state(fed)
-}
-
-/// Which nodes `view` shows.
-#[derive(Debug, Clone, Default)]
-pub struct NodeFilter {
-    /// Only these nodes (`--nodes`), empty: all.
-    pub names: Vec<String>,
-    /// Only nodes whose labels match (`--selector`), resolved to names by listing nodes.
-    pub selector: Option<String>,
-}
-
-/// The monitored nodes `filter` keeps, each reached through its monitor pod's port-forward.
-pub async fn federation(
-    client: &Client,
-    filter: &NodeFilter,
-    at_once: usize,
-    timeout: Duration,
-) -> Result<Federation, PluginError> {
-    let monitors = Monitors::load(client).await?;
-    let selected = match &filter.selector {
-        Some(selector) => Some(super::cluster::nodes_matching(client, selector).await?),
-        None => None,
-    };
-    let nodes = super::top::targets(&monitors)
-        .into_iter()
-        .filter(|(node, _)| filter.names.is_empty() || filter.names.contains(node))
-        .filter(|(node, _)| selected.as_ref().is_none_or(|s| s.contains(node)))
-        .map(|(name, target)| FedNode {
-            name,
-            reach: Reach::Forward {
-                client: client.clone(),
-                target,
-            },
-        })
-        .collect();
-    Ok(Federation::new(nodes, at_once, timeout))
 }
 
 /// Serves the cluster view on 127.0.0.1:`port` until `stop`, printing the URL (`hash` opens

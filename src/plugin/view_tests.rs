@@ -1,4 +1,5 @@
 use super::*;
+use crate::plugin::forward::Reach;
 
 #[test]
 fn a_parameter_is_replaced_and_the_others_kept_encoded() {

@@ -1,0 +1,136 @@
+//! `cargo bench --bench cluster_top`: `kubectl fgm top` over 20 nodes (issue #26), printed,
+//! never asserted.
+//!
+//! The 20 nodes are viewers over recorded data behind local listeners, in this process: one
+//! node's day of 100 containers (90 s files, footer summaries, the agent's hour summaries)
+//! written once with the store's writer, then hard-linked into 20 data directories, each
+//! served by its own viewer (its own cache: every node starts cold). `top` asks them as it asks
+//! a cluster's (`top::collect_from` over a federation, at most 16 at once) but reaches each at
+//! its address, not through a port-forward: the API server's share is not in these figures.
+//! All 20 viewers share this machine's cores, where a cluster gives each node its own, so the
+//! cold figures are an upper bound.
+//!
+//! Figures: `top --since 15m` and `--since 24h`, cold (each node's first request) and warm.
+
+#[path = "support/recorded.rs"]
+mod recorded;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DurationRound, TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
+
+use fine_grained_monitor::plugin::federation::{FedNode, Federation};
+use fine_grained_monitor::plugin::forward::Reach;
+use fine_grained_monitor::plugin::top::{self, Measure, TopOptions};
+use fine_grained_monitor::store::hours;
+use fine_grained_monitor::viewer;
+
+const NODES: usize = 20;
+const CONTAINERS: usize = 100;
+const HOURS: i64 = 24;
+
+/// Hard links of every file under `from` into `to` (same tree).
+fn link_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            link_tree(&entry.path(), &target);
+        } else {
+            std::fs::hard_link(entry.path(), &target).expect("link");
+        }
+    }
+}
+
+async fn top_of(fed: &Federation, since: Duration) -> (Duration, top::TopReport) {
+    let opts = TopOptions {
+        by: Measure::Cpu,
+        since,
+        top: 20,
+        max_nodes_at_once: 16,
+        node_timeout: Duration::from_secs(60),
+    };
+    let began = Instant::now();
+    let report = top::collect_from(fed, &opts).await;
+    (began.elapsed(), report)
+}
+
+fn main() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let recorded = root.path().join("recorded");
+    let end = Utc::now()
+        .duration_trunc(TimeDelta::seconds(recorded::ROTATION))
+        .expect("now");
+    let began = Instant::now();
+    recorded::overview_data(&recorded, end, CONTAINERS, HOURS);
+    let summarised = hours::summarise_all(&recorded, "node-1").expect("hour summaries");
+    println!(
+        "data: {HOURS} h of {CONTAINERS} containers, {} files, {summarised} hour summaries, written in {:.1?}",
+        HOURS * 3600 / recorded::ROTATION,
+        began.elapsed()
+    );
+    let dirs: Vec<_> = (1..=NODES)
+        .map(|n| {
+            let dir = root.path().join(format!("node-{n:02}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            link_tree(&recorded, &dir);
+            dir
+        })
+        .collect();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let mut nodes = Vec::new();
+        for (n, dir) in dirs.iter().enumerate() {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let mut opts = viewer::Options::new(dir.clone());
+            opts.poll_interval = Duration::from_secs(3600);
+            tokio::spawn(viewer::serve(listener, opts, stop.clone()));
+            nodes.push(FedNode {
+                name: format!("node-{:02}", n + 1),
+                reach: Reach::Direct(addr),
+            });
+        }
+        let fed = Federation::new(nodes, 16, Duration::from_secs(60));
+        // Each viewer loads its index before answering: wait until all say ready.
+        let ready = Instant::now();
+        loop {
+            let answers = fed.ask_all("/api/status").await;
+            if answers
+                .iter()
+                .all(|(_, a)| a.as_ref().is_ok_and(|s| s["state"] == "ready"))
+            {
+                break;
+            }
+            assert!(ready.elapsed() < Duration::from_secs(120), "viewers not ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for (name, since) in [
+            ("15m", Duration::from_secs(900)),
+            ("24h", Duration::from_secs(86_400)),
+        ] {
+            let (cold, report) = top_of(&fed, since).await;
+            let (warm, _) = top_of(&fed, since).await;
+            assert!(report.not_answering.is_empty(), "{:?}", report.not_answering);
+            println!(
+                "kubectl fgm top --since {name} over {NODES} nodes x {CONTAINERS} containers: cold {:.0} ms, warm {:.0} ms (first row {} at {:.3} cores; target < {})",
+                cold.as_secs_f64() * 1000.0,
+                warm.as_secs_f64() * 1000.0,
+                report.rows.first().map_or("-", |r| r.key.as_str()),
+                report.rows.first().map_or(0.0, |r| r.value),
+                if name == "15m" { "3 s" } else { "10 s" },
+            );
+        }
+        stop.cancel();
+    });
+}
