@@ -1,4 +1,5 @@
-//! `fgm-viewer s3://bucket/prefix --node NAME`: a gone node's history served
+//! `fgm-viewer s3://bucket/prefix`: without `--node`, the cluster view over every node of
+//! the prefix; with `--node NAME`, a gone node's history served
 //! from the real S3 server (SeaweedFS). The node's objects (merged and raw,
 //! mid-compaction) are copied into a cache laid out as a data directory, with
 //! container names from containers.jsonl, and the viewer's API answers with
@@ -85,14 +86,71 @@ fn the_viewer_opens_a_gone_nodes_history_from_the_bucket() {
         }
         cmd
     };
-    // Two nodes there: the viewer asks which one, naming them.
-    let out = run(None).output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--node") && err.contains("gone-node") && err.contains("other-node"),
-        "{err}"
-    );
+    // Two nodes there and none chosen: the cluster view over both, containers keyed by node.
+    let mut cluster = run(None).stderr(Stdio::null()).spawn().unwrap();
+    let began = Instant::now();
+    let status = loop {
+        if let Some(body) = http_get(port, "/api/status") {
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        assert!(cluster.try_wait().unwrap().is_none(), "fgm-viewer exited");
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "cluster view not serving"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let listed = http_get(port, "/api/containers").unwrap();
+    // One chart over both nodes' container (other-node has no containers.jsonl: data, no name).
+    let window = format!(
+        "from={}&to={}",
+        start.to_rfc3339(),
+        (start + chrono::Duration::seconds(7199)).to_rfc3339()
+    )
+    .replace('+', "%2B");
+    let both = http_get(
+        port,
+        &format!("/api/timeseries?containers=gone-node/{ID},other-node/{ID}&metric=memory_current_bytes&{window}&points=100"),
+    )
+    .unwrap();
+    let _ = cluster.kill();
+    let _ = cluster.wait();
+    let both: serde_json::Value = serde_json::from_str(&both).unwrap();
+    for (k, node) in ["gone-node", "other-node"].iter().enumerate() {
+        assert_eq!(
+            both["series"][k]["container"],
+            format!("{node}/{ID}"),
+            "{both}"
+        );
+        assert_eq!(
+            both["series"][k]["raw_points"], 7200,
+            "every second of {node}'s two hours exactly once: {both}"
+        );
+    }
+    assert_eq!(status["state"], "ready", "{status}");
+    let nodes: Vec<&str> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    assert_eq!(nodes, vec!["gone-node", "other-node"], "{status}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let gone = listed["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == format!("gone-node/{ID}"))
+        .unwrap_or_else(|| panic!("gone-node/{ID} in {listed}"));
+    assert_eq!(gone["node"], "gone-node");
+    assert_eq!(gone["pod_name"], "cart-7d9f");
+    // Each node's history in a directory of its own below --cache-dir.
+    for node in ["gone-node", "other-node"] {
+        let local =
+            fine_grained_monitor::store::layout::list_data_files(&cache.path().join(node), None)
+                .unwrap();
+        assert!(!local.files.is_empty() && local.files.iter().all(|f| f.node == node));
+    }
 
     let mut viewer = run(Some("gone-node"))
         .stderr(Stdio::null())

@@ -25,11 +25,13 @@ use crate::store::{events, layout};
 /// The viewer's flags for `s3://` sources.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MirrorArgs {
-    /// With an s3:// source: the node whose history to show (required when the prefix holds several).
+    /// With an s3:// source: the node whose history to show (without it, a prefix holding
+    /// several nodes opens the cluster view over all of them).
     #[arg(long, env = "FGM_NODE")]
     pub node: Option<String>,
 
-    /// With an s3:// source: where the node's files are copied
+    /// With an s3:// source: where the node's files are copied (the cluster view: one
+    /// directory per node below it)
     /// [default: ~/.cache/fine-grained-monitor/<bucket>/<prefix>/<node>].
     #[arg(long, env = "FGM_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -41,26 +43,67 @@ pub struct MirrorArgs {
 impl MirrorArgs {
     /// Mirrors `url` and returns the local directory to serve.
     pub async fn prepare(&self, url: &str) -> anyhow::Result<PathBuf> {
+        self.prepare_node(url, self.node.as_deref(), false).await
+    }
+
+    /// The nodes whose history is under `url`, sorted.
+    pub async fn nodes(&self, url: &str) -> anyhow::Result<Vec<String>> {
+        let (bucket, _) = parse_url(url)?;
+        let client = self.bucket.client(&bucket, "fgm-viewer")?;
+        Ok(nodes_under(&client, url).await?)
+    }
+
+    /// Mirrors `node`'s history (or the only node's) into the cache; with `own_dir`, into a
+    /// directory of its own below `--cache-dir` (`<dir>/<node>`), as the bucket's cluster view
+    /// keeps one per node.
+    pub async fn prepare_node(
+        &self,
+        url: &str,
+        node: Option<&str>,
+        own_dir: bool,
+    ) -> anyhow::Result<PathBuf> {
         let (bucket, prefix) = parse_url(url)?;
         let client = self.bucket.client(&bucket, "fgm-viewer")?;
         let cache = match &self.cache_dir {
+            Some(dir) if own_dir => dir.join(node.unwrap_or("_")),
             Some(dir) => dir.clone(),
             None => {
                 let home = std::env::var_os("XDG_CACHE_HOME")
                     .map(PathBuf::from)
                     .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
                     .ok_or_else(|| anyhow::anyhow!("HOME is not set: pass --cache-dir"))?;
-                let node = self.node.as_deref().unwrap_or("_");
                 home.join("fine-grained-monitor")
                     .join(&bucket)
                     .join(&prefix)
-                    .join(node)
+                    .join(node.unwrap_or("_"))
             }
         };
-        let done = mirror(&client, url, self.node.as_deref(), &cache).await?;
+        let done = mirror(&client, url, node, &cache).await?;
         tracing::info!(node = %done.node, fetched = done.fetched, kept = done.kept, removed = done.removed, cache = %cache.display(), "node history copied from object storage");
         Ok(cache)
     }
+}
+
+/// The nodes with objects under `url`, sorted.
+pub async fn nodes_under(client: &s3::Client, url: &str) -> Result<Vec<String>, MirrorError> {
+    let (_, prefix) = parse_url(url)?;
+    let listing = client
+        .list(
+            &if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            None,
+        )
+        .await?;
+    let nodes: BTreeSet<String> = listing
+        .objects
+        .iter()
+        .filter_map(|o| keys::parse_key(&prefix, &o.key))
+        .map(|k| k.node)
+        .collect();
+    Ok(nodes.into_iter().collect())
 }
 
 /// Largest object copied.

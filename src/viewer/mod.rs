@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod breakdown;
+pub mod bucket_cluster;
 pub mod cache;
 pub mod chart;
 pub mod export;
@@ -137,8 +138,20 @@ impl Options {
 /// Serves the viewer until `stop` is cancelled.
 pub async fn run(mut args: ViewerArgs, stop: CancellationToken) -> anyhow::Result<()> {
     // `s3://bucket/prefix`: serve a node's exported history from a local copy.
-    if let Some(url) = args.data_dir.to_str().filter(|d| d.starts_with("s3://")) {
-        args.data_dir = args.bucket.prepare(url).await?;
+    if let Some(url) = args
+        .data_dir
+        .to_str()
+        .filter(|d| d.starts_with("s3://"))
+        .map(str::to_string)
+    {
+        // Several nodes there and none chosen: the cluster view over all of them.
+        if args.bucket.node.is_none() {
+            let nodes = args.bucket.nodes(&url).await?;
+            if nodes.len() > 1 {
+                return bucket_cluster::run(args, url, nodes, stop).await;
+            }
+        }
+        args.data_dir = args.bucket.prepare(&url).await?;
     }
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = bind(addr).await?;
