@@ -377,6 +377,7 @@ fn helm_install_nodemonitor_and_port_forward_on_a_real_node() {
     phase("viewer reached through port-forward, chart drawn in Chromium");
     plugin::cluster_commands_over_port_forward(world);
     plugin::cluster_view_over_port_forward(world);
+    plugin::open_to_chart_in_chromium(world);
     phase("kubectl fgm top, nodes, mcp and view over the API server's port-forwards");
     for line in footprint::agent(world, &monitor, Duration::from_secs(20)) {
         eprintln!("figure: {line}");

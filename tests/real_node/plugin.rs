@@ -249,3 +249,35 @@ pub fn cluster_view_over_port_forward(world: &World) {
         "the burner's per-second CPU through the cluster view: {cores:?}"
     );
 }
+
+/// `kubectl fgm open web -n fgm-shop` to its CPU chart drawn in Chromium (the browser already
+/// running, as a user's is): the figure the issue asks under 2 s.
+pub fn open_to_chart_in_chromium(world: &World) {
+    let browser = repo().join("tests/browser");
+    let args = serde_json::json!([
+        "--kubeconfig",
+        world.cp.kubeconfig.display().to_string(),
+        "open",
+        "web",
+        "-n",
+        "fgm-shop",
+        "--no-browser"
+    ]);
+    let out = Command::new("node")
+        .arg(browser.join("check-open.mjs"))
+        .env("FGM_PLUGIN", BIN)
+        .env("FGM_PLUGIN_ARGS", args.to_string())
+        .env_remove("KUBECONFIG")
+        .current_dir(&browser)
+        .output()
+        .expect("run node (Node.js; `make test` installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl fgm open in Chromium failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in stdout.lines().filter_map(|l| l.strip_prefix("figure: ")) {
+        eprintln!("figure: {line}");
+    }
+}
