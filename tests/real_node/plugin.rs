@@ -244,8 +244,10 @@ pub fn cluster_view_over_port_forward(world: &World) {
         .iter()
         .filter_map(Value::as_f64)
         .collect();
+    // The default range is the hour before the node's newest data, 120 points: the pod's few
+    // minutes are a handful of points, each the mean of its seconds (0.3 cores).
     assert!(
-        cores.len() >= 10 && cores.iter().any(|c| *c > 0.1),
+        cores.len() >= 3 && cores.iter().any(|c| *c > 0.1),
         "the burner's per-second CPU through the cluster view: {cores:?}"
     );
 }
