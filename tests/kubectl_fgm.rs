@@ -270,10 +270,15 @@ async fn open_deployment_selects_its_pods_on_covered_nodes_and_view_lists_the_si
         .spawn()
         .expect("start kubectl-fgm view");
     let stdout = view.stdout.take().expect("stdout");
-    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let url = lines
+        .by_ref()
         .map_while(Result::ok)
         .find(|l| l.starts_with("http://127.0.0.1:"))
         .expect("the view prints its URL");
+    // Its stdout closed (as `kubectl fgm view | head -1` does): it keeps serving (a print to a
+    // closed pipe once brought it down).
+    drop(lines);
     let addr = url
         .trim_start_matches("http://")
         .split('/')

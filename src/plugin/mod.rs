@@ -15,6 +15,15 @@
 //! Pure parts (ranking, choosing pods, messages, URLs) are unit-tested beside their modules;
 //! [`top::collect`] and [`open::prepare`] are the library entry points the tests call.
 
+/// `println!` that survives a closed stdout: `kubectl fgm view | head -1` must not bring the
+/// server down when the reader goes away (the lines are for the user; the server is the point).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod cluster;
 pub mod error;
@@ -93,8 +102,8 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
             )
             .await?;
             match args.output {
-                Output::Table => print!("{}", nodes::render_table(&report)),
-                Output::Json => println!("{}", json(&report)),
+                Output::Table => say!("{}", nodes::render_table(&report).trim_end()),
+                Output::Json => say!("{}", json(&report)),
             }
         }
         PluginCommand::Top(args) => {
@@ -107,8 +116,8 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
             };
             let report = top::collect(&client, &opts).await?;
             match args.output {
-                Output::Table => print!("{}", top::render_table(&report)),
-                Output::Json => println!("{}", json(&report)),
+                Output::Table => say!("{}", top::render_table(&report).trim_end()),
+                Output::Json => say!("{}", json(&report)),
             }
         }
         PluginCommand::Open(args) => match workload::parse_target(&args.pod)? {
@@ -133,7 +142,7 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
                 let plan =
                     workload::prepare(&client, kind, &name, &namespace, args.container.as_deref())
                         .await?;
-                println!(
+                say!(
                     "{} {}/{}: {} container(s) on {} node(s)",
                     kind.as_str(),
                     plan.namespace,
@@ -142,7 +151,7 @@ pub async fn run(cli: PluginCli) -> Result<(), PluginError> {
                     plan.nodes.len()
                 );
                 for why in &plan.left_out {
-                    println!("  left out: {why}");
+                    say!("  left out: {why}");
                 }
                 let filter = federation::NodeFilter {
                     names: plan.nodes.clone(),

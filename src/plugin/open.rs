@@ -272,18 +272,23 @@ pub async fn serve(
         })??;
     probe.forwarder.abort();
     let url = plan.url(local.port());
-    println!(
+    say!(
         "pod {}/{} on node {} (monitor {}, pod {}/{})",
-        plan.namespace, plan.pod, plan.node, plan.monitor, plan.target.namespace, plan.target.pod
+        plan.namespace,
+        plan.pod,
+        plan.node,
+        plan.monitor,
+        plan.target.namespace,
+        plan.target.pod
     );
     if !plan.not_started.is_empty() {
-        println!("not started yet (no data): {}", plan.not_started.join(", "));
+        say!("not started yet (no data): {}", plan.not_started.join(", "));
     }
-    println!("{url}");
+    say!("{url}");
     if browser && !open_browser(&url) {
-        println!("(no browser opener found: open the URL yourself)");
+        say!("(no browser opener found: open the URL yourself)");
     }
-    println!("forwarding; press Ctrl-C to stop");
+    say!("forwarding; press Ctrl-C to stop");
     tokio::pin!(stop);
     loop {
         tokio::select! {

@@ -370,17 +370,17 @@ pub async fn serve(
         source,
     })?;
     let names: Vec<&str> = fed.nodes().iter().map(|n| n.name.as_str()).collect();
-    println!(
+    say!(
         "cluster view over {} node(s): {}",
         names.len(),
         names.join(", ")
     );
     let url = format!("http://127.0.0.1:{}/{hash}", local.port());
-    println!("{url}");
+    say!("{url}");
     if browser && !super::open::open_browser(&url) {
-        println!("(no browser opener found: open the URL yourself)");
+        say!("(no browser opener found: open the URL yourself)");
     }
-    println!("serving; press Ctrl-C to stop");
+    say!("serving; press Ctrl-C to stop");
     // Room for a node's own 30 s request timeout behind the port-forward.
     let limits = crate::http::Limits {
         request_timeout: ONE_NODE_TIMEOUT + Duration::from_secs(10),

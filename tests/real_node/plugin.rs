@@ -175,11 +175,14 @@ pub fn cluster_view_over_port_forward(world: &World) {
         .spawn()
         .expect("start kubectl-fgm view");
     let stdout = view.stdout.take().expect("stdout");
-    let url = std::io::BufReader::new(stdout)
-        .lines()
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = lines
+        .by_ref()
         .map_while(Result::ok)
         .find(|l| l.starts_with("http://127.0.0.1:"))
         .expect("the view prints its URL");
+    // Keep reading what it prints, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     let addr = url
         .trim_start_matches("http://")
         .split('/')
