@@ -86,6 +86,16 @@ impl MirrorArgs {
 
 /// The nodes with objects under `url`, sorted.
 pub async fn nodes_under(client: &s3::Client, url: &str) -> Result<Vec<String>, MirrorError> {
+    let (_, parsed) = list_under(client, url).await?;
+    let nodes: BTreeSet<String> = parsed.into_iter().map(|k| k.node).collect();
+    Ok(nodes.into_iter().collect())
+}
+
+/// Every object under `url`: its size by key, and the keys that parse as ours.
+async fn list_under(
+    client: &s3::Client,
+    url: &str,
+) -> Result<(BTreeMap<String, u64>, Vec<ParsedKey>), MirrorError> {
     let (_, prefix) = parse_url(url)?;
     let listing = client
         .list(
@@ -97,13 +107,17 @@ pub async fn nodes_under(client: &s3::Client, url: &str) -> Result<Vec<String>, 
             None,
         )
         .await?;
-    let nodes: BTreeSet<String> = listing
+    let sizes = listing
+        .objects
+        .iter()
+        .map(|o| (o.key.clone(), o.size))
+        .collect();
+    let parsed = listing
         .objects
         .iter()
         .filter_map(|o| keys::parse_key(&prefix, &o.key))
-        .map(|k| k.node)
         .collect();
-    Ok(nodes.into_iter().collect())
+    Ok((sizes, parsed))
 }
 
 /// Largest object copied.
@@ -171,27 +185,7 @@ pub async fn mirror(
     node: Option<&str>,
     cache: &Path,
 ) -> Result<Mirrored, MirrorError> {
-    let (_, prefix) = parse_url(url)?;
-    let listing = client
-        .list(
-            &if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
-            None,
-        )
-        .await?;
-    let sizes: BTreeMap<String, u64> = listing
-        .objects
-        .iter()
-        .map(|o| (o.key.clone(), o.size))
-        .collect();
-    let parsed: Vec<ParsedKey> = listing
-        .objects
-        .iter()
-        .filter_map(|o| keys::parse_key(&prefix, &o.key))
-        .collect();
+    let (sizes, parsed) = list_under(client, url).await?;
     let nodes: BTreeSet<&str> = parsed.iter().map(|k| k.node.as_str()).collect();
     let node = match node {
         Some(n) if nodes.contains(n) => n.to_string(),

@@ -244,15 +244,10 @@ pub fn open_browser(url: &str) -> bool {
         .is_ok()
 }
 
-/// Binds 127.0.0.1:`port`, checks one port-forward, prints the URL, opens the browser unless
-/// told not to, and forwards every connection until `stop` resolves.
-pub async fn serve(
-    client: &Client,
-    plan: &OpenPlan,
+/// A listener on 127.0.0.1:`port` (0: any free port) and its address.
+pub async fn listen_local(
     port: u16,
-    browser: bool,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<(), PluginError> {
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), PluginError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| PluginError::Io {
@@ -263,6 +258,19 @@ pub async fn serve(
         what: "local address".into(),
         source,
     })?;
+    Ok((listener, local))
+}
+
+/// Binds 127.0.0.1:`port`, checks one port-forward, prints the URL, opens the browser unless
+/// told not to, and forwards every connection until `stop` resolves.
+pub async fn serve(
+    client: &Client,
+    plan: &OpenPlan,
+    port: u16,
+    browser: bool,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), PluginError> {
+    let (listener, local) = listen_local(port).await?;
     // One port-forward first, so a refusal is said now rather than in the browser.
     let probe = tokio::time::timeout(Duration::from_secs(15), forward::open(client, &plan.target))
         .await

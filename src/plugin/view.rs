@@ -359,16 +359,7 @@ pub async fn serve(
     browser: bool,
     stop: CancellationToken,
 ) -> Result<(), PluginError> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|source| PluginError::Io {
-            what: format!("listen on 127.0.0.1:{port}"),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| PluginError::Io {
-        what: "local address".into(),
-        source,
-    })?;
+    let (listener, local) = super::open::listen_local(port).await?;
     let names: Vec<&str> = fed.nodes().iter().map(|n| n.name.as_str()).collect();
     say!(
         "cluster view over {} node(s): {}",
