@@ -204,6 +204,19 @@ async fn the_cluster_view_joins_nodes_and_names_the_one_not_answering() {
         "the stopped node costs its timeout, not more: {took:?}"
     );
 
+    // Asked again at once: the same joined status (the nodes are asked once a second at most).
+    let (_, again) = get_json(w.view, "/api/status").await;
+    assert_eq!(
+        again["asked_at"], status["asked_at"],
+        "reused within a second"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, later) = get_json(w.view, "/api/status").await;
+    assert_ne!(
+        later["asked_at"], status["asked_at"],
+        "asked again after a second"
+    );
+
     let (_, list) = get_json(w.view, "/api/containers").await;
     let ids: Vec<&str> = list["containers"]
         .as_array()

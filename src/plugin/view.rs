@@ -9,11 +9,12 @@
 //!                         ─▶ /api/study|processes|breakdown|export?container=a/1 ─▶ node a only
 //! ```
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRef, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -156,9 +157,36 @@ fn add_unknown(answers: &mut Vec<merge::NodeAnswer>, unknown: Vec<NotAnswering>)
     answers.extend(unknown.into_iter().map(|n| (n.node.clone(), Err(n))));
 }
 
-async fn status(State(fed): State<Federation>) -> Json<Value> {
-    let answers = fed.ask_all("/api/status").await;
-    Json(merge::status(answers, env!("CARGO_PKG_VERSION")))
+/// How long the cluster's status is reused: the page asks for it every second while live, so
+/// several pages (or a burst) ask the nodes once a second at most.
+const STATUS_REUSE: Duration = Duration::from_secs(1);
+
+/// The cluster view's state: the nodes, and the last status joined from them.
+#[derive(Clone)]
+pub struct ViewState {
+    fed: Federation,
+    status: Arc<tokio::sync::Mutex<Option<(Instant, Value)>>>,
+}
+
+impl FromRef<ViewState> for Federation {
+    fn from_ref(state: &ViewState) -> Self {
+        state.fed.clone()
+    }
+}
+
+async fn status(State(state): State<ViewState>) -> Json<Value> {
+    // Held while asking: requests arriving meanwhile wait for this answer instead of asking too.
+    let mut last = state.status.lock().await;
+    if let Some((at, value)) = last.as_ref()
+        && at.elapsed() < STATUS_REUSE
+    {
+        return Json(value.clone());
+    }
+    let answers = state.fed.ask_all("/api/status").await;
+    let mut value = merge::status(answers, env!("CARGO_PKG_VERSION"));
+    value["asked_at"] = json!(chrono::Utc::now());
+    *last = Some((Instant::now(), value.clone()));
+    Json(value)
 }
 
 async fn containers(State(fed): State<Federation>, RawQuery(raw): RawQuery) -> Answered {
@@ -347,7 +375,10 @@ pub fn app(fed: Federation) -> Router {
         .route("/api/breakdown", get(breakdown))
         .route("/api/export", get(export))
         .fallback(|| async { ViewError(StatusCode::NOT_FOUND, "no such page".into()) })
-        .with_state(fed)
+        .with_state(ViewState {
+            fed,
+            status: Arc::new(tokio::sync::Mutex::new(None)),
+        })
 }
 
 /// Serves the cluster view on 127.0.0.1:`port` until `stop`, printing the URL (`hash` opens
