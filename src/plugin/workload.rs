@@ -21,6 +21,7 @@ use super::cluster::{Monitors, choose_pod};
 use super::error::{Action, PluginError, api_error};
 use super::federation::merge;
 use super::open::container_ids;
+use crate::operator::builders::settings::{SpecError, selector_string};
 use crate::viewer::params::MAX_CONTAINERS;
 
 /// A kind of workload `open` accepts.
@@ -98,29 +99,19 @@ pub fn parse_target(text: &str) -> Result<OpenTarget, PluginError> {
     Ok(OpenTarget::Workload(kind, name.to_string()))
 }
 
-/// A label selector as the API's query text (`matchLabels` and `matchExpressions` joined by
-/// commas); an operator the API does not define is an error.
+/// A label selector as the API's query text (the operator's [`selector_string`]); an operator
+/// the API does not define, or an empty selector, is an error.
 pub fn selector_text(selector: &LabelSelector) -> Result<String, String> {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in selector.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default().join(",");
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({values})", e.key),
-            "NotIn" => format!("{} notin ({values})", e.key),
-            "Exists" => e.key.clone(),
-            "DoesNotExist" => format!("!{}", e.key),
-            other => return Err(format!("selector operator {other:?} of key {}", e.key)),
-        });
-    }
-    if parts.is_empty() {
+    let text = selector_string(selector).map_err(|e| match e {
+        SpecError::Selector { key, operator } => {
+            format!("selector operator {operator:?} of key {key}")
+        }
+        other => other.to_string(),
+    })?;
+    if text.is_empty() {
         return Err("an empty selector (it would select every pod)".into());
     }
-    Ok(parts.join(","))
+    Ok(text)
 }
 
 /// What `open KIND/NAME` serves.
