@@ -253,65 +253,20 @@ async fn open_deployment_selects_its_pods_on_covered_nodes_and_view_lists_the_si
 
     // The cluster view over the covered node: no kubelet behind it, so it is listed as not
     // answering, in words, within the timeout; a bad request is a 400 naming what is wrong.
-    let mut view = std::process::Command::new(BIN)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args([
-            "view",
-            "--no-browser",
-            "--node-timeout",
-            "2s",
-            "--nodes",
-            &covered,
-        ])
-        .env_remove("KUBECONFIG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("start kubectl-fgm view");
-    let stdout = view.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("http://127.0.0.1:"))
-        .expect("the view prints its URL");
     // Its stdout closed (as `kubectl fgm view | head -1` does): it keeps serving (a print to a
     // closed pipe once brought it down).
-    drop(lines);
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host:port")
-        .to_string();
-    let get = |path: &str| -> (u16, Value) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the view");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("answer");
-        let code = raw
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = raw
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        (code, serde_json::from_str(body).unwrap_or(Value::Null))
-    };
+    let view = support::view::start(
+        BIN,
+        kubeconfig,
+        &["--node-timeout", "2s", "--nodes", &covered],
+        false,
+    );
+    let get = |path: &str| view.get(path);
     let began = std::time::Instant::now();
     let (code, status) = get("/api/status");
     let waited = began.elapsed();
     let (bad_code, bad) = get("/api/timeseries?containers=abc&metric=cpu_usage_usec");
-    let _ = view.kill();
-    let _ = view.wait();
+    drop(view);
     assert_eq!(bad_code, 400, "{bad:#}");
     assert!(
         bad["error"]

@@ -163,47 +163,13 @@ pub fn cluster_commands_over_port_forward(world: &World) {
 /// node is named as not answering, the overview's rows carry the node, and a chart of the CPU
 /// burner keyed `<node>/<id>` holds its per-second values.
 pub fn cluster_view_over_port_forward(world: &World) {
-    use std::io::{BufRead, Read, Write};
     let started = Instant::now();
-    let mut view = Command::new(BIN)
-        .arg("--kubeconfig")
-        .arg(&world.cp.kubeconfig)
-        .args(["view", "--no-browser", "--node-timeout", "5s"])
-        .env_remove("KUBECONFIG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("start kubectl-fgm view");
-    let stdout = view.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("http://127.0.0.1:"))
-        .expect("the view prints its URL");
-    // Keep reading what it prints, as a terminal would.
-    std::thread::spawn(move || lines.for_each(drop));
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host:port")
-        .to_string();
+    let view =
+        crate::support::view::start(BIN, &world.cp.kubeconfig, &["--node-timeout", "5s"], true);
     let get = |path: &str| -> Value {
-        let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the view");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("answer");
-        let body = raw
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        assert!(raw.starts_with("HTTP/1.1 200"), "{path}: {raw}");
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+        let (code, body) = view.get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        body
     };
     let status = get("/api/status");
     crate::figure(
@@ -224,8 +190,7 @@ pub fn cluster_view_over_port_forward(world: &World) {
             "/api/timeseries?containers={key}&metric=cpu_usage_usec&points=120"
         ))
     });
-    let _ = view.kill();
-    let _ = view.wait();
+    drop(view);
     assert_eq!(status["state"], "ready", "{status}");
     only_the_fake_node_silent(&status["not_answering"], "view status");
     assert!(

@@ -17,6 +17,7 @@
 pub mod node;
 pub mod pki;
 pub mod process;
+pub mod view;
 pub mod workloads;
 
 use std::path::{Path, PathBuf};
