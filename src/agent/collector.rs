@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use super::container_files::OpenError;
 use super::contract::{ContainerSample, Cycle};
 use super::discovery::watch::DirWatch;
-use super::discovery::{self, ContainerRef, DiscoveryMode};
+use super::discovery::{self, ContainerRef, DiscoveryMode, Scope};
 use super::fds;
 use super::mountinfo::Hierarchies;
 use super::processes::{CgroupLine, ProcessIndex, ProcessSource};
@@ -97,6 +97,8 @@ pub struct Collector {
     roots: Vec<PathBuf>,
     plan: Vec<PlannedFile>,
     mode: DiscoveryMode,
+    /// The part of the tree that is this node's (one kubelet's pods).
+    scope: Scope,
     proc_root: PathBuf,
     /// Where process counts come from (`cgroup.procs`, or the index of
     /// `proc_root` from another PID namespace).
@@ -198,6 +200,7 @@ impl Collector {
             roots,
             hierarchies,
             mode,
+            scope: Scope::All,
             proc_root,
             processes,
             processes_failing: false,
@@ -230,6 +233,17 @@ impl Collector {
         self.plan.retain(|f| f.source != Source::Procs);
     }
 
+    /// Records only the containers of `scope` (set before the first cycle).
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = scope;
+    }
+
+    /// The part of the tree recorded: [`Scope::OwnPod`] turns into [`Scope::Under`] at the
+    /// first walk that finds the agent's own pod.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// Containers tracked now, by cgroup path.
     pub fn tracked(&self) -> &BTreeMap<String, Tracked> {
         &self.tracked
@@ -247,8 +261,25 @@ impl Collector {
                 w.watch(root, dir, rel);
             }
         };
-        let found = discovery::discover_visiting(&roots, self.mode, &populated, &mut visit);
+        let found =
+            discovery::discover_visiting(&roots, self.mode, &self.scope, &populated, &mut visit);
         self.walks += 1;
+        if let Some(uid) = self.scope.pending_pod() {
+            let root = found
+                .values()
+                .find(|c| c.pod_uid.as_deref() == Some(uid))
+                .and_then(|c| discovery::scope::kubelet_root_of(&c.cgroup_path));
+            if let Some(root) = root {
+                tracing::info!(kubelet_cgroup_root = %format!("/{root}"), "recording the containers of this agent's kubelet only");
+                self.scope = Scope::Under(root);
+                // Walk again within it, watching only its directories.
+                self.watch = DirWatch::new(self.roots.len()).ok();
+                return self.scan(errors);
+            }
+            if self.walks == 1 {
+                tracing::warn!(pod_uid = %uid, "this agent's own pod is not in the cgroup tree: recording every kubelet's containers");
+            }
+        }
         self.tracked.retain(|path, _| found.contains_key(path));
         self.recount_fds();
         self.refresh_fd_budget();
@@ -286,7 +317,7 @@ impl Collector {
         let mut found = BTreeMap::new();
         let (tracked, index) = (&self.tracked, self.processes.index());
         let populated = |path: &str| is_populated(tracked, index, path);
-        let roots = &self.roots;
+        let (roots, scope) = (&self.roots, &self.scope);
         for (root_index, rel) in changes.created {
             let Some(root) = roots.get(root_index) else {
                 continue;
@@ -297,7 +328,7 @@ impl Collector {
                 }
             };
             discovery::discover_new(
-                root_index, root, &rel, self.mode, &populated, &mut visit, &mut found,
+                root_index, root, &rel, self.mode, scope, &populated, &mut visit, &mut found,
             );
         }
         let before = self.tracked.len();

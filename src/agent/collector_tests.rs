@@ -305,3 +305,45 @@ fn from_another_pid_namespace_processes_come_from_the_index_never_a_wrong_zero()
             .sandbox
     );
 }
+
+#[test]
+fn two_kubelets_on_one_host_each_agent_records_its_own() {
+    // Two nodes' kubelets on one host (kind, the test world): /kubelet-1 and /kubelet-2.
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    v2_root(root);
+    let own_pod = "0a0a0a0a-1111-2222-3333-444444444444";
+    container(
+        &root.join(format!("kubelet-2/kubepods/burstable/pod{own_pod}/{A}")),
+        1,
+    );
+    container(&root.join(format!("kubelet-1/kubepods/pod1/{B}")), 2);
+    let h = mountinfo::from_root_dir(root).unwrap();
+    let mut c = Collector::new(h, DiscoveryMode::Kubernetes, "/proc".into(), 5, 30);
+    c.set_scope(Scope::OwnPod(own_pod.into()));
+    let mut errors = ReadErrors::default();
+    let cycle = c.collect(at(0), &mut errors);
+    assert_eq!(c.scope(), &Scope::Under("kubelet-2".into()));
+    assert_eq!(usage(&cycle, A), Some(1));
+    assert_eq!(usage(&cycle, B), None, "the other kubelet's container");
+
+    // New containers under either root: only its own kubelet's are recorded, by event and by
+    // the next full walk alike.
+    container(&root.join(format!("kubelet-2/kubepods/besteffort/pod2/{C}")), 3);
+    let other = "d4".repeat(32);
+    container(&root.join(format!("kubelet-1/kubepods/pod3/{other}")), 4);
+    let cycle = c.collect(at(1), &mut errors);
+    assert_eq!(usage(&cycle, C), Some(3));
+    assert_eq!(usage(&cycle, &other), None);
+    c.scan(&mut errors);
+    let cycle = c.collect(at(2), &mut errors);
+    let ids: Vec<&str> = cycle.containers.iter().map(|s| s.full_id.as_str()).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&A) && ids.contains(&C), "{ids:?}");
+
+    // Without its own pod in the tree (not in a pod), every container is recorded.
+    let h = mountinfo::from_root_dir(root).unwrap();
+    let mut all = Collector::new(h, DiscoveryMode::Kubernetes, "/proc".into(), 5, 30);
+    all.set_scope(Scope::OwnPod("not-here".into()));
+    assert_eq!(all.collect(at(0), &mut errors).containers.len(), 4);
+}

@@ -18,7 +18,10 @@
 //! is a container named by its path. Classification is pure; the walk is a
 //! thin shell over `read_dir`.
 
+pub mod scope;
 pub mod watch;
+
+pub use scope::Scope;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -197,6 +200,7 @@ pub type Visit<'a> = &'a mut dyn FnMut(usize, &str);
 struct Walk<'a> {
     root_index: usize,
     mode: DiscoveryMode,
+    scope: &'a Scope,
     populated: &'a dyn Fn(&str) -> bool,
 }
 
@@ -210,13 +214,14 @@ pub fn discover(
     mode: DiscoveryMode,
     populated: &dyn Fn(&str) -> bool,
 ) -> BTreeMap<String, ContainerRef> {
-    discover_visiting(roots, mode, populated, &mut |_, _| {})
+    discover_visiting(roots, mode, &Scope::All, populated, &mut |_, _| {})
 }
 
-/// [`discover`], reporting every non-container directory passed to `visit`.
+/// [`discover`] within `scope`, reporting every non-container directory passed to `visit`.
 pub fn discover_visiting(
     roots: &[&Path],
     mode: DiscoveryMode,
+    scope: &Scope,
     populated: &dyn Fn(&str) -> bool,
     visit: Visit<'_>,
 ) -> BTreeMap<String, ContainerRef> {
@@ -225,6 +230,7 @@ pub fn discover_visiting(
         let w = Walk {
             root_index,
             mode,
+            scope,
             populated,
         };
         visit(root_index, "");
@@ -236,22 +242,26 @@ pub fn discover_visiting(
 /// Discovery below a directory that just appeared (`rel` under `root`): it
 /// may be a container itself, or a pod or QoS directory with containers
 /// created before it was watched.
+#[allow(clippy::too_many_arguments)]
 pub fn discover_new(
     root_index: usize,
     root: &Path,
     rel: &str,
     mode: DiscoveryMode,
+    scope: &Scope,
     populated: &dyn Fn(&str) -> bool,
     visit: Visit<'_>,
     found: &mut BTreeMap<String, ContainerRef>,
 ) {
     let depth = rel.split('/').count();
-    if rel.is_empty() || depth > MAX_DEPTH {
+    if rel.is_empty() || depth > MAX_DEPTH || !scope.admits(rel) {
         return;
     }
     match classify(rel) {
         Class::Container(c) => {
-            found.insert(rel.to_string(), c);
+            if scope.records(rel) {
+                found.insert(rel.to_string(), c);
+            }
         }
         Class::Skip => {}
         Class::Other => {
@@ -261,6 +271,7 @@ pub fn discover_new(
             let w = Walk {
                 root_index,
                 mode,
+                scope,
                 populated,
             };
             walk(&w, &root.join(rel), rel.to_string(), depth, visit, found);
@@ -295,9 +306,15 @@ fn walk(
         } else {
             format!("{rel}/{name}")
         };
+        // Another kubelet's tree on this host: its node's agent records it.
+        if !w.scope.admits(&child_rel) {
+            continue;
+        }
         match classify(&child_rel) {
             Class::Container(c) => {
-                found.insert(child_rel, c);
+                if w.scope.records(&child_rel) {
+                    found.insert(child_rel, c);
+                }
                 continue;
             }
             Class::Skip => continue,
@@ -307,7 +324,7 @@ fn walk(
         // Most cgroups are leaves: a link count of 2 says so without listing
         // the directory's dozens of control files (the costly part of a scan).
         if has_no_subdirectories(&entry) {
-            if local && !found.contains_key(&child_rel) {
+            if local && !found.contains_key(&child_rel) && w.scope.records(&child_rel) {
                 let path = entry.path();
                 if (w.populated)(&child_rel) || has_processes(&path) {
                     found.insert(child_rel.clone(), plain_container(&child_rel));
@@ -319,6 +336,7 @@ fn walk(
     }
     if local
         && children == 0
+        && w.scope.records(&rel)
         && !found.contains_key(&rel)
         && ((w.populated)(&rel) || has_processes(dir))
     {

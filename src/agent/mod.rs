@@ -40,7 +40,7 @@ pub mod short_ids;
 pub mod slots;
 
 pub use contract::{ContainerSample, Cycle, CycleReceiver, InterfaceSample, PodInfo, PodMetadata};
-pub use discovery::DiscoveryMode;
+pub use discovery::{DiscoveryMode, Scope};
 pub use prometheus::SelfMetrics;
 pub use runner::{Agent, AgentConfig, AgentError, AgentHandle};
 
@@ -74,6 +74,22 @@ pub struct AgentArgs {
     /// hierarchies [default: found from /proc/self/mountinfo].
     #[arg(long, env = "FGM_CGROUP_ROOT", value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
+
+    /// Whose containers are recorded when several kubelets share the host (kind's nodes):
+    /// `auto`, the kubelet `--cgroup-root` holding this agent's own pod ($FGM_POD_UID; every
+    /// container when not in a pod); `all`; or a cgroup path such as `/kubelet-2`.
+    #[arg(
+        long,
+        env = "FGM_KUBELET_CGROUP_ROOT",
+        value_name = "auto|all|PATH",
+        default_value = "auto"
+    )]
+    pub kubelet_cgroup_root: String,
+
+    /// UID of the agent's own pod (the DaemonSet sets it from `metadata.uid`): what `auto`
+    /// above looks for.
+    #[arg(long, env = "FGM_POD_UID")]
+    pub pod_uid: Option<String>,
 
     /// Data files older than this are deleted.
     #[arg(long, env = "FGM_RETENTION_MAX_AGE", default_value = "7d")]
@@ -196,6 +212,7 @@ impl AgentArgs {
             retention_max_age: self.retention_max_age.0,
             retention_max_bytes: self.retention_max_bytes.map(|b| b.0),
             discovery: mode,
+            scope: discovery::Scope::parse(&self.kubelet_cgroup_root, self.pod_uid.as_deref())?,
             // New containers come from inotify events; this is the full-walk
             // period without them (and in `local` mode). A full walk costs about
             // as much as reading every container once (benches/agent_cycle.rs).

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::clock::WallClock;
 use super::collector::Collector;
 use super::contract::{Cycle, CycleReceiver, PodMetadata};
-use super::discovery::DiscoveryMode;
+use super::discovery::{DiscoveryMode, Scope};
 use super::fds;
 use super::mountinfo::{self, Hierarchies, HierarchyError};
 use super::network::PodNetwork;
@@ -45,6 +45,8 @@ pub struct AgentConfig {
     pub retention_max_age: Duration,
     pub retention_max_bytes: Option<u64>,
     pub discovery: DiscoveryMode,
+    /// The part of the cgroup tree recorded (one kubelet's pods when several share the host).
+    pub scope: Scope,
     /// Walk the whole cgroup tree every this many cycles when inotify is
     /// unavailable and in `local` mode (otherwise new containers come from
     /// events, and a full walk runs every [`super::collector::RECONCILE_EVERY`]).
@@ -210,6 +212,7 @@ impl Agent {
                 config.scan_every,
                 config.limits_every,
             );
+            collector.set_scope(config.scope.clone());
             let files_per_container = collector.files_per_container().max(1);
             collector.refresh_fd_budget();
             let budget = collector.fd_status().budget;

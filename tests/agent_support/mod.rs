@@ -27,6 +27,7 @@ pub fn config(data_dir: &Path, cgroup_root: &Path, mode: DiscoveryMode) -> Agent
         retention_max_age: Duration::from_secs(7 * 86_400),
         retention_max_bytes: None,
         discovery: mode,
+        scope: fine_grained_monitor::agent::Scope::All,
         scan_every: 1,
         limits_every: 1,
         lock_wait: Duration::from_secs(5),

@@ -252,6 +252,7 @@ pub fn start_agent(
         retention_max_age: Duration::from_secs(7 * 86_400),
         retention_max_bytes: None,
         discovery: DiscoveryMode::Kubernetes,
+        scope: fine_grained_monitor::agent::Scope::All,
         scan_every: 1,
         limits_every: 1,
         lock_wait: Duration::from_secs(5),

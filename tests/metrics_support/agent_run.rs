@@ -93,6 +93,7 @@ impl AgentRun {
             retention_max_age: Duration::from_secs(3600),
             retention_max_bytes: None,
             discovery: DiscoveryMode::Kubernetes,
+            scope: fine_grained_monitor::agent::Scope::All,
             scan_every: 1,
             limits_every: 1,
             lock_wait: Duration::from_secs(5),

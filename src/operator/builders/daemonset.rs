@@ -239,6 +239,19 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
         }),
         ..EnvVar::default()
     }];
+    // The agent finds its own pod's cgroup and records only its kubelet's containers
+    // (several kubelets on one host: kind's nodes).
+    env.push(EnvVar {
+        name: "FGM_POD_UID".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.uid".into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    });
     if spec.pod_metadata.enabled {
         // The node's own kubelet (`/stats/summary`: container filesystems),
         // reached at the node's address: the pod has its own network.

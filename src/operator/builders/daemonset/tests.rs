@@ -88,6 +88,13 @@ fn default_daemon_set_follows_the_design() {
             .field_path,
         "spec.nodeName"
     );
+    let pod_uid = agent.env.as_ref().unwrap().iter().find(|e| e.name == "FGM_POD_UID");
+    let field = pod_uid.and_then(|e| e.value_from.as_ref()?.field_ref.as_ref());
+    assert_eq!(
+        field.map(|f| f.field_path.as_str()),
+        Some("metadata.uid"),
+        "the agent finds its own kubelet's cgroup root by its pod's UID"
+    );
     assert_eq!(mount_of(agent, "/data").read_only, Some(false));
     assert_eq!(mount_of(agent, "/host/sys/fs/cgroup").read_only, Some(true));
     assert_eq!(mount_of(agent, "/host/proc").read_only, Some(true));
