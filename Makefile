@@ -17,11 +17,13 @@ setup:
 images:
 	tools/image/build.sh
 
-## The test world's one-node cluster (control plane + real node + images), left running; prints
-## KUBECONFIG=<path> last. `make cluster-down` stops it and removes what it made.
+## The test world's cluster (control plane + real nodes + images), left running; prints
+## KUBECONFIG=<path> last. `make cluster NODES=2` starts two real nodes (fgm-node, fgm-node-2).
+## `make cluster-down` stops it and removes what it made.
+NODES ?= 1
 cluster: setup
 	$(CARGO) build -q --example fgm-cluster
-	target/debug/examples/fgm-cluster up
+	FGM_NODES=$(NODES) target/debug/examples/fgm-cluster up
 
 cluster-down:
 	$(CARGO) build -q --example fgm-cluster

@@ -1,5 +1,5 @@
-//! `make cluster` / `make cluster-down`: the test world's one-node cluster, left running for a
-//! person (issue #16). The same code the tests use (tests/support): etcd, kube-apiserver,
+//! `make cluster [NODES=2]` / `make cluster-down`: the test world's cluster (one real node, or
+//! up to four with `NODES`), left running for a person (issues #16, #26). The same code the tests use (tests/support): etcd, kube-apiserver,
 //! controller-manager, scheduler, kwok, and the real node (containerd, kubelet, kube-proxy) with
 //! the product, pause and `localhost/fgm-stress:test` images imported. Nothing of ours is
 //! installed: try the README's Helm and NodeMonitor steps on it.
@@ -105,11 +105,13 @@ fn serve() -> Result<(), String> {
     let dir = state_dir();
     std::fs::write(dir.join("pid"), std::process::id().to_string())
         .map_err(|e| format!("cannot write the pid file: {e}"))?;
-    let world = support::node::world();
+    let nodes = node_count()?;
+    let world = support::node::world_of(nodes);
+    let names: Vec<&str> = world.nodes.iter().map(|n| n.spec.name.as_str()).collect();
     eprintln!(
-        "fgm-cluster: control plane {} and node {} ready",
+        "fgm-cluster: control plane {} and node(s) {} ready",
         world.cp.server,
-        support::node::NODE_NAME
+        names.join(", ")
     );
     std::fs::write(
         dir.join("kubeconfig.tmp"),
@@ -120,6 +122,24 @@ fn serve() -> Result<(), String> {
     // Until SIGTERM (`down`): the daemons die with this process, the janitor cleans up.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// `$FGM_NODES` (`make cluster NODES=2`), 1 when unset.
+fn node_count() -> Result<usize, String> {
+    match std::env::var("FGM_NODES") {
+        Ok(n) if !n.trim().is_empty() => n
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=support::node::MAX_NODES).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "NODES={n}: expected 1 to {} real nodes",
+                    support::node::MAX_NODES
+                )
+            }),
+        _ => Ok(1),
     }
 }
 
@@ -141,17 +161,26 @@ fn down() -> Result<(), String> {
     }
     // The janitor cleans up under the node lock; take it to know it is done, then clean anything
     // a janitor could not (it was killed, say) with the same script.
-    let status = Command::new("flock")
-        .args(["--timeout", "120", support::node::LOCK_FILE])
-        .arg("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/node/cleanup.sh"))
-        .status()
-        .map_err(|e| format!("cannot run flock: {e}"))?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/node/cleanup.sh");
+    let mut status = Ok(());
+    for index in 1..=support::node::MAX_NODES {
+        let ran = Command::new("flock")
+            .args(["--timeout", "120", support::node::LOCK_FILE])
+            .arg("bash")
+            .arg(&script)
+            .envs(support::node::NodeSpec::of(index).cleanup_env())
+            .status()
+            .map_err(|e| format!("cannot run flock: {e}"))?;
+        if !ran.success() && status.is_ok() {
+            status = Err(ran);
+        }
+    }
     let _ = std::fs::remove_dir_all(state_dir());
-    if status.success() {
-        println!("fgm-cluster: stopped; nothing of it is left on this machine");
-        Ok(())
-    } else {
-        Err(format!("cleanup failed ({status})"))
+    match status {
+        Ok(()) => {
+            println!("fgm-cluster: stopped; nothing of it is left on this machine");
+            Ok(())
+        }
+        Err(failed) => Err(format!("cleanup failed ({failed})")),
     }
 }

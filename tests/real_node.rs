@@ -19,6 +19,7 @@
 //!  real_node/network   pod network: a 200 MiB transfer, a killed pause, host network (#25)
 //!  real_node/filesystem a container's writable layer and logs from the kubelet (#25)
 //!  real_node/processes a container's processes, PSS through the file capability (#25)
+//!  real_node/install   the README's Helm install (shared with two_nodes.rs)
 //!  real_node/kube      kubectl and helm, polling, diagnostics on failure
 //! ```
 
@@ -30,6 +31,8 @@ mod data;
 mod filesystem;
 #[path = "real_node/footprint.rs"]
 mod footprint;
+#[path = "real_node/install.rs"]
+mod install;
 #[path = "real_node/kube.rs"]
 mod kube_cli;
 #[path = "real_node/network.rs"]
@@ -54,11 +57,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use install::{NS, install_operator, readme_command};
 use kube_cli::{condition, eventually, get, items, names, pod_ready, run_ok};
 use support::node::{self, NODE_NAME, World};
 
-/// The chart's namespace and the README's NodeMonitor (config/samples/nodemonitor-minimal.yaml).
-const NS: &str = "fine-grained-monitor";
+/// The README's NodeMonitor (config/samples/nodemonitor-minimal.yaml).
 const NM: &str = "default";
 /// A kwok node beside the real one.
 const FAKE_NODE: &str = "fgm-fake-1";
@@ -75,20 +78,6 @@ fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
     dir
-}
-
-/// Runs a README command (its first word is the tool, the rest its arguments).
-fn readme_command(world: &World, command: &[String]) {
-    let mut cmd = match command[0].as_str() {
-        "helm" => world.cp.helm(),
-        "kubectl" => world.cp.kubectl(),
-        other => panic!("README command with an unexpected tool: {other}"),
-    };
-    run_ok(
-        world,
-        cmd.args(&command[1..])
-            .current_dir(env!("CARGO_MANIFEST_DIR")),
-    );
 }
 
 /// The monitor pod on the real node, once Ready (and not being replaced).
@@ -134,26 +123,6 @@ fn add_fake_node(world: &World) {
         "kwok.x-k8s.io/node=fake:NoSchedule",
     ];
     run_ok(world, world.cp.kubectl().args(taint));
-}
-
-/// The README's Helm install; the operator pod becomes Running and Ready (its probes answer).
-fn install_operator(world: &World, extra: &[&str]) {
-    let mut install = readme::command("Install with Helm", "helm install");
-    install.extend(extra.iter().map(|s| s.to_string()));
-    readme_command(world, &install);
-    eventually(
-        world,
-        "operator pod Ready",
-        Duration::from_secs(180),
-        || {
-            let operator = "app.kubernetes.io/component=operator";
-            let pods = items(world, &["pods", "-n", NS, "-l", operator]);
-            match pods.as_slice() {
-                [pod] if pod_ready(pod) => Ok(()),
-                _ => Err(format!("{} operator pods, none ready", pods.len())),
-            }
-        },
-    );
 }
 
 /// The README's NodeMonitor: its pod on the real node becomes Ready, the DaemonSet's and the

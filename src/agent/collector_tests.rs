@@ -329,7 +329,10 @@ fn two_kubelets_on_one_host_each_agent_records_its_own() {
 
     // New containers under either root: only its own kubelet's are recorded, by event and by
     // the next full walk alike.
-    container(&root.join(format!("kubelet-2/kubepods/besteffort/pod2/{C}")), 3);
+    container(
+        &root.join(format!("kubelet-2/kubepods/besteffort/pod2/{C}")),
+        3,
+    );
     let other = "d4".repeat(32);
     container(&root.join(format!("kubelet-1/kubepods/pod3/{other}")), 4);
     let cycle = c.collect(at(1), &mut errors);
@@ -337,7 +340,11 @@ fn two_kubelets_on_one_host_each_agent_records_its_own() {
     assert_eq!(usage(&cycle, &other), None);
     c.scan(&mut errors);
     let cycle = c.collect(at(2), &mut errors);
-    let ids: Vec<&str> = cycle.containers.iter().map(|s| s.full_id.as_str()).collect();
+    let ids: Vec<&str> = cycle
+        .containers
+        .iter()
+        .map(|s| s.full_id.as_str())
+        .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&A) && ids.contains(&C), "{ids:?}");
 

@@ -4,7 +4,7 @@
 //! with the CPU burner among the first rows (issue #26). The kwok node's monitor pod cannot be
 //! port-forwarded (no kubelet): it is listed as not answering and the real node still answers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::node::{NODE_NAME, World};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubectl-fgm");
+use crate::support::view::{BIN, mcp_call};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,43 +20,14 @@ fn repo() -> &'static Path {
 
 fn plugin(world: &World, args: &[&str]) -> Value {
     let started = Instant::now();
-    let out = Command::new(BIN)
-        .arg("--kubeconfig")
-        .arg(&world.cp.kubeconfig)
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("run kubectl-fgm");
+    let out = crate::support::view::run(&world.cp.kubeconfig, args);
     json_of(&format!("kubectl fgm {args:?}"), &out, started)
 }
 
 fn json_of(what: &str, out: &Output, started: Instant) -> Value {
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let value = crate::support::view::json_of(what, out);
     crate::figure(what, format!("{:.1?}", started.elapsed()));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{what}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-/// The Python with the `mcp` package (target/py, or FGM_PYTHON), as the viewer's MCP test.
-fn python() -> PathBuf {
-    let path = std::env::var_os("FGM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/py/bin/python"));
-    let ok = Command::new(&path)
-        .args(["-c", "import mcp.client.stdio"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} lacks the mcp package: run tools/setup.sh",
-        path.display()
-    );
-    path
+    value
 }
 
 /// (namespace, pod, container) of a row.
@@ -118,11 +89,7 @@ pub fn cluster_commands_over_port_forward(world: &World) {
     // The whole cluster through `kubectl fgm mcp`, started by the official client (stdio).
     let server = format!("{BIN} --kubeconfig {} mcp", world.cp.kubeconfig.display());
     let started = Instant::now();
-    let out = Command::new(python())
-        .arg(repo().join("examples/mcp/call.py"))
-        .args(["--stdio", &server, "top_containers"])
-        .output()
-        .expect("python runs");
+    let out = mcp_call(&server, Some("top_containers"));
     let answer = json_of(
         "kubectl fgm mcp: top_containers, no arguments",
         &out,
@@ -141,11 +108,7 @@ pub fn cluster_commands_over_port_forward(world: &World) {
     assert!(rows.iter().all(|r| r["node"] == NODE_NAME), "{result}");
     only_the_fake_node_silent(&result["not_answering"], "mcp top_containers");
     let started = Instant::now();
-    let listed = Command::new(python())
-        .arg(repo().join("examples/mcp/call.py"))
-        .args(["--stdio", &server])
-        .output()
-        .expect("python runs");
+    let listed = mcp_call(&server, None);
     let listed = json_of("kubectl fgm mcp: tools/list", &listed, started);
     let names: Vec<&str> = listed["tools"]
         .as_array()

@@ -122,10 +122,20 @@ mod tests {
     #[test]
     fn admits_the_way_down_and_records_only_below() {
         let s = Scope::Under("kubelet-2".into());
-        for rel in ["", "kubelet-2", "kubelet-2/kubepods", "kubelet-2/kubepods/pod1/abc"] {
+        for rel in [
+            "",
+            "kubelet-2",
+            "kubelet-2/kubepods",
+            "kubelet-2/kubepods/pod1/abc",
+        ] {
             assert!(s.admits(rel), "{rel}");
         }
-        for rel in ["kubelet", "kubelet/kubepods", "kubelet-20", "kubelet-20/kubepods"] {
+        for rel in [
+            "kubelet",
+            "kubelet/kubepods",
+            "kubelet-20",
+            "kubelet-20/kubepods",
+        ] {
             assert!(!s.admits(rel), "{rel}");
             assert!(!s.records(rel), "{rel}");
         }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::network::{CLUSTER_CIDR, NODE_IP, POD_GATEWAY, POD_SUBNET};
+use super::network::CLUSTER_CIDR;
+use super::spec::NodeSpec;
 
 /// Image containerd runs as every pod's sandbox (assembled by tools/image/build-test-images.sh).
 pub const PAUSE_IMAGE: &str = "localhost/fgm-pause:test";
@@ -66,7 +67,7 @@ state = "{state}"
 }
 
 /// The pod network: a bridge with the gateway address, host-local addresses, port mappings.
-pub fn cni_conflist(ipam_dir: &Path) -> String {
+pub fn cni_conflist(node: &NodeSpec, ipam_dir: &Path) -> String {
     serde_json::json!({
         "cniVersion": "1.0.0",
         "name": "fgm-pods",
@@ -80,7 +81,7 @@ pub fn cni_conflist(ipam_dir: &Path) -> String {
                 "ipam": {
                     "type": "host-local",
                     "dataDir": ipam_dir.display().to_string(),
-                    "ranges": [[{ "subnet": POD_SUBNET, "gateway": POD_GATEWAY }]],
+                    "ranges": [[{ "subnet": node.pod_subnet, "gateway": node.pod_gateway }]],
                     "routes": [{ "dst": "0.0.0.0/0" }],
                 },
             },
@@ -104,7 +105,7 @@ pub struct KubeletPaths<'a> {
 /// webhook authentication and authorization, no read-only port, eviction thresholds low enough
 /// that a busy test machine does not evict the test's pods. Disk thresholds are absolute: 1 % of
 /// a large shared disk is gigabytes, and a CI machine with ~2 GiB free would be under disk pressure.
-pub fn kubelet(paths: &KubeletPaths, cgroup_root: &str) -> String {
+pub fn kubelet(paths: &KubeletPaths, node: &NodeSpec) -> String {
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -116,7 +117,7 @@ failSwapOn: false
 # No CAP_SYS_RESOURCE here (see containerd's restrict_oom_score_adj): kubelet keeps its own score.
 oomScoreAdj: 0
 containerRuntimeEndpoint: unix://{socket}
-address: {NODE_IP}
+address: {node_ip}
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -154,12 +155,14 @@ maxPods: 110
         ca = paths.ca_cert.display(),
         resolv = paths.resolv_conf.display(),
         pod_logs = paths.pod_logs.display(),
+        cgroup_root = node.cgroup_root,
+        node_ip = node.node_ip,
     )
 }
 
 /// KubeProxyConfiguration: iptables mode inside the node's namespace; conntrack sysctls left
 /// alone (they are not per namespace).
-pub fn kube_proxy(kubeconfig: &Path, node_name: &str) -> String {
+pub fn kube_proxy(kubeconfig: &Path, node: &NodeSpec) -> String {
     format!(
         r#"apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -168,7 +171,7 @@ clientConnection:
 mode: iptables
 clusterCIDR: {CLUSTER_CIDR}
 hostnameOverride: {node_name}
-bindAddress: {NODE_IP}
+bindAddress: {node_ip}
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 conntrack:
@@ -178,5 +181,7 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 "#,
         kubeconfig = kubeconfig.display(),
+        node_name = node.name,
+        node_ip = node.node_ip,
     )
 }

@@ -1,27 +1,34 @@
-//! A real node in the test world (issue #16): containerd, runc, CNI plugins, kubelet and
-//! kube-proxy on this machine's cgroups, registered with a control plane of their own.
+//! Real nodes in the test world (issue #16, two of them for issue #26): containerd, runc, CNI
+//! plugins, kubelet and kube-proxy on this machine's cgroups, registered with a control plane of
+//! their own.
 //!
 //! ```text
 //!  test process ─┬─ etcd, kube-apiserver (10.123.0.1), controller-manager, scheduler, kwok
 //!                ├─ [netns fgm-node] containerd ─ shims ─ runc ─ pods (cgroups under /kubelet)
 //!                ├─ [netns fgm-node] kubelet (cgroupfs driver, --cgroup-root=/kubelet, hybrid v1+v2)
 //!                ├─ [netns fgm-node] kube-proxy (iptables, in the node's namespace only)
-//!                └─ janitor: runs tools/node/cleanup.sh when the test process goes away
+//!                ├─ [netns, mount ns fgm-node-2] the same for node 2 (/kubelet-2, 10.123.1.2)
+//!                └─ janitor: runs tools/node/cleanup.sh for every node when the test process goes away
 //! ```
 //!
-//! The images the pods run are OCI archives assembled from files (`make images`: the product
-//! image from the release binaries, the pause and `fgm-stress` images from tools/image) and
-//! imported into containerd under the names the chart and the tests use, so
-//! `imagePullPolicy: IfNotPresent` finds them: nothing is pulled.
+//! Each node has its own kubelet cgroup root, network namespace, pod subnet, state, and monitor
+//! data directory (spec.rs), so one node's agent never sees another's pods. The images the pods
+//! run are OCI archives assembled from files (`make images`: the product image from the release
+//! binaries, the pause and `fgm-stress` images from tools/image) and imported into each node's
+//! containerd under the names the chart and the tests use, so `imagePullPolicy: IfNotPresent`
+//! finds them: nothing is pulled.
 //!
-//! One node world per machine: it holds `/run/fgm-node.lock` for its life (a `make cluster`
-//! world left running makes a test wait, then fail naming `make cluster-down`). Every daemon is
+//! One world per machine: it holds `/run/fgm-node.lock` for its life (a `make cluster` world
+//! left running makes a test wait, then fail naming `make cluster-down`). Every daemon is
 //! tied to the test process like the control plane's (PR_SET_PDEATHSIG); containers outlive
 //! their shims' parents, so the janitor removes them, their mounts, cgroups and the network
-//! namespace when the test process ends, however it ends.
+//! namespaces when the test process ends, however it ends.
 
 pub mod config;
 pub mod network;
+pub mod spec;
+
+pub use spec::{MAX_NODES, NodeSpec};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -32,15 +39,11 @@ use std::time::{Duration, Instant};
 use super::process::{PROCS, Proc, log_tail, on_supervisor, wait_until};
 use super::{ControlPlane, Listen, find_bin, pki, set_control_plane, start_on};
 
-/// Name the node registers under.
+/// Name node 1 registers under (node `i`: `fgm-node-i`).
 pub const NODE_NAME: &str = "fgm-node";
-/// kubelet's `--cgroup-root` (kind's choice): pods live under `/kubelet/kubepods/...` in every
+/// Node 1's kubelet `--cgroup-root` (kind's choice): pods live under `/kubelet/kubepods/...` in every
 /// hierarchy, not at the default root.
 pub const CGROUP_ROOT: &str = "/kubelet";
-/// Runtime state (sockets, pid files, network namespaces of pods); removed by the janitor.
-pub const STATE_DIR: &str = "/run/fgm-node";
-/// Persistent state (containerd's images and snapshots, kubelet's root directory).
-pub const LIB_DIR: &str = "/var/lib/fgm-node";
 /// Held for the world's life: one node world per machine.
 pub const LOCK_FILE: &str = "/run/fgm-node.lock";
 /// The product image as the chart and the operator name it.
@@ -63,25 +66,47 @@ pub const IMAGE_ARCHIVES: [&str; 3] = [
 /// CNI plugins the node needs, in `<bin dir>/cni`.
 const CNI_PLUGINS: [&str; 4] = ["bridge", "host-local", "loopback", "portmap"];
 
-/// The control plane plus the real node.
+/// The control plane plus the real nodes.
 pub struct World {
     pub cp: &'static ControlPlane,
-    /// containerd's socket (for `ctr`).
+    /// Node 1's containerd socket (for `ctr`).
     pub containerd_socket: PathBuf,
-    /// Where the daemons' logs are.
+    /// Where node 1's daemons' logs are.
     pub log_dir: PathBuf,
-    /// From the first step to the node being Ready.
+    /// Every node, node 1 first.
+    pub nodes: Vec<Node>,
+    /// From the first step to every node being Ready.
     pub startup: Duration,
     _lock: File,
 }
 
+/// One real node of the world.
+pub struct Node {
+    pub spec: NodeSpec,
+    /// containerd's socket (for `ctr`).
+    pub containerd_socket: PathBuf,
+    /// Where the daemons' logs are.
+    pub log_dir: PathBuf,
+}
+
 static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
 
-/// The world of this process, started on first use. Panics (failing the calling test) with the
-/// reason when it cannot start: not root, a missing binary or image, a daemon that exits.
+/// The one-node world of this process, started on first use. Panics (failing the calling test)
+/// with the reason when it cannot start: not root, a missing binary or image, a daemon that
+/// exits.
 pub fn world() -> &'static World {
-    match WORLD.get_or_init(start) {
-        Ok(w) => w,
+    world_of(1)
+}
+
+/// The world of this process with `nodes` real nodes (at most [`MAX_NODES`]); a process has
+/// one world, so every caller asks for the same count.
+pub fn world_of(nodes: usize) -> &'static World {
+    match WORLD.get_or_init(|| start(nodes)) {
+        Ok(w) if w.nodes.len() == nodes => w,
+        Ok(w) => panic!(
+            "this process's test world has {} node(s), {nodes} asked for",
+            w.nodes.len()
+        ),
         Err(e) => panic!("test world's real node unavailable: {e}"),
     }
 }
@@ -170,46 +195,84 @@ fn take_lock() -> Result<File, String> {
     }
 }
 
-/// Runs tools/node/cleanup.sh and waits for it.
+/// Runs tools/node/cleanup.sh for every node a world may have, and waits for it.
 fn cleanup_leftovers() -> Result<(), String> {
     let script = repo_root().join("tools/node/cleanup.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("--keep-images")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let said = String::from_utf8_lossy(&out.stderr);
-    if !said.trim().is_empty() {
-        eprintln!("{}", said.trim_end());
+    for index in 1..=MAX_NODES {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("--keep-images")
+            .envs(NodeSpec::of(index).cleanup_env())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        if !said.trim().is_empty() {
+            eprintln!("{}", said.trim_end());
+        }
+        if !out.status.success() {
+            return Err(format!("{} failed: {said}", script.display()));
+        }
     }
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{} failed: {said}", script.display()))
-    }
+    Ok(())
 }
 
-/// Creates the monitor's host data directory with the test world's mark. A directory there
+/// Creates a node's monitor data directory with the test world's mark. A directory there
 /// without the mark holds data the test world did not write: refused, never removed.
-fn claim_data_dir() -> Result<(), String> {
-    let dir = Path::new(DATA_DIR);
+fn claim_data_dir(node: &NodeSpec) -> Result<(), String> {
+    let dir = node.data_dir.as_path();
     if dir.exists() {
         return Err(format!(
-            "{DATA_DIR} exists and was not made by the test world (no {DATA_MARK}): the real \
-             node's monitor would write there and the janitor would not remove it; move it away"
+            "{} exists and was not made by the test world (no {DATA_MARK}): the real \
+             node's monitor would write there and the janitor would not remove it; move it away",
+            dir.display()
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {DATA_DIR}: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     write(
         &dir.join(DATA_MARK),
         "made by tests/support/node; removed with the test world\n",
     )
 }
 
+/// The mount namespace of a node other than the first: a copy of this machine's with the
+/// node's own data directory bound over the monitor's default one, kept by a bind of its
+/// nsfs file under the node's state directory (which must not be a shared mount for that).
+fn create_mount_namespace(node: &NodeSpec) -> Result<(), String> {
+    let Some(ns) = node.mount_ns.as_deref() else {
+        return Ok(());
+    };
+    let state = node.state_dir.display().to_string();
+    let sh = |args: &[&str], what: &str| -> Result<(), String> {
+        let mut cmd = Command::new(args[0]);
+        cmd.args(&args[1..]);
+        run(cmd, what).map(|_| ())
+    };
+    std::fs::create_dir_all(&node.state_dir).map_err(|e| format!("cannot create {state}: {e}"))?;
+    sh(
+        &["mount", "--bind", &state, &state],
+        "bind the node's state directory",
+    )?;
+    sh(
+        &["mount", "--make-private", &state],
+        "make the node's state directory private",
+    )?;
+    File::create(ns).map_err(|e| format!("cannot create {}: {e}", ns.display()))?;
+    let ns_arg = format!("--mount={}", ns.display());
+    sh(
+        &["unshare", &ns_arg, "--propagation", "slave", "true"],
+        "unshare a mount namespace for the node",
+    )?;
+    let data = node.data_dir.display().to_string();
+    sh(
+        &["nsenter", &ns_arg, "--", "mount", "--bind", &data, DATA_DIR],
+        "bind the node's data directory in its mount namespace",
+    )
+}
+
 /// Creates the cgroup root in every hierarchy (kubelet refuses to start without it), with the
 /// cpuset of the root so tasks may join.
-fn create_cgroup_root() -> Result<(), String> {
-    let name = CGROUP_ROOT.trim_start_matches('/');
+fn create_cgroup_root(cgroup_root: &str) -> Result<(), String> {
+    let name = cgroup_root.trim_start_matches('/');
     let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
         .map_err(|e| format!("cannot list /sys/fs/cgroup: {e}"))?;
     for entry in hierarchies.flatten() {
@@ -238,9 +301,15 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Starts `bin args...` inside the node's network namespace, tied to this process like the
-/// control plane's children, with its pid in `<STATE_DIR>/<name>.pid` for the janitor.
-fn spawn_in_node(name: &str, bin: &Path, args: &[String], log_dir: &Path) -> Result<Proc, String> {
+/// Starts `bin args...` inside the node's network (and mount) namespace, tied to this process
+/// like the control plane's children, with its pid in `<state dir>/<name>.pid` for the janitor.
+fn spawn_in_node(
+    node: &NodeSpec,
+    name: &str,
+    bin: &Path,
+    args: &[String],
+    log_dir: &Path,
+) -> Result<Proc, String> {
     let log = log_dir.join(format!("{name}.log"));
     let out = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out
@@ -248,9 +317,14 @@ fn spawn_in_node(name: &str, bin: &Path, args: &[String], log_dir: &Path) -> Res
         .map_err(|e| format!("cannot clone {}: {e}", log.display()))?;
     let bin_dir = super::bin_dir();
     let path = std::env::var("PATH").unwrap_or_default();
+    let mount = node
+        .mount_ns
+        .as_ref()
+        .map(|ns| format!("--mount={}", ns.display()));
     let child = Command::new("setpriv")
         .args(["--pdeathsig", "KILL", "--", "nsenter"])
-        .arg(format!("--net={}", network::netns_path()))
+        .arg(format!("--net={}", network::netns_path(node)))
+        .args(mount)
         .arg("--")
         .arg(bin)
         .args(args)
@@ -262,30 +336,41 @@ fn spawn_in_node(name: &str, bin: &Path, args: &[String], log_dir: &Path) -> Res
         .spawn()
         .map_err(|e| format!("cannot start {name} (setpriv, nsenter: util-linux): {e}"))?;
     write(
-        &Path::new(STATE_DIR).join(format!("{name}.pid")),
+        &node.state_dir.join(format!("{name}.pid")),
         &child.id().to_string(),
     )?;
+    let name = format!("{name}@{}", node.name);
     PROCS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .push((name.to_string(), child.id()));
-    Ok(Proc {
-        name: name.to_string(),
-        child,
-        log,
-    })
+        .push((name.clone(), child.id()));
+    Ok(Proc { name, child, log })
 }
 
 /// The janitor: a shell that waits, and when this process goes away (SIGTERM by
-/// PR_SET_PDEATHSIG) runs tools/node/cleanup.sh under the node lock.
+/// PR_SET_PDEATHSIG) runs tools/node/cleanup.sh for every node under the node lock.
 fn spawn_janitor(log_dir: &Path) -> Result<(), String> {
     let script = repo_root().join("tools/node/cleanup.sh");
     let log = log_dir.join("janitor.log");
     let out = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let cleanups: Vec<String> = (1..=MAX_NODES)
+        .map(|index| {
+            let env: Vec<String> = NodeSpec::of(index)
+                .cleanup_env()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "env {} bash {} --keep-images",
+                env.join(" "),
+                script.display()
+            )
+        })
+        .collect();
     let body = format!(
-        "trap 'kill $sleeper 2>/dev/null; flock {LOCK_FILE} bash {script} --keep-images; exit 0' TERM; \
+        "trap 'kill $sleeper 2>/dev/null; flock {LOCK_FILE} bash -c \"{}\"; exit 0' TERM; \
          sleep infinity & sleeper=$!; wait $sleeper",
-        script = script.display()
+        cleanups.join("; ")
     );
     let child = Command::new("setpriv")
         .args(["--pdeathsig", "TERM", "--", "bash", "-c", &body])
@@ -337,45 +422,95 @@ fn import_images(socket: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn start() -> Result<World, String> {
+fn start(nodes: usize) -> Result<World, String> {
     let began = Instant::now();
+    if !(1..=MAX_NODES).contains(&nodes) {
+        return Err(format!("a world has 1 to {MAX_NODES} nodes, not {nodes}"));
+    }
     check_prerequisites()?;
     let lock = take_lock()?;
     cleanup_leftovers()?;
-    claim_data_dir()?;
-    network::create()?;
+    let specs: Vec<NodeSpec> = (1..=nodes).map(NodeSpec::of).collect();
+    for spec in &specs {
+        claim_data_dir(spec)?;
+        network::create(spec)?;
+    }
     let listen = Listen {
         address: network::HOST_IP,
         service_endpoints: true,
     };
     let cp = set_control_plane(on_supervisor(move || start_on(listen)));
     cp.start_workloads();
-    let state = Path::new(STATE_DIR);
-    let lib = Path::new(LIB_DIR);
-    let log_dir = cp.dir.join("node");
+    let janitor_log = cp.dir.join("node");
+    std::fs::create_dir_all(&janitor_log)
+        .map_err(|e| format!("cannot create {}: {e}", janitor_log.display()))?;
+    on_supervisor(move || spawn_janitor(&janitor_log))?;
+    let mut started = Vec::new();
+    for spec in specs {
+        started.push(start_node(cp, spec)?);
+    }
+    let mut ready = Vec::new();
+    for (node, daemons) in started {
+        wait_ready(cp, &node, daemons)?;
+        ready.push(node);
+    }
+    let startup = began.elapsed();
+    eprintln!(
+        "node: {} Ready in {startup:.1?} (kubelet, containerd, kube-proxy logs in {})",
+        ready
+            .iter()
+            .map(|n| n.spec.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        ready[0].log_dir.display()
+    );
+    Ok(World {
+        cp,
+        containerd_socket: ready[0].containerd_socket.clone(),
+        log_dir: ready[0].log_dir.clone(),
+        nodes: ready,
+        startup,
+        _lock: lock,
+    })
+}
+
+/// Starts one node's containerd (images imported), kubelet and kube-proxy; returns the node and
+/// its daemons, not yet waited for.
+fn start_node(cp: &'static ControlPlane, spec: NodeSpec) -> Result<(Node, [Proc; 3]), String> {
+    let state = spec.state_dir.clone();
+    let lib = spec.lib_dir.clone();
+    let suffix = if spec.index == 1 {
+        String::new()
+    } else {
+        format!("-{}", spec.index)
+    };
+    let log_dir = cp.dir.join(format!("node{suffix}"));
     std::fs::create_dir_all(&log_dir)
         .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
-    std::fs::create_dir_all(state).map_err(|e| format!("cannot create {STATE_DIR}: {e}"))?;
-    let log_dir_for_janitor = log_dir.clone();
-    on_supervisor(move || spawn_janitor(&log_dir_for_janitor))?;
-    create_cgroup_root()?;
+    std::fs::create_dir_all(&state)
+        .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+    create_mount_namespace(&spec)?;
+    create_cgroup_root(&spec.cgroup_root)?;
 
     // Identities: kubelet as system:node:<name> (Node authorizer), its serving certificate for
     // the apiserver's port-forward, logs and exec calls, and kube-proxy's default binding.
     let (kubelet_cert, kubelet_key) = pki::client_cert(
         &cp.dir,
-        "kubelet-client",
-        &format!("/O=system:nodes/CN=system:node:{NODE_NAME}"),
+        &format!("kubelet-client{suffix}"),
+        &format!("/O=system:nodes/CN=system:node:{}", spec.name),
     )?;
     let (serving_cert, serving_key) = pki::serving_cert(
         &cp.dir,
-        "kubelet-serving",
-        "/CN=fgm-node",
-        &[network::NODE_IP],
+        &format!("kubelet-serving{suffix}"),
+        &format!("/CN={}", spec.name),
+        &[&spec.node_ip],
     )?;
-    let (proxy_cert, proxy_key) =
-        pki::client_cert(&cp.dir, "kube-proxy-client", "/CN=system:kube-proxy")?;
-    let kubelet_kubeconfig = cp.dir.join("kubelet.kubeconfig");
+    let (proxy_cert, proxy_key) = pki::client_cert(
+        &cp.dir,
+        &format!("kube-proxy-client{suffix}"),
+        "/CN=system:kube-proxy",
+    )?;
+    let kubelet_kubeconfig = cp.dir.join(format!("kubelet{suffix}.kubeconfig"));
     write(
         &kubelet_kubeconfig,
         &pki::kubeconfig(
@@ -384,7 +519,7 @@ fn start() -> Result<World, String> {
             &pki::cert_user(&kubelet_cert, &kubelet_key),
         ),
     )?;
-    let proxy_kubeconfig = cp.dir.join("kube-proxy.kubeconfig");
+    let proxy_kubeconfig = cp.dir.join(format!("kube-proxy{suffix}.kubeconfig"));
     write(
         &proxy_kubeconfig,
         &pki::kubeconfig(
@@ -410,7 +545,7 @@ fn start() -> Result<World, String> {
     )?;
     write(
         &cni_conf.join("10-fgm-pods.conflist"),
-        &config::cni_conflist(&lib.join("cni/networks")),
+        &config::cni_conflist(&spec, &lib.join("cni/networks")),
     )?;
     // No cluster DNS here: pods get a resolver that answers nothing rather than the machine's.
     let resolv = state.join("resolv.conf");
@@ -427,20 +562,17 @@ fn start() -> Result<World, String> {
                 resolv_conf: &resolv,
                 pod_logs: &lib.join("pod-logs"),
             },
-            CGROUP_ROOT,
+            &spec,
         ),
     )?;
     let proxy_yaml = state.join("kube-proxy.yaml");
-    write(
-        &proxy_yaml,
-        &config::kube_proxy(&proxy_kubeconfig, NODE_NAME),
-    )?;
+    write(&proxy_yaml, &config::kube_proxy(&proxy_kubeconfig, &spec))?;
 
     let containerd_bin = find_bin("containerd")?;
-    let (log, sock) = (log_dir.clone(), socket.clone());
+    let (log, sock, node) = (log_dir.clone(), socket.clone(), spec.clone());
     let args = vec![format!("--config={}", containerd_toml.display())];
     let mut containerd =
-        on_supervisor(move || spawn_in_node("containerd", &containerd_bin, &args, &log))?;
+        on_supervisor(move || spawn_in_node(&node, "containerd", &containerd_bin, &args, &log))?;
     let ctr_socket = socket.clone();
     wait_until(
         "containerd",
@@ -462,30 +594,40 @@ fn start() -> Result<World, String> {
     let kubelet_args = vec![
         format!("--config={}", kubelet_yaml.display()),
         format!("--kubeconfig={}", kubelet_kubeconfig.display()),
-        format!("--hostname-override={NODE_NAME}"),
-        format!("--node-ip={}", network::NODE_IP),
+        format!("--hostname-override={}", spec.name),
+        format!("--node-ip={}", spec.node_ip),
         format!("--root-dir={}", lib.join("kubelet").display()),
         "--v=2".into(),
     ];
-    let log = log_dir.clone();
-    let mut kubelet =
-        on_supervisor(move || spawn_in_node("kubelet", &kubelet_bin, &kubelet_args, &log))?;
+    let (log, node) = (log_dir.clone(), spec.clone());
+    let kubelet =
+        on_supervisor(move || spawn_in_node(&node, "kubelet", &kubelet_bin, &kubelet_args, &log))?;
     let proxy_bin = find_bin("kube-proxy")?;
     let proxy_args = vec![format!("--config={}", proxy_yaml.display())];
-    let log = log_dir.clone();
-    let mut proxy =
-        on_supervisor(move || spawn_in_node("kube-proxy", &proxy_bin, &proxy_args, &log))?;
+    let (log, node) = (log_dir.clone(), spec.clone());
+    let proxy =
+        on_supervisor(move || spawn_in_node(&node, "kube-proxy", &proxy_bin, &proxy_args, &log))?;
+    let node = Node {
+        spec,
+        containerd_socket: socket,
+        log_dir,
+    };
+    Ok((node, [containerd, kubelet, proxy]))
+}
 
+/// Waits for the node to be Ready while its daemons run.
+fn wait_ready(cp: &ControlPlane, node: &Node, daemons: [Proc; 3]) -> Result<(), String> {
+    let [mut containerd, mut kubelet, mut proxy] = daemons;
     let mut kubectl = cp.kubectl();
     kubectl.args([
         "get",
         "node",
-        NODE_NAME,
+        &node.spec.name,
         "-o",
         r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
     ]);
     wait_until(
-        "the real node Ready",
+        &format!("the real node {} Ready", node.spec.name),
         Duration::from_secs(180),
         &mut [&mut containerd, &mut kubelet, &mut proxy],
         || {
@@ -494,24 +636,47 @@ fn start() -> Result<World, String> {
                 .is_ok_and(|o| o.status.success() && o.stdout == b"True")
         },
     )?;
-    let startup = began.elapsed();
-    eprintln!(
-        "node: {NODE_NAME} Ready in {startup:.1?} (kubelet, containerd, kube-proxy logs in {})",
-        log_dir.display()
-    );
     // The daemons run on, tied to this process; their ids stay in process::PROCS.
     drop((containerd, kubelet, proxy));
-    Ok(World {
-        cp,
-        containerd_socket: socket,
-        log_dir,
-        startup,
-        _lock: lock,
-    })
+    Ok(())
 }
 
 impl World {
-    /// The last lines of the node daemons' logs, for failure messages.
+    /// The last lines of every node's daemons' logs, for failure messages.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Node::logs)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `ctr` on node 1's containerd.
+    pub fn ctr(&self) -> Command {
+        ctr(&self.containerd_socket)
+    }
+
+    /// The cgroup directory of a pod's container on node 1 (see [`Node::container_cgroup`]).
+    pub fn container_cgroup(
+        &self,
+        hierarchy: &str,
+        pod_uid: &str,
+        container_id: &str,
+    ) -> Option<PathBuf> {
+        self.nodes[0].container_cgroup(hierarchy, pod_uid, container_id)
+    }
+
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.spec.name == name)
+            .unwrap_or_else(|| panic!("no node {name} in this world"))
+    }
+}
+
+impl Node {
+    /// The last lines of the node's daemons' logs.
     pub fn logs(&self) -> String {
         ["kubelet", "containerd", "kube-proxy"]
             .iter()
@@ -523,13 +688,8 @@ impl World {
             .join("\n")
     }
 
-    /// `ctr` on the node's containerd.
-    pub fn ctr(&self) -> Command {
-        ctr(&self.containerd_socket)
-    }
-
     /// The cgroup directory of a pod's container in hierarchy `hierarchy` (`memory`, `cpu`,
-    /// `unified`, ...): `/sys/fs/cgroup/<h>/kubelet/kubepods/[<qos>/]pod<uid>/<id>`.
+    /// `unified`, ...): `/sys/fs/cgroup/<h>/<cgroup root>/kubepods/[<qos>/]pod<uid>/<id>`.
     pub fn container_cgroup(
         &self,
         hierarchy: &str,
@@ -538,7 +698,7 @@ impl World {
     ) -> Option<PathBuf> {
         let base = Path::new("/sys/fs/cgroup")
             .join(hierarchy)
-            .join(CGROUP_ROOT.trim_start_matches('/'))
+            .join(self.spec.cgroup_root.trim_start_matches('/'))
             .join("kubepods");
         let pod = format!("pod{pod_uid}");
         [

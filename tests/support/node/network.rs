@@ -1,4 +1,5 @@
-//! The node's network: its own network namespace joined to this machine by a veth pair.
+//! A node's network: its own network namespace joined to this machine by a veth pair (node 1's
+//! names and addresses below; node `i` takes the next subnets, see spec.rs).
 //!
 //! ```text
 //!  this machine (host netns)                   node netns "fgm-node"
@@ -13,20 +14,14 @@
 
 use std::process::Command;
 
-/// Name of the node's network namespace (also in tools/node/cleanup.sh).
-pub const NETNS: &str = "fgm-node";
-/// Host side of the veth pair (also in tools/node/cleanup.sh).
-pub const HOST_VETH: &str = "fgm-node0";
-/// The machine's address on the node network: the apiserver listens here.
+use super::spec::NodeSpec;
+
+/// The machine's address on node 1's network: the apiserver listens here.
 pub const HOST_IP: &str = "10.123.0.1";
-/// The node's address (its InternalIP; kubelet listens here).
+/// Node 1's address (its InternalIP; kubelet listens here).
 pub const NODE_IP: &str = "10.123.0.2";
-/// Pod addresses on the node (the CNI bridge's subnet).
-pub const POD_SUBNET: &str = "10.124.0.0/24";
 /// The cluster's pod range (kube-proxy's clusterCIDR).
 pub const CLUSTER_CIDR: &str = "10.124.0.0/16";
-/// Gateway of the pod subnet (the bridge's address).
-pub const POD_GATEWAY: &str = "10.124.0.1";
 
 /// Runs `ip args...`, or an error with its output.
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -45,36 +40,44 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Creates the namespace, the veth pair, addresses and routes. Expects none of it to exist
-/// (tools/node/cleanup.sh runs first).
-pub fn create() -> Result<(), String> {
-    ip(&["netns", "add", NETNS])?;
+/// Creates the node's namespace, the veth pair, addresses and routes. Expects none of it to
+/// exist (tools/node/cleanup.sh runs first). Node 1's route covers the whole cluster range;
+/// other nodes' more specific subnets win over it.
+pub fn create(node: &NodeSpec) -> Result<(), String> {
+    let (netns, veth) = (node.netns.as_str(), node.host_veth.as_str());
+    ip(&["netns", "add", netns])?;
     ip(&[
-        "link", "add", HOST_VETH, "type", "veth", "peer", "name", "eth0", "netns", NETNS,
+        "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns,
     ])?;
-    ip(&["addr", "add", &format!("{HOST_IP}/30"), "dev", HOST_VETH])?;
-    ip(&["link", "set", HOST_VETH, "up"])?;
-    ip(&["-n", NETNS, "link", "set", "lo", "up"])?;
+    ip(&["addr", "add", &format!("{}/30", node.host_ip), "dev", veth])?;
+    ip(&["link", "set", veth, "up"])?;
+    ip(&["-n", netns, "link", "set", "lo", "up"])?;
     ip(&[
         "-n",
-        NETNS,
+        netns,
         "addr",
         "add",
-        &format!("{NODE_IP}/30"),
+        &format!("{}/30", node.node_ip),
         "dev",
         "eth0",
     ])?;
-    ip(&["-n", NETNS, "link", "set", "eth0", "up"])?;
-    // Service cluster IPs need a route to enter the node's routing (kube-proxy DNATs them).
-    ip(&["-n", NETNS, "route", "add", "default", "via", HOST_IP])?;
+    ip(&["-n", netns, "link", "set", "eth0", "up"])?;
+    // Service cluster IPs need a route to enter the node's routing (kube-proxy DNATs them); the
+    // apiserver (on node 1's link) is reached through this machine.
+    ip(&["-n", netns, "route", "add", "default", "via", &node.host_ip])?;
     // Replies from the apiserver to pods.
-    ip(&["route", "add", CLUSTER_CIDR, "via", NODE_IP])?;
+    let pods = if node.index == 1 {
+        CLUSTER_CIDR
+    } else {
+        node.pod_subnet.as_str()
+    };
+    ip(&["route", "add", pods, "via", &node.node_ip])?;
     // Pods' traffic to the apiserver is routed through the node (as on any node).
     let out = Command::new("ip")
         .args([
             "netns",
             "exec",
-            NETNS,
+            netns,
             "sysctl",
             "-qw",
             "net.ipv4.ip_forward=1",
@@ -83,7 +86,7 @@ pub fn create() -> Result<(), String> {
         .map_err(|e| format!("cannot run `ip netns exec sysctl`: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "enabling forwarding in {NETNS}: {}",
+            "enabling forwarding in {netns}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
@@ -91,6 +94,6 @@ pub fn create() -> Result<(), String> {
 }
 
 /// Path of the namespace for `nsenter --net=`.
-pub fn netns_path() -> String {
-    format!("/run/netns/{NETNS}")
+pub fn netns_path(node: &NodeSpec) -> String {
+    format!("/run/netns/{}", node.netns)
 }

@@ -88,7 +88,12 @@ fn default_daemon_set_follows_the_design() {
             .field_path,
         "spec.nodeName"
     );
-    let pod_uid = agent.env.as_ref().unwrap().iter().find(|e| e.name == "FGM_POD_UID");
+    let pod_uid = agent
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "FGM_POD_UID");
     let field = pod_uid.and_then(|e| e.value_from.as_ref()?.field_ref.as_ref());
     assert_eq!(
         field.map(|f| f.field_path.as_str()),
