@@ -89,8 +89,12 @@ impl View {
     }
 }
 
-/// The plugin's binary.
-pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-fgm");
+/// The plugin's binary (integration tests and benchmarks are told where cargo built it; the
+/// example that shares this module never runs it).
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_kubectl-fgm") {
+    Some(path) => path,
+    None => "kubectl-fgm",
+};
 
 /// `kubectl fgm <args>` with `kubeconfig`, run to its end.
 pub fn run(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
