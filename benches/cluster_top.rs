@@ -1,7 +1,12 @@
 //! `cargo bench --bench cluster_top`: `kubectl fgm top` over 20 nodes (issue #26), printed,
 //! never asserted.
 //!
-//! The 20 nodes are viewers over recorded data behind local listeners, in this process: one
+//! Two of the 20 are the test world's real nodes (tests/support/node, root and `make images`
+//! needed; `FGM_BENCH_REAL_NODES=0` leaves them out): the chart and the README's NodeMonitor
+//! installed, each node's viewer reached through the API server's port-forward as `kubectl fgm`
+//! reaches it, with the minutes of data the agents recorded since.
+//!
+//! The others are viewers over recorded data behind local listeners, in this process: one
 //! node's day of 100 containers (90 s files, footer summaries, the agent's hour summaries)
 //! written once with the store's writer, then hard-linked into 20 data directories, each
 //! served by its own viewer (its own cache: every node starts cold). `top` asks them as it asks
@@ -14,6 +19,9 @@
 
 #[path = "support/recorded.rs"]
 mod recorded;
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,7 +29,7 @@ use std::time::{Duration, Instant};
 use chrono::{DurationRound, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
-use fine_grained_monitor::plugin::federation::{FedNode, Federation};
+use fine_grained_monitor::plugin::federation::{self, FedNode, Federation, NodeFilter};
 use fine_grained_monitor::plugin::forward::Reach;
 use fine_grained_monitor::plugin::top::{self, Measure, TopOptions};
 use fine_grained_monitor::store::hours;
@@ -42,6 +50,64 @@ fn link_tree(from: &Path, to: &Path) {
         } else {
             std::fs::hard_link(entry.path(), &target).expect("link");
         }
+    }
+}
+
+/// The chart and the README's NodeMonitor on the test world's `count` real nodes; their
+/// viewers as federation nodes once each answers ready through its port-forward.
+async fn real_nodes(count: usize) -> Vec<FedNode> {
+    let world = support::node::world_of(count);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |mut cmd: std::process::Command, what: &str| {
+        let out = cmd.current_dir(repo).output().expect(what);
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let mut helm = world.cp.helm();
+    helm.args([
+        "install",
+        "fine-grained-monitor-operator",
+        "charts/fine-grained-monitor-operator",
+        "--namespace",
+        "fine-grained-monitor",
+        "--create-namespace",
+        "--wait",
+    ]);
+    run(helm, "helm install");
+    let mut apply = world.cp.kubectl();
+    apply.args([
+        "apply",
+        "-n",
+        "fine-grained-monitor",
+        "-f",
+        "config/samples/nodemonitor-minimal.yaml",
+    ]);
+    run(apply, "kubectl apply NodeMonitor");
+    let client = world.cp.client().await;
+    let began = Instant::now();
+    loop {
+        let fed =
+            federation::from_cluster(&client, &NodeFilter::default(), 16, Duration::from_secs(5))
+                .await
+                .expect("monitored nodes");
+        let answers = fed.ask_all("/api/status").await;
+        let ready = answers
+            .iter()
+            .filter(|(_, a)| a.as_ref().is_ok_and(|s| s["state"] == "ready"))
+            .count();
+        if ready == count && answers.len() == count {
+            // A few seconds of data on each before the figures.
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            return fed.nodes().to_vec();
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(300),
+            "{ready} of {count} real nodes' viewers ready"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -72,7 +138,11 @@ fn main() {
         HOURS * 3600 / recorded::ROTATION,
         began.elapsed()
     );
-    let dirs: Vec<_> = (1..=NODES)
+    let real = std::env::var("FGM_BENCH_REAL_NODES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(2);
+    let dirs: Vec<_> = (1..=NODES - real)
         .map(|n| {
             let dir = root.path().join(format!("node-{n:02}"));
             std::fs::create_dir_all(&dir).expect("mkdir");
@@ -87,7 +157,11 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let stop = CancellationToken::new();
-        let mut nodes = Vec::new();
+        let mut nodes = if real > 0 {
+            real_nodes(real).await
+        } else {
+            Vec::new()
+        };
         for (n, dir) in dirs.iter().enumerate() {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -101,6 +175,10 @@ fn main() {
                 reach: Reach::Direct(addr),
             });
         }
+        println!(
+            "nodes: {real} real (port-forward through the API server), {} recorded (local listeners)",
+            NODES - real
+        );
         let fed = Federation::new(nodes, 16, Duration::from_secs(60));
         // Each viewer loads its index before answering: wait until all say ready.
         let ready = Instant::now();
@@ -123,7 +201,7 @@ fn main() {
             let (warm, _) = top_of(&fed, since).await;
             assert!(report.not_answering.is_empty(), "{:?}", report.not_answering);
             println!(
-                "kubectl fgm top --since {name} over {NODES} nodes x {CONTAINERS} containers: cold {:.0} ms, warm {:.0} ms (first row {} at {:.3} cores; target < {})",
+                "kubectl fgm top --since {name} over {NODES} nodes ({real} real) x {CONTAINERS} containers: cold {:.0} ms, warm {:.0} ms (first row {} at {:.3} cores; target < {})",
                 cold.as_secs_f64() * 1000.0,
                 warm.as_secs_f64() * 1000.0,
                 report.rows.first().map_or("-", |r| r.key.as_str()),
