@@ -359,7 +359,7 @@ impl Collector {
                 }
             };
             fd.status.kept_files += files.kept();
-            if files.kept() < files.len() {
+            if files.reopened() > 0 {
                 fd.status.reopened += 1;
             }
             tracing::debug!(cgroup = %path, id = %container.short_id, "container found");
@@ -440,7 +440,7 @@ impl Collector {
         }
         let mut kept_again = 0;
         for t in self.tracked.values_mut() {
-            let closed = t.files.len() - t.files.kept();
+            let closed = t.files.reopened();
             if closed == 0 {
                 continue;
             }
@@ -515,7 +515,7 @@ impl Collector {
         let (mut kept, mut reopened) = (0, 0);
         for t in self.tracked.values() {
             kept += t.files.kept();
-            if t.files.kept() < t.files.len() {
+            if t.files.reopened() > 0 {
                 reopened += 1;
             }
         }

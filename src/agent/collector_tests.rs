@@ -354,3 +354,37 @@ fn two_kubelets_on_one_host_each_agent_records_its_own() {
     all.set_scope(Scope::OwnPod("not-here".into()));
     assert_eq!(all.collect(at(0), &mut errors).containers.len(), 4);
 }
+
+#[test]
+fn slow_files_are_read_by_reopening_and_never_hold_a_descriptor() {
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    v2_root(root);
+    let dir = root.join(format!("kubepods/pod1/{A}"));
+    container(&dir, 1);
+    std::fs::write(dir.join("memory.max"), "1048576\n").unwrap();
+    let h = mountinfo::from_root_dir(root).unwrap();
+    let mut c = Collector::new(h, DiscoveryMode::Kubernetes, "/proc".into(), 5, 3);
+    let mut errors = ReadErrors::default();
+    let limit = |cycle: &Cycle| cycle.containers[0].values[slots::MEMORY_LIMIT];
+    assert_eq!(limit(&c.collect(at(0), &mut errors)), Some(1_048_576));
+    let status = c.fd_status();
+    assert_eq!(
+        (status.kept_files, status.reopened),
+        (2, 0),
+        "cpu.stat and memory.current kept, memory.max not: {status:?}"
+    );
+    std::fs::write(dir.join("memory.max"), "2097152\n").unwrap();
+    assert_eq!(
+        limit(&c.collect(at(1), &mut errors)),
+        Some(1_048_576),
+        "carried"
+    );
+    c.collect(at(2), &mut errors);
+    assert_eq!(
+        limit(&c.collect(at(3), &mut errors)),
+        Some(2_097_152),
+        "re-read every limits_every cycles"
+    );
+    assert_eq!(errors, ReadErrors::default());
+}
