@@ -31,6 +31,7 @@ pub mod policy;
 pub mod reconcile;
 pub mod server;
 pub mod status;
+pub mod trigger_backoff;
 pub mod uninstall;
 pub mod webhook;
 
@@ -450,6 +451,7 @@ pub async fn run_controller(
                 .map(|other| ObjectRef::from_obj(&**other))
                 .collect::<Vec<_>>()
         })
+        .trigger_backoff(trigger_backoff::TriggerBackoff::default())
         .graceful_shutdown_on(stop.cancelled_owned())
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {

@@ -503,6 +503,15 @@ impl ControlPlane {
         drop(proc);
     }
 
+    /// Stops kube-apiserver, gives it a new serving key and certificate under the same CA, and
+    /// starts it again: clients that trust the CA must reconnect without noticing more.
+    pub fn restart_apiserver_with_new_key(&self) {
+        self.stop_apiserver();
+        let dir = self.pki.ca_cert.parent().expect("the PKI's directory");
+        pki::apiserver_serving(dir).unwrap_or_else(|e| panic!("{e}"));
+        self.start_apiserver();
+    }
+
     /// etcd's client URL (`http://127.0.0.1:<port>`), from the apiserver's flags.
     pub fn etcd_url(&self) -> String {
         self.apiserver

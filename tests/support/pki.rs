@@ -77,19 +77,7 @@ pub fn generate(dir: &Path) -> Result<Pki, String> {
          -addext basicConstraints=critical,CA:TRUE \
          -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
     )?;
-    leaf(
-        dir,
-        "apiserver",
-        "/CN=kube-apiserver",
-        &format!(
-            "subjectAltName=IP:127.0.0.1,IP:{},IP:{},DNS:localhost,DNS:kubernetes,\
-             DNS:kubernetes.default,DNS:kubernetes.default.svc,\
-             DNS:kubernetes.default.svc.cluster.local\n\
-             extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature,keyEncipherment\n",
-            EXTRA_SERVING_IPS[0], EXTRA_SERVING_IPS[1]
-        ),
-    )?;
+    apiserver_serving(dir)?;
     leaf(
         dir,
         "admin",
@@ -119,6 +107,24 @@ pub fn generate(dir: &Path) -> Result<Pki, String> {
         kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
         kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
     })
+}
+
+/// The apiserver's serving certificate `apiserver.crt` with a new key `apiserver.key`, signed by
+/// the CA in `dir` (at start, and again for a restart under a new key).
+pub fn apiserver_serving(dir: &Path) -> Result<(), String> {
+    leaf(
+        dir,
+        "apiserver",
+        "/CN=kube-apiserver",
+        &format!(
+            "subjectAltName=IP:127.0.0.1,IP:{},IP:{},DNS:localhost,DNS:kubernetes,\
+             DNS:kubernetes.default,DNS:kubernetes.default.svc,\
+             DNS:kubernetes.default.svc.cluster.local\n\
+             extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n",
+            EXTRA_SERVING_IPS[0], EXTRA_SERVING_IPS[1]
+        ),
+    )
 }
 
 /// A client certificate `<name>.crt` / `<name>.key` for `subject` (`/O=group/CN=user`), signed by
