@@ -19,7 +19,6 @@
 
 #[path = "support/recorded.rs"]
 mod recorded;
-#[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
