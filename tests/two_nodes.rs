@@ -228,10 +228,19 @@ fn top_ranks_the_burner_first(world: &World, pods: &BTreeMap<String, String>) {
                 &["top", "--by", "cpu", "--since", "2m", "-o", "json"],
             );
             let first = &top["rows"][0];
-            if first["pod"] == "burner" && first["node"] == NODE_2 {
+            // Every workload pod named (each node's agent names its pods from the API).
+            let named: std::collections::BTreeSet<&str> = top["rows"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|r| r["namespace"] == APPS)
+                .filter_map(|r| r["pod"].as_str())
+                .collect();
+            if first["pod"] == "burner" && first["node"] == NODE_2 && named.len() == pods.len() {
                 Ok(top)
             } else {
-                Err(format!("first row {first}"))
+                Err(format!("first row {first}, named {named:?}"))
             }
         },
     );
