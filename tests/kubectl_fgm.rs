@@ -19,17 +19,11 @@ use serde_json::{Value, json};
 
 use support::{control_plane, pki, workloads::create_fake_node};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kubectl-fgm");
+use support::view::BIN;
 
 /// Runs `kubectl-fgm` with `kubeconfig` and `args`.
 fn plugin(kubeconfig: &std::path::Path, args: &[&str]) -> Output {
-    std::process::Command::new(BIN)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("run kubectl-fgm")
+    support::view::run(kubeconfig, args)
 }
 
 fn text(out: &Output) -> (String, String) {
