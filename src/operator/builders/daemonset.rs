@@ -209,6 +209,21 @@ fn token_volume() -> Volume {
     }
 }
 
+/// An environment variable from a field of the pod (the downward API).
+fn field_env(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: field_path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
 fn args(list: &[&str]) -> Option<Vec<String>> {
     Some(list.iter().map(|a| a.to_string()).collect())
 }
@@ -228,44 +243,14 @@ fn agent_container(nm: &NodeMonitor, resolved: &Resolved) -> Container {
     if let Some((_, token)) = spec.export.as_ref().and_then(super::export::token_volume) {
         mounts.push(token);
     }
-    let mut env = vec![EnvVar {
-        name: "NODE_NAME".into(),
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                field_path: "spec.nodeName".into(),
-                ..ObjectFieldSelector::default()
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }];
+    let mut env = vec![field_env("NODE_NAME", "spec.nodeName")];
     // The agent finds its own pod's cgroup and records only its kubelet's containers
     // (several kubelets on one host: kind's nodes).
-    env.push(EnvVar {
-        name: "FGM_POD_UID".into(),
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                field_path: "metadata.uid".into(),
-                ..ObjectFieldSelector::default()
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    });
+    env.push(field_env("FGM_POD_UID", "metadata.uid"));
     if spec.pod_metadata.enabled {
         // The node's own kubelet (`/stats/summary`: container filesystems),
         // reached at the node's address: the pod has its own network.
-        env.push(EnvVar {
-            name: "NODE_IP".into(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "status.hostIP".into(),
-                    ..ObjectFieldSelector::default()
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        });
+        env.push(field_env("NODE_IP", "status.hostIP"));
     }
     // Export credentials: secretKeyRef (the kubelet reads the Secret, not the
     // operator) or the web identity variables.
