@@ -34,10 +34,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-use install::{NS, install_operator, readme_command};
-use kube_cli::{apply, eventually, get, items, pod_ready, run_ok};
+use install::{NS, install_operator, monitor_pod_on, readme_command};
+use kube_cli::{apply, eventually, get, items, run_ok};
 use support::ControlPlane;
 use support::node::{self, NODE_NAME, World};
 
@@ -45,8 +43,6 @@ use support::node::{self, NODE_NAME, World};
 const APPS: &str = "fgm-churn";
 /// The README's NodeMonitor (90 s files: the samples of the open interval come from its tail).
 const NM: &str = "default";
-const MONITOR_SELECTOR: &str =
-    "app.kubernetes.io/name=fine-grained-monitor,app.kubernetes.io/instance=default";
 /// A pod created (and the one three before deleted) this often.
 const CHURN_EVERY: Duration = Duration::from_secs(2);
 
@@ -84,7 +80,7 @@ fn setup() -> &'static Setup {
             "the steady pod named in index.json",
             Duration::from_secs(180),
             || {
-                monitor_pod(world).ok_or("no Ready monitor pod")?;
+                monitor_pod_on(world, NODE_NAME)?;
                 let index = data::index().ok_or("no index.json")?;
                 data::indexed(&index, APPS, "steady", "c")
                     .map(|(id, _)| id)
@@ -102,38 +98,29 @@ fn setup() -> &'static Setup {
 
 fn steady_pod() -> String {
     format!(
-        r#"
-apiVersion: v1
-kind: Namespace
-metadata: {{ name: {APPS} }}
----
-apiVersion: v1
-kind: Pod
-metadata: {{ name: steady, namespace: {APPS} }}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: c
-      image: localhost/fgm-stress:test
-      imagePullPolicy: IfNotPresent
-      args: ["--cpu", "0.02"]
-"#
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {APPS} }}\n---\n{}",
+        stress_pod("steady", "{}", "0.02")
     )
 }
 
 fn churn_pod(name: &str) -> String {
+    stress_pod(name, r#"{ churn: "yes" }"#, "0.01")
+}
+
+/// A pod of the stress image using `cpu` cores in the workloads' namespace.
+fn stress_pod(name: &str, labels: &str, cpu: &str) -> String {
     format!(
         r#"
 apiVersion: v1
 kind: Pod
-metadata: {{ name: {name}, namespace: {APPS}, labels: {{ churn: "yes" }} }}
+metadata: {{ name: {name}, namespace: {APPS}, labels: {labels} }}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
     - name: c
       image: localhost/fgm-stress:test
       imagePullPolicy: IfNotPresent
-      args: ["--cpu", "0.01"]
+      args: ["--cpu", "{cpu}"]
 "#
     )
 }
@@ -235,29 +222,6 @@ fn kubectl_stdin(world: &World, args: &[&str], stdin: &str) -> bool {
     child.wait().is_ok_and(|s| s.success())
 }
 
-/// The NodeMonitor's Ready pod on the real node.
-fn monitor_pod(world: &World) -> Option<Value> {
-    let node = format!("spec.nodeName={NODE_NAME}");
-    let pods = items(
-        world,
-        &[
-            "pods",
-            "-n",
-            NS,
-            "-l",
-            MONITOR_SELECTOR,
-            "--field-selector",
-            &node,
-        ],
-    );
-    match pods.as_slice() {
-        [pod] if pod_ready(pod) && pod["metadata"]["deletionTimestamp"].is_null() => {
-            Some(pod.clone())
-        }
-        _ => None,
-    }
-}
-
 /// What the operator made for NodeMonitors: kind/name → UID.
 fn children(world: &World) -> BTreeMap<String, String> {
     let kinds =
@@ -283,7 +247,7 @@ fn monitor_identity(world: &World) -> (String, Vec<i64>) {
         world,
         "the monitor pod Ready",
         Duration::from_secs(120),
-        || monitor_pod(world).ok_or_else(|| "not Ready".to_string()),
+        || monitor_pod_on(world, NODE_NAME),
     );
     let restarts = pod["status"]["containerStatuses"]
         .as_array()

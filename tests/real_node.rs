@@ -57,17 +57,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use install::{NS, install_operator, readme_command};
-use kube_cli::{condition, eventually, get, items, names, pod_ready, run_ok};
+use install::{MONITOR_SELECTOR, NS, install_operator, monitor_pod_on, readme_command};
+use kube_cli::{condition, eventually, get, names, run_ok};
 use support::node::{self, NODE_NAME, World};
 
 /// The README's NodeMonitor (config/samples/nodemonitor-minimal.yaml).
 const NM: &str = "default";
 /// A kwok node beside the real one.
 const FAKE_NODE: &str = "fgm-fake-1";
-/// The README's way of finding a NodeMonitor's pods.
-const MONITOR_SELECTOR: &str =
-    "app.kubernetes.io/name=fine-grained-monitor,app.kubernetes.io/instance=default";
 
 fn figure(what: &str, value: impl std::fmt::Display) {
     eprintln!("figure: {what}: {value}");
@@ -83,25 +80,7 @@ fn artifacts() -> PathBuf {
 /// The monitor pod on the real node, once Ready (and not being replaced).
 fn ready_monitor_pod(world: &World, what: &str) -> Value {
     eventually(world, what, Duration::from_secs(180), || {
-        let node = format!("spec.nodeName={NODE_NAME}");
-        let pods = items(
-            world,
-            &[
-                "pods",
-                "-n",
-                NS,
-                "-l",
-                MONITOR_SELECTOR,
-                "--field-selector",
-                &node,
-            ],
-        );
-        match pods.as_slice() {
-            [pod] if pod_ready(pod) && pod["metadata"]["deletionTimestamp"].is_null() => {
-                Ok(pod.clone())
-            }
-            _ => Err(format!("{} monitor pods on the node", pods.len())),
-        }
+        monitor_pod_on(world, NODE_NAME)
     })
 }
 

@@ -22,6 +22,8 @@
 
 mod support;
 
+// Shared with the other real-node tests, which use all of it.
+#[allow(dead_code)]
 #[path = "real_node/install.rs"]
 mod install;
 // Shared with real_node.rs, which uses all of it.
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use install::{NS, install_operator, readme_command};
+use install::{MONITOR_SELECTOR, NS, install_operator, readme_command};
 use kube_cli::{apply, container_id, eventually, items, pod_ready};
 use support::node::{self, NODE_NAME, World};
 use support::view::{self as plugin_cli, BIN};
@@ -47,9 +49,6 @@ use support::view::{self as plugin_cli, BIN};
 const NODE_2: &str = "fgm-node-2";
 /// The workloads' namespace.
 const APPS: &str = "fgm-two";
-/// The README's NodeMonitor's pods.
-const MONITOR_SELECTOR: &str =
-    "app.kubernetes.io/name=fine-grained-monitor,app.kubernetes.io/instance=default";
 /// How long a node may take in the not-answering phase.
 const NODE_TIMEOUT: &str = "3s";
 

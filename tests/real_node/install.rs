@@ -3,12 +3,41 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::kube_cli::{eventually, items, pod_ready, run_ok};
 use crate::readme;
 use crate::support::node::World;
 
 /// The chart's namespace.
 pub const NS: &str = "fine-grained-monitor";
+/// The README's way of finding its NodeMonitor's pods.
+pub const MONITOR_SELECTOR: &str =
+    "app.kubernetes.io/name=fine-grained-monitor,app.kubernetes.io/instance=default";
+
+/// The README NodeMonitor's pod on `node` when it is the only one there, Ready and not being
+/// replaced; otherwise what there is, in words.
+pub fn monitor_pod_on(world: &World, node: &str) -> Result<Value, String> {
+    let on_node = format!("spec.nodeName={node}");
+    let pods = items(
+        world,
+        &[
+            "pods",
+            "-n",
+            NS,
+            "-l",
+            MONITOR_SELECTOR,
+            "--field-selector",
+            &on_node,
+        ],
+    );
+    match pods.as_slice() {
+        [pod] if pod_ready(pod) && pod["metadata"]["deletionTimestamp"].is_null() => {
+            Ok(pod.clone())
+        }
+        _ => Err(format!("{} monitor pods on {node}", pods.len())),
+    }
+}
 
 /// Runs a README command (its first word is the tool, the rest its arguments).
 pub fn readme_command(world: &World, command: &[String]) {
